@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` (see it work) and `make test` (run the tests).
+# Each sets up what it needs on first use: a virtual environment in .venv with watchbot in it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/watchbot: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("watchbot needs Python 3.11 or newer; set PYTHON=python3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: $(BIN)/watchbot
+	$(BIN)/watchbot demo
+
+test: $(BIN)/watchbot
+	$(BIN)/pytest
+
+bench: $(BIN)/watchbot
+	$(BIN)/python bench/bench_store.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,55 @@
+"""Shared fixtures: a fresh store on real SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.postgres_server import create_database, find_pg_bin, running_postgres
+from watchbot.store import Store
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> Iterator[str]:
+    """A PostgreSQL server for the whole run, started from the machine's binaries.
+
+    PostgreSQL is a supported store, so its tests are not optional: without the server binaries
+    they fail with instructions, unless WATCHBOT_TEST_POSTGRES=skip says to leave them out.
+    """
+    if find_pg_bin() is None:
+        if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+            pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
+        pytest.fail(
+            "PostgreSQL server binaries not found (initdb, pg_ctl); install them "
+            "(Debian: apt-get install postgresql) or set WATCHBOT_TEST_PG_BIN, "
+            "or run with WATCHBOT_TEST_POSTGRES=skip to leave these tests out"
+        )
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    """A URL to an empty database, once per supported database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'watchbot.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return create_database(server, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'watchbot.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()

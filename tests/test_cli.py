@@ -1,0 +1,144 @@
+"""The command line as a person uses it: real store, real files, what is printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watchbot.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch):
+    """Run `watchbot ARGS` against a store in tmp_path; returns the click Result."""
+    for name in list(__import__("os").environ):
+        if name.startswith("WATCHBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+
+    def invoke(*args: str, db: str = "watchbot.db", ok: bool = True):
+        env = {"WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / db}"}
+        result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def test_add_then_the_same_link_again_says_who_shared_it_first(run):
+    first = run("links", "add", "https://example.com/post", "--tag", "Rust", "--by", "alice")
+    assert first.output == "Filed #1 https://example.com/post [rust].\n"
+    again = run("links", "add", "HTTPS://EXAMPLE.com:443/post?utm_source=x#utm", "--by", "bob")
+    assert again.output.startswith("Already shared by alice on ")
+    shown = run("links", "show", "1").output
+    assert "alice" in shown and "bob" in shown
+
+
+def test_a_bad_url_is_one_clear_line_and_a_failure(run):
+    result = run("links", "add", "javascript:alert(1)", ok=False)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: javascript:alert(1): ")
+    assert run("links", "list").output == ""
+
+
+def test_list_filters_and_json(run):
+    run("links", "add", "https://a.example/1", "--tag", "rust", "--by", "alice")
+    run("links", "add", "https://a.example/2", "--tag", "python", "--by", "bob", "--note", "about #wasm")
+    assert "a.example/1" not in run("links", "list", "--tag", "python").output
+    assert "a.example/2" in run("links", "list", "--by", "bob").output
+    listed = json.loads(run("links", "list", "--json", "--since", "1d").output)
+    assert [link["url"] for link in listed] == ["https://a.example/2", "https://a.example/1"]
+    assert listed[0]["tags"] == ["python", "wasm"]  # hashtags in the note count
+    assert run("links", "list", "--since", "2999-01-01").output == ""
+    bad = run("links", "list", "--since", "last tuesday", ok=False)
+    assert bad.exit_code == 2 and "neither a date" in bad.output
+
+
+def test_search_tags_and_remove(run):
+    run("links", "add", "https://lwn.net/Articles/1", "--tag", "linux", "--note", "io_uring security")
+    run("links", "add", "https://lwn.net/Articles/2", "--tag", "linux")
+    assert "Articles/1" in run("links", "search", "io_uring").output
+    assert run("links", "search", "nothing-like-this").output == "Nothing found.\n"
+    assert run("tags").output.split() == ["linux", "2"]
+    assert run("links", "rm", "1", "--reason", "dup").output.startswith("Removed #1 ")
+    assert run("links", "rm", "1", ok=False).output == "Error: there is no link #1\n"
+    assert run("tags").output.split() == ["linux", "1"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_then_import_into_an_empty_store_gives_back_the_same(run, tmp_path, fmt):
+    run("links", "add", "https://a.example/1", "--tag", "rust", "--by", "alice", "--note", 'says "hi", ok')
+    run("links", "add", "https://A.example/1?utm_medium=x", "--tag", "wasm", "--by", "bob")
+    run("links", "add", "https://b.example/ü", "--by", "carol", "--private", "--note", "line one\nline two")
+    run("export", "--format", fmt, "-o", str(tmp_path / f"out.{fmt}"))
+    imported = run("import", str(tmp_path / f"out.{fmt}"), db="copy.db")
+    assert "Imported 2 new link(s), 1 more share(s) of known links" in imported.output
+
+    def everything(db: str) -> list:
+        exported = json.loads(run("export", "--format", "json", db=db).output)
+        return exported["links"]
+
+    assert everything("copy.db") == everything("watchbot.db")
+    again = run("import", str(tmp_path / f"out.{fmt}"), db="copy.db")
+    assert "Imported 0 new link(s), 0 more share(s) of known links; 3 already there" in again.output
+
+
+def test_import_reports_bad_rows_by_line_and_files_the_rest(run, tmp_path):
+    bookmarks = tmp_path / "bookmarks.html"
+    bookmarks.write_text(
+        "<!DOCTYPE NETSCAPE-Bookmark-file-1>\n"
+        "<TITLE>Bookmarks</TITLE>\n<H1>Bookmarks</H1>\n<DL><p>\n"
+        '<DT><A HREF="https://good.example/one" ADD_DATE="1700000000" TAGS="rust,async">One</A>\n'
+        '<DT><A HREF="javascript:void(0)" ADD_DATE="1700000001">Bookmarklet</A>\n'
+        '<DT><A HREF="https://good.example/two" ADD_DATE="1700000002">Two</A>\n'
+        "<DD>a note\n</DL><p>\n"
+    )
+    result = run("import", str(bookmarks), "--by", "dana")
+    assert f"{bookmarks}:6: javascript:void(0): " in result.output
+    assert "Imported 2 new link(s)" in result.output and "1 skipped" in result.output
+    listed = json.loads(run("links", "list", "--json").output)
+    assert {link["url"] for link in listed} == {"https://good.example/one", "https://good.example/two"}
+    assert {link["first_shared_by"] for link in listed} == {"dana"}
+
+
+def test_atom_export_is_published_links_only(run, tmp_path):
+    run("links", "add", "https://public.example/", "--tag", "rust")
+    run("links", "add", "https://secret.example/", "--private")
+    atom = run("export", "--format", "atom").output
+    assert "public.example" in atom and "secret.example" not in atom
+
+
+def test_check_lists_every_problem_one_line_each(run, tmp_path):
+    (tmp_path / ".env").write_text("WATCHBOT_MAX_LINKS_PER_POST=0\nWATCHBOT_TIMEZON=UTC\n")
+    result = run("check", ok=False)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("WATCHBOT_MAX_LINKS_PER_POST: ")
+    assert lines[1] == "WATCHBOT_TIMEZON: no such setting; did you mean WATCHBOT_TIMEZONE?"
+
+
+def test_check_passes_quietly_on_a_good_configuration(run):
+    assert run("check", "--quiet").output == ""
+    assert run("check").output.startswith("Configuration is fine")
+
+
+def test_a_command_with_a_bad_configuration_says_so_without_a_traceback(run, tmp_path):
+    (tmp_path / ".env").write_text("WATCHBOT_TIMEZONE=Nowhere/Land\n")
+    result = run("links", "list", ok=False)
+    assert result.exit_code == 1
+    assert "WATCHBOT_TIMEZONE: unknown timezone 'Nowhere/Land'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_files_links_through_intake(tmp_path, run):
+    result = run("demo", "--keep", str(tmp_path / "demo"))
+    assert "Filed #1 https://blog.rust-lang.org/2025/02/20/Rust-1.85.0.html [release, rust]." in result.output
+    assert "Already shared by Alice on" in result.output
+    assert "Already filed from this message" in result.output
+    listed = json.loads(run("links", "list", "--json", db="demo/watchbot.db").output)
+    assert len(listed) == 5

@@ -1,0 +1,74 @@
+"""Settings: defaults that work, overrides that are read, mistakes told one line each."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from watchbot.config import ConfigError, Settings, load_settings, unknown_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in list(__import__("os").environ):
+        if name.startswith("WATCHBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_need_no_configuration(tmp_path):
+    settings = load_settings(None)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'xdg' / 'watchbot' / 'watchbot.db'}"
+    assert settings.max_links_per_post == 20
+    assert settings.tag_aliases == {}
+
+
+def test_environment_and_env_file_are_read(monkeypatch, tmp_path):
+    env_file = tmp_path / "watchbot.env"
+    env_file.write_text("WATCHBOT_TAG_ALIASES=Py=Python, js=javascript\nWATCHBOT_TIMEZONE=Europe/Paris\n")
+    monkeypatch.setenv("WATCHBOT_MAX_LINKS_PER_POST", "5")
+    settings = load_settings(env_file)
+    assert settings.tag_aliases == {"py": "python", "js": "javascript"}
+    assert settings.timezone == "Europe/Paris"
+    assert settings.max_links_per_post == 5
+
+
+def test_every_problem_is_one_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("WATCHBOT_MAX_LINKS_PER_POST", "lots")
+    monkeypatch.setenv("WATCHBOT_TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("WATCHBOT_TAG_ALIASES", "py")
+    monkeypatch.setenv("WATCHBOT_DATABASE_URL", "mysql://db/watchbot")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    problems = caught.value.problems
+    assert len(problems) == 4
+    assert all("\n" not in p for p in problems)
+    by_name = {p.split(":")[0]: p for p in problems}
+    assert "'lots'" in by_name["WATCHBOT_MAX_LINKS_PER_POST"]
+    assert "unknown timezone 'Mars/Olympus'" in by_name["WATCHBOT_TIMEZONE"]
+    assert "alias=tag" in by_name["WATCHBOT_TAG_ALIASES"]
+    assert "postgresql://" in by_name["WATCHBOT_DATABASE_URL"]
+
+
+def test_a_misspelt_setting_is_named_with_a_suggestion(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("WATCHBOT_DATABSE_URL=sqlite:///x.db\n")
+    monkeypatch.setenv("WATCHBOT_TIMEZON", "UTC")
+    problems = unknown_settings(env_file)
+    assert problems == [
+        "WATCHBOT_DATABSE_URL: no such setting; did you mean WATCHBOT_DATABASE_URL?",
+        "WATCHBOT_TIMEZON: no such setting; did you mean WATCHBOT_TIMEZONE?",
+    ]
+
+
+def test_env_example_lists_every_setting_and_loads_as_is():
+    example = (REPO / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*(WATCHBOT_[A-Z_]+)=", example, flags=re.MULTILINE))
+    assert listed == {"WATCHBOT_" + name.upper() for name in Settings.model_fields}
+    assert unknown_settings(REPO / ".env.example", environ={}) == []
+    load_settings(REPO / ".env.example")  # every value in it is valid

@@ -1,0 +1,65 @@
+"""The throwaway PostgreSQL helper gives a working server and leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from tests.postgres_server import create_database, find_pg_bin, running_postgres
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres() -> None:
+    # Same policy as conftest's postgres_server: missing binaries fail, unless told to skip.
+    if find_pg_bin() is None:
+        if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+            pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
+        pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl); set WATCHBOT_TEST_PG_BIN")
+
+
+async def _query(url: str, sql: str) -> object:
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
+def test_running_postgres_serves_and_stops(tmp_path: Path) -> None:
+    with running_postgres(tmp_path) as url:
+        parts = urlsplit(url)
+        assert parts.scheme == "postgresql"
+        assert parts.hostname == "127.0.0.1"
+        assert parts.path == "/watchbot_test"
+        port = parts.port
+        assert port
+
+        assert asyncio.run(_query(url, "select 1")) == 1
+        assert asyncio.run(_query(url, "select current_database()")) == "watchbot_test"
+        assert asyncio.run(_query(url, "show fsync")) == "off"
+
+        other = create_database(url, "watchbot_test_other")
+        assert urlsplit(other).path == "/watchbot_test_other"
+        assert urlsplit(other).port == port
+        assert asyncio.run(_query(other, "select current_database()")) == "watchbot_test_other"
+        # Empty: no user tables in the fresh database.
+        assert asyncio.run(
+            _query(other, "select count(*) from pg_tables where schemaname = 'public'")
+        ) == 0
+
+    assert (tmp_path / "postgres.log").is_file()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+async def test_create_database_from_inside_an_event_loop(tmp_path: Path) -> None:
+    # An async fixture or test may call the sync helper: it must not trip over asyncio.run.
+    with running_postgres(tmp_path) as url:
+        other = create_database(url, "from_a_loop")
+        assert await _query(other, "select current_database()") == "from_a_loop"

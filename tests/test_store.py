@@ -1,0 +1,176 @@
+"""The store, on real SQLite and real PostgreSQL: what is filed is found, once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from watchbot.model import NewShare, Source, Visibility
+from watchbot.store import Store
+from watchbot.store.schema import metadata
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+
+
+def share(url: str = "https://example.com/a", **changes) -> NewShare:
+    base = NewShare(
+        url=url,
+        key=url.lower().rstrip("/"),
+        sharer_id="@alice:example.org",
+        sharer_name="alice",
+        source=Source.MATRIX,
+        place="!room:example.org",
+        event_id="$event1",
+        visibility=Visibility.PUBLIC,
+        shared_at=T0,
+        note=None,
+        tags=("rust",),
+    )
+    return replace(base, **changes)
+
+
+async def test_a_new_link_is_filed_with_its_share_and_tags(store: Store):
+    [filed] = await store.file_shares([share(tags=("rust", "security"), note="worth a read")])
+    assert filed.new_link and filed.new_share
+    record = await store.get_link(filed.link.id)
+    assert record.link.url == "https://example.com/a"
+    assert record.link.tags == ("rust", "security")
+    assert [s.note for s in record.shares] == ["worth a read"]
+    assert record.shares[0].shared_at == T0  # timezone-aware UTC, on both databases
+
+
+async def test_a_second_sharer_adds_a_share_and_learns_who_was_first(store: Store):
+    await store.file_shares([share()])
+    [filed] = await store.file_shares(
+        [share(sharer_id="@bob:example.org", sharer_name="bob", event_id="$event2",
+               shared_at=T0 + timedelta(days=1), tags=("security",))]
+    )
+    assert not filed.new_link and filed.new_share
+    assert filed.first_share.sharer_name == "alice"
+    assert filed.link.share_count == 2
+    assert filed.link.tags == ("rust", "security")
+
+
+async def test_a_replayed_event_files_nothing_twice(store: Store):
+    await store.file_shares([share()])
+    [again] = await store.file_shares([share()])
+    assert not again.new_share
+    assert again.link.share_count == 1
+
+
+async def test_one_message_with_two_links_files_both(store: Store):
+    filed = await store.file_shares([share("https://example.com/a"), share("https://example.com/b")])
+    assert [f.new_link for f in filed] == [True, True]
+    assert await store.count_links() == 2
+    replay = await store.file_shares([share("https://example.com/a"), share("https://example.com/b")])
+    assert [f.new_share for f in replay] == [False, False]
+
+
+async def test_shares_without_event_id_are_the_same_when_same_person_and_time(store: Store):
+    await store.file_shares([share(event_id=None, source=Source.CLI)])
+    [again] = await store.file_shares([share(event_id=None, source=Source.CLI)])
+    [later] = await store.file_shares([share(event_id=None, source=Source.CLI, shared_at=T0 + timedelta(1))])
+    assert not again.new_share
+    assert later.new_share and later.link.share_count == 2
+
+
+async def test_a_failed_message_leaves_nothing_half_filed(store: Store):
+    good = share("https://example.com/good")
+    broken = share("https://example.com/broken", shared_at=datetime(2026, 1, 1))  # naive: refused
+    with pytest.raises(Exception):
+        await store.file_shares([good, broken], cursor=("matrix.next_batch", "s42"))
+    assert await store.count_links() == 0
+    assert await store.get_cursor("matrix.next_batch") is None
+
+
+async def test_a_cursor_moves_with_the_shares_it_covers(store: Store):
+    await store.file_shares([share()], cursor=("matrix.next_batch", "s1"))
+    assert await store.get_cursor("matrix.next_batch") == "s1"
+    await store.set_cursor("matrix.next_batch", "s2")
+    assert await store.get_cursor("matrix.next_batch") == "s2"
+
+
+async def test_search_matches_every_word_as_a_prefix_over_url_title_notes_and_tags(store: Store):
+    await store.file_shares([share("https://blog.rust-lang.org/2026/async", title="Async closures are stable",
+                                   note="finally", tags=("rust",), event_id="$1")])
+    await store.file_shares([share("https://lwn.net/kernel", title="Kernel news", tags=("linux",),
+                                   note="memory safety in the kernel", event_id="$2")])
+    titles = lambda links: [link.title for link in links]  # noqa: E731
+    assert titles(await store.search("async clos")) == ["Async closures are stable"]
+    assert titles(await store.search("lwn")) == ["Kernel news"]  # the URL
+    assert titles(await store.search("memory")) == ["Kernel news"]  # a note
+    assert titles(await store.search("linux")) == ["Kernel news"]  # a tag
+    assert await store.search("rust kernel") == []  # every word must match
+
+
+@pytest.mark.parametrize("hostile", ['"', "NOT", "rust AND OR", "*", "a:b", "(", "'; drop table links; --", ""])
+async def test_search_syntax_in_a_query_is_only_words(store: Store, hostile: str):
+    await store.file_shares([share(title="Rust and the kernel")])
+    await store.search(hostile)  # never a syntax error
+    assert await store.count_links() == 1
+
+
+async def test_list_filters_by_tag_date_and_sharer(store: Store):
+    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
+    await store.file_shares([share("https://a.example/2", tags=("python",), event_id="$2",
+                                   sharer_id="@bob:x", sharer_name="Bob", shared_at=T0 + timedelta(days=10))])
+    urls = lambda links: [link.url for link in links]  # noqa: E731
+    assert urls(await store.list_links()) == ["https://a.example/2", "https://a.example/1"]
+    assert urls(await store.list_links(tag="rust")) == ["https://a.example/1"]
+    assert urls(await store.list_links(since=T0 + timedelta(days=5))) == ["https://a.example/2"]
+    assert urls(await store.list_links(by="bob")) == ["https://a.example/2"]
+    assert urls(await store.list_links(by="@bob:x")) == ["https://a.example/2"]
+
+
+async def test_tag_counts_count_links_not_shares(store: Store):
+    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
+    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$2", sharer_id="@b:x")])
+    await store.file_shares([share("https://a.example/2", tags=("rust", "wasm"), event_id="$3")])
+    assert await store.tag_counts() == [("rust", 2), ("wasm", 1)]
+
+
+async def test_private_shares_are_kept_but_not_counted_as_publishable(store: Store):
+    await store.file_shares([share(visibility=Visibility.DIRECT, tags=("secret",))])
+    assert await store.tag_counts() == [("secret", 1)]
+    assert await store.tag_counts(publishable_only=True) == []
+    assert await store.list_links(publishable_only=True) == []
+
+
+async def test_removing_a_link_removes_its_shares_search_entry_and_logs_it(store: Store):
+    [filed] = await store.file_shares([share(title="Unique words here")])
+    removed = await store.remove_link(filed.link.id, actor="cli:admin", reason="spam")
+    assert removed.link.url == "https://example.com/a"
+    assert await store.get_link(filed.link.id) is None
+    assert await store.search("unique") == []
+    assert await store.tag_counts() == []
+    assert await store.remove_link(filed.link.id, actor="cli:admin") is None
+
+
+async def test_export_reads_every_link_in_batches(store: Store):
+    for i in range(7):
+        await store.file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
+    records = [r async for r in store.iter_records(batch=3)]
+    assert [r.link.url for r in records] == [f"https://a.example/{i}" for i in range(7)]
+
+
+async def test_reopening_migrates_nothing_and_keeps_everything(database_url: str):
+    async with await Store.open(database_url) as first:
+        await first.file_shares([share()])
+    async with await Store.open(database_url) as second:
+        assert await second.count_links() == 1
+
+
+async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
+    async with store._engine.connect() as conn:
+        def diff(sync_conn):
+            return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+
+        differences = await conn.run_sync(diff)
+    # links_fts and its shadow tables are SQLite's search index, made by the migration on purpose.
+    differences = [d for d in differences if not (d[0] == "remove_table" and d[1].name.startswith("links_fts"))]
+    differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name == "ix_links_search")]
+    assert differences == []

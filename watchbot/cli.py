@@ -1,0 +1,432 @@
+"""The command line: file, list, search, export and import links without any chat network."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import json
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from watchbot import __version__
+from watchbot.config import ConfigError, Settings, load_settings, unknown_settings
+from watchbot.formats.export import FORMATS, write_export
+from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
+from watchbot.intake import Rules, describe, file_post
+from watchbot.model import Link, LinkRecord, Post, Source, Visibility, utcnow
+from watchbot.store import DatabaseURLError, Store, StoreNotReady, redacted
+
+log = logging.getLogger("watchbot")
+
+
+@dataclass
+class Context:
+    env_file: str | None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.env_file)
+            except ConfigError as error:
+                raise click.ClickException(
+                    "the configuration has problems (run `watchbot check` for all of them):\n  "
+                    + "\n  ".join(error.problems)
+                ) from None
+        return self._settings
+
+    async def open_store(self) -> Store:
+        try:
+            return await Store.open(self.settings.database_url)
+        except (DatabaseURLError, StoreNotReady) as error:
+            raise click.ClickException(str(error)) from None
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot open the store at {redacted(self.settings.database_url)}: {error}"
+            ) from None
+
+
+def with_store(command: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an async command with the store open, and close it whatever happens."""
+
+    @click.pass_obj
+    @functools.wraps(command)
+    def run(ctx: Context, *args, **kwargs) -> None:
+        async def main() -> None:
+            store = await ctx.open_store()
+            try:
+                await command(ctx, store, *args, **kwargs)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    return run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--env-file",
+    default=".env",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Settings file read beside the WATCHBOT_* environment variables.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens in detail.")
+@click.version_option(__version__, prog_name="watchbot")
+@click.pass_context
+def cli(click_ctx: click.Context, env_file: str, verbose: bool) -> None:
+    """watchbot: a community's tech watch, filed, searched and digested."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    click_ctx.obj = Context(env_file)
+
+
+# -- links ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def links() -> None:
+    """File, list, search, show and remove links."""
+
+
+@links.command("add")
+@click.argument("url")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeat for more); #hashtags in --note count too.")
+@click.option("--by", "by", default=None, help="Who shared it (default: your login name).")
+@click.option("--note", default=None, help="A few words on why it is worth reading.")
+@click.option("--private", is_flag=True, help="Searchable here, never published (digests, feeds, web).")
+@with_store
+async def links_add(ctx: Context, store: Store, url: str, tags, by, note, private) -> None:
+    """File URL, or record one more share of it if it is already filed."""
+    name = by or getpass.getuser()
+    post = Post(
+        source=Source.CLI,
+        place="cli",
+        author_id=f"cli:{name}",
+        author_name=name,
+        text=note or "",
+        links=(url,),
+        note=note,
+        extra_tags=tuple(tags),
+        visibility=Visibility.PRIVATE if private else Visibility.PUBLIC,
+    )
+    result = await file_post(store, post, Rules.from_settings(ctx.settings))
+    for link_result in result.results:
+        click.echo(describe(link_result, ctx.settings.zone))
+    if result.problems:
+        raise click.ClickException(" ".join(result.problems))
+
+
+@links.command("list")
+@click.option("--tag", default=None, help="Only links with this tag.")
+@click.option("--since", default=None, help="Shared since: a date (2026-11-01) or an age (7d, 12h, 2w).")
+@click.option("--by", default=None, help="Shared by this name or id.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@with_store
+async def links_list(ctx: Context, store: Store, tag, since, by, limit, as_json) -> None:
+    """Links, the most recently shared first."""
+    rules = Rules.from_settings(ctx.settings)
+    tag = _normalised_tag_option(tag, rules)
+    found = await store.list_links(tag=tag, since=parse_since(since), by=by, limit=limit)
+    _print_links(found, as_json, ctx.settings)
+
+
+@links.command("search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@with_store
+async def links_search(ctx: Context, store: Store, words, limit, as_json) -> None:
+    """Full-text search over URL, title, notes and tags (every word must match)."""
+    found = await store.search(" ".join(words), limit=limit)
+    if not found and not as_json:
+        click.echo("Nothing found.")
+        return
+    _print_links(found, as_json, ctx.settings)
+
+
+@links.command("show")
+@click.argument("link_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@with_store
+async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) -> None:
+    """One link with every share of it."""
+    record = await store.get_link(link_id)
+    if record is None:
+        raise click.ClickException(f"there is no link #{link_id}")
+    if as_json:
+        click.echo(json.dumps(_record_json(record), indent=2, ensure_ascii=False))
+        return
+    link, zone = record.link, ctx.settings.zone
+    click.echo(f"#{link.id} {link.url}")
+    if link.title:
+        click.echo(f"  {link.title}")
+    if link.tags:
+        click.echo(f"  tags: {', '.join(link.tags)}")
+    click.echo(f"  key: {link.key}")
+    for share in record.shares:
+        when = share.shared_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        where = f"{share.source.value}:{share.place}" if share.place != share.source.value else share.source.value
+        private = "" if share.visibility.publishable else f" ({share.visibility.value})"
+        click.echo(f"  - {when} {share.sharer_name} via {where}{private}")
+        if share.note:
+            click.echo(f"    {share.note}")
+
+
+@links.command("rm")
+@click.argument("link_id", type=int)
+@click.option("--reason", default=None, help="Kept in the moderation log.")
+@with_store
+async def links_rm(ctx: Context, store: Store, link_id: int, reason) -> None:
+    """Remove a link and all its shares."""
+    record = await store.remove_link(link_id, actor=f"cli:{getpass.getuser()}", reason=reason)
+    if record is None:
+        raise click.ClickException(f"there is no link #{link_id}")
+    click.echo(f"Removed #{link_id} {record.link.url} ({record.link.share_count} share(s)).")
+
+
+@cli.command("tags")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@with_store
+async def tags_command(ctx: Context, store: Store, as_json: bool) -> None:
+    """Tags with the number of links carrying each."""
+    counts = await store.tag_counts()
+    if as_json:
+        click.echo(json.dumps([{"tag": t, "links": n} for t, n in counts], indent=2, ensure_ascii=False))
+    elif not counts:
+        click.echo("No tags yet.")
+    else:
+        width = max(len(t) for t, _ in counts)
+        for tag, count in counts:
+            click.echo(f"{tag:<{width}}  {count}")
+
+
+# -- export and import ------------------------------------------------------------------------
+
+
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="csv and json keep everything (a backup); html and atom hold only what may be published.")
+@click.option("--tag", default=None, help="Only links with this tag.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="File to write (default: standard output).")
+@with_store
+async def export_command(ctx: Context, store: Store, fmt: str, tag, output) -> None:
+    """Export links and their shares."""
+    tag = _normalised_tag_option(tag, Rules.from_settings(ctx.settings))
+    records = [record async for record in store.iter_records(tag=tag)]
+    if output is None:
+        write_export(records, fmt, sys.stdout)
+        return
+    # Write beside the target and rename, so a failed export never leaves half a file behind.
+    target = Path(output)
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        count = write_export(records, fmt, out)
+    partial.replace(target)
+    click.echo(f"Exported {count} link(s) to {target}.", err=True)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(IMPORT_FORMATS), default=None,
+              help="Default: guessed from the content and the file name.")
+@click.option("--by", default=None, help="Who to credit for bookmarks, which name no sharer.")
+@with_store
+async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None:
+    """Import a watchbot CSV or JSON export, or a browser/linkding/Shaarli/Pinboard bookmarks file."""
+    try:
+        text = Path(file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise click.ClickException(f"{file} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        fmt = fmt or detect_format(text[:4096], file)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    rules = Rules.from_settings(ctx.settings)
+    counts = {"filed": 0, "duplicate": 0, "replayed": 0, "skipped": 0}
+    total = count_rows(text, fmt)
+    with click.progressbar(length=total, label=f"Importing {Path(file).name}", file=sys.stderr,
+                           show_pos=True) as bar:
+        for item in read_import(text, fmt, default_sharer=by or "import"):
+            bar.update(1)
+            if isinstance(item, ImportProblem):
+                counts["skipped"] += 1
+                click.echo(f"\n{file}:{item.line}: {item.message}; skipped.", err=True)
+                continue
+            line, post = item
+            result = await file_post(store, post, rules)
+            for problem in result.problems:
+                counts["skipped"] += 1
+                click.echo(f"\n{file}:{line}: {problem}; skipped.", err=True)
+            for link_result in result.results:
+                counts[link_result.outcome.value] += 1
+    click.echo(
+        f"Imported {counts['filed']} new link(s), {counts['duplicate']} more share(s) of known links; "
+        f"{counts['replayed']} already there, {counts['skipped']} skipped."
+    )
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+@cli.command("demo")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the demo store in this directory (default: a new temporary one).")
+@click.pass_obj
+def demo_command(ctx: Context, keep: Path | None) -> None:
+    """See the bot at work on a throwaway store, with no account anywhere."""
+    from watchbot.demo import run_demo
+    from zoneinfo import ZoneInfo
+
+    asyncio.run(run_demo(keep, ZoneInfo("UTC")))
+
+
+@cli.command("run")
+@with_store
+async def run_command(ctx: Context, store: Store) -> None:
+    """Run the bot: follow the configured networks until stopped."""
+    # The store is open and migrated at this point. The Matrix and Mastodon adapters are the
+    # next milestones (see README, 'Roadmap'); until then there is nothing to follow, and saying
+    # so beats sitting idle in a container that looks healthy.
+    raise click.ClickException(
+        "nothing to run yet: this version has no Matrix or Mastodon adapter; "
+        "use `watchbot links …`, `export` and `import` (see README)"
+    )
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@cli.command("check")
+@click.option("--quiet", is_flag=True, help="Print nothing when all is well (for health checks).")
+@click.pass_obj
+def check_command(ctx: Context, quiet: bool) -> None:
+    """Check the configuration and that the store opens; one line per problem."""
+    problems = unknown_settings(ctx.env_file)
+    try:
+        settings = load_settings(ctx.env_file)
+    except ConfigError as error:
+        problems = error.problems + problems
+        settings = None
+    if settings is not None:
+        problems += asyncio.run(_check_store(settings))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    if not quiet:
+        click.echo(f"Configuration is fine; store: {redacted(settings.database_url)}.")
+
+
+async def _check_store(settings: Settings) -> list[str]:
+    # Read-only: a health check must not migrate under a running bot's feet.
+    try:
+        store = await Store.open(settings.database_url, migrate=False)
+    except StoreNotReady as error:
+        if error.current is None:
+            return []  # a new store: created at first start
+        return [f"WATCHBOT_DATABASE_URL: {error}"]
+    except Exception as error:  # noqa: BLE001 -- any failure to open is the one thing to report
+        return [f"WATCHBOT_DATABASE_URL: cannot open the store: {error}"]
+    await store.close()
+    return []
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+_AGE = re.compile(r"^(\d+)\s*([hdw])$")
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """'2026-11-01', '2026-11-01T10:00+01:00' or an age such as '7d', '12h', '2w'."""
+    if value is None:
+        return None
+    age = _AGE.match(value.strip().lower())
+    if age:
+        amount, unit = int(age.group(1)), age.group(2)
+        return utcnow() - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a date (2026-11-01) nor an age (7d, 12h, 2w)", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _normalised_tag_option(tag: str | None, rules: Rules) -> str | None:
+    from watchbot.links import normalise_tag
+
+    if tag is None:
+        return None
+    normalised = normalise_tag(tag, rules.tag_aliases)
+    if normalised is None:
+        raise click.BadParameter(f"{tag!r} is not a tag", param_hint="--tag")
+    return normalised
+
+
+def _print_links(found: list[Link], as_json: bool, settings: Settings) -> None:
+    if as_json:
+        click.echo(json.dumps([_link_json(link) for link in found], indent=2, ensure_ascii=False))
+        return
+    for link in found:
+        day = link.first_shared_at.astimezone(settings.zone).strftime("%Y-%m-%d")
+        shares = f" ({link.share_count} shares)" if link.share_count > 1 else ""
+        tags = f" [{', '.join(link.tags)}]" if link.tags else ""
+        click.echo(f"#{link.id:<5} {day} {link.first_sharer_name}: {link.url}{tags}{shares}")
+        if link.title:
+            click.echo(f"       {link.title}")
+
+
+def _link_json(link: Link) -> dict:
+    return {
+        "id": link.id,
+        "url": link.url,
+        "key": link.key,
+        "title": link.title,
+        "description": link.description,
+        "tags": list(link.tags),
+        "shares": link.share_count,
+        "first_shared_by": link.first_sharer_name,
+        "first_shared_at": link.first_shared_at.isoformat(),
+    }
+
+
+def _record_json(record: LinkRecord) -> dict:
+    return {
+        **_link_json(record.link),
+        "shares": [
+            {
+                "url": s.url,
+                "sharer_id": s.sharer_id,
+                "sharer_name": s.sharer_name,
+                "source": s.source.value,
+                "place": s.place,
+                "event_id": s.event_id,
+                "visibility": s.visibility.value,
+                "shared_at": s.shared_at.isoformat(),
+                "note": s.note,
+                "tags": list(s.tags),
+            }
+            for s in record.shares
+        ],
+    }
+
+
+def main() -> None:
+    cli(prog_name="watchbot")

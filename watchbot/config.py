@@ -1,0 +1,127 @@
+"""Settings: WATCHBOT_* environment variables and a .env file, validated with clear errors.
+
+Every setting is listed, with a comment, in .env.example at the top of the repository; a test
+checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from watchbot.links import normalise_tag
+from watchbot.store.database import DatabaseURLError, async_url
+
+ENV_PREFIX = "WATCHBOT_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_database_url() -> str:
+    """SQLite in the XDG data directory (~/.local/share/watchbot/watchbot.db)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return f"sqlite:///{Path(data_home) / 'watchbot' / 'watchbot.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(default_factory=default_database_url)
+    # "py=python,js=javascript": #py is filed as python.
+    tag_aliases: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    max_links_per_post: int = Field(default=20, ge=1, le=500)
+    # Longer messages are refused with an answer rather than scanned (Matrix events stop at 64 KiB).
+    max_post_chars: int = Field(default=65_536, ge=1_000, le=10_000_000)
+    # Dates in answers ("already shared by alice on …") are given in this timezone.
+    timezone: str = "UTC"
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_usable(cls, value: str) -> str:
+        try:
+            async_url(value)
+        except DatabaseURLError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("tag_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        aliases = {}
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            alias, sep, tag = pair.partition("=")
+            if not sep or normalise_tag(alias) is None or normalise_tag(tag) is None:
+                raise ValueError(f"{pair!r} is not alias=tag (example: py=python,js=javascript)")
+            aliases[normalise_tag(alias)] = normalise_tag(tag)
+        return aliases
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (examples: UTC, Europe/Paris)") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ConfigError(Exception):
+    """The configuration has problems; `problems` holds one sentence per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Settings from the environment and `env_file`, or ConfigError listing every problem."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as error:
+        raise ConfigError([_describe(e) for e in error.errors()]) from None
+
+
+def unknown_settings(env_file: str | Path | None = ".env", environ: Mapping[str, str] = os.environ) -> list[str]:
+    """WATCHBOT_* names that are no setting (a typo silently does nothing otherwise)."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    names = {n for n in environ if n.startswith(ENV_PREFIX)}
+    if env_file and Path(env_file).is_file():
+        names |= {n.upper() for n in dotenv_values(env_file) if n.upper().startswith(ENV_PREFIX)}
+    problems = []
+    for name in sorted(names - known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(f"{name}: no such setting{hint}")
+    return problems
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if isinstance(given, str | int | float) and not isinstance(given, bool):
+        return f"{name}: {message} (got {str(given)!r})"
+    return f"{name}: {message}"

@@ -1,0 +1,96 @@
+"""The complete backups, CSV and JSON: every share, private ones included, nothing lost.
+
+`imports.read_import` reads both back into the Posts that made them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from watchbot.formats.fields import (
+    BACKUP_COLUMNS,
+    JSON_FORMAT_NAME,
+    JSON_FORMAT_VERSION,
+    format_time,
+    join_tags,
+)
+from watchbot.model import Link, LinkRecord, Share
+
+
+def write_csv(records: Iterable[LinkRecord], out: TextIO) -> int:
+    """One row per share under a header of BACKUP_COLUMNS; streams, so any store size fits.
+
+    Rows end in "\\n" rather than the Excel dialect's "\\r\\n", so that a file opened in text mode
+    without newline="" does not end up with doubled carriage returns; every CSV reader takes both.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BACKUP_COLUMNS)
+    written = 0
+    for record in records:
+        for share in record.shares:
+            writer.writerow(_csv_row(record.link, share))
+        written += bool(record.shares)  # a link without shares has no row to live in
+    return written
+
+
+def _csv_row(link: Link, share: Share) -> list[str]:
+    row = {
+        "url": share.url,
+        "title": link.title or "",
+        "description": link.description or "",
+        "sharer_id": share.sharer_id,
+        "sharer_name": share.sharer_name,
+        "shared_at": format_time(share.shared_at),
+        "source": share.source.value,
+        "place": share.place,
+        "event_id": share.event_id or "",
+        "visibility": share.visibility.value,
+        "note": share.note or "",
+        "tags": join_tags(share.tags),
+    }
+    return [row[column] for column in BACKUP_COLUMNS]
+
+
+def write_json(records: Iterable[LinkRecord], out: TextIO, *, now: datetime) -> int:
+    """The whole export as one pretty-printed document (built in memory: stores are small)."""
+    links = [_json_link(record) for record in records]
+    document = {
+        "format": JSON_FORMAT_NAME,
+        "version": JSON_FORMAT_VERSION,
+        "exported_at": format_time(now),
+        "links": links,
+    }
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return len(links)
+
+
+def _json_link(record: LinkRecord) -> dict[str, Any]:
+    link = record.link
+    return {
+        "url": link.url,
+        "key": link.key,
+        "title": link.title,
+        "description": link.description,
+        "tags": list(link.tags),
+        "shares": [_json_share(share) for share in record.shares],
+    }
+
+
+def _json_share(share: Share) -> dict[str, Any]:
+    return {
+        "url": share.url,
+        "sharer_id": share.sharer_id,
+        "sharer_name": share.sharer_name,
+        "shared_at": format_time(share.shared_at),
+        "source": share.source.value,
+        "place": share.place,
+        "event_id": share.event_id,
+        "visibility": share.visibility.value,
+        "note": share.note,
+        "tags": list(share.tags),
+    }

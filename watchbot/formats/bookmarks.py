@@ -1,0 +1,131 @@
+"""Netscape bookmark files, the HTML every browser, linkding, Shaarli and Pinboard export and read.
+
+Writing publishes (publishable shares only); reading is lenient, because files in the wild leave
+<DT>, <DD> and <p> unclosed, nest folders in <DL>, and spell tags and attributes in any case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from html import escape
+from html.parser import HTMLParser
+from typing import TextIO
+
+from watchbot.formats.published import PublishedLink, one_line, published_view, xml_safe
+from watchbot.model import LinkRecord
+
+_HEADER = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
+<!-- This is an automatically generated file.
+     It will be read and overwritten.
+     DO NOT EDIT! -->
+<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">
+<TITLE>{title}</TITLE>
+<H1>{title}</H1>
+<DL><p>
+"""
+_FOOTER = "</DL><p>\n"
+
+
+def write_bookmarks(records: Iterable[LinkRecord], out: TextIO, *, title: str) -> int:
+    out.write(_HEADER.format(title=escape(one_line(title))))
+    written = 0
+    for record in records:
+        link = published_view(record)
+        if link is not None:
+            out.write(_bookmark_entry(link))
+            written += 1
+    out.write(_FOOTER)
+    return written
+
+
+def _bookmark_entry(link: PublishedLink) -> str:
+    attributes = f'HREF="{escape(one_line(link.url))}"'
+    attributes += f' ADD_DATE="{int(link.first_shared_at.timestamp())}"'
+    if link.tags:
+        attributes += f' TAGS="{escape(one_line(",".join(link.tags)))}"'
+    entry = f"    <DT><A {attributes}>{escape(one_line(link.title))}</A>\n"
+    if link.notes:
+        # Notes keep their line breaks: <DD> runs to the next tag, and readers keep its text.
+        entry += f"    <DD>{escape(xml_safe(link.notes))}\n"
+    return entry
+
+
+@dataclass(slots=True)
+class RawBookmark:
+    """One <A> as found, with its <DD> text; `imports` decides what its attributes mean."""
+
+    line: int  # where its <A> starts
+    attributes: dict[str, str | None]  # names lowercased by HTMLParser, values unescaped
+    title_parts: list[str] = field(default_factory=list)
+    note_parts: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return " ".join("".join(self.title_parts).split())
+
+    @property
+    def note(self) -> str:
+        return "".join(self.note_parts).strip()
+
+
+# A bookmark's <DD> ends where the next item, folder or list begins.
+_ITEM_BOUNDARIES = frozenset({"dt", "dl", "h3", "hr"})
+_CHUNK = 1 << 16
+
+
+def parse_bookmarks(text: str) -> Iterator[RawBookmark]:
+    """Bookmarks in file order, folders ignored, fed in chunks so a big file yields early."""
+    parser = _NetscapeParser()
+    for start in range(0, len(text), _CHUNK):
+        parser.feed(text[start : start + _CHUNK])
+        yield from parser.take_finished()
+    parser.close()
+    parser.finish_pending()
+    yield from parser.take_finished()
+
+
+class _NetscapeParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._finished: list[RawBookmark] = []
+        self._pending: RawBookmark | None = None
+        self._in_anchor = False
+        self._in_note = False
+
+    def take_finished(self) -> list[RawBookmark]:
+        finished, self._finished = self._finished, []
+        return finished
+
+    def finish_pending(self) -> None:
+        if self._pending is not None:
+            self._finished.append(self._pending)
+        self._pending = None
+        self._in_anchor = self._in_note = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.finish_pending()
+            self._pending = RawBookmark(line=self.getpos()[0], attributes=dict(attrs))
+            self._in_anchor = True
+        elif tag == "dd" and self._pending is not None:
+            self._in_anchor = False
+            self._in_note = True
+        elif tag in _ITEM_BOUNDARIES:
+            self.finish_pending()
+        elif tag == "br" and self._in_note:
+            self._pending.note_parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._in_anchor = False
+        elif tag == "dl":
+            self.finish_pending()
+
+    def handle_data(self, data: str) -> None:
+        if self._pending is None:
+            return
+        if self._in_anchor:
+            self._pending.title_parts.append(data)
+        elif self._in_note:
+            self._pending.note_parts.append(data)

@@ -1,0 +1,61 @@
+"""How the backup formats (CSV, JSON) name and spell a share's fields, in both directions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+# One CSV row per share. The link's title and description repeat on each of its rows so that any
+# single row is enough to recreate the share (and a spreadsheet filter never loses them).
+BACKUP_COLUMNS = (
+    "url",
+    "title",
+    "description",
+    "sharer_id",
+    "sharer_name",
+    "shared_at",
+    "source",
+    "place",
+    "event_id",
+    "visibility",
+    "note",
+    "tags",
+)
+
+JSON_FORMAT_NAME = "watchbot-export"
+JSON_FORMAT_VERSION = 1
+
+_TAG_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a naive datetime (as SQLite hands them back) is taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with an explicit offset, microseconds kept so a backup restores exactly."""
+    return as_utc(moment).isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of format_time; also takes "Z" and offsets other than UTC.
+
+    A value without offset is taken as UTC: spreadsheets tend to drop offsets when a file is
+    edited, and UTC is what the export wrote. Raises ValueError when it is not ISO 8601.
+    """
+    return as_utc(datetime.fromisoformat(text.strip()))
+
+
+def join_tags(tags: tuple[str, ...] | list[str]) -> str:
+    return " ".join(tags)
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    """Tags from one cell or attribute: spaces (our CSV, Pinboard) or commas (Netscape TAGS).
+
+    Tags therefore cannot contain spaces or commas; intake's tag rules already exclude both.
+    """
+    return tuple(tag for tag in _TAG_SEPARATORS.split(text) if tag)

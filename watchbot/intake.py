@@ -1,0 +1,150 @@
+"""Intake: the one place that turns a Post into filed links, whatever network it came from.
+
+`read_post` is pure: which links, which tags, what is wrong with the message. `file_post` asks the
+store to record the result and says, per link, what happened. Adapters (the command line, Matrix,
+Mastodon, feeds) only carry out the answer: print it, react, reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from watchbot.links import InvalidURL, canonical_key, extract_hashtags, extract_links, normalise_tags
+from watchbot.model import Filed, NewShare, Post
+from watchbot.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What intake needs to know from the settings."""
+
+    tag_aliases: Mapping[str, str] = field(default_factory=dict)
+    max_links_per_post: int = 20
+    max_post_chars: int = 65_536
+
+    @classmethod
+    def from_settings(cls, settings) -> Rules:
+        return cls(settings.tag_aliases, settings.max_links_per_post, settings.max_post_chars)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a post says, before the store is asked anything."""
+
+    links: tuple[tuple[str, str], ...]  # (url as posted, canonical key), in order, no duplicates
+    tags: tuple[str, ...]
+    problems: tuple[str, ...]  # one sentence each, for the sharer
+
+
+def read_post(post: Post, rules: Rules) -> Reading:
+    size = len(post.text) + len(post.html or "")
+    if size > rules.max_post_chars:
+        return Reading((), (), (
+            f"This message is too long for me to read ({size:,} characters, the limit is "
+            f"{rules.max_post_chars:,}); share the links in a shorter message.",
+        ))
+    problems: list[str] = []
+    candidates = list(post.links) if post.links else extract_links(post.text, post.html)
+    found: dict[str, str] = {}  # key -> url as posted, first occurrence wins
+    for url in candidates:
+        try:
+            found.setdefault(canonical_key(url), url)
+        except InvalidURL as error:
+            problems.append(f"{_shorten(url)}: {error}")
+    links = [(url, key) for key, url in found.items()]
+    if len(links) > rules.max_links_per_post:
+        problems.append(
+            f"This message has {len(links)} links; I filed the first {rules.max_links_per_post} "
+            "(post the others separately)."
+        )
+        links = links[: rules.max_links_per_post]
+    raw_tags = [*post.extra_tags, *extract_hashtags(post.text)]
+    tags = normalise_tags(raw_tags, rules.tag_aliases)
+    return Reading(tuple(links), tags, tuple(problems))
+
+
+class Outcome(StrEnum):
+    FILED = "filed"  # a link the store did not have
+    DUPLICATE = "duplicate"  # the link was shared before; this share is counted too
+    REPLAYED = "replayed"  # this very message was filed before (a redelivered event)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    url: str
+    outcome: Outcome
+    filed: Filed
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    post: Post
+    results: tuple[LinkResult, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def filed_anything(self) -> bool:
+        return any(r.outcome is not Outcome.REPLAYED for r in self.results)
+
+
+async def file_post(
+    store: Store, post: Post, rules: Rules, *, cursor: tuple[str, str] | None = None
+) -> IntakeResult:
+    """File every link of `post` in one transaction (with the source's cursor, when given)."""
+    reading = read_post(post, rules)
+    new_shares = [
+        NewShare(
+            url=url,
+            key=key,
+            sharer_id=post.author_id,
+            sharer_name=post.author_name,
+            source=post.source,
+            place=post.place,
+            event_id=post.event_id,
+            visibility=post.visibility,
+            shared_at=post.at,
+            note=post.note,
+            tags=reading.tags,
+            title=post.title,
+            description=post.description,
+        )
+        for url, key in reading.links
+    ]
+    if new_shares:
+        filed = await store.file_shares(new_shares, cursor=cursor)
+    else:
+        filed = []
+        if cursor is not None:
+            await store.set_cursor(*cursor)
+    results = tuple(
+        LinkResult(new.url, _outcome(f), f) for new, f in zip(new_shares, filed, strict=True)
+    )
+    return IntakeResult(post, results, reading.problems)
+
+
+def _outcome(filed: Filed) -> Outcome:
+    if not filed.new_share:
+        return Outcome.REPLAYED
+    return Outcome.FILED if filed.new_link else Outcome.DUPLICATE
+
+
+def describe(result: LinkResult, zone: ZoneInfo) -> str:
+    """One sentence for the sharer about one link."""
+    link = result.filed.link
+    if result.outcome is Outcome.FILED:
+        tags = f" [{', '.join(result.filed.share.tags)}]" if result.filed.share.tags else ""
+        return f"Filed #{link.id} {result.url}{tags}."
+    if result.outcome is Outcome.REPLAYED:
+        return f"Already filed from this message: #{link.id} {result.url}."
+    first = result.filed.first_share
+    day = first.shared_at.astimezone(zone).strftime("%Y-%m-%d")
+    if first.sharer_id == result.filed.share.sharer_id:
+        return f"You already shared #{link.id} on {day}; counted again."
+    return f"Already shared by {first.sharer_name} on {day} (#{link.id}); your share is counted too."
+
+
+def _shorten(url: str, limit: int = 80) -> str:
+    return url if len(url) <= limit else url[: limit - 1] + "…"

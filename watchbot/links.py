@@ -1,0 +1,422 @@
+"""Links and hashtags in messages, and the key that tells whether two links are the same page.
+
+Everything here is pure: no network, no store. The dedupe key (`canonical_key`) is conservative on
+purpose: filing the same article twice is a small nuisance, merging two different pages loses one
+of them. So only differences that never change the page are removed (host case, default port,
+tracking parameters, in-page anchors); anything that might matter (path case, trailing slash,
+query order, http vs https, "www.") is kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
+from typing import NamedTuple
+
+from linkify_it import LinkifyIt
+from yarl import URL
+
+__all__ = [
+    "MAX_TAG_LENGTH",
+    "MAX_URL_LENGTH",
+    "InvalidURL",
+    "canonical_key",
+    "extract_hashtags",
+    "extract_hrefs",
+    "extract_links",
+    "extract_urls",
+    "normalise_tag",
+    "normalise_tags",
+]
+
+MAX_URL_LENGTH = 2048
+MAX_TAG_LENGTH = 64
+
+
+class InvalidURL(ValueError):
+    """A link that cannot be filed; the message is one clear sentence for a user."""
+
+
+# --- Tracking parameters -------------------------------------------------------------------------
+# Names are compared case-insensitively (mail tools write UTM_SOURCE); a name ending in "*" is a
+# prefix. Only names that never select content belong here: generic names such as `ref`, `source`
+# or `s` carry meaning on many sites (GitHub `?ref=branch`), so they are only dropped per host below.
+
+TRACKING_PARAMS: frozenset[str] = frozenset({
+    "utm_*",
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid",
+    "mc_eid", "mc_cid", "_hsenc", "_hsmi", "igshid", "li_fat_id", "mkt_tok",
+    "oly_anon_id", "oly_enc_id", "vero_id", "_gl", "ref_src", "ref_url",
+})
+
+
+class HostParams(NamedTuple):
+    """Parameter names that apply on some hosts only (the host itself or any subdomain)."""
+
+    domains: tuple[str, ...]
+    names: frozenset[str]
+    # When set, only on paths matching it: the same name may mean something elsewhere on the site.
+    path: re.Pattern[str] | None = None
+
+
+# Share-button tracking that only these sites add, and where the name selects nothing.
+HOST_TRACKING_PARAMS: tuple[HostParams, ...] = (
+    HostParams(("youtube.com", "youtu.be"), frozenset({"si", "feature"})),
+    HostParams(("open.spotify.com",), frozenset({"si"})),
+    HostParams(("instagram.com",), frozenset({"igsh"})),
+    # `s` and `t` are share-sheet noise on a status link; on other pages (search) they may not be.
+    HostParams(("twitter.com", "x.com"), frozenset({"s", "t"}), re.compile(r"(?:/[^/]+)*/status/\d+")),
+)
+
+# Sites whose pages are *about* these parameters (campaign URL builders): there the parameters are
+# the content, so they are kept.
+TRACKING_KEPT_ON: tuple[HostParams, ...] = (
+    HostParams(
+        ("ga-dev-tools.google", "ga-dev-tools.web.app", "ga-dev-tools.appspot.com"),
+        frozenset({"utm_*"}),
+    ),
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+# What a host may be once yarl has IDNA-encoded and lowercased it (IPv6 literals are checked apart).
+# "_" is allowed: it is not valid in host names, but real DNS names carry it.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+# Controls, format characters (zero-width, bidi) and separators (spaces, line breaks).
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+# --- The canonical key ---------------------------------------------------------------------------
+
+
+def canonical_key(url: str) -> str:
+    """The dedupe key of a link: equal keys mean the same page. Raises InvalidURL."""
+    url = url.strip()  # pasted links often carry surrounding blanks; they are not part of the link
+    _check_scheme(url)
+    _check_characters(url)
+    parsed = _parse(url)
+    host = _canonical_host(parsed)
+    path = parsed.raw_path
+    query = _without_tracking(parsed.raw_query_string, host, path)
+    fragment = _kept_fragment(parsed.raw_fragment)
+    if path == "/" and not query and fragment is None:
+        path = ""  # "https://ex.com/" and "https://ex.com" are the same request
+    key = f"{parsed.scheme}://{_userinfo(parsed)}{host}{_port(parsed)}{path}"
+    if query:
+        key += f"?{query}"
+    if fragment is not None:
+        key += f"#{fragment}"
+    # Percent-encoding can make the key longer than the link, and a key must itself be fileable.
+    if len(key) > MAX_URL_LENGTH:
+        raise InvalidURL(f"this link is longer than {MAX_URL_LENGTH} characters once encoded")
+    return key
+
+
+def _check_scheme(url: str) -> None:
+    match = _SCHEME.match(url)
+    if match is None or match[1].lower() not in _DEFAULT_PORTS:
+        raise InvalidURL("only http and https links are filed")
+
+
+def _check_characters(url: str) -> None:
+    # Length first, so that a huge paste is not scanned character by character.
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL(f"this link is longer than {MAX_URL_LENGTH} characters")
+    # Spaces would be silently encoded by the parser, and invisible format characters (zero-width,
+    # bidi overrides) make a link look like another one.
+    if any(unicodedata.category(char) in _INVISIBLE for char in url):
+        raise InvalidURL("this link contains spaces or invisible characters")
+
+
+def _parse(url: str) -> URL:
+    try:
+        return URL(url)
+    except (ValueError, UnicodeError):
+        raise InvalidURL("this link could not be read as a web address") from None
+
+
+def _canonical_host(parsed: URL) -> str:
+    host = parsed.raw_host  # lowercased, IDNA-encoded by yarl
+    if not host:
+        raise InvalidURL("this link has no host name")
+    if ":" in host:  # IPv6 literal, already validated by yarl
+        return f"[{host}]"
+    if host.endswith("."):
+        host = host[:-1]  # "example.com." is the fully qualified spelling of "example.com"
+    if not _HOST_NAME.fullmatch(host):
+        raise InvalidURL("this link's host name is not valid")
+    return host
+
+
+def _userinfo(parsed: URL) -> str:
+    # Kept: a user part can select a different resource (and dropping it is not ours to decide).
+    if parsed.raw_user is None:
+        return ""
+    if parsed.raw_password is None:
+        return f"{parsed.raw_user}@"
+    return f"{parsed.raw_user}:{parsed.raw_password}@"
+
+
+def _port(parsed: URL) -> str:
+    port = parsed.explicit_port
+    if port is None or port == _DEFAULT_PORTS[parsed.scheme]:
+        return ""
+    return f":{port}"
+
+
+def _without_tracking(raw_query: str, host: str, path: str) -> str:
+    """The query with tracking parameters removed; order and values untouched."""
+    # Split on "&" only: ";" separators are rare and splitting on them could drop meaningful text.
+    # Empty pairs ("a=1&&b=2") are dropped: every query parser ignores them.
+    pairs = (pair for pair in raw_query.split("&") if pair)
+    return "&".join(pair for pair in pairs if not _is_tracking(pair.split("=", 1)[0], host, path))
+
+
+def _is_tracking(name: str, host: str, path: str) -> bool:
+    name = name.lower()
+    if _name_matches(name, TRACKING_PARAMS):
+        return not any(_rule_applies(rule, name, host, path) for rule in TRACKING_KEPT_ON)
+    return any(_rule_applies(rule, name, host, path) for rule in HOST_TRACKING_PARAMS)
+
+
+def _rule_applies(rule: HostParams, name: str, host: str, path: str) -> bool:
+    return (
+        _on_domain(host, rule.domains)
+        and _name_matches(name, rule.names)
+        and (rule.path is None or rule.path.match(path) is not None)
+    )
+
+
+def _name_matches(name: str, names: frozenset[str]) -> bool:
+    return name in names or any(n.endswith("*") and name.startswith(n[:-1]) for n in names)
+
+
+def _on_domain(host: str, domains: Iterable[str]) -> bool:
+    return any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
+def _kept_fragment(fragment: str) -> str | None:
+    # A fragment is an anchor inside the page, except for single-page apps that route on it
+    # ("#/settings", "#!/route"): there it selects the page.
+    if fragment.startswith(("/", "!")):
+        return fragment
+    return None
+
+
+# --- Links in plain text -------------------------------------------------------------------------
+
+# Email addresses are not links to file; fuzzy (scheme-less) links are filtered in `_url_spans`.
+_LINKIFY = LinkifyIt(options={"fuzzy_email": False})
+
+
+def extract_urls(text: str) -> list[str]:
+    """http(s) and "www." links of plain text, in order, without exact duplicates."""
+    return _unique(url for _, _, url in _url_spans(text))
+
+
+def _url_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url) of the links of `text` worth filing."""
+    return [
+        (match.index, match.last_index, match.url)
+        for match in _LINKIFY.match(text) or ()
+        if _is_explicit_link(match.schema, match.raw)
+    ]
+
+
+def _is_explicit_link(schema: str, raw: str) -> bool:
+    # Bare domains are left out: "config.py" or "notes.md" are file names far more often than
+    # links (.py and .md are top-level domains). "www." says "this is a link" clearly enough.
+    if schema:
+        return schema.lower() in ("http:", "https:")
+    return raw[:4].lower() == "www."
+
+
+# --- Links in HTML -------------------------------------------------------------------------------
+
+_WEB_LINK = re.compile(r"https?://", re.IGNORECASE)
+# A pill is how Matrix clients show a mention of a user; "@" may come percent-encoded.
+_MATRIX_USER_PILL = re.compile(r"https://matrix\.to/#/(?:@|%40)", re.IGNORECASE)
+_SKIPPED_CLASSES = frozenset({"mention", "hashtag"})
+
+
+def extract_hrefs(html: str) -> list[str]:
+    """http(s) targets of the <a> elements of `html`, in order, without mentions and hashtags."""
+    collector = _HrefCollector()
+    collector.feed(html)
+    collector.close()
+    return _unique(collector.hrefs)
+
+
+class _HrefCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self._reply_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <mx-reply> holds the Matrix reply fallback: a quote of the message replied to, whose
+        # links belong to that message, not to the reply (clients hide it).
+        if tag == "mx-reply":
+            self._reply_depth += 1
+        elif tag == "a" and not self._reply_depth:
+            href = _fileable_href(_first_attrs(attrs))
+            if href is not None:
+                self.hrefs.append(href)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "mx-reply" and self._reply_depth:
+            self._reply_depth -= 1
+
+
+def _first_attrs(attrs: list[tuple[str, str | None]]) -> dict[str, str]:
+    # Browsers use the first of repeated attributes; a dict() of the list would keep the last.
+    first: dict[str, str] = {}
+    for name, value in attrs:
+        first.setdefault(name, value or "")
+    return first
+
+
+def _fileable_href(attrs: Mapping[str, str]) -> str | None:
+    href = attrs.get("href", "").strip()  # entities are already decoded by HTMLParser
+    if not _WEB_LINK.match(href) or _MATRIX_USER_PILL.match(href):
+        return None
+    # Mastodon and its kin mark mentions and hashtags; they point to profiles and tag pages.
+    if _SKIPPED_CLASSES & set(attrs.get("class", "").split()) or "tag" in attrs.get("rel", "").split():
+        return None
+    return href
+
+
+# --- Every link of a message ---------------------------------------------------------------------
+
+# The Matrix reply fallback of a plain body: quoted lines "> <@user:server> ..." then a blank line.
+_MATRIX_REPLY_FALLBACK = re.compile(r"\A> (?:\* )?<@[^\s>]+:[^\s>]+>[^\n]*(?:\n>[^\n]*)*\n\n")
+
+
+def extract_links(text: str, html: str | None) -> list[str]:
+    """The links of a message, as posted, one per page (by canonical key)."""
+    # The hrefs come first: an <a>'s visible text is often shortened, its href never is.
+    candidates = extract_hrefs(html) if html else []
+    candidates += [url for url in extract_urls(_without_reply_fallback(text)) if not _truncated(url)]
+    links: list[str] = []
+    keys: set[str] = set()
+    for link in candidates:
+        try:
+            key = canonical_key(link)
+        except InvalidURL:
+            continue  # callers that report invalid links call canonical_key themselves
+        if key not in keys:
+            keys.add(key)
+            links.append(link)
+    return links
+
+
+def _without_reply_fallback(text: str) -> str:
+    return _MATRIX_REPLY_FALLBACK.sub("", text, count=1)
+
+
+def _truncated(url: str) -> bool:
+    # "https://example.com/very/lo…" is the display form of a longer link: filing it files a 404.
+    return url.endswith("\u2026")
+
+
+# --- Hashtags ------------------------------------------------------------------------------------
+
+# A "#" right after these is not a hashtag: "C#", "&#39;", "page/#anchor", "(x)#y", "?a=#b".
+_NOT_BEFORE_HASHTAG = frozenset("/&)=")
+# Joins words inside a hashtag name ("#l·l"), never at its ends.
+_TAG_JOINERS = "·"
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """Hashtag names (without "#") as written, in order, without exact duplicates."""
+    text = _blank_urls(_without_reply_fallback(text))
+    names: list[str] = []
+    for match in re.finditer("#", text):
+        start = match.start()
+        if start and (_is_word_char(text[start - 1]) or text[start - 1] in _NOT_BEFORE_HASHTAG):
+            continue
+        name = _tag_name_at(text, start + 1)
+        # A letter is required: "#1" is an issue number, "#_" nothing.
+        if any(char.isalpha() for char in name):
+            names.append(name)
+    return _unique(names)
+
+
+def _blank_urls(text: str) -> str:
+    # "https://x.org/page#section" holds an anchor, not a hashtag. Spans, not string replacement:
+    # linkify turns "www.x.org" into "http://www.x.org", which is not in the text.
+    for start, end, _ in reversed(_url_spans(text)):
+        text = f"{text[:start]} {text[end:]}"
+    return text
+
+
+def _tag_name_at(text: str, start: int) -> str:
+    end = start
+    while end < len(text) and (_is_word_char(text[end]) or (end > start and text[end] in _TAG_JOINERS)):
+        end += 1
+    return text[start:end].rstrip(_TAG_JOINERS)
+
+
+def _is_word_char(char: str) -> bool:
+    # Python's \w (letters, digits, "_") plus combining marks, without which Hindi or Thai words
+    # ("हिन्दी", "สวัสดี") would be cut after their first letter.
+    return char.isalnum() or char == "_" or unicodedata.category(char)[0] == "M"
+
+
+# --- Tags ----------------------------------------------------------------------------------------
+
+
+def normalise_tag(raw: str, aliases: Mapping[str, str] | None = None) -> str | None:
+    """The stored form of a tag ("#Rust" -> "rust"), after aliases; None if it is not a valid tag."""
+    return _aliased(_folded_tag(raw), _normalised_aliases(aliases))
+
+
+def normalise_tags(raws: Iterable[str], aliases: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Normalised tags, invalid ones dropped, duplicates dropped, order kept."""
+    table = _normalised_aliases(aliases)  # once, not once per tag
+    tags = (_aliased(_folded_tag(raw), table) for raw in raws)
+    return tuple(_unique(tag for tag in tags if tag is not None))
+
+
+def _folded_tag(raw: str) -> str | None:
+    # NFKC first so that a full-width "＃ＲＵＳＴ" becomes "#RUST"; NFKC again after casefold,
+    # which can un-normalise ("İ" folds to "i" + combining dot), so the result is stable.
+    tag = unicodedata.normalize("NFKC", raw).strip().lstrip("#")
+    tag = unicodedata.normalize("NFKC", tag.casefold()).strip()
+    if not tag or len(tag) > MAX_TAG_LENGTH or not _typable(tag):
+        return None
+    return tag
+
+
+def _typable(tag: str) -> bool:
+    # Only what a hashtag can hold (plus "-", common in tags given by hand), so a tag can be typed
+    # back; "·" only inside, as in hashtags.
+    # At least one letter or digit: "-" or "_" alone names nothing.
+    allowed = all(_is_word_char(char) or char == "-" or char in _TAG_JOINERS for char in tag)
+    return (
+        allowed
+        and any(char.isalnum() for char in tag)
+        and tag[0] not in _TAG_JOINERS
+        and tag[-1] not in _TAG_JOINERS
+    )
+
+
+def _normalised_aliases(aliases: Mapping[str, str] | None) -> dict[str, str]:
+    # Entries whose key or value is not a valid tag are ignored rather than making tags vanish.
+    table: dict[str, str] = {}
+    for raw_key, raw_value in (aliases or {}).items():
+        key, value = _folded_tag(raw_key), _folded_tag(raw_value)
+        if key is not None and value is not None:
+            table[key] = value
+    return table
+
+
+def _aliased(tag: str | None, table: Mapping[str, str]) -> str | None:
+    # One step only: chains ("a" -> "b" -> "c") and loops are the alias table's business.
+    return None if tag is None else table.get(tag, tag)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,125 @@
+"""The shapes that flow through watchbot: what came in (Post), what is kept (Link, Share).
+
+Every source (Matrix, Mastodon, feeds, the command line, an import) turns what it receives into a
+`Post`. Nothing after intake knows which network a post came from, except through these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+
+
+class Visibility(StrEnum):
+    """Who could see the message a link came from; decides what may be published."""
+
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+    PRIVATE = "private"  # followers-only, or a closed room the bot was asked not to publish
+    DIRECT = "direct"
+
+    @property
+    def publishable(self) -> bool:
+        return self in (Visibility.PUBLIC, Visibility.UNLISTED)
+
+
+class Source(StrEnum):
+    MATRIX = "matrix"
+    MASTODON = "mastodon"
+    FEED = "feed"
+    CLI = "cli"
+    IMPORT = "import"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One message as received, whatever the network."""
+
+    source: Source
+    place: str  # room id, instance, feed URL, "cli"
+    author_id: str  # @user:server, acct@instance, feed URL
+    author_name: str  # how to credit them, without pinging
+    text: str  # plain text (Matrix `body`, status text, entry summary)
+    html: str | None = None  # Matrix `formatted_body`, status `content`: links come from its hrefs
+    event_id: str | None = None  # the source's own id; a share is unique per (source, event_id)
+    visibility: Visibility = Visibility.PUBLIC
+    at: datetime = field(default_factory=utcnow)
+    note: str | None = None
+    extra_tags: tuple[str, ...] = ()  # tags given outside the text (--tag, a feed's tags)
+    # Links the source already knows (the CLI's URL, a feed entry's link, an imported row): taken
+    # as they are, and the text is then not scanned for more.
+    links: tuple[str, ...] = ()
+    title: str | None = None  # what the source already knows of the page (a feed entry, a bookmark)
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewShare:
+    """What intake asks the store to record: one link shared once by one person."""
+
+    url: str  # as posted
+    key: str  # canonical dedupe key (links.canonical_key)
+    sharer_id: str
+    sharer_name: str
+    source: Source
+    place: str
+    event_id: str | None
+    visibility: Visibility
+    shared_at: datetime
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    id: int
+    link_id: int
+    url: str
+    sharer_id: str
+    sharer_name: str
+    source: Source
+    place: str
+    event_id: str | None
+    visibility: Visibility
+    shared_at: datetime
+    note: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    id: int
+    key: str
+    url: str  # as first posted
+    title: str | None
+    description: str | None
+    tags: tuple[str, ...]  # the union of its shares' tags, sorted
+    share_count: int
+    first_sharer_name: str
+    first_shared_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """A link with every share of it, oldest first: what `show` and exports work from."""
+
+    link: Link
+    shares: tuple[Share, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """What the store did with a NewShare."""
+
+    link: Link
+    share: Share
+    new_link: bool  # the link was not in the store before
+    new_share: bool  # False when this very share was already recorded (a replayed event)
+    first_share: Share  # the earliest share of the link; `share` itself when new_link

@@ -1,0 +1,111 @@
+"""Opening a database: the driver for a URL, SQLite's settings, migrations at start."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseURLError(ValueError):
+    """A database URL watchbot cannot use; the message says what to write instead."""
+
+
+def async_url(url: str) -> str:
+    """The asyncio driver for a plain URL: sqlite:///… -> aiosqlite, postgresql://… -> asyncpg."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(
+            "the database URL is not valid; use sqlite:///path/to/watchbot.db or "
+            "postgresql://user:password@host/dbname"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise DatabaseURLError(
+        f"database {backend!r} is not supported; use sqlite:///… (default) or postgresql://…"
+    )
+
+
+def redacted(url: str) -> str:
+    """The URL fit for a log line: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    url = async_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _create_sqlite_engine(url: str) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let us issue BEGIN ourselves (below); the driver's implicit BEGIN is DEFERRED.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL: readers (the web page, the CLI) never block the bot's writes. synchronous=FULL:
+        # a write that was acknowledged survives a power cut, not just a crash.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a transaction that reads then writes waits
+        # its turn (busy_timeout) instead of failing with SQLITE_BUSY when another process
+        # (the CLI beside the running bot) wrote in between.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("watchbot.store") / "migrations")
+    )
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(connection: Connection) -> None:
+    """Bring the schema to the newest revision (a no-op when it is there already)."""
+    config = _alembic_config(connection)
+    before = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if before != head:
+        log.info("migrating the store from %s to %s", before or "an empty database", head)
+        command.upgrade(config, "head")
+
+
+def current_revision(connection: Connection) -> tuple[str | None, str | None]:
+    """(the database's revision, the newest this code knows)."""
+    config = _alembic_config(connection)
+    current = MigrationContext.configure(connection).get_current_revision()
+    return current, ScriptDirectory.from_config(config).get_current_head()

@@ -1,0 +1,149 @@
+"""The one schema, for SQLite and PostgreSQL alike (SQLAlchemy Core).
+
+Migrations (store/migrations/versions) create what is described here; a test checks that the
+migrated database and this metadata agree, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both databases.
+
+    PostgreSQL keeps the offset (timestamptz); SQLite has no such type, so UTC is stored without
+    an offset and given back aware. Naive datetimes are refused: they are always a bug here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", Text, nullable=False, unique=True),  # links.canonical_key
+    Column("url", Text, nullable=False),  # as first posted
+    Column("title", Text),
+    Column("description", Text),
+    # url, title, description, notes and tags in one text: what full-text search indexes
+    # (an FTS5 table on SQLite, a GIN tsvector index on PostgreSQL).
+    Column("search_document", Text, nullable=False, server_default=""),
+    Column("filed_at", UTCDateTime, nullable=False),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),  # as posted in this share
+    Column("sharer_id", Text, nullable=False),
+    Column("sharer_name", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("place", Text, nullable=False),
+    Column("event_id", Text),  # the source's own id: a replayed event files nothing twice
+    Column("visibility", Text, nullable=False),
+    Column("shared_at", UTCDateTime, nullable=False),
+    Column("note", Text),
+    # One event can share several links, and a replayed event files none of them twice.
+    # NULL event ids (the CLI, some imports) are distinct on both databases.
+    UniqueConstraint("source", "event_id", "link_id"),
+    Index(None, "link_id"),
+    Index(None, "shared_at"),
+    Index(None, "sharer_id"),
+)
+
+share_tags = Table(
+    "share_tags",
+    metadata,
+    Column("share_id", Integer, ForeignKey("shares.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", Text, nullable=False),
+    PrimaryKeyConstraint("share_id", "tag"),
+    Index(None, "tag"),
+)
+
+# Sync positions of the networks (Matrix next_batch, Mastodon notification id, feed ETags):
+# kept here so a restart goes on from where the store says, nothing lost, nothing twice.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per (outlet, period): claiming a digest is one transactional insert.
+digest_runs = Table(
+    "digest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outlet", Text, nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("outlet", "period_start"),
+)
+
+# Each posted part of a digest (Matrix event id, Mastodon status id), recorded as it goes.
+digest_parts = Table(
+    "digest_parts",
+    metadata,
+    Column("run_id", Integer, ForeignKey("digest_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("remote_id", Text),
+    Column("sent_at", UTCDateTime),
+    PrimaryKeyConstraint("run_id", "seq"),
+)
+
+moderation_log = Table(
+    "moderation_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("reason", Text),
+)

@@ -1,0 +1,396 @@
+"""The store: the single source of truth for links, shares, tags and cursors.
+
+Every method is one transaction. Filing the links of one message is one transaction too, so a
+crash either keeps all of that message or none of it, and a replay of the same event files nothing
+twice (shares are unique per source event and link).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchbot.model import Filed, Link, LinkRecord, NewShare, Share, Source, Visibility, utcnow
+from watchbot.store import database
+from watchbot.store.schema import cursors, links, moderation_log, share_tags, shares
+
+log = logging.getLogger(__name__)
+
+PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
+
+
+class StoreNotReady(RuntimeError):
+    """The database's schema is not the one this version of watchbot expects."""
+
+    def __init__(self, current: str | None, head: str | None) -> None:
+        super().__init__(
+            f"the store's schema is at {current or 'nothing yet'}, this watchbot expects {head}; "
+            "it is migrated when the bot or any other watchbot command starts"
+        )
+        self.current = current
+        self.head = head
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the database at `url`, migrating it to the newest schema unless told not to."""
+        engine = database.create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                if migrate:
+                    await conn.run_sync(database.upgrade)
+                else:
+                    current, head = await conn.run_sync(database.current_revision)
+                    if current != head:
+                        raise StoreNotReady(current, head)
+        except BaseException:
+            await engine.dispose()
+            raise
+        log.debug("store open: %s", database.redacted(url))
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    # -- filing -----------------------------------------------------------------------------
+
+    async def file_shares(
+        self, new_shares: Sequence[NewShare], *, cursor: tuple[str, str] | None = None
+    ) -> list[Filed]:
+        """Record the shares of one message, and optionally move a sync cursor, atomically."""
+        # Two writers may race to create the same link on PostgreSQL; the loser's transaction
+        # fails on the unique key and, run again, finds the link the winner made.
+        for attempt in range(3):
+            try:
+                async with self._engine.begin() as conn:
+                    filed = [await self._file_one(conn, new) for new in new_shares]
+                    if cursor is not None:
+                        await self._set_cursor(conn, *cursor)
+                    return filed
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.debug("filing raced with another writer; trying again")
+        raise AssertionError("unreachable")
+
+    async def _file_one(self, conn: AsyncConnection, new: NewShare) -> Filed:
+        link_id = (
+            await conn.execute(select(links.c.id).where(links.c.key == new.key))
+        ).scalar_one_or_none()
+        new_link = link_id is None
+        if new_link:
+            link_id = (
+                await conn.execute(
+                    insert(links)
+                    .values(
+                        key=new.key,
+                        url=new.url,
+                        title=new.title,
+                        description=new.description,
+                        filed_at=utcnow(),
+                    )
+                    .returning(links.c.id)
+                )
+            ).scalar_one()
+        else:
+            existing = await self._find_same_share(conn, link_id, new)
+            if existing is not None:
+                return await self._filed(conn, link_id, existing, new_link=False, new_share=False)
+            await self._fill_missing_metadata(conn, link_id, new)
+
+        share_id = (
+            await conn.execute(
+                insert(shares)
+                .values(
+                    link_id=link_id,
+                    url=new.url,
+                    sharer_id=new.sharer_id,
+                    sharer_name=new.sharer_name,
+                    source=new.source.value,
+                    place=new.place,
+                    event_id=new.event_id,
+                    visibility=new.visibility.value,
+                    shared_at=new.shared_at,
+                    note=new.note,
+                )
+                .returning(shares.c.id)
+            )
+        ).scalar_one()
+        if new.tags:
+            await conn.execute(
+                insert(share_tags), [{"share_id": share_id, "tag": tag} for tag in dict.fromkeys(new.tags)]
+            )
+        await self._refresh_search_document(conn, link_id)
+        return await self._filed(conn, link_id, share_id, new_link=new_link, new_share=True)
+
+    async def _find_same_share(self, conn: AsyncConnection, link_id: int, new: NewShare) -> int | None:
+        """The share this one repeats: same source event, or (without one) same person and time."""
+        if new.event_id is not None:
+            same = and_(shares.c.source == new.source.value, shares.c.event_id == new.event_id)
+        else:
+            same = and_(shares.c.sharer_id == new.sharer_id, shares.c.shared_at == new.shared_at)
+        query = select(shares.c.id).where(shares.c.link_id == link_id, same).limit(1)
+        return (await conn.execute(query)).scalar_one_or_none()
+
+    async def _fill_missing_metadata(self, conn: AsyncConnection, link_id: int, new: NewShare) -> None:
+        values = {}
+        if new.title:
+            values["title"] = func.coalesce(links.c.title, new.title)
+        if new.description:
+            values["description"] = func.coalesce(links.c.description, new.description)
+        if values:
+            await conn.execute(update(links).where(links.c.id == link_id).values(**values))
+
+    async def _refresh_search_document(self, conn: AsyncConnection, link_id: int) -> None:
+        link = (
+            await conn.execute(
+                select(links.c.url, links.c.title, links.c.description).where(links.c.id == link_id)
+            )
+        ).one()
+        notes = (
+            await conn.execute(select(shares.c.note).where(shares.c.link_id == link_id, shares.c.note.is_not(None)))
+        ).scalars()
+        tags = (
+            await conn.execute(
+                select(share_tags.c.tag)
+                .distinct()
+                .join(shares, shares.c.id == share_tags.c.share_id)
+                .where(shares.c.link_id == link_id)
+            )
+        ).scalars()
+        document = " ".join(filter(None, [link.url, link.title, link.description, *notes, *tags]))
+        await conn.execute(update(links).where(links.c.id == link_id).values(search_document=document))
+
+    async def _filed(
+        self, conn: AsyncConnection, link_id: int, share_id: int, *, new_link: bool, new_share: bool
+    ) -> Filed:
+        record = (await self._load_records(conn, [link_id]))[link_id]
+        share = next(s for s in record.shares if s.id == share_id)
+        return Filed(record.link, share, new_link=new_link, new_share=new_share, first_share=record.shares[0])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def get_link(self, link_id: int) -> LinkRecord | None:
+        async with self._engine.connect() as conn:
+            return (await self._load_records(conn, [link_id])).get(link_id)
+
+    async def count_links(self) -> int:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(links))).scalar_one()
+
+    async def list_links(
+        self,
+        *,
+        tag: str | None = None,
+        since: datetime | None = None,
+        by: str | None = None,
+        publishable_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Link]:
+        """Links, the most recently shared first, filtered by what their shares say."""
+        last_shared = func.max(shares.c.shared_at).label("last_shared")
+        query = (
+            select(shares.c.link_id, last_shared)
+            .group_by(shares.c.link_id)
+            .order_by(last_shared.desc(), shares.c.link_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        if tag is not None:
+            query = query.where(shares.c.link_id.in_(_links_tagged(tag)))
+        if since is not None:
+            query = query.where(shares.c.shared_at >= since)
+        if by is not None:
+            query = query.where(
+                or_(func.lower(shares.c.sharer_name) == by.lower(), shares.c.sharer_id == by)
+            )
+        if publishable_only:
+            query = query.where(shares.c.visibility.in_(PUBLISHABLE))
+        async with self._engine.connect() as conn:
+            ids = list((await conn.execute(query)).scalars())
+            records = await self._load_records(conn, ids)
+        return [records[i].link for i in ids]
+
+    async def search(self, words: str, *, limit: int = 20) -> list[Link]:
+        """Full-text search over URL, title, description, notes and tags; every word must match
+        (as a word prefix), best matches first."""
+        tokens = search_tokens(words)
+        if not tokens:
+            return []
+        if self.dialect == "postgresql":
+            query = text(
+                "SELECT id FROM links "
+                "WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q) "
+                "ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
+                "id DESC LIMIT :limit"
+            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), limit=limit)
+        else:
+            query = text(
+                "SELECT rowid FROM links_fts WHERE links_fts MATCH :q "
+                "ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
+            ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
+        async with self._engine.connect() as conn:
+            ids = list((await conn.execute(query)).scalars())
+            records = await self._load_records(conn, ids)
+        return [records[i].link for i in ids if i in records]
+
+    async def tag_counts(self, *, publishable_only: bool = False) -> list[tuple[str, int]]:
+        """Each tag with the number of links carrying it, the most used first."""
+        count = func.count(shares.c.link_id.distinct()).label("links")
+        query = (
+            select(share_tags.c.tag, count)
+            .join(shares, shares.c.id == share_tags.c.share_id)
+            .group_by(share_tags.c.tag)
+            .order_by(count.desc(), share_tags.c.tag)
+        )
+        if publishable_only:
+            query = query.where(shares.c.visibility.in_(PUBLISHABLE))
+        async with self._engine.connect() as conn:
+            return [(row.tag, row.links) for row in await conn.execute(query)]
+
+    async def iter_records(self, *, tag: str | None = None, batch: int = 500) -> AsyncIterator[LinkRecord]:
+        """Every link with its shares, oldest first, read in batches (exports of any size)."""
+        query = select(links.c.id).order_by(links.c.id)
+        if tag is not None:
+            query = query.where(links.c.id.in_(_links_tagged(tag)))
+        after = 0
+        while True:
+            async with self._engine.connect() as conn:
+                ids = list((await conn.execute(query.where(links.c.id > after).limit(batch))).scalars())
+                if not ids:
+                    return
+                records = await self._load_records(conn, ids)
+            for link_id in ids:
+                yield records[link_id]
+            after = ids[-1]
+
+    async def _load_records(self, conn: AsyncConnection, link_ids: Iterable[int]) -> dict[int, LinkRecord]:
+        link_ids = list(link_ids)
+        if not link_ids:
+            return {}
+        link_rows = (await conn.execute(select(links).where(links.c.id.in_(link_ids)))).all()
+        share_rows = (
+            await conn.execute(
+                select(shares).where(shares.c.link_id.in_(link_ids)).order_by(shares.c.shared_at, shares.c.id)
+            )
+        ).all()
+        tags_of: dict[int, list[str]] = defaultdict(list)
+        tag_rows = await conn.execute(
+            select(share_tags.c.share_id, share_tags.c.tag)
+            .join(shares, shares.c.id == share_tags.c.share_id)
+            .where(shares.c.link_id.in_(link_ids))
+            .order_by(share_tags.c.tag)
+        )
+        for row in tag_rows:
+            tags_of[row.share_id].append(row.tag)
+        shares_of: dict[int, list[Share]] = defaultdict(list)
+        for row in share_rows:
+            shares_of[row.link_id].append(_share(row, tuple(tags_of[row.id])))
+        records = {}
+        for row in link_rows:
+            link_shares = shares_of[row.id]
+            if not link_shares:  # a link is never kept without a share; be safe on reads anyway
+                continue
+            all_tags = sorted({t for s in link_shares for t in s.tags})
+            link = Link(
+                id=row.id,
+                key=row.key,
+                url=row.url,
+                title=row.title,
+                description=row.description,
+                tags=tuple(all_tags),
+                share_count=len(link_shares),
+                first_sharer_name=link_shares[0].sharer_name,
+                first_shared_at=link_shares[0].shared_at,
+            )
+            records[row.id] = LinkRecord(link, tuple(link_shares))
+        return records
+
+    # -- removing ---------------------------------------------------------------------------
+
+    async def remove_link(self, link_id: int, *, actor: str, reason: str | None = None) -> LinkRecord | None:
+        """Remove a link and every share of it; the moderation log keeps who did it and why."""
+        async with self._engine.begin() as conn:
+            record = (await self._load_records(conn, [link_id])).get(link_id)
+            if record is None:
+                return None
+            await conn.execute(delete(links).where(links.c.id == link_id))
+            await conn.execute(
+                insert(moderation_log).values(
+                    at=utcnow(), actor=actor, action="remove-link", target=record.link.url, reason=reason
+                )
+            )
+            return record
+
+    # -- cursors ----------------------------------------------------------------------------
+
+    async def get_cursor(self, name: str) -> str | None:
+        async with self._engine.connect() as conn:
+            query = select(cursors.c.value).where(cursors.c.name == name)
+            return (await conn.execute(query)).scalar_one_or_none()
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        async with self._engine.begin() as conn:
+            await self._set_cursor(conn, name, value)
+
+    async def _set_cursor(self, conn: AsyncConnection, name: str, value: str) -> None:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(cursors).values(name=name, value=value, updated_at=utcnow())
+        statement = statement.on_conflict_do_update(
+            index_elements=[cursors.c.name],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+        await conn.execute(statement)
+
+
+def search_tokens(words: str) -> list[str]:
+    """The words of a query as both search engines will take them, free of any query syntax."""
+    return re.findall(r"\w+", words.casefold())
+
+
+def _links_tagged(tag: str):
+    return (
+        select(shares.c.link_id)
+        .join(share_tags, share_tags.c.share_id == shares.c.id)
+        .where(share_tags.c.tag == tag)
+    )
+
+
+def _share(row, tags: tuple[str, ...]) -> Share:
+    return Share(
+        id=row.id,
+        link_id=row.link_id,
+        url=row.url,
+        sharer_id=row.sharer_id,
+        sharer_name=row.sharer_name,
+        source=Source(row.source),
+        place=row.place,
+        event_id=row.event_id,
+        visibility=Visibility(row.visibility),
+        shared_at=row.shared_at,
+        note=row.note,
+        tags=tags,
+    )
