@@ -23,8 +23,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 FROM python:3.12-slim-bookworm
 
 LABEL org.opencontainers.image.title="watchbot" \
-      org.opencontainers.image.description="A community tech-watch bot: links shared on Matrix and Mastodon, filed, searched and digested weekly." \
-      org.opencontainers.image.licenses="AGPL-3.0-or-later"
+      org.opencontainers.image.description="A community tech-watch bot: links shared on Matrix and Mastodon, filed, searched and digested weekly."
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \

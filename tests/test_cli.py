@@ -103,6 +103,8 @@ def test_import_reports_bad_rows_by_line_and_files_the_rest(run, tmp_path):
     listed = json.loads(run("links", "list", "--json").output)
     assert {link["url"] for link in listed} == {"https://good.example/one", "https://good.example/two"}
     assert {link["first_shared_by"] for link in listed} == {"dana"}
+    again = run("import", str(bookmarks), "--by", "dana")
+    assert "Imported 0 new link(s), 0 more share(s) of known links; 2 already there" in again.output
 
 
 def test_atom_export_is_published_links_only(run, tmp_path):

@@ -408,7 +408,14 @@ def test_import_firefox_bookmarks():
     items = imported(FIREFOX, "html", default_sharer="alice")
     assert [line for line, _ in items] == [14, 19, 22]
     help_, asyncio_, ete = (post for _, post in items)
+    # Bookmarks have no id of their own: one is derived from sharer and URL, so importing the
+    # same file again is recognised as a replay.
+    again = [post for _, post in imported(FIREFOX, "html", default_sharer="alice")]
+    assert [p.event_id for p in again] == [help_.event_id, asyncio_.event_id, ete.event_id]
+    assert len({help_.event_id, asyncio_.event_id, ete.event_id}) == 3
+    assert help_.event_id != imported(FIREFOX, "html", default_sharer="bob")[0][1].event_id
     assert help_ == Post(
+        event_id=help_.event_id,
         source=Source.IMPORT,
         place="import",
         author_id="alice",

@@ -131,9 +131,11 @@ def _check_characters(url: str) -> None:
 
 
 def _parse(url: str) -> URL:
+    # ValueError covers yarl's refusals and IDNA's UnicodeError; some malformed authorities crash
+    # its splitter instead (IndexError on "http://[]@", yarl 1.25).
     try:
         return URL(url)
-    except (ValueError, UnicodeError):
+    except (ValueError, IndexError):
         raise InvalidURL("this link could not be read as a web address") from None
 
 
@@ -145,9 +147,20 @@ def _canonical_host(parsed: URL) -> str:
         return f"[{host}]"
     if host.endswith("."):
         host = host[:-1]  # "example.com." is the fully qualified spelling of "example.com"
-    if not _HOST_NAME.fullmatch(host):
+    if not _HOST_NAME.fullmatch(host) or not _punycode_decodes(host):
         raise InvalidURL("this link's host name is not valid")
     return host
+
+
+def _punycode_decodes(host: str) -> bool:
+    # yarl does not check "xn--" labels it is given; one that does not decode names no server.
+    if "xn--" not in host:
+        return True
+    try:
+        host.encode("ascii").decode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _userinfo(parsed: URL) -> str:

@@ -6,7 +6,9 @@ be read becomes an `ImportProblem` and the rest of the file carries on.
 
 from __future__ import annotations
 
+
 import csv
+import hashlib
 import io
 import json
 import re
@@ -348,6 +350,9 @@ def _bookmark_post(bookmark: RawBookmark, defaults: _Defaults) -> Post:
         author_id=defaults.sharer,
         author_name=defaults.sharer,
         text="",
+        # Bookmarks carry no id of their own; one made of who and what makes importing the same
+        # file twice a replay, even for bookmarks without ADD_DATE (which get the import time).
+        event_id="bookmark:" + hashlib.sha256(f"{defaults.sharer}\n{url}".encode()).hexdigest()[:32],
         visibility=Visibility.PRIVATE if attributes.get("private") == "1" else Visibility.PUBLIC,
         at=_bookmark_time(attributes.get("add_date"), defaults.now),
         note=bookmark.note or None,

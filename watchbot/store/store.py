@@ -99,27 +99,51 @@ class Store:
         link_id = (
             await conn.execute(select(links.c.id).where(links.c.key == new.key))
         ).scalar_one_or_none()
-        new_link = link_id is None
-        if new_link:
-            link_id = (
-                await conn.execute(
-                    insert(links)
-                    .values(
-                        key=new.key,
-                        url=new.url,
-                        title=new.title,
-                        description=new.description,
-                        filed_at=utcnow(),
-                    )
-                    .returning(links.c.id)
-                )
-            ).scalar_one()
-        else:
+        if link_id is not None:
             existing = await self._find_same_share(conn, link_id, new)
             if existing is not None:
                 return await self._filed(conn, link_id, existing, new_link=False, new_share=False)
-            await self._fill_missing_metadata(conn, link_id, new)
+            share_id = await self._add_share(conn, link_id, new)
+            # Only what this share adds to the search document: no need to read the others.
+            await conn.execute(
+                update(links)
+                .where(links.c.id == link_id)
+                .values(
+                    title=func.coalesce(links.c.title, new.title),
+                    description=func.coalesce(links.c.description, new.description),
+                    search_document=links.c.search_document + " " + _search_text(new, with_url=False),
+                )
+            )
+            return await self._filed(conn, link_id, share_id, new_link=False, new_share=True)
 
+        link_id = (
+            await conn.execute(
+                insert(links)
+                .values(
+                    key=new.key,
+                    url=new.url,
+                    title=new.title,
+                    description=new.description,
+                    search_document=_search_text(new, with_url=True),
+                    filed_at=utcnow(),
+                )
+                .returning(links.c.id)
+            )
+        ).scalar_one()
+        share_id = await self._add_share(conn, link_id, new)
+        # A new link's record is all in `new`: no need to read it back.
+        share = Share(
+            id=share_id, link_id=link_id, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
+            source=new.source, place=new.place, event_id=new.event_id, visibility=new.visibility,
+            shared_at=new.shared_at, note=new.note, tags=_unique_sorted(new.tags),
+        )
+        link = Link(
+            id=link_id, key=new.key, url=new.url, title=new.title, description=new.description,
+            tags=share.tags, share_count=1, first_sharer_name=new.sharer_name, first_shared_at=new.shared_at,
+        )
+        return Filed(link, share, new_link=True, new_share=True, first_share=share)
+
+    async def _add_share(self, conn: AsyncConnection, link_id: int, new: NewShare) -> int:
         share_id = (
             await conn.execute(
                 insert(shares)
@@ -140,10 +164,9 @@ class Store:
         ).scalar_one()
         if new.tags:
             await conn.execute(
-                insert(share_tags), [{"share_id": share_id, "tag": tag} for tag in dict.fromkeys(new.tags)]
+                insert(share_tags), [{"share_id": share_id, "tag": tag} for tag in _unique_sorted(new.tags)]
             )
-        await self._refresh_search_document(conn, link_id)
-        return await self._filed(conn, link_id, share_id, new_link=new_link, new_share=True)
+        return share_id
 
     async def _find_same_share(self, conn: AsyncConnection, link_id: int, new: NewShare) -> int | None:
         """The share this one repeats: same source event, or (without one) same person and time."""
@@ -153,35 +176,6 @@ class Store:
             same = and_(shares.c.sharer_id == new.sharer_id, shares.c.shared_at == new.shared_at)
         query = select(shares.c.id).where(shares.c.link_id == link_id, same).limit(1)
         return (await conn.execute(query)).scalar_one_or_none()
-
-    async def _fill_missing_metadata(self, conn: AsyncConnection, link_id: int, new: NewShare) -> None:
-        values = {}
-        if new.title:
-            values["title"] = func.coalesce(links.c.title, new.title)
-        if new.description:
-            values["description"] = func.coalesce(links.c.description, new.description)
-        if values:
-            await conn.execute(update(links).where(links.c.id == link_id).values(**values))
-
-    async def _refresh_search_document(self, conn: AsyncConnection, link_id: int) -> None:
-        link = (
-            await conn.execute(
-                select(links.c.url, links.c.title, links.c.description).where(links.c.id == link_id)
-            )
-        ).one()
-        notes = (
-            await conn.execute(select(shares.c.note).where(shares.c.link_id == link_id, shares.c.note.is_not(None)))
-        ).scalars()
-        tags = (
-            await conn.execute(
-                select(share_tags.c.tag)
-                .distinct()
-                .join(shares, shares.c.id == share_tags.c.share_id)
-                .where(shares.c.link_id == link_id)
-            )
-        ).scalars()
-        document = " ".join(filter(None, [link.url, link.title, link.description, *notes, *tags]))
-        await conn.execute(update(links).where(links.c.id == link_id).values(search_document=document))
 
     async def _filed(
         self, conn: AsyncConnection, link_id: int, share_id: int, *, new_link: bool, new_share: bool
@@ -364,6 +358,16 @@ class Store:
             set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
         )
         await conn.execute(statement)
+
+
+def _search_text(new: NewShare, *, with_url: bool) -> str:
+    """The words a share brings to its link's search document (links.search_document)."""
+    url = [new.url] if with_url else []
+    return " ".join(filter(None, [*url, new.title, new.description, new.note, *new.tags]))
+
+
+def _unique_sorted(tags: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(tags)))
 
 
 def search_tokens(words: str) -> list[str]:
