@@ -19,6 +19,7 @@ import random
 import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -110,6 +111,17 @@ def search_with_like(path: Path, queries: list[str]) -> list[float]:
     return timings
 
 
+def export_in_child(url: str, fmt: str, out: Path) -> tuple[float, float]:
+    """`watchbot export` as a person runs it: (wall seconds, peak RSS of that process in MB)."""
+    code = "import sys; from watchbot.cli import main; sys.argv = ['watchbot'] + sys.argv[1:]; main()"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, "export", "--format", fmt, "-o", str(out)], check=True,
+                   env={"WATCHBOT_DATABASE_URL": url, "PATH": "/usr/bin:/bin",
+                        "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}, capture_output=True)
+    wall = time.perf_counter() - start
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
@@ -132,6 +144,8 @@ def main() -> None:
         search = asyncio.run(search_with_watchbot(f"sqlite:///{watchbot_db}", queries))
         like = search_with_like(watchbot_db, queries)
         size_mb = sum(f.stat().st_size for f in Path(tmp).glob("watchbot.db*")) / 1e6
+        export_wall, export_rss = export_in_child(f"sqlite:///{watchbot_db}", "json", Path(tmp) / "all.json")
+        export_mb = (Path(tmp) / "all.json").stat().st_size / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     n = args.links
@@ -148,7 +162,9 @@ def main() -> None:
     print(f"| watchbot (FTS5) | {statistics.median(search) * 1e3:.2f} ms | {p95(search) * 1e3:.2f} ms |")
     print(f"| LIKE scan of the same table | {statistics.median(like) * 1e3:.2f} ms | {p95(like) * 1e3:.2f} ms |")
     print(f"| ratio LIKE / FTS5 (median) | {statistics.median(like) / statistics.median(search):.1f}x | |\n")
-    print(f"Store size on disk: {size_mb:.0f} MB; peak RSS of the benchmark process: {peak_mb:.0f} MB.")
+    print(f"Store size on disk: {size_mb:.0f} MB; peak RSS of the benchmark process: {peak_mb:.0f} MB.\n")
+    print(f"`watchbot export --format json` of the whole store: {export_wall:.1f} s, "
+          f"{export_mb:.0f} MB written, peak RSS of that process {export_rss:.0f} MB.")
 
 
 if __name__ == "__main__":

@@ -144,3 +144,13 @@ def test_demo_files_links_through_intake(tmp_path, run):
     assert "Already filed from this message" in result.output
     listed = json.loads(run("links", "list", "--json", db="demo/watchbot.db").output)
     assert len(listed) == 5
+
+
+def test_a_database_password_never_reaches_the_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"WATCHBOT_DATABASE_URL": "postgresql://watchbot:s3cret-pw@127.0.0.1:1/watchbot"}
+    for args in (["check"], ["links", "list"]):
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 1, result.output
+        assert "s3cret-pw" not in result.output
+        assert "Traceback" not in result.output

@@ -165,8 +165,10 @@ def test_different_pages_never_share_a_key(one: str, other: str) -> None:
         ("https://example.com/\x00", "invisible"),
         ("http://example.com:99999/", "could not be read"),
         ("https://[zz]/", "could not be read"),
+        ("http://[]@", "could not be read"),
         ("https://ex<ample.com/", "host name is not valid"),
         ("https://ex..com/", "host name is not valid"),
+        ("https://xn--zz.com/", "host name is not valid"),
     ],
 )
 def test_unfileable_links_are_refused_with_a_reason(url: str, says: str) -> None:
@@ -202,7 +204,9 @@ FRAGMENT = st.one_of(st.none(), st.text(SAFE, max_size=6), st.text(SAFE, max_siz
 MESSY = st.lists(
     st.one_of(
         st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")),
-        st.sampled_from(["%", "%2F", "%2f", "%7e", "%41", "%zz", "/", "//", ".", "..", "?", "#", "&", "=", "+", ";", "@", ":"]),
+        st.sampled_from(
+            ["%", "%2F", "%2f", "%7e", "%41", "%zz", "/", "//", ".", "..", "?", "#", "&", "=", "+", ";", "@", ":"]
+        ),
     ),
     max_size=20,
 ).map("".join)
@@ -291,7 +295,10 @@ def test_different_query_values_never_share_a_key(host: str, path: str, name: st
             "see https://example.com/a_(b)). and (https://x.org/p)",
             ["https://example.com/a_(b)", "https://x.org/p"],
         ),
-        ("https://x.org/a, https://x.org/b! Is https://x.org/c? Yes.", ["https://x.org/a", "https://x.org/b", "https://x.org/c"]),
+        (
+            "https://x.org/a, https://x.org/b! Is https://x.org/c? Yes.",
+            ["https://x.org/a", "https://x.org/b", "https://x.org/c"],
+        ),
         ("edit config.py, then read example.net and notes.md", []),
         ("docs at www.example.org/docs.", ["http://www.example.org/docs"]),
         ("mail alice@example.org or ftp://example.org/f", []),

@@ -42,7 +42,7 @@ class InvalidURL(ValueError):
 # --- Tracking parameters -------------------------------------------------------------------------
 # Names are compared case-insensitively (mail tools write UTM_SOURCE); a name ending in "*" is a
 # prefix. Only names that never select content belong here: generic names such as `ref`, `source`
-# or `s` carry meaning on many sites (GitHub `?ref=branch`), so they are only dropped per host below.
+# or `s` carry meaning on many sites (GitHub `?ref=branch`), so they are dropped per host below.
 
 TRACKING_PARAMS: frozenset[str] = frozenset({
     "utm_*",
@@ -67,7 +67,9 @@ HOST_TRACKING_PARAMS: tuple[HostParams, ...] = (
     HostParams(("open.spotify.com",), frozenset({"si"})),
     HostParams(("instagram.com",), frozenset({"igsh"})),
     # `s` and `t` are share-sheet noise on a status link; on other pages (search) they may not be.
-    HostParams(("twitter.com", "x.com"), frozenset({"s", "t"}), re.compile(r"(?:/[^/]+)*/status/\d+")),
+    HostParams(
+        ("twitter.com", "x.com"), frozenset({"s", "t"}), re.compile(r"(?:/[^/]+)*/status/\d+")
+    ),
 )
 
 # Sites whose pages are *about* these parameters (campaign URL builders): there the parameters are
@@ -296,7 +298,8 @@ def _fileable_href(attrs: Mapping[str, str]) -> str | None:
     if not _WEB_LINK.match(href) or _MATRIX_USER_PILL.match(href):
         return None
     # Mastodon and its kin mark mentions and hashtags; they point to profiles and tag pages.
-    if _SKIPPED_CLASSES & set(attrs.get("class", "").split()) or "tag" in attrs.get("rel", "").split():
+    classes, rel = set(attrs.get("class", "").split()), attrs.get("rel", "").split()
+    if classes & _SKIPPED_CLASSES or "tag" in rel:
         return None
     return href
 
@@ -311,7 +314,8 @@ def extract_links(text: str, html: str | None) -> list[str]:
     """The links of a message, as posted, one per page (by canonical key)."""
     # The hrefs come first: an <a>'s visible text is often shortened, its href never is.
     candidates = extract_hrefs(html) if html else []
-    candidates += [url for url in extract_urls(_without_reply_fallback(text)) if not _truncated(url)]
+    text_urls = extract_urls(_without_reply_fallback(text))
+    candidates += [url for url in text_urls if not _truncated(url)]
     links: list[str] = []
     keys: set[str] = set()
     for link in candidates:
@@ -367,7 +371,9 @@ def _blank_urls(text: str) -> str:
 
 def _tag_name_at(text: str, start: int) -> str:
     end = start
-    while end < len(text) and (_is_word_char(text[end]) or (end > start and text[end] in _TAG_JOINERS)):
+    while end < len(text) and (
+        _is_word_char(text[end]) or (end > start and text[end] in _TAG_JOINERS)
+    ):
         end += 1
     return text[start:end].rstrip(_TAG_JOINERS)
 
@@ -382,11 +388,13 @@ def _is_word_char(char: str) -> bool:
 
 
 def normalise_tag(raw: str, aliases: Mapping[str, str] | None = None) -> str | None:
-    """The stored form of a tag ("#Rust" -> "rust"), after aliases; None if it is not a valid tag."""
+    """The stored form of a tag ("#Rust" -> "rust"), after aliases; None if not a valid tag."""
     return _aliased(_folded_tag(raw), _normalised_aliases(aliases))
 
 
-def normalise_tags(raws: Iterable[str], aliases: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def normalise_tags(
+    raws: Iterable[str], aliases: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     """Normalised tags, invalid ones dropped, duplicates dropped, order kept."""
     table = _normalised_aliases(aliases)  # once, not once per tag
     tags = (_aliased(_folded_tag(raw), table) for raw in raws)
@@ -405,8 +413,7 @@ def _folded_tag(raw: str) -> str | None:
 
 def _typable(tag: str) -> bool:
     # Only what a hashtag can hold (plus "-", common in tags given by hand), so a tag can be typed
-    # back; "·" only inside, as in hashtags.
-    # At least one letter or digit: "-" or "_" alone names nothing.
+    # back; "·" only inside, as in hashtags; at least one letter or digit ("-" names nothing).
     allowed = all(_is_word_char(char) or char == "-" or char in _TAG_JOINERS for char in tag)
     return (
         allowed
