@@ -20,7 +20,6 @@ dedicated directory under ``tempfile.gettempdir()`` that this user can reach.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import pwd
@@ -30,7 +29,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +38,6 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = [
     "PostgresServerError",
     "create_database",
-    "create_database_async",
     "find_pg_bin",
     "running_postgres",
 ]
@@ -354,45 +351,16 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-async def create_database_async(url: str, name: str) -> str:
-    """``create_database`` for callers already inside an event loop."""
-    import asyncpg  # test extra; imported here so find_pg_bin works without it
-
-    # Connect to the maintenance database: CREATE DATABASE copies template1,
-    # which must have no other connection, and the URL's own db may not exist.
-    connection = await asyncpg.connect(_with_database(url, "postgres"), timeout=30)
-    try:
-        await connection.execute(f"CREATE DATABASE {_quote_ident(name)}")
-    finally:
-        await connection.close()
-    return _with_database(url, name)
-
-
 def create_database(url: str, name: str) -> str:
     """Create an empty database ``name`` on the server of ``url``; return its URL.
 
-    Uses asyncpg (already a test dependency, no psql binary needed). Safe to
-    call both from plain code and from code running inside an event loop
-    (an async fixture or test): in the latter case the work is done on a
-    short-lived thread with its own loop, since asyncio.run cannot nest.
-    Async callers may prefer ``await create_database_async(url, name)``.
+    Uses psycopg (the store's own PostgreSQL driver, no psql binary needed), synchronously, so it
+    is safe to call from plain code and from inside an event loop alike.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(create_database_async(url, name))
+    import psycopg  # the postgres extra; imported here so find_pg_bin works without it
 
-    outcome: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            outcome["url"] = asyncio.run(create_database_async(url, name))
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=work, name="create_database")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["url"]  # type: ignore[return-value]
+    # Connect to the maintenance database: CREATE DATABASE copies template1,
+    # which must have no other connection, and the URL's own db may not exist.
+    with psycopg.connect(_with_database(url, "postgres"), autocommit=True, connect_timeout=30) as connection:
+        connection.execute(f"CREATE DATABASE {_quote_ident(name)}")
+    return _with_database(url, name)

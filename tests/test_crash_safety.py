@@ -50,10 +50,13 @@ def start_filer(url: str, count: int) -> subprocess.Popen:
 
 
 async def shares_per_event(url: str) -> dict[str, int]:
+    def count(engine) -> dict[str, int]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT event_id, count(*) FROM shares GROUP BY event_id"))
+            return {event_id: n for event_id, n in rows}
+
     async with await Store.open(url) as store:
-        async with store._engine.connect() as conn:
-            rows = await conn.execute(text("SELECT event_id, count(*) FROM shares GROUP BY event_id"))
-            return {event_id: count for event_id, count in rows}
+        return await store.run(count, store.engine)
 
 
 @pytest.mark.parametrize("kill_after", [40, 137])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
+import psycopg
 import pytest
 
 from tests.postgres_server import create_database, find_pg_bin, running_postgres
@@ -23,12 +22,9 @@ def _needs_postgres() -> None:
         pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl); set WATCHBOT_TEST_PG_BIN")
 
 
-async def _query(url: str, sql: str) -> object:
-    connection = await asyncpg.connect(url, timeout=10)
-    try:
-        return await connection.fetchval(sql)
-    finally:
-        await connection.close()
+def _query(url: str, sql: str) -> object:
+    with psycopg.connect(url, connect_timeout=10) as connection:
+        return connection.execute(sql).fetchone()[0]
 
 
 def test_running_postgres_serves_and_stops(tmp_path: Path) -> None:
@@ -40,18 +36,16 @@ def test_running_postgres_serves_and_stops(tmp_path: Path) -> None:
         port = parts.port
         assert port
 
-        assert asyncio.run(_query(url, "select 1")) == 1
-        assert asyncio.run(_query(url, "select current_database()")) == "watchbot_test"
-        assert asyncio.run(_query(url, "show fsync")) == "off"
+        assert _query(url, "select 1") == 1
+        assert _query(url, "select current_database()") == "watchbot_test"
+        assert _query(url, "show fsync") == "off"
 
         other = create_database(url, "watchbot_test_other")
         assert urlsplit(other).path == "/watchbot_test_other"
         assert urlsplit(other).port == port
-        assert asyncio.run(_query(other, "select current_database()")) == "watchbot_test_other"
+        assert _query(other, "select current_database()") == "watchbot_test_other"
         # Empty: no user tables in the fresh database.
-        assert asyncio.run(
-            _query(other, "select count(*) from pg_tables where schemaname = 'public'")
-        ) == 0
+        assert _query(other, "select count(*) from pg_tables where schemaname = 'public'") == 0
 
     assert (tmp_path / "postgres.log").is_file()
     with pytest.raises(ConnectionRefusedError):
@@ -62,4 +56,4 @@ async def test_create_database_from_inside_an_event_loop(tmp_path: Path) -> None
     # An async fixture or test may call the sync helper: it must not trip over asyncio.run.
     with running_postgres(tmp_path) as url:
         other = create_database(url, "from_a_loop")
-        assert await _query(other, "select current_database()") == "from_a_loop"
+        assert _query(other, "select current_database()") == "from_a_loop"

@@ -165,11 +165,11 @@ async def test_reopening_migrates_nothing_and_keeps_everything(database_url: str
 
 
 async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
-    async with store._engine.connect() as conn:
-        def diff(sync_conn):
-            return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+    def diff():
+        with store.engine.connect() as conn:
+            return compare_metadata(MigrationContext.configure(conn), metadata)
 
-        differences = await conn.run_sync(diff)
+    differences = await store.run(diff)
     # links_fts and its shadow tables are SQLite's search index, made by the migration on purpose.
     differences = [d for d in differences if not (d[0] == "remove_table" and d[1].name.startswith("links_fts"))]
     differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name == "ix_links_search")]

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from watchbot.links import normalise_tag
-from watchbot.store.database import DatabaseURLError, async_url
+from watchbot.store.database import DatabaseURLError, driver_url
 
 ENV_PREFIX = "WATCHBOT_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_is_usable(cls, value: str) -> str:
         try:
-            async_url(value)
+            driver_url(value)
         except DatabaseURLError as error:
             raise ValueError(str(error)) from None
         return value

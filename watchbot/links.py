@@ -9,6 +9,7 @@ query order, http vs https, "www.") is kept.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -231,13 +232,24 @@ def extract_urls(text: str) -> list[str]:
     return _unique(url for _, _, url in _url_spans(text))
 
 
-def _url_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, url) of the links of `text` worth filing."""
-    return [
+# Every link we file has one of these, and most chat messages have none: skip linkify for them.
+_LINK_MARKERS = re.compile(r"https?:|www\.", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=32)
+def _url_spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, url) of the links of `text` worth filing.
+
+    Cached: reading one message asks for its links, then again to blank them out before looking
+    for hashtags, and linkify is the costly part of reading a message.
+    """
+    if not _LINK_MARKERS.search(text):
+        return ()
+    return tuple(
         (match.index, match.last_index, match.url)
         for match in _LINKIFY.match(text) or ()
         if _is_explicit_link(match.schema, match.raw)
-    ]
+    )
 
 
 def _is_explicit_link(schema: str, raw: str) -> bool:

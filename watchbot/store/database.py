@@ -11,9 +11,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import create_engine as sqlalchemy_engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class DatabaseURLError(ValueError):
     """A database URL watchbot cannot use; the message says what to write instead."""
 
 
-def async_url(url: str) -> str:
-    """The asyncio driver for a plain URL: sqlite:///… -> aiosqlite, postgresql://… -> asyncpg."""
+def driver_url(url: str) -> str:
+    """The driver for a plain URL: sqlite:///… -> the stdlib's sqlite3, postgresql://… -> psycopg."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -33,9 +33,9 @@ def async_url(url: str) -> str:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise DatabaseURLError(
         f"database {backend!r} is not supported; use sqlite:///… (default) or postgresql://…"
     )
@@ -49,20 +49,20 @@ def redacted(url: str) -> str:
         return "<invalid database URL>"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    url = async_url(url)
+def create_engine(url: str) -> Engine:
+    url = driver_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
-    return create_async_engine(url, pool_pre_ping=True)
+    return sqlalchemy_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
 
 
-def _create_sqlite_engine(url: str) -> AsyncEngine:
+def _create_sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = sqlalchemy_engine(url)
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let us issue BEGIN ourselves (below); the driver's implicit BEGIN is DEFERRED.
         dbapi_connection.isolation_level = None
@@ -75,7 +75,7 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front: a transaction that reads then writes waits
         # its turn (busy_timeout) instead of failing with SQLITE_BUSY when another process

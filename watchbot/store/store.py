@@ -3,28 +3,39 @@
 Every method is one transaction. Filing the links of one message is one transaction too, so a
 crash either keeps all of that message or none of it, and a replay of the same event files nothing
 twice (shares are unique per source event and link).
+
+The methods are coroutines for the event loop, but the work is done by synchronous SQLAlchemy on
+one worker thread of the store's own: a call is one hop to that thread, however many statements
+it runs (an asyncio driver pays a hop per statement: about 10 times slower, see
+docs/benchmarks.md). One thread also serialises writes, as SQLite wants, and a transaction that
+has started always runs to its end even if the caller is cancelled (SIGTERM: finish the write).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchbot.model import Filed, Link, LinkRecord, NewShare, Share, Source, Visibility, utcnow
 from watchbot.store import database
-from watchbot.store.schema import cursors, links, moderation_log, share_tags, shares
+from watchbot.store.schema import UTCDateTime, cursors, links, moderation_log, share_tags, shares
 
 log = logging.getLogger(__name__)
 
 PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
+T = TypeVar("T")
 
 
 class StoreNotReady(RuntimeError):
@@ -40,29 +51,44 @@ class StoreNotReady(RuntimeError):
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-store")
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
         """Open the database at `url`, migrating it to the newest schema unless told not to."""
-        engine = database.create_engine(url)
+        store = cls(database.create_engine(url))
         try:
-            async with engine.begin() as conn:
-                if migrate:
-                    await conn.run_sync(database.upgrade)
-                else:
-                    current, head = await conn.run_sync(database.current_revision)
-                    if current != head:
-                        raise StoreNotReady(current, head)
+            await store.run(store._prepare, migrate)
         except BaseException:
-            await engine.dispose()
+            await store.close()
             raise
         log.debug("store open: %s", database.redacted(url))
-        return cls(engine)
+        return store
+
+    def _prepare(self, migrate: bool) -> None:
+        with self._engine.begin() as conn:
+            if migrate:
+                database.upgrade(conn)
+                return
+            current, head = database.current_revision(conn)
+            if current != head:
+                raise StoreNotReady(current, head)
+
+    async def run(self, function: Callable[..., T], *args, **kwargs) -> T:
+        """Run `function` on the store's worker thread (where every database call happens)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, functools.partial(function, *args, **kwargs))
+
+    @property
+    def engine(self) -> Engine:
+        """The synchronous engine, for functions handed to `run` (tests, maintenance)."""
+        return self._engine
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        await self.run(self._engine.dispose)
+        self._worker.shutdown(wait=True)
 
     async def __aenter__(self) -> Store:
         return self
@@ -80,14 +106,17 @@ class Store:
         self, new_shares: Sequence[NewShare], *, cursor: tuple[str, str] | None = None
     ) -> list[Filed]:
         """Record the shares of one message, and optionally move a sync cursor, atomically."""
+        return await self.run(self._file_shares, list(new_shares), cursor)
+
+    def _file_shares(self, new_shares: list[NewShare], cursor: tuple[str, str] | None) -> list[Filed]:
         # Two writers may race to create the same link on PostgreSQL; the loser's transaction
         # fails on the unique key and, run again, finds the link the winner made.
         for attempt in range(3):
             try:
-                async with self._engine.begin() as conn:
-                    filed = [await self._file_one(conn, new) for new in new_shares]
+                with self._engine.begin() as conn:
+                    filed = [self._file_one(conn, new) for new in new_shares]
                     if cursor is not None:
-                        await self._set_cursor(conn, *cursor)
+                        self._set_cursor(conn, *cursor)
                     return filed
             except IntegrityError:
                 if attempt == 2:
@@ -95,42 +124,26 @@ class Store:
                 log.debug("filing raced with another writer; trying again")
         raise AssertionError("unreachable")
 
-    async def _file_one(self, conn: AsyncConnection, new: NewShare) -> Filed:
-        link_id = (
-            await conn.execute(select(links.c.id).where(links.c.key == new.key))
-        ).scalar_one_or_none()
+    def _file_one(self, conn: Connection, new: NewShare) -> Filed:
+        link_id = conn.execute(_LINK_ID_BY_KEY, {"key": new.key}).scalar_one_or_none()
         if link_id is not None:
-            existing = await self._find_same_share(conn, link_id, new)
+            same = _SAME_EVENT if new.event_id is not None else _SAME_PERSON_AND_TIME
+            existing = conn.execute(same, _share_values(link_id, new)).scalar_one_or_none()
             if existing is not None:
-                return await self._filed(conn, link_id, existing, new_link=False, new_share=False)
-            share_id = await self._add_share(conn, link_id, new)
+                return self._filed(conn, link_id, existing, new_link=False, new_share=False)
+            share_id = self._add_share(conn, link_id, new)
             # Only what this share adds to the search document: no need to read the others.
-            await conn.execute(
-                update(links)
-                .where(links.c.id == link_id)
-                .values(
-                    title=func.coalesce(links.c.title, new.title),
-                    description=func.coalesce(links.c.description, new.description),
-                    search_document=links.c.search_document + " " + _search_text(new, with_url=False),
-                )
-            )
-            return await self._filed(conn, link_id, share_id, new_link=False, new_share=True)
+            conn.execute(_ADD_TO_LINK, {
+                "link": link_id, "new_title": new.title, "new_description": new.description,
+                "more_words": " " + _search_text(new, with_url=False),
+            })
+            return self._filed(conn, link_id, share_id, new_link=False, new_share=True)
 
-        link_id = (
-            await conn.execute(
-                insert(links)
-                .values(
-                    key=new.key,
-                    url=new.url,
-                    title=new.title,
-                    description=new.description,
-                    search_document=_search_text(new, with_url=True),
-                    filed_at=utcnow(),
-                )
-                .returning(links.c.id)
-            )
-        ).scalar_one()
-        share_id = await self._add_share(conn, link_id, new)
+        link_id = conn.execute(_INSERT_LINK, {
+            "key": new.key, "url": new.url, "title": new.title, "description": new.description,
+            "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
+        }).scalar_one()
+        share_id = self._add_share(conn, link_id, new)
         # A new link's record is all in `new`: no need to read it back.
         share = Share(
             id=share_id, link_id=link_id, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
@@ -143,56 +156,40 @@ class Store:
         )
         return Filed(link, share, new_link=True, new_share=True, first_share=share)
 
-    async def _add_share(self, conn: AsyncConnection, link_id: int, new: NewShare) -> int:
-        share_id = (
-            await conn.execute(
-                insert(shares)
-                .values(
-                    link_id=link_id,
-                    url=new.url,
-                    sharer_id=new.sharer_id,
-                    sharer_name=new.sharer_name,
-                    source=new.source.value,
-                    place=new.place,
-                    event_id=new.event_id,
-                    visibility=new.visibility.value,
-                    shared_at=new.shared_at,
-                    note=new.note,
-                )
-                .returning(shares.c.id)
-            )
-        ).scalar_one()
+    def _add_share(self, conn: Connection, link_id: int, new: NewShare) -> int:
+        share_id = conn.execute(_INSERT_SHARE, _share_values(link_id, new)).scalar_one()
         if new.tags:
-            await conn.execute(
-                insert(share_tags), [{"share_id": share_id, "tag": tag} for tag in _unique_sorted(new.tags)]
-            )
+            conn.execute(_INSERT_TAG, [{"share_id": share_id, "tag": tag} for tag in _unique_sorted(new.tags)])
         return share_id
 
-    async def _find_same_share(self, conn: AsyncConnection, link_id: int, new: NewShare) -> int | None:
-        """The share this one repeats: same source event, or (without one) same person and time."""
-        if new.event_id is not None:
-            same = and_(shares.c.source == new.source.value, shares.c.event_id == new.event_id)
-        else:
-            same = and_(shares.c.sharer_id == new.sharer_id, shares.c.shared_at == new.shared_at)
-        query = select(shares.c.id).where(shares.c.link_id == link_id, same).limit(1)
-        return (await conn.execute(query)).scalar_one_or_none()
-
-    async def _filed(
-        self, conn: AsyncConnection, link_id: int, share_id: int, *, new_link: bool, new_share: bool
+    def _filed(
+        self, conn: Connection, link_id: int, share_id: int, *, new_link: bool, new_share: bool
     ) -> Filed:
-        record = (await self._load_records(conn, [link_id]))[link_id]
+        record = (self._load_records(conn, [link_id]))[link_id]
         share = next(s for s in record.shares if s.id == share_id)
         return Filed(record.link, share, new_link=new_link, new_share=new_share, first_share=record.shares[0])
 
     # -- reading ----------------------------------------------------------------------------
 
+    async def _read(self, function: Callable[[Connection], T]) -> T:
+        def work() -> T:
+            with self._engine.connect() as conn:
+                return function(conn)
+
+        return await self.run(work)
+
+    async def _write(self, function: Callable[[Connection], T]) -> T:
+        def work() -> T:
+            with self._engine.begin() as conn:
+                return function(conn)
+
+        return await self.run(work)
+
     async def get_link(self, link_id: int) -> LinkRecord | None:
-        async with self._engine.connect() as conn:
-            return (await self._load_records(conn, [link_id])).get(link_id)
+        return await self._read(lambda conn: self._load_records(conn, [link_id]).get(link_id))
 
     async def count_links(self) -> int:
-        async with self._engine.connect() as conn:
-            return (await conn.execute(select(func.count()).select_from(links))).scalar_one()
+        return await self._read(lambda conn: conn.execute(select(func.count()).select_from(links)).scalar_one())
 
     async def list_links(
         self,
@@ -223,10 +220,12 @@ class Store:
             )
         if publishable_only:
             query = query.where(shares.c.visibility.in_(PUBLISHABLE))
-        async with self._engine.connect() as conn:
-            ids = list((await conn.execute(query)).scalars())
-            records = await self._load_records(conn, ids)
-        return [records[i].link for i in ids]
+        return await self._read(lambda conn: self._links_in_order(conn, query))
+
+    def _links_in_order(self, conn: Connection, id_query) -> list[Link]:
+        ids = list(conn.execute(id_query).scalars())
+        records = self._load_records(conn, ids)
+        return [records[i].link for i in ids if i in records]
 
     async def search(self, words: str, *, limit: int = 20) -> list[Link]:
         """Full-text search over URL, title, description, notes and tags; every word must match
@@ -246,10 +245,7 @@ class Store:
                 "SELECT rowid FROM links_fts WHERE links_fts MATCH :q "
                 "ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
             ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
-        async with self._engine.connect() as conn:
-            ids = list((await conn.execute(query)).scalars())
-            records = await self._load_records(conn, ids)
-        return [records[i].link for i in ids if i in records]
+        return await self._read(lambda conn: self._links_in_order(conn, query))
 
     async def tag_counts(self, *, publishable_only: bool = False) -> list[tuple[str, int]]:
         """Each tag with the number of links carrying it, the most used first."""
@@ -262,8 +258,7 @@ class Store:
         )
         if publishable_only:
             query = query.where(shares.c.visibility.in_(PUBLISHABLE))
-        async with self._engine.connect() as conn:
-            return [(row.tag, row.links) for row in await conn.execute(query)]
+        return await self._read(lambda conn: [(row.tag, row.links) for row in conn.execute(query)])
 
     async def iter_records(self, *, tag: str | None = None, batch: int = 500) -> AsyncIterator[LinkRecord]:
         """Every link with its shares, oldest first, read in batches (exports of any size)."""
@@ -272,27 +267,30 @@ class Store:
             query = query.where(links.c.id.in_(_links_tagged(tag)))
         after = 0
         while True:
-            async with self._engine.connect() as conn:
-                ids = list((await conn.execute(query.where(links.c.id > after).limit(batch))).scalars())
-                if not ids:
-                    return
-                records = await self._load_records(conn, ids)
+            page = query.where(links.c.id > after).limit(batch)
+            ids, records = await self._read(lambda conn: self._records_of(conn, page))
+            if not ids:
+                return
             for link_id in ids:
                 yield records[link_id]
             after = ids[-1]
 
-    async def _load_records(self, conn: AsyncConnection, link_ids: Iterable[int]) -> dict[int, LinkRecord]:
+    def _records_of(self, conn: Connection, id_query) -> tuple[list[int], dict[int, LinkRecord]]:
+        ids = list(conn.execute(id_query).scalars())
+        return ids, self._load_records(conn, ids)
+
+    def _load_records(self, conn: Connection, link_ids: Iterable[int]) -> dict[int, LinkRecord]:
         link_ids = list(link_ids)
         if not link_ids:
             return {}
-        link_rows = (await conn.execute(select(links).where(links.c.id.in_(link_ids)))).all()
+        link_rows = (conn.execute(select(links).where(links.c.id.in_(link_ids)))).all()
         share_rows = (
-            await conn.execute(
+            conn.execute(
                 select(shares).where(shares.c.link_id.in_(link_ids)).order_by(shares.c.shared_at, shares.c.id)
             )
         ).all()
         tags_of: dict[int, list[str]] = defaultdict(list)
-        tag_rows = await conn.execute(
+        tag_rows = conn.execute(
             select(share_tags.c.share_id, share_tags.c.tag)
             .join(shares, shares.c.id == share_tags.c.share_id)
             .where(shares.c.link_id.in_(link_ids))
@@ -327,37 +325,74 @@ class Store:
 
     async def remove_link(self, link_id: int, *, actor: str, reason: str | None = None) -> LinkRecord | None:
         """Remove a link and every share of it; the moderation log keeps who did it and why."""
-        async with self._engine.begin() as conn:
-            record = (await self._load_records(conn, [link_id])).get(link_id)
+
+        def remove(conn: Connection) -> LinkRecord | None:
+            record = self._load_records(conn, [link_id]).get(link_id)
             if record is None:
                 return None
-            await conn.execute(delete(links).where(links.c.id == link_id))
-            await conn.execute(
+            conn.execute(delete(links).where(links.c.id == link_id))
+            conn.execute(
                 insert(moderation_log).values(
                     at=utcnow(), actor=actor, action="remove-link", target=record.link.url, reason=reason
                 )
             )
             return record
 
+        return await self._write(remove)
+
     # -- cursors ----------------------------------------------------------------------------
 
     async def get_cursor(self, name: str) -> str | None:
-        async with self._engine.connect() as conn:
-            query = select(cursors.c.value).where(cursors.c.name == name)
-            return (await conn.execute(query)).scalar_one_or_none()
+        query = select(cursors.c.value).where(cursors.c.name == name)
+        return await self._read(lambda conn: conn.execute(query).scalar_one_or_none())
 
     async def set_cursor(self, name: str, value: str) -> None:
-        async with self._engine.begin() as conn:
-            await self._set_cursor(conn, name, value)
+        await self._write(lambda conn: self._set_cursor(conn, name, value))
 
-    async def _set_cursor(self, conn: AsyncConnection, name: str, value: str) -> None:
+    def _set_cursor(self, conn: Connection, name: str, value: str) -> None:
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = dialect_insert(cursors).values(name=name, value=value, updated_at=utcnow())
         statement = statement.on_conflict_do_update(
             index_elements=[cursors.c.name],
             set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
         )
-        await conn.execute(statement)
+        conn.execute(statement)
+
+
+# The statements of the filing path, built once: SQLAlchemy then only binds values (building a
+# statement per call cost more than running it; see docs/benchmarks.md).
+_LINK_ID_BY_KEY = select(links.c.id).where(links.c.key == bindparam("key"))
+_INSERT_LINK = insert(links).returning(links.c.id)
+_INSERT_SHARE = insert(shares).returning(shares.c.id)
+_INSERT_TAG = insert(share_tags)
+# The share a new one repeats: the same source event, or (without one) the same person and time.
+_SAME_EVENT = select(shares.c.id).where(
+    shares.c.link_id == bindparam("link_id"),
+    shares.c.source == bindparam("source"),
+    shares.c.event_id == bindparam("event_id"),
+)
+_SAME_PERSON_AND_TIME = select(shares.c.id).where(
+    shares.c.link_id == bindparam("link_id"),
+    shares.c.sharer_id == bindparam("sharer_id"),
+    shares.c.shared_at == bindparam("shared_at", type_=UTCDateTime),
+)
+_ADD_TO_LINK = (
+    update(links)
+    .where(links.c.id == bindparam("link"))
+    .values(
+        title=func.coalesce(links.c.title, bindparam("new_title", type_=Text)),
+        description=func.coalesce(links.c.description, bindparam("new_description", type_=Text)),
+        search_document=links.c.search_document + bindparam("more_words", type_=Text),
+    )
+)
+
+
+def _share_values(link_id: int, new: NewShare) -> dict:
+    return {
+        "link_id": link_id, "url": new.url, "sharer_id": new.sharer_id, "sharer_name": new.sharer_name,
+        "source": new.source.value, "place": new.place, "event_id": new.event_id,
+        "visibility": new.visibility.value, "shared_at": new.shared_at, "note": new.note,
+    }
 
 
 def _search_text(new: NewShare, *, with_url: bool) -> str:
