@@ -154,3 +154,17 @@ def test_a_database_password_never_reaches_the_output(tmp_path, monkeypatch):
         assert result.exit_code == 1, result.output
         assert "s3cret-pw" not in result.output
         assert "Traceback" not in result.output
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "watchbot", "links", "add", "https://example.com/x", "--by", "eve"],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+             "WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Filed #1 https://example.com/x.\n"

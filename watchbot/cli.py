@@ -227,17 +227,36 @@ async def tags_command(ctx: Context, store: Store, as_json: bool) -> None:
 async def export_command(ctx: Context, store: Store, fmt: str, tag, output) -> None:
     """Export links and their shares."""
     tag = _normalised_tag_option(tag, Rules.from_settings(ctx.settings))
-    records = [record async for record in store.iter_records(tag=tag)]
     if output is None:
-        write_export(records, fmt, sys.stdout)
+        await _stream_export(store, tag, fmt, sys.stdout)
         return
     # Write beside the target and rename, so a failed export never leaves half a file behind.
     target = Path(output)
     partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="") as out:
-        count = write_export(records, fmt, out)
-    partial.replace(target)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = await _stream_export(store, tag, fmt, out)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     click.echo(f"Exported {count} link(s) to {target}.", err=True)
+
+
+async def _stream_export(store: Store, tag: str | None, fmt: str, out) -> int:
+    """Write the export on a worker thread that pulls records from the store batch by batch, so
+    memory stays flat whatever the size of the store."""
+    loop = asyncio.get_running_loop()
+    batches = store.iter_record_batches(tag=tag)
+
+    def records():
+        while True:
+            try:
+                batch = asyncio.run_coroutine_threadsafe(anext(batches), loop).result()
+            except StopAsyncIteration:
+                return
+            yield from batch
+
+    return await asyncio.to_thread(write_export, records(), fmt, out)
 
 
 @cli.command("import")

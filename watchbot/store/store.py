@@ -262,6 +262,14 @@ class Store:
 
     async def iter_records(self, *, tag: str | None = None, batch: int = 500) -> AsyncIterator[LinkRecord]:
         """Every link with its shares, oldest first, read in batches (exports of any size)."""
+        async for records in self.iter_record_batches(tag=tag, batch=batch):
+            for record in records:
+                yield record
+
+    async def iter_record_batches(
+        self, *, tag: str | None = None, batch: int = 500
+    ) -> AsyncIterator[list[LinkRecord]]:
+        """`iter_records`, a list of up to `batch` records at a time."""
         query = select(links.c.id).order_by(links.c.id)
         if tag is not None:
             query = query.where(links.c.id.in_(_links_tagged(tag)))
@@ -271,8 +279,7 @@ class Store:
             ids, records = await self._read(lambda conn: self._records_of(conn, page))
             if not ids:
                 return
-            for link_id in ids:
-                yield records[link_id]
+            yield [records[link_id] for link_id in ids if link_id in records]
             after = ids[-1]
 
     def _records_of(self, conn: Connection, id_query) -> tuple[list[int], dict[int, LinkRecord]]:
