@@ -111,14 +111,21 @@ def search_with_like(path: Path, queries: list[str]) -> list[float]:
 
 
 def export_in_child(url: str, fmt: str, out: Path) -> tuple[float, float]:
-    """`watchbot export` as a person runs it: (wall seconds, peak RSS of that process in MB)."""
-    code = "import sys; from watchbot.cli import main; sys.argv = ['watchbot'] + sys.argv[1:]; main()"
+    """`watchbot export` as a person runs it: (wall seconds, peak RSS of that process in MB).
+
+    The child reports its own VmHWM: ru_maxrss of children would inherit this process's peak
+    across fork and exec on Linux, and so report the benchmark's memory, not the export's.
+    """
+    code = ("import atexit, sys; atexit.register(lambda: print(open('/proc/self/status').read()"
+            ".split('VmHWM:')[1].split()[0], file=sys.stderr)); "
+            "from watchbot.cli import main; sys.argv = ['watchbot'] + sys.argv[1:]; main()")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, "export", "--format", fmt, "-o", str(out)], check=True,
-                   env={"WATCHBOT_DATABASE_URL": url, "PATH": "/usr/bin:/bin",
-                        "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}, capture_output=True)
+    child = subprocess.run([sys.executable, "-c", code, "export", "--format", fmt, "-o", str(out)], check=True,
+                           env={"WATCHBOT_DATABASE_URL": url, "PATH": "/usr/bin:/bin",
+                                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                           capture_output=True, text=True)
     wall = time.perf_counter() - start
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, int(child.stderr.split()[-1]) / 1024
 
 
 def p95(values: list[float]) -> float:
@@ -129,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--links", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the stores in this directory.")
     args = parser.parse_args()
 
     posts = make_posts(args.links)
@@ -138,7 +146,9 @@ def main() -> None:
     # (a rare topic word, in ~20 links, with a common word).
     common = [rng.choice(WORDS) for _ in range(args.queries // 2)]
     selective = [f"topic{rng.randrange(topics)} {rng.choice(WORDS)}" for _ in range(args.queries // 2)]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         watchbot_db, plain_db = Path(tmp) / "watchbot.db", Path(tmp) / "plain.db"
         plain_wall, plain_cpu = file_with_plain_sqlite(posts, plain_db)
         wb_wall, wb_cpu = asyncio.run(file_with_watchbot(posts, f"sqlite:///{watchbot_db}"))

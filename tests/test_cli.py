@@ -168,3 +168,19 @@ def test_python_dash_m_runs_the_same_command_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Filed #1 https://example.com/x.\n"
+
+
+def test_the_log_level_setting_is_applied(tmp_path):
+    import subprocess
+    import sys
+
+    def watchbot_list(level: str, db: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "watchbot", "links", "list"], capture_output=True, text=True, cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                 "WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / db}", "WATCHBOT_LOG_LEVEL": level},
+        )
+
+    # A new store's creation is worth a line at INFO, and nothing at WARNING.
+    assert "migrating the store from an empty database" in watchbot_list("info", "a.db").stderr
+    assert watchbot_list("WARNING", "b.db").stderr == ""

@@ -30,6 +30,7 @@ log = logging.getLogger("watchbot")
 @dataclass
 class Context:
     env_file: str | None
+    verbose: bool = False
     _settings: Settings | None = None
 
     @property
@@ -42,6 +43,8 @@ class Context:
                     "the configuration has problems (run `watchbot check` for all of them):\n  "
                     + "\n  ".join(error.problems)
                 ) from None
+            if not self.verbose:
+                logging.getLogger().setLevel(self._settings.log_level)
         return self._settings
 
     async def open_store(self) -> Store:
@@ -87,10 +90,13 @@ def with_store(command: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 def cli(click_ctx: click.Context, env_file: str, verbose: bool) -> None:
     """watchbot: a community's tech watch, filed, searched and digested."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.WARNING,  # WATCHBOT_LOG_LEVEL once settings load
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    click_ctx.obj = Context(env_file)
+    if not verbose:
+        # Alembic says which database and DDL mode it found at every start: noise for a person.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    click_ctx.obj = Context(env_file, verbose)
 
 
 # -- links ------------------------------------------------------------------------------------
