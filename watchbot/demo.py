@@ -105,5 +105,5 @@ async def run_demo(keep: Path | None, zone) -> None:
         f"The store is kept in {directory}: try\n"
         f"  WATCHBOT_DATABASE_URL={url} {program} links list\n"
         f"  WATCHBOT_DATABASE_URL={url} {program} export --format atom\n"
-        "Connecting the bot to a Matrix room or a Mastodon account: see README.md, 'Production'."
+        "Matrix and Mastodon adapters, the weekly digest and feeds are next: see README.md, 'Roadmap'."
     )
