@@ -184,3 +184,20 @@ def test_the_log_level_setting_is_applied(tmp_path):
     # A new store's creation is worth a line at INFO, and nothing at WARNING.
     assert "migrating the store from an empty database" in watchbot_list("info", "a.db").stderr
     assert watchbot_list("WARNING", "b.db").stderr == ""
+
+
+def test_export_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(run, tmp_path):
+    import os
+    import stat
+    import threading
+
+    run("links", "add", "https://example.com/piped")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    run("export", "--format", "csv", "-o", str(fifo))
+    reader.join(timeout=10)
+    assert "https://example.com/piped" in received[0]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # never replaced by a regular file

@@ -236,8 +236,13 @@ async def export_command(ctx: Context, store: Store, fmt: str, tag, output) -> N
     if output is None:
         await _stream_export(store, tag, fmt, sys.stdout)
         return
-    # Write beside the target and rename, so a failed export never leaves half a file behind.
     target = Path(output)
+    if target.exists() and not target.is_file():
+        # A device or a pipe (/dev/stdout, a FIFO): written to as it is, never renamed over.
+        with target.open("w", encoding="utf-8", newline="") as out:
+            await _stream_export(store, tag, fmt, out)
+        return
+    # A file is written beside the target and renamed, so a failed export leaves no half file.
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
@@ -323,14 +328,13 @@ def demo_command(ctx: Context, keep: Path | None) -> None:
 @cli.command("run")
 @with_store
 async def run_command(ctx: Context, store: Store) -> None:
-    """Run the bot: follow the configured networks until stopped."""
-    # The store is open and migrated at this point. The Matrix and Mastodon adapters are the
-    # next milestones (see README, 'Roadmap'); until then there is nothing to follow, and saying
-    # so beats sitting idle in a container that looks healthy.
-    raise click.ClickException(
-        "nothing to run yet: this version has no Matrix or Mastodon adapter; "
-        "use `watchbot links …`, `export` and `import` (see README)"
-    )
+    """Run the bot: follow the configured networks until stopped (SIGTERM, Ctrl-C)."""
+    from watchbot.bot import NothingToRun, run_bot
+
+    try:
+        await run_bot(ctx.settings, store)
+    except NothingToRun as error:
+        raise click.ClickException(str(error)) from None
 
 
 # -- configuration ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from watchbot.links import normalise_tag
@@ -44,6 +44,56 @@ class Settings(BaseSettings):
     # Dates in answers ("already shared by alice on …") are given in this timezone.
     timezone: str = "UTC"
     log_level: str = "INFO"
+
+    # Matrix: the bot's account (`watchbot login matrix` fills these in).
+    matrix_homeserver: str | None = None
+    matrix_user_id: str | None = None
+    matrix_access_token: SecretStr | None = None
+    matrix_device_id: str | None = None
+    # Who may invite the bot into a room: user ids, servers or room ids, comma-separated.
+    matrix_allowed_inviters: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Notices are what bots send; file them too only when asked.
+    matrix_file_notices: bool = False
+
+    @property
+    def matrix_enabled(self) -> bool:
+        return self.matrix_homeserver is not None
+
+    @field_validator("matrix_allowed_inviters", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _homeserver_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the homeserver's URL, such as https://matrix.example.org")
+        return value.rstrip("/") if value else value
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_user_id(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("@") or ":" not in value):
+            raise ValueError("must be a full Matrix user id, such as @watchbot:example.org")
+        return value
+
+    @model_validator(mode="after")
+    def _matrix_complete(self) -> Settings:
+        given = {
+            "WATCHBOT_MATRIX_HOMESERVER": self.matrix_homeserver,
+            "WATCHBOT_MATRIX_USER_ID": self.matrix_user_id,
+            "WATCHBOT_MATRIX_ACCESS_TOKEN": self.matrix_access_token,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if 0 < len(missing) < len(given):
+            raise ValueError(
+                f"Matrix is half configured: {', '.join(missing)} missing "
+                "(`watchbot login matrix` sets them all)"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -119,8 +169,10 @@ def unknown_settings(env_file: str | Path | None = ".env", environ: Mapping[str,
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across several settings: the message names them
+        return message
+    name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
     given = error.get("input")
     if isinstance(given, str | int | float) and not isinstance(given, bool):
         return f"{name}: {message} (got {str(given)!r})"

@@ -377,12 +377,12 @@ _SAME_EVENT = select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
     shares.c.source == bindparam("source"),
     shares.c.event_id == bindparam("event_id"),
-)
+).limit(1)
 _SAME_PERSON_AND_TIME = select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
     shares.c.sharer_id == bindparam("sharer_id"),
     shares.c.shared_at == bindparam("shared_at", type_=UTCDateTime),
-)
+).limit(1)
 _ADD_TO_LINK = (
     update(links)
     .where(links.c.id == bindparam("link"))

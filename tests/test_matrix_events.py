@@ -1,0 +1,103 @@
+"""Matrix events to Posts, and intake's answers to Matrix events: no homeserver needed here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from watchbot.intake import Rules, file_post
+from watchbot.model import Source, Visibility
+from watchbot.networks.matrix_events import (
+    ALREADY_SHARED_REACTION,
+    NEW_LINK_REACTION,
+    acknowledgements,
+    invite_allowed,
+    inviter_of,
+    post_from_event,
+)
+from watchbot.store import Store
+
+BOT = "@watchbot:example.org"
+ROOM = "!room:example.org"
+UTC = ZoneInfo("UTC")
+
+
+def message(body: str, *, event_id: str = "$1", sender: str = "@alice:example.org", **content) -> dict:
+    return {
+        "type": "m.room.message", "event_id": event_id, "sender": sender,
+        "origin_server_ts": 1_763_800_000_000, "content": {"msgtype": "m.text", "body": body, **content},
+    }
+
+
+def test_a_text_message_becomes_a_post_with_html_and_time():
+    event = message("see https://ex.org/a", format="org.matrix.custom.html",
+                    formatted_body='see <a href="https://ex.org/a">ex.org/a</a>')
+    post = post_from_event(event, ROOM, own_user_id=BOT, sender_name="Alice")
+    assert post.source is Source.MATRIX and post.place == ROOM
+    assert (post.author_id, post.author_name, post.event_id) == ("@alice:example.org", "Alice", "$1")
+    assert post.html == 'see <a href="https://ex.org/a">ex.org/a</a>'
+    assert post.at == datetime(2025, 11, 22, 8, 26, 40, tzinfo=timezone.utc)
+    assert post.visibility is Visibility.PUBLIC
+
+
+def test_what_is_not_filed():
+    def post(event, **kw):
+        return post_from_event(event, ROOM, own_user_id=BOT, sender_name="x", **kw)
+
+    assert post(message("https://ex.org", sender=BOT)) is None  # the bot itself
+    assert post(message("https://ex.org", msgtype="m.notice")) is None  # other bots, by default
+    assert post(message("https://ex.org", msgtype="m.notice"), file_notices=True) is not None
+    assert post(message("https://ex.org", msgtype="m.image")) is None
+    edit = message("* https://ex.org", **{"m.new_content": {"msgtype": "m.text", "body": "https://ex.org"},
+                                          "m.relates_to": {"rel_type": "m.replace", "event_id": "$0"}})
+    assert post(edit) is None
+    assert post({"type": "m.room.message", "event_id": "$x", "sender": "@a:b", "content": "junk"}) is None
+    assert post({"type": "m.reaction", "event_id": "$x", "sender": "@a:b", "content": {}}) is None
+
+
+def test_a_room_of_two_is_private():
+    post = post_from_event(message("https://ex.org"), ROOM, own_user_id=BOT, sender_name="A", direct=True)
+    assert post.visibility is Visibility.DIRECT
+
+
+async def test_answers_new_link_then_duplicate_then_replay(store: Store):
+    first = message("https://ex.org/a #rust", event_id="$1")
+    result = await file_post(store, post_from_event(first, ROOM, own_user_id=BOT, sender_name="Alice"), Rules())
+    [react] = acknowledgements(result, first, UTC)
+    assert react.event_type == "m.reaction"
+    assert react.content["m.relates_to"] == {"rel_type": "m.annotation", "event_id": "$1", "key": NEW_LINK_REACTION}
+
+    second = message("https://ex.org/a?utm_source=x", event_id="$2", sender="@bob:example.org")
+    result = await file_post(store, post_from_event(second, ROOM, own_user_id=BOT, sender_name="Bob"), Rules())
+    react, reply = acknowledgements(result, second, UTC)
+    assert react.content["m.relates_to"]["key"] == ALREADY_SHARED_REACTION
+    assert reply.content["body"].startswith("Already shared by Alice on 2025-11-22")
+    assert reply.content["m.relates_to"]["rel_type"] == "m.thread"
+    assert reply.content["m.relates_to"]["m.in_reply_to"] == {"event_id": "$2"}
+    assert reply.content["m.mentions"] == {"user_ids": ["@bob:example.org"]}  # Alice is credited, not pinged
+
+    replay = await file_post(store, post_from_event(second, ROOM, own_user_id=BOT, sender_name="Bob"), Rules())
+    again = acknowledgements(replay, second, UTC)
+    assert [o.content["m.relates_to"]["key"] for o in again] == [ALREADY_SHARED_REACTION]  # no second reply
+    assert again[0].txn_id == react.txn_id  # the homeserver recognises the repeat
+
+
+def test_a_reply_inside_a_thread_stays_in_that_thread():
+    from watchbot.networks.matrix_events import thread_reply_content
+
+    event = message("https://ex.org", event_id="$5", **{"m.relates_to": {"rel_type": "m.thread", "event_id": "$root"}})
+    assert thread_reply_content(event, ["x"])["m.relates_to"]["event_id"] == "$root"
+
+
+def test_invites_follow_the_allow_list():
+    state = [{"type": "m.room.member", "state_key": BOT, "sender": "@mod:friends.org",
+              "content": {"membership": "invite"}}]
+    inviter = inviter_of(state, BOT)
+    assert inviter == "@mod:friends.org"
+    assert invite_allowed(inviter, ROOM, ["@mod:friends.org"])
+    assert invite_allowed(inviter, ROOM, ["friends.org"])
+    assert invite_allowed(inviter, ROOM, [":friends.org"])
+    assert invite_allowed(None, ROOM, [ROOM])
+    assert not invite_allowed(inviter, ROOM, ["@mod:other.org", "friends.org.evil.com"])
+    assert not invite_allowed("@mod:evilfriends.org", ROOM, ["friends.org"])
+    assert not invite_allowed(inviter, ROOM, [])

@@ -1,0 +1,58 @@
+"""Wiring: the adapters the settings ask for, run under one TaskGroup until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from watchbot.config import Settings
+from watchbot.intake import Rules
+from watchbot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class NothingToRun(Exception):
+    """No network is configured."""
+
+
+def build_adapters(settings: Settings, store: Store) -> list:
+    rules = Rules.from_settings(settings)
+    adapters = []
+    if settings.matrix_enabled:
+        from watchbot.networks.matrix import MatrixAdapter  # nio is imported only when needed
+
+        adapters.append(MatrixAdapter(settings, store, rules))
+    return adapters
+
+
+async def run_bot(settings: Settings, store: Store) -> None:
+    """Run every configured adapter until a signal stops them; then return normally."""
+    adapters = build_adapters(settings, store)
+    if not adapters:
+        raise NothingToRun(
+            "nothing to run: no network is configured; set WATCHBOT_MATRIX_* (see README, 'Production')"
+        )
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    stopping = asyncio.Event()
+
+    def stop(name: str) -> None:
+        log.info("%s received: stopping", name)
+        stopping.set()
+        main.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for adapter in adapters:
+                group.create_task(adapter.run(), name=type(adapter).__name__)
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")

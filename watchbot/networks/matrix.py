@@ -1,0 +1,182 @@
+"""The Matrix adapter: sync, hand each message to intake, send what intake's answer calls for.
+
+Nothing lost, nothing twice:
+- the sync position is saved in the store only after every event of that batch went through
+  intake, so a crash replays the batch; intake files each (event, link) once, and the answers of a
+  replay carry the same transaction ids (the homeserver drops repeats);
+- a first start saves the current position without reading the rooms' history;
+- answers go through one queue, sent by their own task: the sync loop never waits on a send, and
+  nio waits out M_LIMIT_EXCEEDED (retry_after_ms) and retries with the same transaction id.
+
+The bot's device is never logged out: stopping only closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nio import AsyncClient, AsyncClientConfig, JoinError, RoomLeaveError, RoomSendError, SyncError, SyncResponse
+
+from watchbot.config import Settings
+from watchbot.intake import Rules, file_post
+from watchbot.networks.matrix_events import (
+    Outgoing,
+    acknowledgements,
+    invite_allowed,
+    inviter_of,
+    post_from_event,
+)
+from watchbot.store import Store
+
+log = logging.getLogger(__name__)
+
+CURSOR = "matrix.next_batch"
+SYNC_TIMEOUT_MS = 30_000
+# A first start takes the current position only: no history, just the rooms' state and invites.
+FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 0}}}
+# Answers still queued at shutdown get this long to go out.
+DRAIN_SECONDS = 5.0
+
+
+class MatrixAdapter:
+    def __init__(self, settings: Settings, store: Store, rules: Rules) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = rules
+        self.user_id = settings.matrix_user_id
+        self._outbox: asyncio.Queue[tuple[str, Outgoing]] = asyncio.Queue()
+        self._answered_invites: set[str] = set()
+
+    def _client(self) -> AsyncClient:
+        config = AsyncClientConfig(
+            max_limit_exceeded=None,  # wait out every 429, as long as the server asks
+            max_timeouts=None,  # a homeserver that is away is waited for, not given up on
+            encryption_enabled=False,
+            store_sync_tokens=False,  # the position lives in watchbot's store, with the shares
+        )
+        client = AsyncClient(self.settings.matrix_homeserver, self.user_id, store_path=None, config=config)
+        client.restore_login(
+            self.user_id,
+            self.settings.matrix_device_id or "",
+            self.settings.matrix_access_token.get_secret_value(),
+        )
+        return client
+
+    async def run(self) -> None:
+        """Follow the rooms until cancelled."""
+        client = self._client()
+        sender = asyncio.create_task(self._send_forever(client), name="matrix-send")
+        try:
+            await self._sync_forever(client)
+        finally:
+            await self._drain(sender)
+            await client.close()  # the connection only: the device stays logged in
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def _sync_forever(self, client: AsyncClient) -> None:
+        since = await self.store.get_cursor(CURSOR)
+        if since is None:
+            since = await self._first_sync(client)
+        backoff = 1.0
+        while True:
+            response = await client.sync(timeout=SYNC_TIMEOUT_MS, since=since)
+            if not isinstance(response, SyncResponse):
+                log.warning("Matrix sync failed (%s); trying again in %.0f s", _reason(response), backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 300.0)
+                continue
+            backoff = 1.0
+            await self._handle(client, response)
+            await self.store.set_cursor(CURSOR, response.next_batch)
+            since = response.next_batch
+
+    async def _first_sync(self, client: AsyncClient) -> str:
+        while True:
+            response = await client.sync(timeout=0, sync_filter=FIRST_SYNC_FILTER, full_state=True)
+            if isinstance(response, SyncResponse):
+                break
+            log.warning("Matrix first sync failed (%s); trying again in 5 s", _reason(response))
+            await asyncio.sleep(5)
+        await self._answer_invites(client, response)
+        await self.store.set_cursor(CURSOR, response.next_batch)
+        log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
+        return response.next_batch
+
+    async def _handle(self, client: AsyncClient, response: SyncResponse) -> None:
+        await self._answer_invites(client, response)
+        for room_id, info in response.rooms.join.items():
+            if info.timeline.limited:
+                log.warning("Matrix: %s had more events than one sync holds; older ones are skipped", room_id)
+            for event in info.timeline.events:
+                await self._handle_event(client, room_id, event.source)
+
+    async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
+        room = client.rooms.get(room_id)
+        sender = str(event.get("sender", ""))
+        post = post_from_event(
+            event,
+            room_id,
+            own_user_id=self.user_id,
+            sender_name=(room.user_name(sender) if room else None) or sender,
+            direct=room is not None and room.joined_count <= 2,
+            file_notices=self.settings.matrix_file_notices,
+        )
+        if post is None:
+            return
+        result = await file_post(self.store, post, self.rules)
+        for outgoing in acknowledgements(result, event, self.settings.zone):
+            self._outbox.put_nowait((room_id, outgoing))
+
+    async def _answer_invites(self, client: AsyncClient, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.invite.items():
+            if room_id in self._answered_invites:
+                continue
+            self._answered_invites.add(room_id)
+            inviter = inviter_of([getattr(e, "source", {}) for e in info.invite_state], self.user_id)
+            if invite_allowed(inviter, room_id, self.settings.matrix_allowed_inviters):
+                answer = await client.join(room_id)
+                if isinstance(answer, JoinError):
+                    log.warning("Matrix: could not join %s (invited by %s): %s", room_id, inviter, answer)
+                else:
+                    log.info("Matrix: joined %s, invited by %s", room_id, inviter)
+            else:
+                answer = await client.room_leave(room_id)  # declines the invite
+                log.info(
+                    "Matrix: declined the invite to %s from %s (not in WATCHBOT_MATRIX_ALLOWED_INVITERS)%s",
+                    room_id, inviter, f": {answer}" if isinstance(answer, RoomLeaveError) else "",
+                )
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send_forever(self, client: AsyncClient) -> None:
+        while True:
+            room_id, outgoing = await self._outbox.get()
+            try:
+                await self._send(client, room_id, outgoing)
+            finally:
+                self._outbox.task_done()
+
+    async def _send(self, client: AsyncClient, room_id: str, outgoing: Outgoing) -> None:
+        response = await client.room_send(room_id, outgoing.event_type, outgoing.content, tx_id=outgoing.txn_id)
+        if isinstance(response, RoomSendError):
+            # A reaction sent again after a replay is refused as a duplicate: nothing is lost.
+            log.log(
+                logging.DEBUG if outgoing.event_type == "m.reaction" else logging.WARNING,
+                "Matrix: could not send %s to %s: %s", outgoing.event_type, room_id, response,
+            )
+
+    async def _drain(self, sender: asyncio.Task) -> None:
+        try:
+            await asyncio.wait_for(self._outbox.join(), DRAIN_SECONDS)
+        except TimeoutError:
+            log.warning("Matrix: %d answer(s) not sent before stopping", self._outbox.qsize())
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+
+
+def _reason(response: Any) -> str:
+    return str(response) if isinstance(response, SyncError) else type(response).__name__

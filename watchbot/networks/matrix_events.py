@@ -1,0 +1,158 @@
+"""Matrix events in, Matrix events out: plain functions of event JSON, no network, no nio.
+
+The adapter (networks/matrix.py) syncs and sends; what an event means for intake, and what the bot
+answers, is decided here, where it can be tested without a homeserver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watchbot.intake import IntakeResult, Outcome, describe
+from watchbot.model import Post, Source, Visibility
+
+# One reaction for a link the bot had not seen, another for one shared before.
+NEW_LINK_REACTION = "🔖"
+ALREADY_SHARED_REACTION = "🔁"
+
+HTML_FORMAT = "org.matrix.custom.html"
+FILED_MSGTYPES = ("m.text", "m.emote")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event to send: its type, content, and a transaction id derived from what it answers,
+    so that sending it again (a retry, a replayed sync) is recognised by the homeserver."""
+
+    event_type: str
+    content: dict[str, Any]
+    txn_id: str
+
+
+def post_from_event(
+    event: Mapping[str, Any],
+    room_id: str,
+    *,
+    own_user_id: str,
+    sender_name: str,
+    direct: bool = False,
+    file_notices: bool = False,
+) -> Post | None:
+    """The Post for an `m.room.message`, or None when the event is not something to file."""
+    if event.get("type") != "m.room.message" or event.get("sender") == own_user_id:
+        return None
+    content = event.get("content")
+    if not isinstance(content, Mapping) or _is_edit(content):
+        return None  # edits update their original share: handled apart, never filed again
+    msgtype = content.get("msgtype")
+    # Notices are what bots send; filing them by default would have bots feed each other.
+    if msgtype not in FILED_MSGTYPES and not (file_notices and msgtype == "m.notice"):
+        return None
+    body = content.get("body")
+    formatted = content.get("formatted_body") if content.get("format") == HTML_FORMAT else None
+    return Post(
+        source=Source.MATRIX,
+        place=room_id,
+        author_id=str(event.get("sender", "")),
+        author_name=sender_name,
+        text=body if isinstance(body, str) else "",
+        html=formatted if isinstance(formatted, str) else None,
+        event_id=str(event.get("event_id", "")) or None,
+        # A room of two (the bot and one person) is a private conversation: never published.
+        visibility=Visibility.DIRECT if direct else Visibility.PUBLIC,
+        at=_timestamp(event.get("origin_server_ts")),
+    )
+
+
+def _is_edit(content: Mapping[str, Any]) -> bool:
+    relates = content.get("m.relates_to")
+    return "m.new_content" in content or (isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace")
+
+
+def _timestamp(milliseconds: Any) -> datetime:
+    if isinstance(milliseconds, int) and milliseconds > 0:
+        return datetime.fromtimestamp(milliseconds / 1000, timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def acknowledgements(
+    result: IntakeResult, event: Mapping[str, Any], zone: ZoneInfo
+) -> list[Outgoing]:
+    """What the bot sends for a filed message: one reaction per kind of outcome, and a threaded
+    reply when someone shared a link again or something went wrong."""
+    event_id = str(event["event_id"])
+    outgoing: list[Outgoing] = []
+    # Whether a link was new is read from the store's answer, not from this delivery: a replayed
+    # event (after a crash between filing and reacting) gets the same reactions as the first time.
+    firsts = [r.filed.first_share.id == r.filed.share.id for r in result.results]
+    for key, wanted in ((NEW_LINK_REACTION, any(firsts)), (ALREADY_SHARED_REACTION, not all(firsts))):
+        if wanted:
+            outgoing.append(Outgoing("m.reaction", reaction_content(event_id, key), txn_id("react", event_id, key)))
+    lines = [describe(r, zone) for r in result.results if r.outcome is Outcome.DUPLICATE]
+    lines += list(result.problems)
+    # A replay never repeats the reply: it was sent (or lost) the first time, and a second one
+    # after the homeserver forgot the transaction id would be a visible duplicate.
+    replayed = bool(result.results) and all(r.outcome is Outcome.REPLAYED for r in result.results)
+    if lines and not replayed:
+        outgoing.append(Outgoing("m.room.message", thread_reply_content(event, lines), txn_id("reply", event_id)))
+    return outgoing
+
+
+def reaction_content(event_id: str, key: str) -> dict[str, Any]:
+    return {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+
+
+def thread_reply_content(event: Mapping[str, Any], lines: list[str]) -> dict[str, Any]:
+    """A notice in the thread of `event` (its own thread if it has none), pinging only its sender."""
+    event_id = str(event["event_id"])
+    relates = (event.get("content") or {}).get("m.relates_to") or {}
+    root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else event_id
+    return {
+        "msgtype": "m.notice",
+        "body": "\n".join(lines),
+        "format": HTML_FORMAT,
+        "formatted_body": "<br>".join(html.escape(line) for line in lines),
+        "m.relates_to": {
+            "rel_type": "m.thread",
+            "event_id": root,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": event_id},
+        },
+        # Names in the text (the first sharer) are credits, not pings.
+        "m.mentions": {"user_ids": [event["sender"]]} if event.get("sender") else {},
+    }
+
+
+def txn_id(purpose: str, *parts: str) -> str:
+    """A transaction id that is the same every time the bot answers the same thing."""
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+    return f"watchbot.{purpose}.{digest}"
+
+
+def inviter_of(invite_state: list[Mapping[str, Any]], own_user_id: str) -> str | None:
+    """Who invited us, from the stripped state of an invite."""
+    for event in invite_state:
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == own_user_id
+            and (event.get("content") or {}).get("membership") == "invite"
+        ):
+            return event.get("sender")
+    return None
+
+
+def invite_allowed(inviter: str | None, room_id: str, allowed: list[str]) -> bool:
+    """Allowed entries are user ids (@alice:example.org), servers (example.org or :example.org),
+    or room ids (!abc:example.org)."""
+    if room_id in allowed:
+        return True
+    if inviter is None:
+        return False
+    server = inviter.partition(":")[2]
+    return any(entry == inviter or entry.lstrip(":") == server for entry in allowed)
