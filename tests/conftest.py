@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres_server import create_database, find_pg_bin, running_postgres
+from tests.synapse_server import SynapseServer, running_synapse
 from watchbot.store import Store
 
 
@@ -30,6 +31,13 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
         )
     with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
+    """A real Synapse on 127.0.0.1 for the whole run (installed from PyPI with the test extra)."""
+    with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,6 +12,7 @@ from watchbot.networks.matrix_events import (
     NEW_LINK_REACTION,
     acknowledgements,
     invite_allowed,
+    events_after_own_join,
     inviter_of,
     post_from_event,
 )
@@ -101,3 +102,12 @@ def test_invites_follow_the_allow_list():
     assert not invite_allowed(inviter, ROOM, ["@mod:other.org", "friends.org.evil.com"])
     assert not invite_allowed("@mod:evilfriends.org", ROOM, ["friends.org"])
     assert not invite_allowed(inviter, ROOM, [])
+
+
+def test_history_from_before_the_bot_joined_is_not_filed():
+    join = {"type": "m.room.member", "state_key": BOT, "sender": BOT, "content": {"membership": "join"}}
+    profile_change = {**join, "unsigned": {"prev_content": {"membership": "join"}}}
+    before, after = message("https://ex.org/old", event_id="$old"), message("https://ex.org/new", event_id="$new")
+    assert events_after_own_join([before, join, after], BOT) == [after]
+    assert events_after_own_join([before, after], BOT) == [before, after]
+    assert events_after_own_join([before, profile_change, after], BOT) == [before, profile_change, after]

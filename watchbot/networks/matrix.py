@@ -17,13 +17,23 @@ import asyncio
 import logging
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, JoinError, RoomLeaveError, RoomSendError, SyncError, SyncResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    JoinError,
+    RoomLeaveError,
+    RoomSendError,
+    SyncError,
+    SyncResponse,
+)
 
 from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.networks.matrix_events import (
     Outgoing,
     acknowledgements,
+    events_after_own_join,
     invite_allowed,
     inviter_of,
     post_from_event,
@@ -108,10 +118,12 @@ class MatrixAdapter:
     async def _handle(self, client: AsyncClient, response: SyncResponse) -> None:
         await self._answer_invites(client, response)
         for room_id, info in response.rooms.join.items():
-            if info.timeline.limited:
+            timeline = [e.source for e in info.timeline.events]
+            events = events_after_own_join(timeline, self.user_id)
+            if info.timeline.limited and len(events) == len(timeline):  # a gap, not a fresh join
                 log.warning("Matrix: %s had more events than one sync holds; older ones are skipped", room_id)
-            for event in info.timeline.events:
-                await self._handle_event(client, room_id, event.source)
+            for event in events:
+                await self._handle_event(client, room_id, event)
 
     async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
         room = client.rooms.get(room_id)
@@ -135,7 +147,7 @@ class MatrixAdapter:
             if room_id in self._answered_invites:
                 continue
             self._answered_invites.add(room_id)
-            inviter = inviter_of([getattr(e, "source", {}) for e in info.invite_state], self.user_id)
+            inviter = inviter_of([_stripped_state(e) for e in info.invite_state], self.user_id)
             if invite_allowed(inviter, room_id, self.settings.matrix_allowed_inviters):
                 answer = await client.join(room_id)
                 if isinstance(answer, JoinError):
@@ -176,6 +188,14 @@ class MatrixAdapter:
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+
+
+def _stripped_state(event: Any) -> dict[str, Any]:
+    """An invite's stripped state event as JSON (nio parses them into objects without `source`)."""
+    if isinstance(event, InviteMemberEvent):
+        return {"type": "m.room.member", "sender": event.sender, "state_key": event.state_key,
+                "content": event.content}
+    return {}
 
 
 def _reason(response: Any) -> str:

@@ -135,6 +135,24 @@ def txn_id(purpose: str, *parts: str) -> str:
     return f"watchbot.{purpose}.{digest}"
 
 
+def events_after_own_join(events: list[Mapping[str, Any]], own_user_id: str) -> list[Mapping[str, Any]]:
+    """The events of a timeline from the bot's own join on, when the join is in it.
+
+    Joining a room brings its recent history along; what was said before the bot was there is
+    not for it to file (as a first start does not replay history).
+    """
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == own_user_id
+            and (event.get("content") or {}).get("membership") == "join"
+            and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
+        ):
+            return list(events[index + 1 :])
+    return list(events)
+
+
 def inviter_of(invite_state: list[Mapping[str, Any]], own_user_id: str) -> str | None:
     """Who invited us, from the stripped state of an invite."""
     for event in invite_state:

@@ -1,0 +1,180 @@
+"""The Matrix adapter against a real Synapse, with real nio clients as the room's members."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nio
+import pytest
+
+from tests.matrix_helpers import client_for, create_room, wait_for_event
+from tests.synapse_server import MatrixUser, SynapseServer
+from watchbot.config import Settings
+from watchbot.intake import Rules
+from watchbot.networks.matrix import MatrixAdapter
+from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
+from watchbot.store import Store
+
+
+def unique(name: str) -> str:
+    return f"{name}{uuid.uuid4().hex[:8]}"
+
+
+class Scene:
+    """A bot account, its store, and people with nio clients, on one homeserver."""
+
+    def __init__(self, server: SynapseServer, tmp_path: Path) -> None:
+        self.server = server
+        self.bot = server.register(unique("watchbot"))
+        self.database_url = f"sqlite:///{tmp_path / 'watchbot.db'}"
+        self.clients: list[nio.AsyncClient] = []
+
+    async def person(self, name: str) -> tuple[MatrixUser, nio.AsyncClient]:
+        user = self.server.register(unique(name))
+        client = await client_for(self.server, user)
+        self.clients.append(client)
+        return user, client
+
+    def settings(self, allowed: list[str]) -> Settings:
+        return Settings(
+            _env_file=None,
+            database_url=self.database_url,
+            matrix_homeserver=self.server.url,
+            matrix_user_id=self.bot.user_id,
+            matrix_access_token=self.bot.access_token,
+            matrix_device_id=self.bot.device_id,
+            matrix_allowed_inviters=allowed,
+        )
+
+    @asynccontextmanager
+    async def running_bot(self, allowed: list[str]) -> AsyncIterator[Store]:
+        store = await Store.open(self.database_url)
+        task = asyncio.create_task(MatrixAdapter(self.settings(allowed), store, Rules()).run())
+        try:
+            yield store
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await store.close()
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
+@pytest.fixture
+async def scene(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Scene]:
+    made = Scene(synapse, tmp_path)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def is_membership(user_id: str, membership: str):
+    return lambda e: (e.source.get("type") == "m.room.member" and e.source.get("state_key") == user_id
+                      and e.source.get("content", {}).get("membership") == membership)
+
+
+def is_reaction_to(event_id: str, key: str | None = None):
+    def matches(e) -> bool:
+        relation = e.source.get("content", {}).get("m.relates_to", {})
+        return (e.source.get("type") == "m.reaction" and relation.get("event_id") == event_id
+                and (key is None or relation.get("key") == key))
+    return matches
+
+
+def is_thread_reply_to(event_id: str):
+    return lambda e: e.source.get("content", {}).get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id
+
+
+async def say(client: nio.AsyncClient, room_id: str, body: str, msgtype: str = "m.text") -> str:
+    response = await client.room_send(room_id, "m.room.message", {"msgtype": msgtype, "body": body})
+    assert isinstance(response, nio.RoomSendResponse), response
+    return response.event_id
+
+
+async def room_with_bot(scene: Scene, owner: nio.AsyncClient, *members: nio.AsyncClient) -> str:
+    """A room created by `owner`, the bot invited (and joining by itself), members joined."""
+    room_id = await create_room(owner, *members)
+    await owner.room_invite(room_id, scene.bot.user_id)
+    await wait_for_event(owner, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+    return room_id
+
+
+async def test_a_link_gets_a_reaction_and_is_filed_and_a_second_sharer_is_told_who_was_first(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    bob, bob_client = await scene.person("bob")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client, bob_client)
+
+        first = await say(alice_client, room_id, "Worth a read: https://lwn.net/Articles/1001/ #Linux #security")
+        await wait_for_event(alice_client, room_id, is_reaction_to(first, NEW_LINK_REACTION))
+        [link] = await store.list_links()
+        assert link.url == "https://lwn.net/Articles/1001/"
+        assert link.tags == ("linux", "security")
+        record = await store.get_link(link.id)
+        assert (record.shares[0].sharer_id, record.shares[0].place) == (alice.user_id, room_id)
+
+        second = await say(bob_client, room_id, "https://LWN.net/Articles/1001/?utm_source=feed")
+        await wait_for_event(bob_client, room_id, is_reaction_to(second, ALREADY_SHARED_REACTION))
+        reply = await wait_for_event(bob_client, room_id, is_thread_reply_to(second))
+        assert reply.source["content"]["body"].startswith(f"Already shared by {alice.user_id.split(':')[0][1:]} on ")
+        assert reply.source["sender"] == scene.bot.user_id
+        assert (await store.get_link(link.id)).link.share_count == 2
+
+
+async def test_notices_and_the_bots_own_messages_are_not_filed(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client)
+        await say(alice_client, room_id, "https://from-a-bot.example/", msgtype="m.notice")
+        later = await say(alice_client, room_id, "https://from-a-person.example/")
+        # The reaction to the later message means the notice before it was seen and passed over.
+        await wait_for_event(alice_client, room_id, is_reaction_to(later))
+        assert [link.url for link in await store.list_links()] == ["https://from-a-person.example/"]
+
+
+async def test_what_is_said_while_the_bot_is_down_is_filed_once_when_it_is_back(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]):
+        room_id = await room_with_bot(scene, alice_client)
+        first = await say(alice_client, room_id, "https://before.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(first))
+
+    while_down = [await say(alice_client, room_id, f"https://while-down.example/{i}") for i in range(3)]
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        for event_id in while_down:
+            await wait_for_event(alice_client, room_id, is_reaction_to(event_id, NEW_LINK_REACTION))
+        assert await store.count_links() == 4
+
+    async with scene.running_bot(allowed=[alice.user_id]) as store:  # a third start replays nothing
+        marker = await say(alice_client, room_id, "https://after.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(marker))
+        links = await store.list_links(limit=100)
+        assert len(links) == 5 and all(link.share_count == 1 for link in links)
+
+
+async def test_a_first_start_does_not_file_the_rooms_history(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    room_id = await create_room(alice_client)
+    await say(alice_client, room_id, "https://history.example/ said before the bot was there")
+    await alice_client.room_invite(room_id, scene.bot.user_id)
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        await wait_for_event(alice_client, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+        now = await say(alice_client, room_id, "https://now.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(now))
+        assert [link.url for link in await store.list_links()] == ["https://now.example/"]
+
+
+async def test_an_invite_from_a_stranger_is_declined(scene: Scene):
+    friend, _ = await scene.person("friend")
+    stranger, stranger_client = await scene.person("stranger")
+    room_id = await create_room(stranger_client)
+    await stranger_client.room_invite(room_id, scene.bot.user_id)
+    async with scene.running_bot(allowed=[friend.user_id]):
+        await wait_for_event(stranger_client, room_id, is_membership(scene.bot.user_id, "leave"), timeout=30)
