@@ -19,6 +19,7 @@ Callers must ``await client.close()`` (the aiohttp session) when done.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Callable
@@ -33,6 +34,10 @@ __all__ = ["client_for", "create_room", "describe_event", "wait_for_event"]
 
 #: Long-poll length of one sync in wait_for_event, in seconds (bounded by what time is left).
 _SYNC_SLICE = 5.0
+#: No silent retries: nio by default sleeps and retries on 429 (M_LIMIT_EXCEEDED) and on
+#: connection errors forever, which would hide throttling and hang a test when the server dies.
+#: With this config such a request returns its error response (429) or raises (connection).
+CLIENT_CONFIG = nio.AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0)
 #: Unreturned events kept per room; older ones are dropped (a test never needs more).
 _BACKLOG_LIMIT = 1000
 
@@ -76,9 +81,11 @@ def describe_event(event: Any) -> str:
 async def client_for(server: SynapseServer, user: MatrixUser) -> nio.AsyncClient:
     """An AsyncClient logged in as ``user`` (its token and device), after a first sync.
 
+    It uses CLIENT_CONFIG: a rate-limited request returns its 429 error response at once.
+
     After it, ``client.next_batch`` is set and ``client.rooms`` holds the user's joined rooms.
     """
-    client = nio.AsyncClient(server.url, user.user_id)
+    client = nio.AsyncClient(server.url, user.user_id, config=CLIENT_CONFIG)
     client.restore_login(user_id=user.user_id, device_id=user.device_id, access_token=user.access_token)
     _backlog(client)
     try:
@@ -121,7 +128,10 @@ async def wait_for_event(
                 f"{client.user_id} saw no matching event in {room_id} within {timeout:g} s; "
                 f"unreturned events seen in that room:\n{seen}"
             )
-        response = await client.sync(timeout=max(1, int(min(remaining, _SYNC_SLICE) * 1000)))
+        poll = min(remaining, _SYNC_SLICE)
+        # Bounded even for clients that retry forever on connection errors (nio's default).
+        async with asyncio.timeout(poll + 15):
+            response = await client.sync(timeout=max(1, int(poll * 1000)))
         if not isinstance(response, nio.SyncResponse):
             raise RuntimeError(f"sync of {client.user_id} failed: {response}")
 

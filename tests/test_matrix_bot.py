@@ -15,6 +15,7 @@ from tests.matrix_helpers import client_for, create_room, wait_for_event
 from tests.synapse_server import MatrixUser, SynapseServer
 from watchbot.config import Settings
 from watchbot.intake import Rules
+from watchbot.model import Source
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
 from watchbot.store import Store
@@ -178,3 +179,37 @@ async def test_an_invite_from_a_stranger_is_declined(scene: Scene):
     await stranger_client.room_invite(room_id, scene.bot.user_id)
     async with scene.running_bot(allowed=[friend.user_id]):
         await wait_for_event(stranger_client, room_id, is_membership(scene.bot.user_id, "leave"), timeout=30)
+
+
+async def edit(client: nio.AsyncClient, room_id: str, original: str, body: str) -> str:
+    response = await client.room_send(room_id, "m.room.message", {
+        "msgtype": "m.text", "body": f"* {body}",
+        "m.new_content": {"msgtype": "m.text", "body": body},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    })
+    assert isinstance(response, nio.RoomSendResponse), response
+    return response.event_id
+
+
+async def test_an_edit_replaces_the_link_and_a_redaction_removes_it(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    mallory, mallory_client = await scene.person("mallory")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client, mallory_client)
+        original = await say(alice_client, room_id, "https://typo.example/ #draft")
+        await wait_for_event(alice_client, room_id, is_reaction_to(original))
+
+        await edit(alice_client, room_id, original, "https://fixed.example/ #final")
+        # Someone else's "edit" of Alice's message is not an edit: it changes nothing.
+        await edit(mallory_client, room_id, original, "https://spam.example/")
+        marker = await say(alice_client, room_id, "https://marker.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(marker))
+        [share] = await store.shares_of_event(Source.MATRIX, original)
+        assert (share.url, share.tags) == ("https://fixed.example/", ("final",))
+        assert {link.url for link in await store.list_links()} == {"https://fixed.example/", "https://marker.example/"}
+
+        await alice_client.room_redact(room_id, original, reason="wrong room")
+        second_marker = await say(alice_client, room_id, "https://marker2.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(second_marker))
+        assert await store.shares_of_event(Source.MATRIX, original) == []
+        assert {link.url for link in await store.list_links()} == {"https://marker.example/", "https://marker2.example/"}

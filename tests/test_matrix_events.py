@@ -111,3 +111,19 @@ def test_history_from_before_the_bot_joined_is_not_filed():
     assert events_after_own_join([before, join, after], BOT) == [after]
     assert events_after_own_join([before, after], BOT) == [before, after]
     assert events_after_own_join([before, profile_change, after], BOT) == [before, profile_change, after]
+
+
+def test_an_edit_is_the_new_content_under_the_original_event_id():
+    from watchbot.networks.matrix_events import edited_post, redacted_event_id
+
+    edit = message("* https://ex.org/b", event_id="$edit", **{
+        "m.new_content": {"msgtype": "m.text", "body": "https://ex.org/b #fixed"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$original"},
+    })
+    original_id, post = edited_post(edit, ROOM, own_user_id=BOT, sender_name="Alice")
+    assert original_id == "$original" and post.event_id == "$original"
+    assert post.text == "https://ex.org/b #fixed"  # the new content, not the "* " fallback
+    assert edited_post(message("https://ex.org"), ROOM, own_user_id=BOT, sender_name="A") is None
+    assert redacted_event_id({"type": "m.room.redaction", "redacts": "$x"}) == "$x"
+    assert redacted_event_id({"type": "m.room.redaction", "content": {"redacts": "$y"}}) == "$y"
+    assert redacted_event_id(message("https://ex.org")) is None

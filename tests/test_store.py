@@ -174,3 +174,33 @@ async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
     differences = [d for d in differences if not (d[0] == "remove_table" and d[1].name.startswith("links_fts"))]
     differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name == "ix_links_search")]
     assert differences == []
+
+
+async def test_an_edit_replaces_the_shares_of_its_message(store: Store):
+    await store.file_shares([share("https://a.example/kept", tags=("old",), note="first words", event_id="$m"),
+                             share("https://a.example/dropped", event_id="$m")])
+    await store.file_shares([share("https://a.example/kept", event_id="$other", sharer_id="@bob:x")])
+    filed, removed = await store.replace_event_shares(Source.MATRIX, "$m", [
+        share("https://a.example/kept", tags=("new",), note="edited words", event_id="$m"),
+        share("https://a.example/added", event_id="$m"),
+    ])
+    assert [f.new_share for f in filed] == [False, True]
+    assert [f.link.url for f in filed] == ["https://a.example/kept", "https://a.example/added"]
+    assert len(removed) == 1 and await store.get_link(removed[0]) is None  # nobody else shared it
+    mine = {s.link_id: s for s in await store.shares_of_event(Source.MATRIX, "$m")}
+    assert sorted(mine) == sorted(f.link.id for f in filed)
+    assert mine[filed[0].link.id].tags == ("new",) and mine[filed[0].link.id].note == "edited words"
+    assert [link.title for link in await store.search("first")] == []  # the old note is no longer found
+    assert [link.url for link in await store.search("edited")] == ["https://a.example/kept"]
+
+
+async def test_a_redaction_removes_its_shares_and_orphaned_links_only(store: Store):
+    await store.file_shares([share("https://a.example/1", event_id="$m", note="secret plan"),
+                             share("https://a.example/2", event_id="$m")])
+    await store.file_shares([share("https://a.example/2", event_id="$b", sharer_id="@bob:x")])
+    removed = await store.remove_event_shares(Source.MATRIX, "$m")
+    assert [link.url for link in await store.list_links()] == ["https://a.example/2"]
+    assert len(removed) == 1
+    assert (await store.list_links())[0].share_count == 1
+    assert await store.search("secret") == []
+    assert await store.remove_event_shares(Source.MATRIX, "$m") == []

@@ -32,7 +32,7 @@ if not synapse_installed():
 
 import nio  # noqa: E402  (after the check: nio comes with the same test extra)
 
-from tests.matrix_helpers import client_for, create_room, wait_for_event  # noqa: E402
+from tests.matrix_helpers import CLIENT_CONFIG, client_for, create_room, wait_for_event  # noqa: E402
 
 #: Seconds a test waits for an event to reach the other user.
 DELIVERY_TIMEOUT = 20
@@ -46,7 +46,7 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]
 
 
 def _restored(server: SynapseServer, user: MatrixUser) -> nio.AsyncClient:
-    client = nio.AsyncClient(server.url, user.user_id)
+    client = nio.AsyncClient(server.url, user.user_id, config=CLIENT_CONFIG)  # 429s are errors
     client.restore_login(user_id=user.user_id, device_id=user.device_id, access_token=user.access_token)
     return client
 
@@ -153,7 +153,8 @@ async def test_helpers_create_a_room_and_wait_for_events(synapse: SynapseServer)
 
 
 async def test_rate_limits_are_out_of_the_way(synapse: SynapseServer) -> None:
-    # Synapse's defaults allow bursts of 10 messages, 10 rooms and 3 logins per account.
+    # Synapse's defaults allow bursts of 10 messages, 10 rooms and 3 logins per account. The
+    # clients return a 429 instead of sleeping and retrying (CLIENT_CONFIG), so throttling fails.
     user = synapse.register("eve")
     client = await client_for(synapse, user)
     try:
@@ -164,7 +165,7 @@ async def test_rate_limits_are_out_of_the_way(synapse: SynapseServer) -> None:
             sent = await client.room_send(room.room_id, "m.room.message", {"msgtype": "m.text", "body": str(number)})
             assert isinstance(sent, nio.RoomSendResponse), sent
         for _ in range(5):
-            other = nio.AsyncClient(synapse.url, user.user_id)
+            other = nio.AsyncClient(synapse.url, user.user_id, config=CLIENT_CONFIG)
             try:
                 login = await other.login(user.password)
                 assert isinstance(login, nio.LoginResponse), login

@@ -95,7 +95,27 @@ async def file_post(
 ) -> IntakeResult:
     """File every link of `post` in one transaction (with the source's cursor, when given)."""
     reading = read_post(post, rules)
-    new_shares = [
+    new_shares = _new_shares(post, reading)
+    if new_shares:
+        filed = await store.file_shares(new_shares, cursor=cursor)
+    else:
+        filed = []
+        if cursor is not None:
+            await store.set_cursor(*cursor)
+    return _result(post, reading, new_shares, filed)
+
+
+async def refile_post(store: Store, post: Post, rules: Rules) -> tuple[IntakeResult, list[int]]:
+    """An edited message (`post` carries the original's event id and the new text): its shares
+    become those of the new text. Returns the result and the ids of links that no longer exist."""
+    reading = read_post(post, rules)
+    new_shares = _new_shares(post, reading)
+    filed, removed = await store.replace_event_shares(post.source, post.event_id, new_shares)
+    return _result(post, reading, new_shares, filed), removed
+
+
+def _new_shares(post: Post, reading: Reading) -> list[NewShare]:
+    return [
         NewShare(
             url=url,
             key=key,
@@ -113,15 +133,10 @@ async def file_post(
         )
         for url, key in reading.links
     ]
-    if new_shares:
-        filed = await store.file_shares(new_shares, cursor=cursor)
-    else:
-        filed = []
-        if cursor is not None:
-            await store.set_cursor(*cursor)
-    results = tuple(
-        LinkResult(new.url, _outcome(f), f) for new, f in zip(new_shares, filed, strict=True)
-    )
+
+
+def _result(post: Post, reading: Reading, new_shares: list[NewShare], filed: list[Filed]) -> IntakeResult:
+    results = tuple(LinkResult(new.url, _outcome(f), f) for new, f in zip(new_shares, filed, strict=True))
     return IntakeResult(post, results, reading.problems)
 
 

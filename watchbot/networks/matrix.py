@@ -29,14 +29,17 @@ from nio import (
 )
 
 from watchbot.config import Settings
-from watchbot.intake import Rules, file_post
+from watchbot.intake import Rules, file_post, refile_post
+from watchbot.model import Source
 from watchbot.networks.matrix_events import (
     Outgoing,
     acknowledgements,
+    edited_post,
     events_after_own_join,
     invite_allowed,
     inviter_of,
     post_from_event,
+    redacted_event_id,
 )
 from watchbot.store import Store
 
@@ -126,21 +129,50 @@ class MatrixAdapter:
                 await self._handle_event(client, room_id, event)
 
     async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
+        redacted = redacted_event_id(event)
+        if redacted is not None:
+            removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
+            if removed:
+                log.info("Matrix: %s was redacted; link(s) %s removed", redacted, removed)
+            return
         room = client.rooms.get(room_id)
         sender = str(event.get("sender", ""))
-        post = post_from_event(
-            event,
-            room_id,
+        context = dict(
             own_user_id=self.user_id,
             sender_name=(room.user_name(sender) if room else None) or sender,
             direct=room is not None and room.joined_count <= 2,
             file_notices=self.settings.matrix_file_notices,
         )
+        edit = edited_post(event, room_id, **context)
+        if edit is not None:
+            await self._refile(client, room_id, event, *edit)
+            return
+        post = post_from_event(event, room_id, **context)
         if post is None:
             return
         result = await file_post(self.store, post, self.rules)
-        for outgoing in acknowledgements(result, event, self.settings.zone):
-            self._outbox.put_nowait((room_id, outgoing))
+        self._queue(room_id, acknowledgements(result, event, self.settings.zone))
+
+    async def _refile(self, client: AsyncClient, room_id: str, edit: dict[str, Any], original_id: str, post) -> None:
+        """An edit replaces the shares of the message it edits, when its author made it."""
+        shares = await self.store.shares_of_event(Source.MATRIX, original_id)
+        author = shares[0].sharer_id if shares else await self._sender_of(client, room_id, original_id)
+        if author != post.author_id:
+            log.info("Matrix: ignored an edit of %s by %s, who did not write it", original_id, post.author_id)
+            return
+        result, removed = await refile_post(self.store, post, self.rules)
+        if removed:
+            log.info("Matrix: %s was edited; link(s) %s removed", original_id, removed)
+        original = {"event_id": original_id, "sender": post.author_id, "content": {}}
+        self._queue(room_id, acknowledgements(result, original, self.settings.zone, answering=edit["event_id"]))
+
+    async def _sender_of(self, client: AsyncClient, room_id: str, event_id: str) -> str | None:
+        response = await client.room_get_event(room_id, event_id)
+        return getattr(getattr(response, "event", None), "sender", None)
+
+    def _queue(self, room_id: str, outgoing: list[Outgoing]) -> None:
+        for item in outgoing:
+            self._outbox.put_nowait((room_id, item))
 
     async def _answer_invites(self, client: AsyncClient, response: SyncResponse) -> None:
         for room_id, info in response.rooms.invite.items():

@@ -70,6 +70,42 @@ def post_from_event(
     )
 
 
+def edited_post(
+    event: Mapping[str, Any],
+    room_id: str,
+    *,
+    own_user_id: str,
+    sender_name: str,
+    direct: bool = False,
+    file_notices: bool = False,
+) -> tuple[str, Post] | None:
+    """For an edit (`m.replace`): the original's event id, and the Post of the new content under
+    that id (so intake replaces the original's shares). None for anything else.
+
+    Whether the editor wrote the original is for the caller to check: the homeserver does not.
+    """
+    content = event.get("content")
+    if event.get("type") != "m.room.message" or not isinstance(content, Mapping) or not _is_edit(content):
+        return None
+    original = (content.get("m.relates_to") or {}).get("event_id")
+    new_content = content.get("m.new_content")
+    if not isinstance(original, str) or not isinstance(new_content, Mapping):
+        return None
+    post = post_from_event(
+        {**event, "event_id": original, "content": new_content}, room_id, own_user_id=own_user_id,
+        sender_name=sender_name, direct=direct, file_notices=file_notices,
+    )
+    return (original, post) if post is not None else None
+
+
+def redacted_event_id(event: Mapping[str, Any]) -> str | None:
+    """The event a redaction removes (top level before room version 11, in content from it on)."""
+    if event.get("type") != "m.room.redaction":
+        return None
+    target = event.get("redacts") or (event.get("content") or {}).get("redacts")
+    return target if isinstance(target, str) else None
+
+
 def _is_edit(content: Mapping[str, Any]) -> bool:
     relates = content.get("m.relates_to")
     return "m.new_content" in content or (isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace")
@@ -82,10 +118,14 @@ def _timestamp(milliseconds: Any) -> datetime:
 
 
 def acknowledgements(
-    result: IntakeResult, event: Mapping[str, Any], zone: ZoneInfo
+    result: IntakeResult, event: Mapping[str, Any], zone: ZoneInfo, *, answering: str | None = None
 ) -> list[Outgoing]:
     """What the bot sends for a filed message: one reaction per kind of outcome, and a threaded
-    reply when someone shared a link again or something went wrong."""
+    reply when someone shared a link again or something went wrong.
+
+    `event` is the message reacted and replied to; `answering` is the id of the event being
+    answered when it is another one (an edit of `event`), so that its reply is its own.
+    """
     event_id = str(event["event_id"])
     outgoing: list[Outgoing] = []
     # Whether a link was new is read from the store's answer, not from this delivery: a replayed
@@ -100,7 +140,8 @@ def acknowledgements(
     # after the homeserver forgot the transaction id would be a visible duplicate.
     replayed = bool(result.results) and all(r.outcome is Outcome.REPLAYED for r in result.results)
     if lines and not replayed:
-        outgoing.append(Outgoing("m.room.message", thread_reply_content(event, lines), txn_id("reply", event_id)))
+        reply_txn = txn_id("reply", answering or event_id)
+        outgoing.append(Outgoing("m.room.message", thread_reply_content(event, lines), reply_txn))
     return outgoing
 
 

@@ -169,6 +169,82 @@ class Store:
         share = next(s for s in record.shares if s.id == share_id)
         return Filed(record.link, share, new_link=new_link, new_share=new_share, first_share=record.shares[0])
 
+    # -- edits and redactions --------------------------------------------------------------
+
+    async def shares_of_event(self, source: Source, event_id: str) -> list[Share]:
+        """The shares one message made (one per link)."""
+        query = select(shares.c.link_id).where(shares.c.source == source.value, shares.c.event_id == event_id)
+
+        def read(conn: Connection) -> list[Share]:
+            records = self._load_records(conn, conn.execute(query).scalars())
+            return [s for r in records.values() for s in r.shares if s.source is source and s.event_id == event_id]
+
+        return await self._read(read)
+
+    async def replace_event_shares(
+        self, source: Source, event_id: str, new_shares: Sequence[NewShare]
+    ) -> tuple[list[Filed], list[int]]:
+        """An edited message: its shares become `new_shares` (links added, kept or dropped, tags
+        and note as edited). Returns what was filed and the ids of links that no longer exist."""
+        return await self._write(lambda conn: self._replace_event_shares(conn, source, event_id, list(new_shares)))
+
+    def _replace_event_shares(
+        self, conn: Connection, source: Source, event_id: str, new_shares: list[NewShare]
+    ) -> tuple[list[Filed], list[int]]:
+        before = conn.execute(
+            select(shares.c.id, shares.c.link_id).where(shares.c.source == source.value, shares.c.event_id == event_id)
+        ).all()
+        filed = [self._file_one(conn, new) for new in new_shares]
+        for new, done in zip(new_shares, filed, strict=True):
+            if not done.new_share:  # a link the message had already: take the edited tags and note
+                conn.execute(delete(share_tags).where(share_tags.c.share_id == done.share.id))
+                if new.tags:
+                    conn.execute(_INSERT_TAG, [{"share_id": done.share.id, "tag": t} for t in _unique_sorted(new.tags)])
+                conn.execute(update(shares).where(shares.c.id == done.share.id).values(note=new.note))
+        kept = {done.link.id for done in filed}
+        removed = self._delete_shares(conn, [share_id for share_id, link_id in before if link_id not in kept])
+        for link_id in kept:
+            self._rebuild_search_document(conn, link_id)
+        refreshed = [self._filed(conn, d.link.id, d.share.id, new_link=d.new_link, new_share=d.new_share) for d in filed]
+        return refreshed, removed
+
+    async def remove_event_shares(self, source: Source, event_id: str) -> list[int]:
+        """A redacted message: its shares go, and links nobody else shared go with them.
+        Returns the ids of the links removed."""
+
+        def remove(conn: Connection) -> list[int]:
+            ids = conn.execute(
+                select(shares.c.id).where(shares.c.source == source.value, shares.c.event_id == event_id)
+            ).scalars()
+            return self._delete_shares(conn, list(ids))
+
+        return await self._write(remove)
+
+    def _delete_shares(self, conn: Connection, share_ids: list[int]) -> list[int]:
+        """Delete shares; delete their links if no share is left, else rebuild their search text."""
+        if not share_ids:
+            return []
+        link_ids = set(conn.execute(select(shares.c.link_id).where(shares.c.id.in_(share_ids))).scalars())
+        conn.execute(delete(shares).where(shares.c.id.in_(share_ids)))
+        still_shared = set(conn.execute(select(shares.c.link_id).where(shares.c.link_id.in_(link_ids))).scalars())
+        orphans = sorted(link_ids - still_shared)
+        if orphans:
+            conn.execute(delete(links).where(links.c.id.in_(orphans)))
+        for link_id in still_shared:
+            self._rebuild_search_document(conn, link_id)
+        return orphans
+
+    def _rebuild_search_document(self, conn: Connection, link_id: int) -> None:
+        """The search text of a link from scratch, after a share of it changed or went."""
+        link = conn.execute(select(links.c.url, links.c.title, links.c.description).where(links.c.id == link_id)).one()
+        notes = conn.execute(select(shares.c.note).where(shares.c.link_id == link_id, shares.c.note.is_not(None)))
+        tags = conn.execute(
+            select(share_tags.c.tag).distinct().join(shares, shares.c.id == share_tags.c.share_id)
+            .where(shares.c.link_id == link_id).order_by(share_tags.c.tag)
+        )
+        document = " ".join(filter(None, [link.url, link.title, link.description, *notes.scalars(), *tags.scalars()]))
+        conn.execute(update(links).where(links.c.id == link_id).values(search_document=document))
+
     # -- reading ----------------------------------------------------------------------------
 
     async def _read(self, function: Callable[[Connection], T]) -> T:
