@@ -363,7 +363,8 @@ def running_synapse(base_dir: Path) -> Iterator[SynapseServer]:
     base_dir = Path(base_dir).resolve()
     base_dir.mkdir(parents=True, exist_ok=True)
     (base_dir / "media_store").mkdir(exist_ok=True)
-    _write_signing_key(base_dir / "signing.key")
+    if not (base_dir / "signing.key").exists():  # a reused base_dir keeps its key and database
+        _write_signing_key(base_dir / "signing.key")
     shared_secret = secrets.token_hex(32)
 
     attempts = 3

@@ -213,3 +213,38 @@ async def test_an_edit_replaces_the_link_and_a_redaction_removes_it(scene: Scene
         await wait_for_event(alice_client, room_id, is_reaction_to(second_marker))
         assert await store.shares_of_event(Source.MATRIX, original) == []
         assert {link.url for link in await store.list_links()} == {"https://marker.example/", "https://marker2.example/"}
+
+
+def test_login_writes_the_token_and_device_never_the_password(synapse: SynapseServer, tmp_path: Path, monkeypatch):
+    import stat
+
+    from click.testing import CliRunner
+
+    from watchbot.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    bot = synapse.register(unique("loginbot"), password="correct horse battery")
+    env_file = tmp_path / ".env"
+    env_file.write_text("WATCHBOT_TIMEZONE=Europe/Paris\n")
+
+    def login(password: str):
+        return CliRunner().invoke(cli, ["login", "matrix"], input=f"{synapse.url}\n{bot.user_id}\n{password}\n")
+
+    refused = login("wrong password")
+    assert refused.exit_code == 1 and "the homeserver refused the login" in refused.output
+    assert "WATCHBOT_MATRIX" not in env_file.read_text()
+
+    first = login("correct horse battery")
+    assert first.exit_code == 0, first.output
+    written = env_file.read_text()
+    assert "correct horse battery" not in written and "WATCHBOT_TIMEZONE=Europe/Paris" in written
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    from watchbot.config import load_settings
+
+    settings = load_settings(env_file)
+    assert settings.matrix_user_id == bot.user_id and settings.matrix_access_token is not None
+    device = settings.matrix_device_id
+
+    second = login("correct horse battery")  # logging in again keeps the same device
+    assert second.exit_code == 0, second.output
+    assert load_settings(env_file).matrix_device_id == device

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
+from dotenv import dotenv_values
 
 from watchbot import __version__
 from watchbot.config import ConfigError, Settings, load_settings, unknown_settings
@@ -335,6 +336,39 @@ async def run_command(ctx: Context, store: Store) -> None:
         await run_bot(ctx.settings, store)
     except NothingToRun as error:
         raise click.ClickException(str(error)) from None
+
+
+# -- logging in -------------------------------------------------------------------------------
+
+
+@cli.group()
+def login() -> None:
+    """Log the bot in to a network once; the token is written to the env file."""
+
+
+@login.command("matrix")
+@click.option("--homeserver", prompt="Homeserver URL (https://matrix.example.org)", help="The homeserver's URL.")
+@click.option("--user", prompt="Bot user (@watchbot:example.org)", help="The bot account's user id.")
+@click.password_option(prompt="Password (used once, never stored)", confirmation_prompt=False)
+@click.pass_obj
+def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> None:
+    """Log in with a password, asked once; write the access token and device id to the env file."""
+    from watchbot.networks.matrix_login import LoginFailed, log_in, save_login
+
+    if not homeserver.startswith(("https://", "http://")):
+        raise click.BadParameter("must start with https:// (or http:// for a local test server)",
+                                 param_hint="--homeserver")
+    env_file = Path(ctx.env_file or ".env")
+    # Logging in again on the same bot reuses its device, when the env file names one.
+    known = dotenv_values(env_file) if env_file.is_file() else {}
+    same_bot = known.get("WATCHBOT_MATRIX_USER_ID") in (user, None)
+    try:
+        login = asyncio.run(log_in(homeserver, user, password,
+                                   known.get("WATCHBOT_MATRIX_DEVICE_ID") if same_bot else None))
+    except LoginFailed as error:
+        raise click.ClickException(str(error)) from None
+    save_login(login, env_file)
+    click.echo(f"Logged in as {login.user_id} (device {login.device_id}); settings written to {env_file}.")
 
 
 # -- configuration ----------------------------------------------------------------------------
