@@ -248,3 +248,18 @@ def test_login_writes_the_token_and_device_never_the_password(synapse: SynapseSe
     second = login("correct horse battery")  # logging in again keeps the same device
     assert second.exit_code == 0, second.output
     assert load_settings(env_file).matrix_device_id == device
+
+
+async def test_a_long_downtime_is_back_filled_so_nothing_said_meanwhile_is_lost(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]):
+        room_id = await room_with_bot(scene, alice_client)
+        first = await say(alice_client, room_id, "https://before-the-gap.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(first))
+    # More than one sync response holds (Synapse gives 10 timeline events by default).
+    missed = [await say(alice_client, room_id, f"https://gap.example/{i}") for i in range(25)]
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        await wait_for_event(alice_client, room_id, is_reaction_to(missed[-1]), timeout=60)
+        await wait_for_event(alice_client, room_id, is_reaction_to(missed[0]), timeout=30)
+        urls = {link.url for link in await store.list_links(limit=100)}
+        assert urls == {"https://before-the-gap.example/"} | {f"https://gap.example/{i}" for i in range(25)}

@@ -22,7 +22,9 @@ from nio import (
     AsyncClientConfig,
     InviteMemberEvent,
     JoinError,
+    MessageDirection,
     RoomLeaveError,
+    RoomMessagesResponse,
     RoomSendError,
     SyncError,
     SyncResponse,
@@ -49,6 +51,9 @@ CURSOR = "matrix.next_batch"
 SYNC_TIMEOUT_MS = 30_000
 # A first start takes the current position only: no history, just the rooms' state and invites.
 FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 0}}}
+# Filling a gap after downtime: pages of this many events, and no more than this in all.
+BACKFILL_PAGE = 100
+MAX_BACKFILL_EVENTS = 5_000
 # Answers still queued at shutdown get this long to go out.
 DRAIN_SECONDS = 5.0
 
@@ -102,7 +107,7 @@ class MatrixAdapter:
                 backoff = min(backoff * 2, 300.0)
                 continue
             backoff = 1.0
-            await self._handle(client, response)
+            await self._handle(client, response, since)
             await self.store.set_cursor(CURSOR, response.next_batch)
             since = response.next_batch
 
@@ -118,15 +123,36 @@ class MatrixAdapter:
         log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
         return response.next_batch
 
-    async def _handle(self, client: AsyncClient, response: SyncResponse) -> None:
+    async def _handle(self, client: AsyncClient, response: SyncResponse, since: str) -> None:
         await self._answer_invites(client, response)
         for room_id, info in response.rooms.join.items():
             timeline = [e.source for e in info.timeline.events]
             events = events_after_own_join(timeline, self.user_id)
-            if info.timeline.limited and len(events) == len(timeline):  # a gap, not a fresh join
-                log.warning("Matrix: %s had more events than one sync holds; older ones are skipped", room_id)
+            if info.timeline.limited and len(events) == len(timeline):
+                # More happened since the last sync than one response holds (the bot was down):
+                # fetch the gap, so nothing said meanwhile is lost.
+                events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events
             for event in events:
                 await self._handle_event(client, room_id, event)
+
+    async def _backfill(self, client: AsyncClient, room_id: str, prev_batch: str | None, since: str) -> list[dict]:
+        """The events between the last sync position and a limited timeline, oldest first."""
+        gathered: list[dict] = []
+        token = prev_batch
+        while token and len(gathered) < MAX_BACKFILL_EVENTS:
+            page = await client.room_messages(room_id, start=token, end=since, direction=MessageDirection.back,
+                                              limit=BACKFILL_PAGE)
+            if not isinstance(page, RoomMessagesResponse):
+                log.warning("Matrix: could not fetch the history of %s (%s); a gap remains", room_id, page)
+                break
+            gathered += [event.source for event in page.chunk]
+            if not page.chunk or not page.end or page.end == token:
+                break
+            token = page.end
+        if len(gathered) >= MAX_BACKFILL_EVENTS:
+            log.warning("Matrix: %s: only the last %d events of the gap are filed", room_id, MAX_BACKFILL_EVENTS)
+        log.info("Matrix: %s: %d event(s) fetched to fill a gap", room_id, len(gathered))
+        return list(reversed(gathered))
 
     async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
         redacted = redacted_event_id(event)
