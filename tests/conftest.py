@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres_server import create_database, find_pg_bin, running_postgres
-from tests.synapse_server import SynapseServer, running_synapse
+from tests.synapse_server import SynapseServer, running_synapse, synapse_installed
 from watchbot.store import Store
 
 
@@ -36,6 +36,11 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
     """A real Synapse on 127.0.0.1 for the whole run (installed from PyPI with the test extra)."""
+    if not synapse_installed():
+        if os.environ.get("WATCHBOT_TEST_MATRIX") == "skip":
+            pytest.skip("Matrix tests left out: WATCHBOT_TEST_MATRIX=skip")
+        pytest.fail("matrix-synapse is not installed (pip install -e '.[test]'), "
+                    "or run with WATCHBOT_TEST_MATRIX=skip to leave these tests out")
     with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
         yield server
 

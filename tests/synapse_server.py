@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import importlib.util
 import json
-import os
 import secrets
 import signal
 import socket

@@ -6,7 +6,6 @@ import os
 import socket
 import time
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,13 +35,6 @@ from tests.matrix_helpers import CLIENT_CONFIG, client_for, create_room, wait_fo
 
 #: Seconds a test waits for an event to reach the other user.
 DELIVERY_TIMEOUT = 20
-
-
-@pytest.fixture(scope="module")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
-    """One homeserver for this file (started in ~1.5 s)."""
-    with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
-        yield server
 
 
 def _restored(server: SynapseServer, user: MatrixUser) -> nio.AsyncClient:
