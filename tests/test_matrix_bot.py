@@ -263,3 +263,37 @@ async def test_a_long_downtime_is_back_filled_so_nothing_said_meanwhile_is_lost(
         await wait_for_event(alice_client, room_id, is_reaction_to(missed[0]), timeout=30)
         urls = {link.url for link in await store.list_links(limit=100)}
         assert urls == {"https://before-the-gap.example/"} | {f"https://gap.example/{i}" for i in range(25)}
+
+
+def is_reply_to(event_id: str):
+    return lambda e: e.source.get("content", {}).get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id
+
+
+async def test_commands_answer_in_reply_with_room_moderators_allowed_more(scene: Scene):
+    owner, owner_client = await scene.person("owner")  # creates the room: power level 100
+    member, member_client = await scene.person("member")
+    async with scene.running_bot(allowed=[owner.user_id]) as store:
+        room_id = await room_with_bot(scene, owner_client, member_client)
+        shared = await say(owner_client, room_id, "https://lwn.net/Articles/42/ #kernel")
+        await wait_for_event(owner_client, room_id, is_reaction_to(shared))
+        [link] = await store.list_links()
+
+        asked = await say(member_client, room_id, "!watch search kernel")
+        answer = await wait_for_event(member_client, room_id, is_reply_to(asked))
+        assert answer.source["content"]["msgtype"] == "m.notice"
+        assert answer.source["content"]["body"].startswith(f"#{link.id} https://lwn.net/Articles/42/ [kernel]")
+        assert "formatted_body" in answer.source["content"]
+
+        addressed = await say(member_client, room_id, f"{scene.bot.user_id.split(':')[0][1:]}: tags")
+        answer = await wait_for_event(member_client, room_id, is_reply_to(addressed))
+        assert answer.source["content"]["body"] == "kernel (1)"
+
+        refused = await say(member_client, room_id, f"!watch rm {link.id}")
+        answer = await wait_for_event(member_client, room_id, is_reply_to(refused))
+        assert "only the people who shared it, or a moderator" in answer.source["content"]["body"]
+        assert await store.count_links() == 1
+
+        removed = await say(owner_client, room_id, f"!watch rm {link.id}")
+        answer = await wait_for_event(owner_client, room_id, is_reply_to(removed))
+        assert answer.source["content"]["body"].startswith(f"Removed #{link.id}")
+        assert await store.count_links() == 0

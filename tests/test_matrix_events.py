@@ -127,3 +127,16 @@ def test_an_edit_is_the_new_content_under_the_original_event_id():
     assert redacted_event_id({"type": "m.room.redaction", "redacts": "$x"}) == "$x"
     assert redacted_event_id({"type": "m.room.redaction", "content": {"redacts": "$y"}}) == "$y"
     assert redacted_event_id(message("https://ex.org")) is None
+
+
+def test_room_creators_outrank_power_levels_from_room_version_12():
+    from watchbot.networks.matrix_events import is_privileged_creator
+
+    def create(version: str, **content) -> dict:
+        return {"type": "m.room.create", "sender": "@owner:x", "content": {"room_version": version, **content}}
+
+    assert is_privileged_creator(create("12"), "@owner:x")
+    assert is_privileged_creator(create("12", additional_creators=["@co:x"]), "@co:x")
+    assert not is_privileged_creator(create("12"), "@member:x")
+    assert not is_privileged_creator(create("11"), "@owner:x")  # before v12, power levels say it all
+    assert not is_privileged_creator(None, "@owner:x")

@@ -204,3 +204,11 @@ async def test_a_redaction_removes_its_shares_and_orphaned_links_only(store: Sto
     assert (await store.list_links())[0].share_count == 1
     assert await store.search("secret") == []
     assert await store.remove_event_shares(Source.MATRIX, "$m") == []
+
+
+async def test_search_can_leave_out_what_may_not_be_published(store: Store):
+    await store.file_shares([share("https://a.example/dm", title="Rust in a DM", visibility=Visibility.DIRECT,
+                                   event_id="$dm")])
+    await store.file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
+    assert len(await store.search("rust")) == 2
+    assert [link.url for link in await store.search("rust", publishable_only=True)] == ["https://a.example/room"]

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Dates in answers ("already shared by alice on …") are given in this timezone.
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # Messages starting with this are commands ("!watch search rust"); so are messages that
+    # mention the bot.
+    command_prefix: str = Field(default="!watch", min_length=1, pattern=r"^\S+$")
 
     # Matrix: the bot's account (`watchbot login matrix` fills these in).
     matrix_homeserver: str | None = None

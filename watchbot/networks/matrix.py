@@ -31,17 +31,22 @@ from nio import (
 )
 
 from watchbot.config import Settings
+from watchbot.commands import Caller, Command, parse_command, run_command
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Source
 from watchbot.networks.matrix_events import (
     Outgoing,
     acknowledgements,
+    addressed_text,
+    command_reply_content,
     edited_post,
     events_after_own_join,
     invite_allowed,
     inviter_of,
+    is_privileged_creator,
     post_from_event,
     redacted_event_id,
+    txn_id,
 )
 from watchbot.store import Store
 
@@ -51,6 +56,8 @@ CURSOR = "matrix.next_batch"
 SYNC_TIMEOUT_MS = 30_000
 # A first start takes the current position only: no history, just the rooms' state and invites.
 FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 0}}}
+# Room moderators, as Matrix clients name them, may remove and retag anyone's links.
+MODERATOR_POWER_LEVEL = 50
 # Filling a gap after downtime: pages of this many events, and no more than this in all.
 BACKFILL_PAGE = 100
 MAX_BACKFILL_EVENTS = 5_000
@@ -66,8 +73,10 @@ class MatrixAdapter:
         self.user_id = settings.matrix_user_id
         self._outbox: asyncio.Queue[tuple[str, Outgoing]] = asyncio.Queue()
         self._answered_invites: set[str] = set()
+        self._create_events: dict[str, dict[str, Any] | None] = {}
+        self._client: AsyncClient | None = None
 
-    def _client(self) -> AsyncClient:
+    def _new_client(self) -> AsyncClient:
         config = AsyncClientConfig(
             max_limit_exceeded=None,  # wait out every 429, as long as the server asks
             max_timeouts=None,  # a homeserver that is away is waited for, not given up on
@@ -84,7 +93,7 @@ class MatrixAdapter:
 
     async def run(self) -> None:
         """Follow the rooms until cancelled."""
-        client = self._client()
+        client = self._client = self._new_client()
         sender = asyncio.create_task(self._send_forever(client), name="matrix-send")
         try:
             await self._sync_forever(client)
@@ -176,8 +185,46 @@ class MatrixAdapter:
         post = post_from_event(event, room_id, **context)
         if post is None:
             return
+        command = self._command_in(client, event, post.text)
+        if command is not None:
+            await self._answer_command(room_id, room, event, command, post.author_name)
+            return
         result = await file_post(self.store, post, self.rules)
         self._queue(room_id, acknowledgements(result, event, self.settings.zone))
+
+    def _command_in(self, client: AsyncClient, event: dict[str, Any], text: str) -> Command | None:
+        command = parse_command(text, self.settings.command_prefix)
+        if command is not None:
+            return command
+        addressed = addressed_text(event, self.user_id, self._own_name(client))
+        return parse_command(addressed, addressed=True) if addressed is not None else None
+
+    def _own_name(self, client: AsyncClient) -> str | None:
+        for room in client.rooms.values():
+            name = room.user_name(self.user_id)
+            if name:
+                return name
+        return None
+
+    async def _answer_command(self, room_id: str, room, event: dict[str, Any], command: Command, name: str) -> None:
+        sender = str(event["sender"])
+        caller = Caller(sender, name, is_moderator=await self._is_moderator(room_id, room, sender))
+        reply = await run_command(self.store, command, caller, self.settings.zone)
+        content = command_reply_content(event, reply.text, reply.html)
+        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
+
+    async def _is_moderator(self, room_id: str, room, user_id: str) -> bool:
+        if room is not None and room.power_levels.get_user_level(user_id) >= MODERATOR_POWER_LEVEL:
+            return True
+        return is_privileged_creator(await self._create_event(room_id), user_id)
+
+    async def _create_event(self, room_id: str) -> dict[str, Any] | None:
+        """The room's m.room.create event, read once per room (incremental syncs do not repeat it)."""
+        if room_id not in self._create_events:
+            state = await self._client.room_get_state(room_id)
+            events = getattr(state, "events", None) or []
+            self._create_events[room_id] = next((e for e in events if e.get("type") == "m.room.create"), None)
+        return self._create_events[room_id]
 
     async def _refile(self, client: AsyncClient, room_id: str, edit: dict[str, Any], original_id: str, post) -> None:
         """An edit replaces the shares of the message it edits, when its author made it."""

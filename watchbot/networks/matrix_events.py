@@ -98,6 +98,47 @@ def edited_post(
     return (original, post) if post is not None else None
 
 
+def addressed_text(event: Mapping[str, Any], own_user_id: str, own_name: str | None) -> str | None:
+    """The text of a message addressed to the bot ("watchbot: search rust", a pill, an
+    intentional mention), with the address taken off; None when it is not addressed to it."""
+    content = event.get("content") or {}
+    body = content.get("body")
+    if not isinstance(body, str):
+        return None
+    names = [own_user_id, own_user_id.split(":")[0].lstrip("@")] + ([own_name] if own_name else [])
+    for name in names:
+        if body.lower().startswith(name.lower()):
+            rest = body[len(name):]
+            if rest[:1] in (":", ",", " ", ""):
+                return rest.lstrip(":, ")
+    mentions = (content.get("m.mentions") or {}).get("user_ids") or []
+    return body if own_user_id in mentions else None
+
+
+def is_privileged_creator(create_event: Mapping[str, Any] | None, user_id: str) -> bool:
+    """From room version 12 on, the room's creators (the create event's sender and its
+    `additional_creators`) outrank every power level and are not listed in m.room.power_levels."""
+    if not create_event:
+        return False
+    content = create_event.get("content") or {}
+    version = str(content.get("room_version", "1"))
+    privileged = (version.isdigit() and int(version) >= 12) or "hydra" in version
+    creators = [create_event.get("sender"), *(content.get("additional_creators") or [])]
+    return privileged and user_id in creators
+
+
+def command_reply_content(event: Mapping[str, Any], text: str, formatted: str) -> dict[str, Any]:
+    """A notice answering a command, as a reply to it, pinging only who asked."""
+    return {
+        "msgtype": "m.notice",
+        "body": text,
+        "format": HTML_FORMAT,
+        "formatted_body": formatted,
+        "m.relates_to": {"m.in_reply_to": {"event_id": event["event_id"]}},
+        "m.mentions": {"user_ids": [event["sender"]]} if event.get("sender") else {},
+    }
+
+
 def redacted_event_id(event: Mapping[str, Any]) -> str | None:
     """The event a redaction removes (top level before room version 11, in content from it on)."""
     if event.get("type") != "m.room.redaction":

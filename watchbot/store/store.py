@@ -303,23 +303,30 @@ class Store:
         records = self._load_records(conn, ids)
         return [records[i].link for i in ids if i in records]
 
-    async def search(self, words: str, *, limit: int = 20) -> list[Link]:
+    async def search(self, words: str, *, limit: int = 20, publishable_only: bool = False) -> list[Link]:
         """Full-text search over URL, title, description, notes and tags; every word must match
         (as a word prefix), best matches first."""
         tokens = search_tokens(words)
         if not tokens:
             return []
+        # PUBLISHABLE holds our own constants, never user input.
+        published = (
+            " AND {id} IN (SELECT link_id FROM shares WHERE visibility IN ("
+            + ", ".join(f"'{v}'" for v in PUBLISHABLE) + "))"
+        ) if publishable_only else ""
         if self.dialect == "postgresql":
             query = text(
                 "SELECT id FROM links "
-                "WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q) "
-                "ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
+                "WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q)"
+                + published.format(id="id")
+                + " ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
                 "id DESC LIMIT :limit"
             ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), limit=limit)
         else:
             query = text(
-                "SELECT rowid FROM links_fts WHERE links_fts MATCH :q "
-                "ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
+                "SELECT rowid FROM links_fts WHERE links_fts MATCH :q"
+                + published.format(id="rowid")
+                + " ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
             ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
         return await self._read(lambda conn: self._links_in_order(conn, query))
 
@@ -403,6 +410,60 @@ class Store:
             )
             records[row.id] = LinkRecord(link, tuple(link_shares))
         return records
+
+    async def top_links(self, *, since: datetime, limit: int = 10) -> list[tuple[Link, int]]:
+        """The publishable links shared since `since`, by how many people shared them, most first."""
+        sharers = func.count(shares.c.sharer_id.distinct()).label("sharers")
+        last = func.max(shares.c.shared_at).label("last")
+        query = (
+            select(shares.c.link_id, sharers, last)
+            .where(shares.c.shared_at >= since, shares.c.visibility.in_(PUBLISHABLE))
+            .group_by(shares.c.link_id)
+            .order_by(sharers.desc(), last.desc(), shares.c.link_id.desc())
+            .limit(limit)
+        )
+
+        def read(conn: Connection) -> list[tuple[Link, int]]:
+            rows = conn.execute(query).all()
+            records = self._load_records(conn, [row.link_id for row in rows])
+            return [(records[row.link_id].link, row.sharers) for row in rows if row.link_id in records]
+
+        return await self._read(read)
+
+    async def change_tags(
+        self, link_id: int, *, add: Sequence[str], remove: Sequence[str], sharer_id: str | None
+    ) -> LinkRecord | None:
+        """Add and remove tags on the shares of `sharer_id` (every share of the link when None,
+        for moderators). Tags added to a link someone shares without tags go on their first share."""
+
+        def change(conn: Connection) -> LinkRecord | None:
+            query = select(shares.c.id).where(shares.c.link_id == link_id).order_by(shares.c.shared_at, shares.c.id)
+            if sharer_id is not None:
+                query = query.where(shares.c.sharer_id == sharer_id)
+            share_ids = list(conn.execute(query).scalars())
+            if not share_ids:
+                return None
+            if remove:
+                conn.execute(delete(share_tags).where(share_tags.c.share_id.in_(share_ids),
+                                                      share_tags.c.tag.in_(list(remove))))
+            present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == share_ids[0])).scalars())
+            missing = [tag for tag in _unique_sorted(add) if tag not in present]
+            if missing:
+                conn.execute(_INSERT_TAG, [{"share_id": share_ids[0], "tag": tag} for tag in missing])
+            self._rebuild_search_document(conn, link_id)
+            return self._load_records(conn, [link_id]).get(link_id)
+
+        return await self._write(change)
+
+    async def remove_shares_by(self, link_id: int, sharer_id: str) -> tuple[int, bool]:
+        """Remove what `sharer_id` shared of a link: (shares removed, whether the link went too)."""
+
+        def remove(conn: Connection) -> tuple[int, bool]:
+            ids = list(conn.execute(select(shares.c.id).where(
+                shares.c.link_id == link_id, shares.c.sharer_id == sharer_id)).scalars())
+            return len(ids), bool(self._delete_shares(conn, ids))
+
+        return await self._write(remove)
 
     # -- removing ---------------------------------------------------------------------------
 

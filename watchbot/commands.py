@@ -1,0 +1,217 @@
+"""Chat commands, the same on every network: parse the text, run it against the store, answer.
+
+Answers shown in a room hold only what may be published there: links from direct or private
+messages are never listed, and sharers are credited from public shares only.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from watchbot.links import normalise_tag
+from watchbot.model import LinkRecord, utcnow
+from watchbot.store import Store
+
+DEFAULT_PREFIX = "!watch"
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user_id: str
+    name: str
+    is_moderator: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer: plain text, and the same as HTML for networks that show it."""
+
+    text: str
+    html: str
+
+
+def parse_command(text: str, prefix: str = DEFAULT_PREFIX, *, addressed: bool = False) -> Command | None:
+    """`!watch search rust` -> Command("search", ("rust",)). With `addressed` (the bot was
+    mentioned and the mention already taken off), the text is a command without the prefix."""
+    stripped = text.strip()
+    head, _, rest = stripped.partition(" ")
+    if head.lower() == prefix.lower():
+        words = rest.split()
+    elif addressed:
+        words = stripped.split()
+    else:
+        return None
+    if not words:
+        return Command("help", ())
+    return Command(words[0].lower(), tuple(words[1:]))
+
+
+async def run_command(store: Store, command: Command, caller: Caller, zone: ZoneInfo) -> Reply:
+    handler = HANDLERS.get(command.name)
+    if handler is None:
+        return _lines([f"I do not know “{command.name}”. Try: {' '.join(sorted(HANDLERS))} (or help)."])
+    return await handler(store, command.args, caller, zone)
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    lines = [
+        "Drop a link with a few #hashtags and I file it. Commands (after !watch, or mentioning me):",
+        "search WORDS — links whose URL, title, notes or tags match every word",
+        "recent [N] — the last links shared",
+        "top [week|month] — the links most people shared",
+        "tags — tags by number of links",
+        "show ID — a link and who shared it",
+        "tag ID +tag -tag — add or remove tags (on what you shared; moderators: on any link)",
+        "rm ID — remove what you shared of a link (moderators: the whole link)",
+    ]
+    return _lines(lines)
+
+
+async def _search(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    if not args:
+        return _lines(["Search for what? Example: search rust async"])
+    found = await store.search(" ".join(args), limit=MAX_LISTED, publishable_only=True)
+    if not found:
+        return _lines([f"Nothing found for “{' '.join(args)}”."])
+    return await _listing(store, [link.id for link in found], zone)
+
+
+async def _recent(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    count = _number(args[0]) if args else 5
+    if count is None or not 1 <= count <= MAX_LISTED:
+        return _lines([f"recent takes a number from 1 to {MAX_LISTED}, such as: recent 5"])
+    links = await store.list_links(limit=count, publishable_only=True)
+    if not links:
+        return _lines(["Nothing shared yet."])
+    return await _listing(store, [link.id for link in links], zone)
+
+
+async def _top(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    period = args[0].lower() if args else "week"
+    days = {"week": 7, "month": 30}.get(period)
+    if days is None:
+        return _lines(["top takes week or month, such as: top month"])
+    ranked = await store.top_links(since=utcnow() - timedelta(days=days), limit=MAX_LISTED)
+    if not ranked:
+        return _lines([f"Nothing shared this {period}."])
+    return await _listing(store, [link.id for link, _ in ranked], zone, heading=f"Most shared this {period}:")
+
+
+async def _tags(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    counts = await store.tag_counts(publishable_only=True)
+    if not counts:
+        return _lines(["No tags yet."])
+    return _lines([", ".join(f"{tag} ({count})" for tag, count in counts[:30])])
+
+
+async def _show(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    record = await _published_record(store, args)
+    if isinstance(record, Reply):
+        return record
+    lines = [_describe_link(record, zone)]
+    for share in record.shares:
+        day = share.shared_at.astimezone(zone).strftime("%Y-%m-%d")
+        lines.append(f"shared by {share.sharer_name} on {day}" + (f": {share.note}" if share.note else ""))
+    return _lines(lines)
+
+
+async def _tag(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    changes = args[1:]
+    add = [normalise_tag(a[1:]) for a in changes if a.startswith("+")]
+    remove = [normalise_tag(a[1:]) for a in changes if a.startswith("-")]
+    if not changes or None in add + remove or len(add) + len(remove) != len(changes):
+        return _lines(["Usage: tag ID +tag -tag, such as: tag 12 +rust -python"])
+    link_id = _number(args[0]) if args else None
+    if link_id is None:
+        return _lines([f"“{args[0]}” is not a link number."])
+    record = await store.change_tags(link_id, add=add, remove=remove,
+                                     sharer_id=None if caller.is_moderator else caller.user_id)
+    if record is None:
+        return _lines([f"#{link_id}: only the people who shared it, or a moderator, can tag it."])
+    return _lines([f"#{link_id} is now tagged: {', '.join(record.link.tags) or 'nothing'}."])
+
+
+async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
+    link_id = _number(args[0]) if args else None
+    if link_id is None:
+        return _lines(["Usage: rm ID, such as: rm 12"])
+    if caller.is_moderator:
+        removed = await store.remove_link(link_id, actor=caller.user_id, reason="chat command")
+        if removed is None:
+            return _lines([f"There is no link #{link_id}."])
+        return _lines([f"Removed #{link_id} and its {removed.link.share_count} share(s)."])
+    count, link_gone = await store.remove_shares_by(link_id, caller.user_id)
+    if not count:
+        return _lines([f"#{link_id}: only the people who shared it, or a moderator, can remove it."])
+    return _lines([f"Removed your share of #{link_id}" + (" (and the link with it)." if link_gone else ".")])
+
+
+Handler = Callable[[Store, tuple[str, ...], Caller, ZoneInfo], Awaitable[Reply]]
+HANDLERS: dict[str, Handler] = {
+    "help": _help, "search": _search, "recent": _recent, "top": _top, "tags": _tags,
+    "show": _show, "tag": _tag, "rm": _rm,
+}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+async def _published_record(store: Store, args) -> LinkRecord | Reply:
+    link_id = _number(args[0]) if args else None
+    if link_id is None:
+        return _lines(["Usage: show ID, such as: show 12"])
+    record = await store.get_link(link_id)
+    published = _published(record) if record else None
+    if published is None:
+        return _lines([f"There is no link #{link_id}."])  # private links do not exist here
+    return published
+
+
+def _published(record: LinkRecord) -> LinkRecord | None:
+    """The record as a room may see it: public shares only, or None if there is none."""
+    public = tuple(s for s in record.shares if s.visibility.publishable)
+    return LinkRecord(record.link, public) if public else None
+
+
+async def _listing(store: Store, link_ids: list[int], zone: ZoneInfo, heading: str | None = None) -> Reply:
+    lines = [heading] if heading else []
+    for link_id in link_ids:
+        record = await store.get_link(link_id)
+        published = _published(record) if record else None
+        if published is not None:
+            lines.append(_describe_link(published, zone))
+    return _lines(lines)
+
+
+def _describe_link(record: LinkRecord, zone: ZoneInfo) -> str:
+    link, first = record.link, record.shares[0]
+    tags = {t for s in record.shares for t in s.tags}
+    day = first.shared_at.astimezone(zone).strftime("%Y-%m-%d")
+    sharers = len({s.sharer_id for s in record.shares})
+    more = f", {sharers} sharers" if sharers > 1 else ""
+    tag_text = f" [{', '.join(sorted(tags))}]" if tags else ""
+    title = f"{link.title} — " if link.title else ""
+    return f"#{link.id} {title}{first.url}{tag_text} ({first.sharer_name}, {day}{more})"
+
+
+def _lines(lines: list[str]) -> Reply:
+    return Reply("\n".join(lines), "<br>".join(html.escape(line) for line in lines))
+
+
+def _number(text: str) -> int | None:
+    text = text.lstrip("#")
+    return int(text) if text.isdigit() and len(text) < 18 else None
