@@ -297,3 +297,70 @@ async def test_commands_answer_in_reply_with_room_moderators_allowed_more(scene:
         answer = await wait_for_event(owner_client, room_id, is_reply_to(removed))
         assert answer.source["content"]["body"].startswith(f"Removed #{link.id}")
         assert await store.count_links() == 0
+
+
+async def test_the_bot_killed_mid_burst_files_every_link_exactly_once_after_restart(scene: Scene, tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    alice, alice_client = await scene.person("alice")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "WATCHBOT_DATABASE_URL": scene.database_url,
+        "WATCHBOT_MATRIX_HOMESERVER": scene.server.url,
+        "WATCHBOT_MATRIX_USER_ID": scene.bot.user_id,
+        "WATCHBOT_MATRIX_ACCESS_TOKEN": scene.bot.access_token,
+        "WATCHBOT_MATRIX_DEVICE_ID": scene.bot.device_id,
+        "WATCHBOT_MATRIX_ALLOWED_INVITERS": alice.user_id,
+    }
+
+    def start_bot() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    async def links_filed() -> int:
+        async with await_store(scene.database_url) as store:
+            return await store.count_links()
+
+    bot = start_bot()
+    try:
+        room_id = await room_with_bot(scene, alice_client)
+        sent = [await say(alice_client, room_id, f"burst https://burst.example/{i} #load") for i in range(100)]
+        # Killed while it works through the burst: no clean-up, no chance to save anything.
+        while await links_filed() < 20:
+            await asyncio.sleep(0.02)
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=30)
+        filed_when_killed = await links_filed()
+        bot = start_bot()
+        sent += [await say(alice_client, room_id, f"burst https://burst.example/{i} #load") for i in range(100, 200)]
+        await wait_for_event(alice_client, room_id, is_reaction_to(sent[-1], NEW_LINK_REACTION), timeout=120)
+        deadline = asyncio.get_running_loop().time() + 60
+        while await links_filed() < 200 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        _, stderr = bot.communicate(timeout=30)
+    assert bot.returncode == 0, stderr.decode()[-2000:]
+    assert b"Traceback" not in stderr
+    assert 20 <= filed_when_killed  # the kill came once filing had begun
+
+    async with await_store(scene.database_url) as store:
+        links = await store.list_links(limit=1000)
+        assert {link.url for link in links} == {f"https://burst.example/{i}" for i in range(200)}
+        assert all(link.share_count == 1 for link in links)
+
+
+def await_store(url: str):
+    @asynccontextmanager
+    async def opened():
+        store = await Store.open(url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    return opened()
