@@ -364,3 +364,44 @@ def await_store(url: str):
             await store.close()
 
     return opened()
+
+
+async def upgrade_room(server: SynapseServer, user: MatrixUser, room_id: str) -> str:
+    """The homeserver's own room upgrade (nio only emulates it client-side)."""
+    import json
+    import urllib.request
+    from urllib.parse import quote
+
+    request = urllib.request.Request(
+        f"{server.url}/_matrix/client/v3/rooms/{quote(room_id)}/upgrade", method="POST",
+        data=json.dumps({"new_version": "12"}).encode(),
+        headers={"Authorization": f"Bearer {user.access_token}", "Content-Type": "application/json"},
+    )
+    response = await asyncio.to_thread(urllib.request.urlopen, request, timeout=30)
+    return json.loads(response.read())["replacement_room"]
+
+
+async def test_the_bot_follows_a_room_upgrade_and_survives_a_kick(scene: Scene):
+    owner, owner_client = await scene.person("owner")
+    async with scene.running_bot(allowed=[owner.user_id]) as store:
+        created = await owner_client.room_create(initial_state=[
+            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
+        room_id = created.room_id
+        await owner_client.room_invite(room_id, scene.bot.user_id)
+        await wait_for_event(owner_client, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+
+        new_room = await upgrade_room(scene.server, owner, room_id)
+        await owner_client.join(new_room)
+        await wait_for_event(owner_client, new_room, is_membership(scene.bot.user_id, "join"), timeout=30)
+        in_new_room = await say(owner_client, new_room, "https://after-the-upgrade.example/")
+        await wait_for_event(owner_client, new_room, is_reaction_to(in_new_room))
+
+        # Kicked from the new room: the bot goes on, and the other room still works.
+        second = await create_room(owner_client)
+        await owner_client.room_invite(second, scene.bot.user_id)
+        await wait_for_event(owner_client, second, is_membership(scene.bot.user_id, "join"), timeout=30)
+        await owner_client.room_kick(new_room, scene.bot.user_id, reason="testing")
+        still = await say(owner_client, second, "https://after-the-kick.example/")
+        await wait_for_event(owner_client, second, is_reaction_to(still))
+        assert {link.url for link in await store.list_links()} == {
+            "https://after-the-upgrade.example/", "https://after-the-kick.example/"}

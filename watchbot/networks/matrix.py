@@ -46,6 +46,7 @@ from watchbot.networks.matrix_events import (
     is_privileged_creator,
     post_from_event,
     redacted_event_id,
+    replacement_room,
     txn_id,
 )
 from watchbot.store import Store
@@ -134,6 +135,9 @@ class MatrixAdapter:
 
     async def _handle(self, client: AsyncClient, response: SyncResponse, since: str) -> None:
         await self._answer_invites(client, response)
+        for room_id in response.rooms.leave:
+            # Kicked, banned or left: nothing more to follow there, and nothing to fail over.
+            log.info("Matrix: no longer in %s", room_id)
         for room_id, info in response.rooms.join.items():
             timeline = [e.source for e in info.timeline.events]
             events = events_after_own_join(timeline, self.user_id)
@@ -164,6 +168,10 @@ class MatrixAdapter:
         return list(reversed(gathered))
 
     async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
+        successor = replacement_room(event)
+        if successor is not None:
+            await self._follow_upgrade(client, room_id, successor)
+            return
         redacted = redacted_event_id(event)
         if redacted is not None:
             removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
@@ -212,6 +220,15 @@ class MatrixAdapter:
         reply = await run_command(self.store, command, caller, self.settings.zone)
         content = command_reply_content(event, reply.text, reply.html)
         self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
+
+    async def _follow_upgrade(self, client: AsyncClient, room_id: str, successor: str) -> None:
+        """A room upgrade: the conversation goes on in the new room, and so does the bot."""
+        answer = await client.join(successor)
+        if isinstance(answer, JoinError):
+            log.warning("Matrix: %s was upgraded to %s, which I could not join (%s); invite me there",
+                        room_id, successor, answer)
+        else:
+            log.info("Matrix: %s was upgraded; following it to %s", room_id, successor)
 
     async def _is_moderator(self, room_id: str, room, user_id: str) -> bool:
         if room is not None and room.power_levels.get_user_level(user_id) >= MODERATOR_POWER_LEVEL:

@@ -139,6 +139,14 @@ def command_reply_content(event: Mapping[str, Any], text: str, formatted: str) -
     }
 
 
+def replacement_room(event: Mapping[str, Any]) -> str | None:
+    """The room that replaces this one, from an upgrade's m.room.tombstone."""
+    if event.get("type") != "m.room.tombstone" or event.get("state_key") != "":
+        return None
+    room = (event.get("content") or {}).get("replacement_room")
+    return room if isinstance(room, str) and room else None
+
+
 def redacted_event_id(event: Mapping[str, Any]) -> str | None:
     """The event a redaction removes (top level before room version 11, in content from it on)."""
     if event.get("type") != "m.room.redaction":
