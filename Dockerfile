@@ -39,12 +39,12 @@ RUN groupadd --system --gid 10001 watchbot \
     && chown 10001:10001 /data
 
 # The wheel is bind-mounted from the builder, so it never lands in a layer;
-# its dependencies (and the postgres extra's psycopg) come from PyPI.
+# its dependencies (and the postgres and e2e extras) come from PyPI.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv /opt/venv \
     && wheel="$(find /wheels -name 'watchbot-*.whl' -print -quit)" \
     && test -n "$wheel" \
-    && /opt/venv/bin/pip install --no-cache-dir "${wheel}[postgres]"
+    && /opt/venv/bin/pip install --no-cache-dir "${wheel}[postgres,e2e]"
 
 WORKDIR /data
 VOLUME /data

@@ -33,6 +33,7 @@ class Scene:
         self.bot = server.register(unique("watchbot"))
         self.database_url = f"sqlite:///{tmp_path / 'watchbot.db'}"
         self.clients: list[nio.AsyncClient] = []
+        self.bot_store_path: Path | None = None  # set: the bot reads encrypted rooms
 
     async def person(self, name: str) -> tuple[MatrixUser, nio.AsyncClient]:
         user = self.server.register(unique(name))
@@ -49,6 +50,7 @@ class Scene:
             matrix_access_token=self.bot.access_token,
             matrix_device_id=self.bot.device_id,
             matrix_allowed_inviters=allowed,
+            matrix_store_path=self.bot_store_path,
         )
 
     @asynccontextmanager
@@ -405,3 +407,54 @@ async def test_the_bot_follows_a_room_upgrade_and_survives_a_kick(scene: Scene):
         await wait_for_event(owner_client, second, is_reaction_to(still))
         assert {link.url for link in await store.list_links()} == {
             "https://after-the-upgrade.example/", "https://after-the-kick.example/"}
+
+
+async def encrypting_client(server: SynapseServer, user: MatrixUser, store_dir: Path) -> nio.AsyncClient:
+    """A member's client with encryption, keys published, after a first sync."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    client = nio.AsyncClient(server.url, user.user_id, device_id=user.device_id, store_path=str(store_dir),
+                             config=nio.AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
+    client.restore_login(user.user_id, user.device_id, user.access_token)
+    await client.keys_upload()
+    await client.sync(timeout=0)
+    return client
+
+
+async def test_links_in_an_encrypted_room_are_read_and_an_unreadable_message_is_told_once(
+    scene: Scene, tmp_path: Path
+):
+    alice = scene.server.register(unique("alice"))
+    alice_client = await encrypting_client(scene.server, alice, tmp_path / "alice-keys")
+    scene.clients.append(alice_client)
+    bob, bob_client = await scene.person("bob")  # no encryption: can only send garbage
+    scene.bot_store_path = tmp_path / "bot-keys"
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await create_room(alice_client, bob_client, encrypted=True)
+        await alice_client.room_invite(room_id, scene.bot.user_id)
+        await wait_for_event(alice_client, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+        await alice_client.sync(timeout=0)
+        sent = await alice_client.room_send(room_id, "m.room.message", {
+            "msgtype": "m.text", "body": "secret but shared https://e2e.example/ #crypto"},
+            ignore_unverified_devices=True)
+        assert isinstance(sent, nio.RoomSendResponse), sent
+        await wait_for_event(alice_client, room_id, is_reaction_to(sent.event_id, NEW_LINK_REACTION), timeout=30)
+        [link] = await store.list_links()
+        assert (link.url, link.tags) == ("https://e2e.example/", ("crypto",))
+
+        garbage = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AAAA", "sender_key": "x",
+                   "session_id": "nope", "device_id": "NOPE"}
+        for _ in range(2):
+            await bob_client.room_send(room_id, "m.room.encrypted", garbage)
+        notice = await wait_for_event(bob_client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id
+                                      and e.source.get("type") in ("m.room.message", "m.room.encrypted"), timeout=30)
+        marker = await alice_client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "https://m.example/"},
+                                              ignore_unverified_devices=True)
+        await wait_for_event(alice_client, room_id, is_reaction_to(marker.event_id), timeout=30)
+        told = await wait_for_event(alice_client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id
+                                    and e.source.get("type") == "m.room.message", timeout=30)
+        assert told.source["content"]["body"].startswith("I could not decrypt a message here")
+        assert notice is not None
+        # Said once, not once per unreadable message.
+        with pytest.raises(TimeoutError):
+            await wait_for_event(bob_client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id
+                                 and e.source.get("type") in ("m.room.message", "m.room.encrypted"), timeout=3)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     matrix_allowed_inviters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Notices are what bots send; file them too only when asked.
     matrix_file_notices: bool = False
+    # Encrypted rooms: where the bot's encryption keys are kept (pip install 'watchbot[e2e]').
+    # Unset: the bot reads unencrypted rooms only.
+    matrix_store_path: Path | None = None
 
     @property
     def matrix_enabled(self) -> bool:
@@ -95,6 +98,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"Matrix is half configured: {', '.join(missing)} missing "
                 "(`watchbot login matrix` sets them all)"
+            )
+        if self.matrix_store_path is not None and not self.matrix_device_id:
+            raise ValueError(
+                "WATCHBOT_MATRIX_STORE_PATH needs WATCHBOT_MATRIX_DEVICE_ID: encryption keys belong to "
+                "one device (`watchbot login matrix` sets it)"
             )
         return self
 

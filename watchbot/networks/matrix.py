@@ -57,6 +57,16 @@ CURSOR = "matrix.next_batch"
 SYNC_TIMEOUT_MS = 30_000
 # A first start takes the current position only: no history, just the rooms' state and invites.
 FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 0}}}
+# Said once in a room where an encrypted message could not be read.
+UNDECRYPTABLE_WITH_KEYS = (
+    "I could not decrypt a message here, so its links are not filed. I am a bot device that nobody "
+    "verified: some clients do not send me the room's keys, and messages from before I joined "
+    "never reach me. Sending again from a client that shares keys with unverified devices helps."
+)
+UNDECRYPTABLE_WITHOUT_KEYS = (
+    "This room is encrypted and I am not set up for encryption, so I cannot read what is said "
+    "here. My operator can turn it on (WATCHBOT_MATRIX_STORE_PATH, see the README)."
+)
 # Room moderators, as Matrix clients name them, may remove and retag anyone's links.
 MODERATOR_POWER_LEVEL = 50
 # Filling a gap after downtime: pages of this many events, and no more than this in all.
@@ -78,13 +88,23 @@ class MatrixAdapter:
         self._client: AsyncClient | None = None
 
     def _new_client(self) -> AsyncClient:
+        store_path = self.settings.matrix_store_path
         config = AsyncClientConfig(
             max_limit_exceeded=None,  # wait out every 429, as long as the server asks
             max_timeouts=None,  # a homeserver that is away is waited for, not given up on
-            encryption_enabled=False,
+            encryption_enabled=store_path is not None,
             store_sync_tokens=False,  # the position lives in watchbot's store, with the shares
         )
-        client = AsyncClient(self.settings.matrix_homeserver, self.user_id, store_path=None, config=config)
+        if store_path is not None:
+            store_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the device's secret keys
+        client = AsyncClient(
+            self.settings.matrix_homeserver,
+            self.user_id,
+            device_id=self.settings.matrix_device_id or "",
+            store_path=str(store_path) if store_path is not None else None,
+            config=config,
+        )
+        # With a store path this also loads the device's keys from it.
         client.restore_login(
             self.user_id,
             self.settings.matrix_device_id or "",
@@ -117,6 +137,7 @@ class MatrixAdapter:
                 backoff = min(backoff * 2, 300.0)
                 continue
             backoff = 1.0
+            await self._keep_keys(client)
             await self._handle(client, response, since)
             await self.store.set_cursor(CURSOR, response.next_batch)
             since = response.next_batch
@@ -128,10 +149,24 @@ class MatrixAdapter:
                 break
             log.warning("Matrix first sync failed (%s); trying again in 5 s", _reason(response))
             await asyncio.sleep(5)
+        await self._keep_keys(client)
         await self._answer_invites(client, response)
         await self.store.set_cursor(CURSOR, response.next_batch)
         log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
         return response.next_batch
+
+    async def _keep_keys(self, client: AsyncClient) -> None:
+        """What nio's sync_forever does for encryption, done here since the bot syncs itself:
+        publish the device's keys, learn other devices' keys, pass room keys on."""
+        if client.olm is None:
+            return
+        await client.send_to_device_messages()
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
 
     async def _handle(self, client: AsyncClient, response: SyncResponse, since: str) -> None:
         await self._answer_invites(client, response)
@@ -171,6 +206,9 @@ class MatrixAdapter:
         successor = replacement_room(event)
         if successor is not None:
             await self._follow_upgrade(client, room_id, successor)
+            return
+        if event.get("type") == "m.room.encrypted":  # still encrypted: nio could not decrypt it
+            await self._say_cannot_decrypt(client, room_id, event)
             return
         redacted = redacted_event_id(event)
         if redacted is not None:
@@ -220,6 +258,17 @@ class MatrixAdapter:
         reply = await run_command(self.store, command, caller, self.settings.zone)
         content = command_reply_content(event, reply.text, reply.html)
         self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
+
+    async def _say_cannot_decrypt(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
+        """Say once per room (remembered across restarts) that encrypted messages go unread."""
+        log.warning("Matrix: could not decrypt %s in %s from %s", event.get("event_id"), room_id, event.get("sender"))
+        said = f"matrix.undecryptable_notice:{room_id}"
+        if await self.store.get_cursor(said) is not None:
+            return
+        await self.store.set_cursor(said, str(event.get("event_id")))
+        text = UNDECRYPTABLE_WITH_KEYS if client.olm is not None else UNDECRYPTABLE_WITHOUT_KEYS
+        content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
+        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("undecryptable", room_id))])
 
     async def _follow_upgrade(self, client: AsyncClient, room_id: str, successor: str) -> None:
         """A room upgrade: the conversation goes on in the new room, and so does the bot."""
@@ -290,11 +339,15 @@ class MatrixAdapter:
             room_id, outgoing = await self._outbox.get()
             try:
                 await self._send(client, room_id, outgoing)
+            except Exception:  # noqa: BLE001 -- one answer that fails must not stop the others
+                log.exception("Matrix: sending %s to %s failed", outgoing.event_type, room_id)
             finally:
                 self._outbox.task_done()
 
     async def _send(self, client: AsyncClient, room_id: str, outgoing: Outgoing) -> None:
-        response = await client.room_send(room_id, outgoing.event_type, outgoing.content, tx_id=outgoing.txn_id)
+        # The bot trusts the devices in its rooms as it finds them: nobody verifies a bot by hand.
+        response = await client.room_send(room_id, outgoing.event_type, outgoing.content, tx_id=outgoing.txn_id,
+                                          ignore_unverified_devices=True)
         if isinstance(response, RoomSendError):
             # A reaction sent again after a replay is refused as a duplicate: nothing is lost.
             log.log(
