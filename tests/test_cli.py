@@ -201,3 +201,67 @@ def test_export_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(run, tmp_path):
     reader.join(timeout=10)
     assert "https://example.com/piped" in received[0]
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # never replaced by a regular file
+
+
+def test_a_named_env_file_that_does_not_exist_is_an_error(run, tmp_path):
+    result = run("--env-file", str(tmp_path / "missing.env"), "links", "list", ok=False)
+    assert result.exit_code == 2 and "missing.env does not exist" in result.output
+
+
+def test_a_foreign_or_newer_database_is_refused_in_one_line(run, tmp_path):
+    import sqlite3
+
+    foreign = sqlite3.connect(tmp_path / "foreign.db")
+    foreign.execute("CREATE TABLE links (id INTEGER PRIMARY KEY, href TEXT)")
+    foreign.commit()
+    result = run("links", "list", db="foreign.db", ok=False)
+    assert result.output == ("Error: this database already holds tables that watchbot did not make; "
+                             "point WATCHBOT_DATABASE_URL at a new database\n")
+    assert "did not make" in run("check", db="foreign.db", ok=False).output
+
+    run("links", "list", db="newer.db")
+    newer = sqlite3.connect(tmp_path / "newer.db")
+    newer.execute("UPDATE alembic_version SET version_num = '0099'")
+    newer.commit()
+    result = run("links", "list", db="newer.db", ok=False)
+    assert result.output == "Error: the store was written by a newer watchbot (schema 0099); upgrade watchbot to use it\n"
+
+
+def test_export_files_are_private_keep_their_mode_and_follow_symlinks(run, tmp_path):
+    import os
+    import stat
+
+    run("links", "add", "https://example.com/private-backup", "--private")
+    new = tmp_path / "new.json"
+    run("export", "-o", str(new))
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600  # a backup holds private shares
+
+    shared = tmp_path / "shared.json"
+    shared.write_text("old")
+    os.chmod(shared, 0o644)
+    run("export", "-o", str(shared))
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644 and "private-backup" in shared.read_text()
+
+    link = tmp_path / "latest.json"
+    link.symlink_to(new)
+    run("links", "add", "https://example.com/second")
+    run("export", "-o", str(link))
+    assert link.is_symlink() and "second" in new.read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["export", "-o", "/nonexistent-dir/x.json"],
+    ["links", "show", "99999999999999999999"],
+    ["links", "rm", "3000000000"],
+    ["links", "list", "--since", "99999999w"],
+    ["links", "list", "--since", "9999-12-31T23:59:59-23:59"],
+    ["links", "add", "https://example.com/", "--tag", "a b"],
+    ["links", "add", "https://example.com/", "--tag", ""],
+    ["links", "add", "https://example.com/", "--note", "bad \udcff byte"],
+    ["import", "/dev/zero"],
+])
+def test_bad_arguments_get_one_line_and_no_traceback(run, args):
+    result = run(*args, ok=False)
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert run("links", "list").output == ""  # and nothing was filed

@@ -72,3 +72,24 @@ def test_env_example_lists_every_setting_and_loads_as_is():
     assert listed == {"WATCHBOT_" + name.upper() for name in Settings.model_fields}
     assert unknown_settings(REPO / ".env.example", environ={}) == []
     load_settings(REPO / ".env.example")  # every value in it is valid
+
+
+def test_a_database_url_or_token_is_never_repeated_in_an_error(monkeypatch):
+    monkeypatch.setenv("WATCHBOT_DATABASE_URL", "mysql://u:secretpw@h/db")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert "secretpw" not in str(caught.value) and caught.value.problems[0].startswith("WATCHBOT_DATABASE_URL: ")
+
+
+def test_an_unreadable_env_file_is_a_problem_not_a_crash_or_a_lost_line(tmp_path):
+    binary = tmp_path / "binary.env"
+    binary.write_bytes(b"\xff\xfeW\x00")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(binary)
+    assert caught.value.problems == [f"{binary}: not UTF-8 text (byte 0); save it as UTF-8"]
+
+    unclosed = tmp_path / "unclosed.env"
+    unclosed.write_text('WATCHBOT_TIMEZONE=UTC\nWATCHBOT_DATABASE_URL="postgresql://db/x\nWATCHBOT_LOG_LEVEL=INFO\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(unclosed)
+    assert caught.value.problems == [f"{unclosed}:2: not a NAME=value line (an unclosed quote?)"]

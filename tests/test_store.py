@@ -212,3 +212,48 @@ async def test_search_can_leave_out_what_may_not_be_published(store: Store):
     await store.file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
     assert len(await store.search("rust")) == 2
     assert [link.url for link in await store.search("rust", publishable_only=True)] == ["https://a.example/room"]
+
+
+async def test_a_long_read_never_blocks_a_write(sqlite_url: str):
+    import asyncio
+    import threading
+
+    from sqlalchemy import text as sql
+
+    reader, writer = await Store.open(sqlite_url), await Store.open(sqlite_url)
+    reading, release = threading.Event(), threading.Event()
+
+    def long_read() -> None:  # what a long search or export does: one read transaction, held
+        with reader.engine.connect() as conn:
+            conn.execute(sql("SELECT count(*) FROM links")).scalar()
+            reading.set()
+            release.wait(30)
+
+    held = asyncio.ensure_future(reader.run(long_read))
+    try:
+        await asyncio.to_thread(reading.wait, 10)
+        [filed] = await writer.file_shares([share()])  # would wait busy_timeout, then fail, if blocked
+        assert filed.new_link
+    finally:
+        release.set()
+        await held
+        await reader.close()
+        await writer.close()
+
+
+def test_an_in_memory_or_nameless_sqlite_store_is_refused():
+    from watchbot.store.database import DatabaseURLError, driver_url, redacted
+
+    for url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        with pytest.raises(DatabaseURLError, match="names no file"):
+            driver_url(url)
+    assert "secretpw" not in redacted("postgresql:///db?host=/run/pg&password=secretpw")
+
+
+async def test_search_reads_at_most_32_distinct_words(store: Store):
+    from watchbot.store.store import search_tokens
+
+    assert search_tokens("Rust rust RUST ｒｕｓｔ") == ["rust"]
+    assert len(search_tokens(" ".join(f"w{i}" for i in range(1000)))) == 32
+    await store.file_shares([share(title="Rust")])
+    assert len(await store.search("rust " * 50_000)) == 1  # a pasted page, not a syntax error

@@ -7,7 +7,9 @@ import functools
 import getpass
 import json
 import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,9 +25,33 @@ from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
 from watchbot.intake import Rules, describe, file_post
 from watchbot.model import Link, LinkRecord, Post, Source, Visibility, utcnow
-from watchbot.store import DatabaseURLError, Store, StoreNotReady, redacted
+from watchbot.store import DatabaseURLError, Store, StoreNotReady, StoreUnavailable, redacted
 
 log = logging.getLogger("watchbot")
+
+# Link ids fit both databases' INTEGER columns (PostgreSQL's is 32-bit).
+LINK_ID = click.IntRange(1, 2**31 - 1)
+MAX_IMPORT_BYTES = 1 << 30
+
+
+def _decodable(ctx, param, value: str | None) -> str | None:
+    """Refuse text that was not valid in the terminal's encoding (Python keeps such bytes as
+    lone surrogates, which no database can store)."""
+    if value is not None and any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+        raise click.BadParameter("contains bytes that are not valid text in this terminal's encoding")
+    return value
+
+
+def _valid_tags(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    from watchbot.links import normalise_tag
+
+    for value in values:
+        _decodable(ctx, param, value)
+        if normalise_tag(value) is None:
+            raise click.BadParameter(
+                f"{value!r} is not a tag: letters, digits, - and _, at most 64 (such as rust or web-security)"
+            )
+    return values
 
 
 @dataclass
@@ -51,7 +77,7 @@ class Context:
     async def open_store(self) -> Store:
         try:
             return await Store.open(self.settings.database_url)
-        except (DatabaseURLError, StoreNotReady) as error:
+        except (DatabaseURLError, StoreNotReady, StoreUnavailable) as error:
             raise click.ClickException(str(error)) from None
         except OSError as error:
             raise click.ClickException(
@@ -97,6 +123,9 @@ def cli(click_ctx: click.Context, env_file: str, verbose: bool) -> None:
     if not verbose:
         # Alembic says which database and DDL mode it found at every start: noise for a person.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    named = click_ctx.get_parameter_source("env_file") is not click.core.ParameterSource.DEFAULT
+    if named and not Path(env_file).is_file() and click_ctx.invoked_subcommand != "login":
+        raise click.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
     click_ctx.obj = Context(env_file, verbose)
 
 
@@ -110,9 +139,10 @@ def links() -> None:
 
 @links.command("add")
 @click.argument("url")
-@click.option("--tag", "tags", multiple=True, help="A tag (repeat for more); #hashtags in --note count too.")
-@click.option("--by", "by", default=None, help="Who shared it (default: your login name).")
-@click.option("--note", default=None, help="A few words on why it is worth reading.")
+@click.option("--tag", "tags", multiple=True, callback=_valid_tags,
+              help="A tag (repeat for more); #hashtags in --note count too.")
+@click.option("--by", "by", default=None, callback=_decodable, help="Who shared it (default: your login name).")
+@click.option("--note", default=None, callback=_decodable, help="A few words on why it is worth reading.")
 @click.option("--private", is_flag=True, help="Searchable here, never published (digests, feeds, web).")
 @with_store
 async def links_add(ctx: Context, store: Store, url: str, tags, by, note, private) -> None:
@@ -166,7 +196,7 @@ async def links_search(ctx: Context, store: Store, words, limit, as_json) -> Non
 
 
 @links.command("show")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=LINK_ID)
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
 @with_store
 async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) -> None:
@@ -194,7 +224,7 @@ async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) ->
 
 
 @links.command("rm")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=LINK_ID)
 @click.option("--reason", default=None, help="Kept in the moderation log.")
 @with_store
 async def links_rm(ctx: Context, store: Store, link_id: int, reason) -> None:
@@ -238,20 +268,33 @@ async def export_command(ctx: Context, store: Store, fmt: str, tag, output) -> N
         await _stream_export(store, tag, fmt, sys.stdout)
         return
     target = Path(output)
+    if target.is_symlink():
+        target = target.resolve()  # write the file the link points to; keep the link
+    try:
+        count = await _export_to(store, tag, fmt, target)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+    click.echo(f"Exported {count} link(s) to {target}.", err=True)
+
+
+async def _export_to(store: Store, tag: str | None, fmt: str, target: Path) -> int:
     if target.exists() and not target.is_file():
         # A device or a pipe (/dev/stdout, a FIFO): written to as it is, never renamed over.
         with target.open("w", encoding="utf-8", newline="") as out:
-            await _stream_export(store, tag, fmt, out)
-        return
+            return await _stream_export(store, tag, fmt, out)
     # A file is written beside the target and renamed, so a failed export leaves no half file.
+    # It keeps an existing file's mode; a new one is private (a backup holds private shares).
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o600
     partial = target.with_name(target.name + ".partial")
     try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
             count = await _stream_export(store, tag, fmt, out)
+        os.chmod(partial, mode)
         partial.replace(target)
+        return count
     finally:
         partial.unlink(missing_ok=True)
-    click.echo(f"Exported {count} link(s) to {target}.", err=True)
 
 
 async def _stream_export(store: Store, tag: str | None, fmt: str, out) -> int:
@@ -279,8 +322,15 @@ async def _stream_export(store: Store, tag: str | None, fmt: str, out) -> int:
 @with_store
 async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None:
     """Import a watchbot CSV or JSON export, or a browser/linkding/Shaarli/Pinboard bookmarks file."""
+    mode = Path(file).stat().st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be read until memory runs out
+        raise click.ClickException(f"{file} is a device, not a file to import")
+    if stat.S_ISREG(mode) and Path(file).stat().st_size > MAX_IMPORT_BYTES:
+        raise click.ClickException(f"{file} is larger than {MAX_IMPORT_BYTES // 2**20} MiB; split it")
     try:
         text = Path(file).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise click.ClickException(f"cannot read {file}: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise click.ClickException(f"{file} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
@@ -403,8 +453,8 @@ async def _check_store(settings: Settings) -> list[str]:
         if error.current is None:
             return []  # a new store: created at first start
         return [f"WATCHBOT_DATABASE_URL: {error}"]
-    except Exception as error:  # noqa: BLE001 -- any failure to open is the one thing to report
-        return [f"WATCHBOT_DATABASE_URL: cannot open the store: {error}"]
+    except (StoreUnavailable, DatabaseURLError, OSError) as error:
+        return [f"WATCHBOT_DATABASE_URL: {error}"]
     await store.close()
     return []
 
@@ -420,12 +470,14 @@ def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     age = _AGE.match(value.strip().lower())
-    if age:
-        amount, unit = int(age.group(1)), age.group(2)
-        return utcnow() - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
     try:
+        if age:
+            amount, unit = int(age.group(1)), age.group(2)
+            return utcnow() - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment.astimezone(timezone.utc)  # a date at the edge of time cannot be compared
+    except (OverflowError, ValueError):
         raise click.BadParameter(
             f"{value!r} is neither a date (2026-11-01) nor an age (7d, 12h, 2w)", param_hint="--since"
         ) from None

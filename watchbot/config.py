@@ -7,6 +7,7 @@ checks that the two agree.
 from __future__ import annotations
 
 import difflib
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -21,6 +23,8 @@ from watchbot.links import normalise_tag
 from watchbot.store.database import DatabaseURLError, driver_url
 
 ENV_PREFIX = "WATCHBOT_"
+# Settings whose values are never repeated in a message: they may hold a password or a token.
+SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -159,17 +163,37 @@ class ConfigError(Exception):
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
     """Settings from the environment and `env_file`, or ConfigError listing every problem."""
+    problems = env_file_problems(env_file)
+    if problems:  # a line that cannot be read would otherwise be dropped without a word
+        raise ConfigError(problems)
     try:
         return Settings(_env_file=env_file)
     except ValidationError as error:
         raise ConfigError([_describe(e) for e in error.errors()]) from None
 
 
+def env_file_problems(env_file: str | Path | None) -> list[str]:
+    """What makes the env file unreadable: not text, or lines that are no NAME=value."""
+    if not env_file or not Path(env_file).is_file():
+        return []
+    try:
+        text = Path(env_file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return [f"{env_file}: not UTF-8 text (byte {error.start}); save it as UTF-8"]
+    except OSError as error:
+        return [f"{env_file}: cannot be read ({error.strerror})"]
+    return [
+        f"{env_file}:{binding.original.line}: not a NAME=value line (an unclosed quote?)"
+        for binding in parse_stream(io.StringIO(text))
+        if binding.error
+    ]
+
+
 def unknown_settings(env_file: str | Path | None = ".env", environ: Mapping[str, str] = os.environ) -> list[str]:
     """WATCHBOT_* names that are no setting (a typo silently does nothing otherwise)."""
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     names = {n for n in environ if n.startswith(ENV_PREFIX)}
-    if env_file and Path(env_file).is_file():
+    if env_file and Path(env_file).is_file() and not env_file_problems(env_file):
         names |= {n.upper() for n in dotenv_values(env_file) if n.upper().startswith(ENV_PREFIX)}
     problems = []
     for name in sorted(names - known):
@@ -184,6 +208,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if not error["loc"]:  # a rule across several settings: the message names them
         return message
     name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+    if name in SECRET_SETTINGS:  # never echoed: it may hold a password or a token
+        return f"{name}: {message}"
     given = error.get("input")
     if isinstance(given, str | int | float) and not isinstance(given, bool):
         return f"{name}: {message} (got {str(given)!r})"

@@ -10,12 +10,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
+
+
+# Execution option of a connection that will write: SQLite then takes its write lock at BEGIN.
+WRITE = "watchbot_write"
 
 
 class DatabaseURLError(ValueError):
@@ -33,7 +37,14 @@ def driver_url(url: str) -> str:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+        if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file::memory:"):
+            # An in-memory store forgets everything when the command ends, while saying "Filed".
+            raise DatabaseURLError(
+                "the SQLite URL names no file; use sqlite:///path/to/watchbot.db (four slashes for "
+                "an absolute path: sqlite:////var/lib/watchbot/watchbot.db)"
+            )
+        database = str(Path(parsed.database).expanduser())
+        return parsed.set(drivername="sqlite+pysqlite", database=database).render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise DatabaseURLError(
@@ -42,11 +53,13 @@ def driver_url(url: str) -> str:
 
 
 def redacted(url: str) -> str:
-    """The URL fit for a log line: the password replaced by ***."""
+    """The URL fit for a log line: the password replaced by ***, in the query string too."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return "<invalid database URL>"
+    query = {k: ("***" if k.lower() in ("password", "sslpassword") else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def create_engine(url: str) -> Engine:
@@ -77,10 +90,11 @@ def _create_sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: a transaction that reads then writes waits
-        # its turn (busy_timeout) instead of failing with SQLITE_BUSY when another process
-        # (the CLI beside the running bot) wrote in between.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write takes the lock up front (IMMEDIATE): a transaction that reads then writes waits
+        # its turn (busy_timeout) instead of failing with SQLITE_BUSY when another process (the
+        # CLI beside the running bot) wrote in between. Reads stay DEFERRED: in WAL mode they
+        # never block a writer, however long they take.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
     return engine
 
@@ -94,11 +108,14 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot be used as it is; the message says why and what to do, in one sentence."""
+
+
 def upgrade(connection: Connection) -> None:
     """Bring the schema to the newest revision (a no-op when it is there already)."""
     config = _alembic_config(connection)
-    before = MigrationContext.configure(connection).get_current_revision()
-    head = ScriptDirectory.from_config(config).get_current_head()
+    before, head = _check_revision(connection, config)
     if before != head:
         log.info("migrating the store from %s to %s", before or "an empty database", head)
         command.upgrade(config, "head")
@@ -106,6 +123,21 @@ def upgrade(connection: Connection) -> None:
 
 def current_revision(connection: Connection) -> tuple[str | None, str | None]:
     """(the database's revision, the newest this code knows)."""
-    config = _alembic_config(connection)
+    return _check_revision(connection, _alembic_config(connection))
+
+
+def _check_revision(connection: Connection, config: Config) -> tuple[str | None, str | None]:
     current = MigrationContext.configure(connection).get_current_revision()
-    return current, ScriptDirectory.from_config(config).get_current_head()
+    scripts = ScriptDirectory.from_config(config)
+    if current is None:
+        ours = {"links", "shares", "share_tags", "cursors"}
+        if ours & set(inspect(connection).get_table_names()):
+            raise StoreUnavailable(
+                "this database already holds tables that watchbot did not make; "
+                "point WATCHBOT_DATABASE_URL at a new database"
+            )
+    elif current not in {script.revision for script in scripts.walk_revisions()}:
+        raise StoreUnavailable(
+            f"the store was written by a newer watchbot (schema {current}); upgrade watchbot to use it"
+        )
+    return current, scripts.get_current_head()

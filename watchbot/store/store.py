@@ -17,19 +17,22 @@ import asyncio
 import functools
 import logging
 import re
+import unicodedata
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from watchbot.model import Filed, Link, LinkRecord, NewShare, Share, Source, Visibility, utcnow
 from watchbot.store import database
+from watchbot.store.database import StoreUnavailable
 from watchbot.store.schema import UTCDateTime, cursors, links, moderation_log, share_tags, shares
 
 log = logging.getLogger(__name__)
@@ -58,17 +61,32 @@ class Store:
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
         """Open the database at `url`, migrating it to the newest schema unless told not to."""
-        store = cls(database.create_engine(url))
+        try:
+            store = cls(database.create_engine(url))
+        except ArgumentError as error:  # a URL with a driver SQLAlchemy does not know
+            raise StoreUnavailable(f"the database URL is not usable: {error}") from None
         try:
             await store.run(store._prepare, migrate)
+        except DBAPIError as error:  # the database itself said no: unreachable, unreadable …
+            await store.close()
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+            raise StoreUnavailable(f"cannot open the store at {database.redacted(url)}: {reason}") from None
         except BaseException:
             await store.close()
             raise
         log.debug("store open: %s", database.redacted(url))
         return store
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A transaction that will write (on SQLite: the write lock is taken at its start)."""
+        with self._engine.connect() as conn:
+            conn.execution_options(**{database.WRITE: True})
+            with conn.begin():
+                yield conn
+
     def _prepare(self, migrate: bool) -> None:
-        with self._engine.begin() as conn:
+        with self._writing() as conn:
             if migrate:
                 database.upgrade(conn)
                 return
@@ -113,7 +131,7 @@ class Store:
         # fails on the unique key and, run again, finds the link the winner made.
         for attempt in range(3):
             try:
-                with self._engine.begin() as conn:
+                with self._writing() as conn:
                     filed = [self._file_one(conn, new) for new in new_shares]
                     if cursor is not None:
                         self._set_cursor(conn, *cursor)
@@ -256,7 +274,7 @@ class Store:
 
     async def _write(self, function: Callable[[Connection], T]) -> T:
         def work() -> T:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 return function(conn)
 
         return await self.run(work)
@@ -549,9 +567,15 @@ def _unique_sorted(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(tags)))
 
 
+MAX_SEARCH_WORDS = 32
+
+
 def search_tokens(words: str) -> list[str]:
-    """The words of a query as both search engines will take them, free of any query syntax."""
-    return re.findall(r"\w+", words.casefold())
+    """The words of a query as both search engines will take them, free of any query syntax:
+    NFKC-normalised and case-folded like tags, each once, and no more than MAX_SEARCH_WORDS
+    (a pasted page is not a query, and PostgreSQL refuses a tsquery that deep)."""
+    found = re.findall(r"\w+", unicodedata.normalize("NFKC", words).casefold())
+    return list(dict.fromkeys(found))[:MAX_SEARCH_WORDS]
 
 
 def _links_tagged(tag: str):
