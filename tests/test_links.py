@@ -494,3 +494,9 @@ def test_a_tag_can_be_typed_back_as_a_hashtag(raw: str) -> None:
     tag = normalise_tag(raw)
     assume(tag is not None and "-" not in tag and any(char.isalpha() for char in tag))
     assert extract_hashtags(f"#{tag}") == [tag]
+
+
+def test_a_url_with_bytes_that_were_not_text_is_refused():
+    # Python keeps undecodable command-line bytes as lone surrogates; no database can store them.
+    with pytest.raises(InvalidURL, match="invisible characters"):
+        canonical_key("https://example.com/\udcff")

@@ -87,8 +87,9 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
 # What a host may be once yarl has IDNA-encoded and lowercased it (IPv6 literals are checked apart).
 # "_" is allowed: it is not valid in host names, but real DNS names carry it.
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
-# Controls, format characters (zero-width, bidi) and separators (spaces, line breaks).
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+# Controls, format characters (zero-width, bidi), lone surrogates (bytes that were not text)
+# and separators (spaces, line breaks).
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
 
 # --- The canonical key ---------------------------------------------------------------------------
