@@ -458,3 +458,29 @@ async def test_links_in_an_encrypted_room_are_read_and_an_unreadable_message_is_
         with pytest.raises(TimeoutError):
             await wait_for_event(bob_client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id
                                  and e.source.get("type") in ("m.room.message", "m.room.encrypted"), timeout=3)
+
+
+async def test_a_rate_limited_bot_waits_and_retries_and_every_answer_arrives_once(scene: Scene):
+    import json
+    import urllib.request
+    from urllib.parse import quote
+
+    admin = scene.server.register(unique("admin"), admin=True)
+    # The homeserver's own per-user limit: one event a second for the bot.
+    request = urllib.request.Request(
+        f"{scene.server.url}/_synapse/admin/v1/users/{quote(scene.bot.user_id)}/override_ratelimit",
+        method="POST", data=json.dumps({"messages_per_second": 1, "burst_count": 1}).encode(),
+        headers={"Authorization": f"Bearer {admin.access_token}", "Content-Type": "application/json"})
+    await asyncio.to_thread(urllib.request.urlopen, request, timeout=30)
+
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client, (await scene.person("bob"))[1])
+        sent = [await say(alice_client, room_id, f"https://limited.example/{i}") for i in range(5)]
+        for event_id in sent:
+            await wait_for_event(alice_client, room_id, is_reaction_to(event_id, NEW_LINK_REACTION), timeout=60)
+        assert await store.count_links() == 5
+        # Each answer once: no second reaction to any message shows up.
+        with pytest.raises(TimeoutError):
+            await wait_for_event(alice_client, room_id, lambda e: e.source.get("type") == "m.reaction", timeout=3)
+    assert " 429 " in scene.server.log_tail(2000) or "M_LIMIT_EXCEEDED" in scene.server.log_tail(2000)
