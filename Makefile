@@ -11,7 +11,7 @@ $(BIN)/watchbot: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("watchbot needs Python 3.11 or newer; set PYTHON=python3.11 or newer") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
 	@touch $@
 
 demo: $(BIN)/watchbot

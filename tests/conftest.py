@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres_server import create_database, find_pg_bin, running_postgres
-from tests.synapse_server import SynapseServer, running_synapse, synapse_installed
+from watchbot.devserver import SynapseServer, running_synapse, synapse_installed
 from watchbot.store import Store
 
 

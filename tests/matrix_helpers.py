@@ -1,4 +1,4 @@
-"""Small matrix-nio helpers for tests that talk to the throwaway Synapse of ``tests/synapse_server.py``.
+"""Small matrix-nio helpers for tests that talk to the throwaway Synapse of ``watchbot/devserver.py``.
 
     alice = await client_for(server, server.register("alice"))
     bob = await client_for(server, server.register("bob"))
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import nio
 
 if TYPE_CHECKING:
-    from tests.synapse_server import MatrixUser, SynapseServer
+    from watchbot.devserver import MatrixUser, SynapseServer
 
 __all__ = ["client_for", "create_room", "describe_event", "wait_for_event"]
 

@@ -137,15 +137,6 @@ def test_a_command_with_a_bad_configuration_says_so_without_a_traceback(run, tmp
     assert "Traceback" not in result.output
 
 
-def test_demo_files_links_through_intake(tmp_path, run):
-    result = run("demo", "--keep", str(tmp_path / "demo"))
-    assert "Filed #1 https://blog.rust-lang.org/2025/02/20/Rust-1.85.0.html [release, rust]." in result.output
-    assert "Already shared by Alice on" in result.output
-    assert "Already filed from this message" in result.output
-    listed = json.loads(run("links", "list", "--json", db="demo/watchbot.db").output)
-    assert len(listed) == 5
-
-
 def test_a_database_password_never_reaches_the_output(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = {"WATCHBOT_DATABASE_URL": "postgresql://watchbot:s3cret-pw@127.0.0.1:1/watchbot"}

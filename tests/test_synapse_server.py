@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.synapse_server import (
+from watchbot.devserver import (
     MatrixUser,
     SynapseServer,
     SynapseServerError,

@@ -366,14 +366,23 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
 
 @cli.command("demo")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the demo store in this directory (default: a new temporary one).")
+              help="Keep the homeserver, accounts and store in this directory (default: a temporary one, "
+                   "removed at exit); running the demo again on it goes on from there.")
+@click.option("--no-wait", is_flag=True, help="Stop after the tour instead of waiting for Ctrl-C.")
 @click.pass_obj
-def demo_command(ctx: Context, keep: Path | None) -> None:
-    """See the bot at work on a throwaway store, with no account anywhere."""
-    from watchbot.demo import run_demo
+def demo_command(ctx: Context, keep: Path | None, no_wait: bool) -> None:
+    """See the bot at work: a throwaway Matrix homeserver on 127.0.0.1, sample messages, and a
+    room to try it in with any Matrix client, until Ctrl-C."""
     from zoneinfo import ZoneInfo
 
-    asyncio.run(run_demo(keep, ZoneInfo("UTC")))
+    from watchbot.demo import DemoError, run_demo
+
+    try:
+        status = run_demo(keep, wait=not no_wait, zone=ZoneInfo("UTC"))
+    except DemoError as error:
+        raise click.ClickException(str(error)) from None
+    if status:
+        sys.exit(status)
 
 
 @cli.command("run")
