@@ -191,7 +191,18 @@ def export(records: list[LinkRecord], fmt: str, **options) -> tuple[str, int]:
 
 
 def imported(text: str, fmt: str, **options) -> list[tuple[int, Post] | ImportProblem]:
-    return list(read_import(text, fmt, now=IMPORT_TIME, **options))
+    items = list(read_import(text, fmt, now=IMPORT_TIME, **options))
+    for item in items:
+        if isinstance(item, ImportProblem):
+            assert_problem_is_well_put(item)
+    return items
+
+
+def assert_problem_is_well_put(problem: ImportProblem) -> None:
+    # The CLI goes on with "; skipped.": a message of its own ending in "." would double it.
+    assert not problem.message.endswith("."), problem
+    assert problem.message[:1].isupper(), problem
+    assert problem.line >= 1, problem
 
 
 def posts_of(items) -> list[Post]:
@@ -475,9 +486,9 @@ def test_a_broken_bookmark_is_reported_and_the_others_come_through():
 </DL>
 """
     items = imported(text, "html")
-    assert items[1] == ImportProblem(4, "The bookmark has no HREF.")
+    assert items[1] == ImportProblem(4, "The bookmark has no HREF")
     assert items[2] == ImportProblem(
-        5, "The bookmark has an ADD_DATE of 'yesterday', which is not a Unix time."
+        5, "The bookmark has an ADD_DATE of 'yesterday', which is not a Unix time"
     )
     (line_one, one), (line_three, three) = items[0], items[3]
     assert (line_one, one.links) == (3, ("https://one.example/",))
@@ -509,11 +520,11 @@ def test_a_broken_csv_row_is_reported_at_its_line_and_the_others_come_through():
     items = imported(text, "csv")
     problems = [item for item in items if isinstance(item, ImportProblem)]
     assert problems == [
-        ImportProblem(6, "The row has a shared_at of 'not a date', which is not an ISO 8601 date and time."),
-        ImportProblem(7, "The row has an unknown source 'irc' (expected one of matrix, mastodon, feed, cli, import)."),
-        ImportProblem(8, "The row has an unknown visibility 'secret' (expected one of public, unlisted, private, direct)."),
-        ImportProblem(9, "The row has 7 fields but the header has 12."),
-        ImportProblem(10, "The row has no url."),
+        ImportProblem(6, "The row has a shared_at of 'not a date', which is not an ISO 8601 date and time"),
+        ImportProblem(7, "The row has an unknown source 'irc' (expected one of matrix, mastodon, feed, cli, import)"),
+        ImportProblem(8, "The row has an unknown visibility 'secret' (expected one of public, unlisted, private, direct)"),
+        ImportProblem(9, "The row has 7 fields but the header has 12"),
+        ImportProblem(10, "The row has no url"),
     ]  # fmt: skip
     good_items = [item for item in items if not isinstance(item, ImportProblem)]
     assert [(line, post.links[0]) for line, post in good_items] == [
@@ -533,12 +544,14 @@ def test_a_broken_csv_row_is_reported_at_its_line_and_the_others_come_through():
 def test_a_minimal_csv_needs_only_urls():
     text = "\ufeffURL;Comment\n"  # not our separator: one column named "url;comment"
     assert imported(text, "csv") == [
-        ImportProblem(1, "The first line is not a header with a url column, so no row can be read.")
+        ImportProblem(1, "The first line is not a header with a url column, so no row can be read")
     ]
     text = "Title,URL,Extra\nHello,https://h.example/,ignored\n"
     [(line, post)] = imported(text, "csv", default_sharer="bob")
     assert line == 2
+    assert post.event_id.startswith("import:")  # see test_rows_without_id_or_date_get_a_stable_id
     assert post == Post(
+        event_id=post.event_id,
         source=Source.IMPORT,
         place="import",
         author_id="bob",
@@ -573,11 +586,11 @@ def test_a_broken_json_share_is_reported_at_its_line():
     assert items[1] == ImportProblem(
         share_starts[1],
         "Share 2 of link 1 has an unknown visibility 'friends' "
-        "(expected one of public, unlisted, private, direct).",
+        "(expected one of public, unlisted, private, direct)",
     )
     assert items[4] == ImportProblem(
         share_starts[4],
-        "Share 1 of link 3 has a shared_at of 'soon', which is not an ISO 8601 date and time.",
+        "Share 1 of link 3 has a shared_at of 'soon', which is not an ISO 8601 date and time",
     )
     assert items[3][0] == share_starts[3]
     assert items[3][1].links == ("https://example.net/secret",)
@@ -585,10 +598,10 @@ def test_a_broken_json_share_is_reported_at_its_line():
 
 def test_json_that_is_not_our_export():
     assert imported('{"links": []}', "json") == [
-        ImportProblem(1, 'The file is not a watchbot export (no "format": "watchbot-export").')
+        ImportProblem(1, 'The file is not a watchbot export (no "format": "watchbot-export")')
     ]
     assert imported('{"format": "watchbot-export", "version": 2, "links": []}', "json") == [
-        ImportProblem(1, "The export is version 2, and this watchbot reads version 1.")
+        ImportProblem(1, "The export is version 2, and this watchbot reads version 1")
     ]
 
 
@@ -629,3 +642,314 @@ def test_detect_format_refuses_what_it_cannot_read():
         detect_format("")
     with pytest.raises(ValueError, match="is XML"):
         detect_format(export(sample_records(), "atom")[0][:200], "feed.xml")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that used to crash the import or the store later, or to import nothing without a word
+
+
+def problems_of(items) -> list[ImportProblem]:
+    return [item for item in items if isinstance(item, ImportProblem)]
+
+
+HAND_MADE_JSON = json.dumps(
+    {
+        "format": "watchbot-export",
+        "version": 1,
+        "links": [
+            {
+                "url": "https://a.example/",
+                "shares": [
+                    {"sharer_id": "@a:x", "note": "hi"},
+                    {"sharer_id": "@a:x", "note": "other"},
+                    {"sharer_id": "@b:x", "note": "hi", "shared_at": None},
+                    {"sharer_id": "@a:x", "shared_at": "2026-01-01T00:00:00Z"},
+                    {"sharer_id": "@a:x", "event_id": "$kept"},
+                ],
+            }
+        ],
+    }
+)
+HAND_MADE_CSV = (
+    "url,sharer_id,note,shared_at,event_id\n"
+    "https://a.example/,@a:x,hi,,\n"  # an empty shared_at is a problem, see below
+    "https://a.example/,@a:x,hi,2026-01-01T00:00:00Z,\n"
+    "https://a.example/,@a:x,hi,2026-01-01T00:00:00Z,$kept\n"
+)
+
+
+def test_rows_without_id_or_date_get_a_stable_id():
+    # Without a date a share gets the import's time, so only an id of its own can make the second
+    # import of the same file a replay rather than every share filed again.
+    first = posts_of(imported(HAND_MADE_JSON, "json"))
+    later = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    second = [post for _, post in read_import(HAND_MADE_JSON, "json", now=later)]
+    ids = [post.event_id for post in first]
+    assert ids == [post.event_id for post in second]
+    assert all(event_id.startswith("import:") for event_id in ids[:3])
+    assert len(set(ids[:3])) == 3  # another note, another sharer: another share
+    # A row with a date or an id is left exactly as it is (round trips compare every field).
+    assert ids[3:] == [None, "$kept"]
+    assert first[3].at == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert first[4].at == IMPORT_TIME
+
+    csv_text = "url,sharer_id,note\nhttps://a.example/,@a:x,hi\nhttps://b.example/,,\n"
+    csv_ids = [post.event_id for post in posts_of(imported(csv_text, "csv"))]
+    assert csv_ids[0] == ids[0]  # the same share, whichever file it comes from
+    assert csv_ids[1].startswith("import:") and csv_ids[1] != ids[0]
+    again = [post.event_id for _, post in read_import(csv_text, "csv", now=later)]
+    assert again == csv_ids
+    other_sharer = [post.event_id for _, post in read_import(csv_text, "csv", default_sharer="bob")]
+    assert other_sharer[0] == csv_ids[0] and other_sharer[1] != csv_ids[1]  # only b names none
+
+    items = imported(HAND_MADE_CSV, "csv")
+    assert items[0] == ImportProblem(
+        2, "The row has a shared_at of '', which is not an ISO 8601 date and time"
+    )
+    assert [post.event_id for _, post in items[1:]] == [None, "$kept"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:59:59-23:59",  # overflowed when turned into UTC
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:00:00",
+        "1899-12-31T23:59:59Z",
+        "2200-01-01T00:00:01+00:00",
+    ],
+)
+def test_a_date_out_of_range_is_a_problem(value):
+    message = f"has a shared_at of {value!r}, which is not between 1900-01-01 and 2200-01-01 (UTC)"
+    assert imported(f"url,shared_at\nhttps://a.example/,{value}\n", "csv") == [
+        ImportProblem(2, f"The row {message}")
+    ]
+    document = {"format": "watchbot-export", "version": 1, "links": [
+        {"url": "https://a.example/", "shares": [{"shared_at": value}]},
+    ]}  # fmt: skip
+    assert imported(json.dumps(document), "json") == [
+        ImportProblem(1, f"Share 1 of link 1 {message}")
+    ]
+
+
+def test_the_ends_of_the_date_range_are_dates():
+    text = "url,shared_at\nhttps://a.example/,1900-01-01T00:00:00Z\nhttps://b.example/,2200-01-01T00:00:00Z\n"
+    assert [post.at.year for post in posts_of(imported(text, "csv"))] == [1900, 2200]
+
+
+@pytest.mark.parametrize(
+    "add_date",
+    ["99999999999", "253402300800000000000000", "-3000000000", "-99999999999", "-" + "9" * 30],
+)
+def test_a_bookmark_date_out_of_range_is_a_problem(add_date):
+    text = f'<DL><p>\n<DT><A HREF="https://a.example/" ADD_DATE="{add_date}">A</A>\n</DL>\n'
+    assert imported(text, "html") == [
+        ImportProblem(
+            2,
+            f"The bookmark has an ADD_DATE of {add_date!r}, "
+            "which is not between 1900-01-01 and 2200-01-01 (UTC)",
+        )
+    ]
+
+
+TEXT_FIELDS = ["url", "title", "description", "sharer_id", "sharer_name", "place", "event_id", "note", "tags"]
+
+
+@pytest.mark.parametrize("name", TEXT_FIELDS)
+@pytest.mark.parametrize(
+    ("bad", "what"),
+    [
+        ("\x00", "a NUL character"),
+        ("\ud800", "an invalid character (\\ud800, half of a UTF-16 pair)"),
+        ("\udfff", "an invalid character (\\udfff, half of a UTF-16 pair)"),
+    ],
+)
+def test_a_text_field_the_database_cannot_store_is_a_problem(name, bad, what):
+    share = {"url": "https://a.example/", "shared_at": "2026-01-01T00:00:00Z", name: f"x{bad}y"}
+    link = {"url": share.pop("url")} if name != "url" else {}
+    for key in ("title", "description"):
+        if key in share:
+            link[key] = share.pop(key)
+    document = {"format": "watchbot-export", "version": 1, "links": [{**link, "shares": [share]}]}
+    for dumped in (json.dumps(document), json.dumps(document, ensure_ascii=False)):
+        assert imported(dumped, "json") == [
+            ImportProblem(1, f"Share 1 of link 1 has {what} in its {name}")
+        ]
+    if name in ("tags",):
+        document["links"][0]["shares"][0]["tags"] = ["fine", f"x{bad}y"]
+        assert imported(json.dumps(document), "json") == [
+            ImportProblem(1, f"Share 1 of link 1 has {what} in its tags")
+        ]
+    if bad == "\x00":  # a CSV file is UTF-8, which has no surrogates; it can hold a NUL byte
+        columns = ["url", name] if name != "url" else ["url"]
+        cells = ["https://a.example/", f"x{bad}y"] if name != "url" else [f"https://a.example/{bad}"]
+        text = ",".join(columns) + "\n" + ",".join(cells) + "\n"
+        assert imported(text, "csv") == [ImportProblem(2, f"The row has {what} in its {name}")]
+
+
+def test_a_good_surrogate_pair_is_a_character():
+    document = {"format": "watchbot-export", "version": 1, "links": [
+        {"url": "https://a.example/", "shares": [{"note": "\U0001f680", "shared_at": "2026-01-01T00:00:00Z"}]},
+    ]}  # fmt: skip
+    [post] = posts_of(imported(json.dumps(document), "json"))  # written as "\ud83d\ude80"
+    assert post.note == "\U0001f680"
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        ('<DT><A HREF="https://a.example/\x00">A</A>', "a NUL character in its HREF"),
+        ('<DT><A HREF="https://a.example/">A\x00</A>', "a NUL character in its title"),
+        ('<DT><A HREF="https://a.example/" TAGS="a,\x00">A</A>', "a NUL character in its TAGS"),
+        ('<DT><A HREF="https://a.example/">A</A>\n<DD>note\x00', "a NUL character in its note"),
+        ('<DT><A HREF="https://a.example/\ud800">A</A>', "an invalid character (\\ud800, half of a UTF-16 pair) in its HREF"),
+    ],
+)
+def test_a_bookmark_field_the_database_cannot_store_is_a_problem(entry, what):
+    assert imported(f"<DL><p>\n{entry}\n</DL>\n", "html") == [ImportProblem(2, f"The bookmark has {what}")]
+
+
+def test_a_long_csv_field_is_read_and_the_limit_is_put_back():
+    note = "word " * 60_000  # 300 kB, over the csv module's 128 KiB default
+    record = make_record(1, "k", [make_share(1, "https://a.example/", note=note)])
+    text, _ = export([record], "csv")
+    limit = csv.field_size_limit()
+    assert count_rows(text, "csv") == 1
+    items = read_import(text + text.split("\n", 1)[1], "csv", now=IMPORT_TIME)
+    (_, first) = next(items)
+    assert csv.field_size_limit() == limit  # not left raised while the caller holds a row
+    assert [first.note] + [post.note for _, post in items] == [note, note]
+    assert csv.field_size_limit() == limit
+
+
+def test_a_csv_field_beyond_the_limit_stops_the_read_at_its_line():
+    header = "url,note\n"
+    good = "https://a.example/,fine\n"
+    huge = 'https://b.example/,"' + "x" * (16 * 1024 * 1024 + 1) + '\nhttps://evil.example/,x\n"\n'
+    text = header + good + huge + good
+    items = imported(text, "csv")
+    assert [item[1].links for item in items[:1]] == [("https://a.example/",)]
+    assert items[1:] == [
+        ImportProblem(
+            3,
+            "The row cannot be read as CSV (field larger than field limit (16777216)), "
+            "and neither can the rest of the file",
+        )
+    ]
+    assert count_rows(text, "csv") == len(items) == 2
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 100_000, '{"links": ' + "[" * 5_000])
+def test_deeply_nested_json_is_one_problem(text):
+    assert imported(text, "json") == [
+        ImportProblem(1, "The file is not a watchbot export: its JSON is nested too deeply")
+    ]
+    assert count_rows(text, "json") == 1
+
+
+def test_a_json_number_too_long_to_read_is_one_problem():
+    text = '{"format": "watchbot-export", "version": 1, "links": [' + "1" * 5000 + "]}"
+    assert imported(text, "json") == [
+        ImportProblem(
+            1, "The file cannot be read as JSON (Exceeds the limit (4300 digits) for integer string conversion)"
+        )
+    ]
+
+
+CUT_HEAD = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
+<DL><p>
+<DT><A HREF="https://one.example/" ADD_DATE="1700000000">One</A>
+<DD>a note
+"""
+
+
+def test_a_bookmarks_file_cut_inside_a_tag_says_so():
+    # The <A> tag is not whole: whatever it held after the cut (ADD_DATE, TAGS) is lost, so the
+    # bookmark is a problem rather than a share filed with a wrong date or tags for good.
+    for tail in ['<DT><A HREF="https://two.example/" ADD_DA', "<DT><A", '<A HREF="https://two.exa']:
+        items = imported(CUT_HEAD + tail, "html")
+        assert len(items) == 2, tail
+        assert items[0][1].note == "a note"  # the cut tag is not taken for text of the note
+        assert items[1] == ImportProblem(
+            5,
+            "The file ends in the middle of this bookmark's <A> tag, so the bookmark cannot be "
+            "read (is the file cut off?)",
+        )
+
+
+def test_a_bookmarks_file_cut_after_a_whole_tag_files_the_bookmark():
+    text = CUT_HEAD + '<DT><A HREF="https://two.example/" ADD_DATE="1700000000">Tw'
+    posts = posts_of(imported(text, "html"))
+    assert [(post.links, post.title) for post in posts] == [
+        (("https://one.example/",), "One"),
+        (("https://two.example/",), "Tw"),
+    ]
+    assert posts_of(imported(CUT_HEAD + "</DL", "html"))  # a cut closing tag loses nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        (export(sample_records(), "json")[0], "it looks like a JSON export, so use --format json"),
+        (export(sample_records(), "csv")[0], "it looks like a CSV export, so use --format csv"),
+        ("just some words\n", "use --format csv or --format json if it is one"),
+        ("<html><body><p>No links here</p></body></html>", "use --format csv or --format json if it is one"),
+    ],
+)
+def test_a_file_that_is_not_bookmarks_is_one_problem(text, advice):
+    assert imported(text, "html") == [
+        ImportProblem(
+            1,
+            "This does not look like a bookmarks HTML file (there is no <DL> list and no <A> "
+            f"link in it); {advice}",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("", "html"),
+        (" \n\n", "html"),
+        ("<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<TITLE>Bookmarks</TITLE>\n<DL><p>\n</DL><p>\n", "html"),
+        ("", "csv"),
+        ("\n\n", "csv"),
+        (",".join(BACKUP_COLUMNS) + "\n", "csv"),
+        ("", "json"),
+        ('{"format": "watchbot-export", "version": 1, "links": []}', "json"),
+    ],
+)
+def test_an_empty_file_is_nothing_to_import(text, fmt):
+    if fmt == "json" and not text:
+        # An empty file is not JSON at all: that stays a problem.
+        assert imported(text, fmt) == [ImportProblem(1, "The file is not valid JSON (Expecting value)")]
+    else:
+        assert imported(text, fmt) == []
+
+
+def test_bookmark_dates_in_finer_units_down_to_nanoseconds():
+    dates = ["1600000200", "1600000200000", "1600000200000000", "1600000200000000000"]
+    text = "<DL><p>\n" + "".join(
+        f'<DT><A HREF="https://a.example/{n}" ADD_DATE="{d}">A</A>\n' for n, d in enumerate(dates)
+    )
+    expected = datetime.fromtimestamp(1600000200, timezone.utc)
+    assert [post.at for post in posts_of(imported(text, "html"))] == [expected] * 4
+
+
+def test_a_file_read_as_the_wrong_backup_format_says_which_to_use():
+    csv_text, json_text = export(sample_records(), "csv")[0], export(sample_records(), "json")[0]
+    assert imported(csv_text, "json") == [
+        ImportProblem(
+            1, "The file is not valid JSON (Expecting value); it looks like a CSV export, so use --format csv"
+        )
+    ]
+    assert imported(FIREFOX, "csv") == [
+        ImportProblem(
+            1,
+            "The first line is not a header with a url column, so no row can be read; "
+            "it looks like a bookmarks HTML file, so use --format html",
+        )
+    ]
+    assert imported(json_text, "csv")[0].message.endswith("; it looks like a JSON export, so use --format json")
+    # An error further in is a broken file of the right format: no advice.
+    assert imported('{"format": oops}', "json") == [ImportProblem(1, "The file is not valid JSON (Expecting value)")]

@@ -318,7 +318,7 @@ async def _stream_export(store: Store, tag: str | None, fmt: str, out) -> int:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(IMPORT_FORMATS), default=None,
               help="Default: guessed from the content and the file name.")
-@click.option("--by", default=None, help="Who to credit for bookmarks, which name no sharer.")
+@click.option("--by", default=None, callback=_decodable, help="Who to credit for bookmarks, which name no sharer.")
 @with_store
 async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None:
     """Import a watchbot CSV or JSON export, or a browser/linkding/Shaarli/Pinboard bookmarks file."""

@@ -38,6 +38,7 @@ import click
 
 from watchbot.config import Settings
 from watchbot.devserver import MatrixUser, SynapseServer, SynapseServerError, running_synapse, synapse_installed
+from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION
 
 DEMO_USER = "demo"
 SECOND_USER = "carol"
@@ -53,8 +54,6 @@ _WAIT_SLICE = 2.0
 _WATCH_POLL_MS = 30_000
 #: Enough timeline per sync for the whole tour: Synapse's default (10 events) would leave gaps.
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}}
-NEW_LINK = "🔖"
-SHARED_BEFORE = "🔁"
 INTERRUPTED = 130
 #: Ctrl-C, `kill`, a closed terminal: each stops the demo the same way, leaving nothing behind.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -437,7 +436,7 @@ async def _tour(view: RoomView, clients: dict[str, Any]) -> list[tuple[Sample, s
     await view.wait_for(lambda e: view.answered(last), "answer from the bot to the sample messages")
     # ...except that a threaded reply follows its 🔁 reaction.
     for _sample, event_id in sent:
-        if SHARED_BEFORE in view.reactions_to(event_id):
+        if ALREADY_SHARED_REACTION in view.reactions_to(event_id):
             await view.wait_for(lambda e, event_id=event_id: bool(view.replies_to(event_id)),
                                 "threaded reply from the bot")
     return sent

@@ -6,6 +6,7 @@ Writing publishes (publishable shares only); reading is lenient, because files i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html import escape
@@ -69,20 +70,46 @@ class RawBookmark:
         return "".join(self.note_parts).strip()
 
 
+@dataclass(frozen=True, slots=True)
+class CutOff:
+    """The file ends inside an <A> start tag: the bookmark it began cannot be read."""
+
+    line: int  # where that <A> starts
+
+
 # A bookmark's <DD> ends where the next item, folder or list begins.
 _ITEM_BOUNDARIES = frozenset({"dt", "dl", "h3", "hr"})
 _CHUNK = 1 << 16
 
 
-def parse_bookmarks(text: str) -> Iterator[RawBookmark]:
-    """Bookmarks in file order, folders ignored, fed in chunks so a big file yields early."""
+def parse_bookmarks(text: str) -> Iterator[RawBookmark | CutOff]:
+    """Bookmarks in file order, folders ignored, fed in chunks so a big file yields early.
+
+    A file that ends inside an <A> tag (a download or copy cut short) ends with a CutOff rather
+    than losing its last bookmark without a word.
+    """
     parser = _NetscapeParser()
     for start in range(0, len(text), _CHUNK):
         parser.feed(text[start : start + _CHUNK])
         yield from parser.take_finished()
+    cut_off = parser.take_unfinished_anchor()
     parser.close()
     parser.finish_pending()
     yield from parser.take_finished()
+    if cut_off is not None:
+        yield cut_off
+
+
+_BOOKMARK_MARKUP = re.compile(r"<(?:a|dl)[\s>/]|<!doctype\s+netscape-bookmark-file", re.IGNORECASE)
+
+
+def looks_like_bookmarks(text: str) -> bool:
+    """Whether `text` has the markup of a bookmarks file, though perhaps no bookmark (an empty
+    browser export still has its <DL>)."""
+    return _BOOKMARK_MARKUP.search(text) is not None
+
+
+_ANCHOR_START = re.compile(r"<a(?:\s|$)", re.IGNORECASE)
 
 
 class _NetscapeParser(HTMLParser):
@@ -96,6 +123,18 @@ class _NetscapeParser(HTMLParser):
     def take_finished(self) -> list[RawBookmark]:
         finished, self._finished = self._finished, []
         return finished
+
+    def take_unfinished_anchor(self) -> CutOff | None:
+        """Once everything is fed: a CutOff if the text ends inside an <A> start tag.
+
+        HTMLParser keeps what it cannot parse yet in `rawdata`, and getpos() is where that
+        begins. The tag is taken out of it, or close() would hand it over as text, which would
+        end up in the note of the bookmark before.
+        """
+        if not _ANCHOR_START.match(self.rawdata):
+            return None
+        self.rawdata = ""
+        return CutOff(line=self.getpos()[0])
 
     def finish_pending(self) -> None:
         if self._pending is not None:

@@ -44,9 +44,32 @@ def parse_time(text: str) -> datetime:
     """Inverse of format_time; also takes "Z" and offsets other than UTC.
 
     A value without offset is taken as UTC: spreadsheets tend to drop offsets when a file is
-    edited, and UTC is what the export wrote. Raises ValueError when it is not ISO 8601.
+    edited, and UTC is what the export wrote. Raises TimeOutOfRange for a date outside
+    EARLIEST_TIME..LATEST_TIME, and ValueError when it is not ISO 8601.
     """
-    return as_utc(datetime.fromisoformat(text.strip()))
+    return checked_time(datetime.fromisoformat(text.strip()))
+
+
+# The dates a share can have. Anything outside is a placeholder or a typing mistake (0001-01-01,
+# 9999-12-31), and such dates break later: turning them into UTC or a local time overflows.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+TIME_RANGE = f"between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)"
+
+
+class TimeOutOfRange(ValueError):
+    """A date and time that is one, but outside EARLIEST_TIME..LATEST_TIME."""
+
+
+def checked_time(moment: datetime) -> datetime:
+    """`moment` in UTC if it lies in EARLIEST_TIME..LATEST_TIME; raises TimeOutOfRange if not."""
+    try:
+        moment = as_utc(moment)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise TimeOutOfRange(f"{moment.isoformat()} is not {TIME_RANGE}") from None
+    if not EARLIEST_TIME <= moment <= LATEST_TIME:
+        raise TimeOutOfRange(f"{moment.isoformat()} is not {TIME_RANGE}")
+    return moment
 
 
 def join_tags(tags: tuple[str, ...] | list[str]) -> str:
