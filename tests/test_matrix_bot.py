@@ -290,6 +290,11 @@ async def test_commands_answer_in_reply_with_room_moderators_allowed_more(scene:
         answer = await wait_for_event(member_client, room_id, is_reply_to(addressed))
         assert answer.source["content"]["body"] == "kernel (1)"
 
+        previewed = await say(member_client, room_id, "!watch digest preview")
+        answer = await wait_for_event(member_client, room_id, is_reply_to(previewed))
+        assert "(so far): 1 link from 1 person" in answer.source["content"]["body"]
+        assert "https://lwn.net/Articles/42/" in answer.source["content"]["formatted_body"]
+
         refused = await say(member_client, room_id, f"!watch rm {link.id}")
         answer = await wait_for_event(member_client, room_id, is_reply_to(refused))
         assert "only the people who shared it, or a moderator" in answer.source["content"]["body"]

@@ -361,6 +361,35 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
     )
 
 
+# -- the digest -------------------------------------------------------------------------------
+
+
+@cli.group()
+def digest() -> None:
+    """The weekly digest."""
+
+
+@digest.command("preview")
+@click.option("--period", type=click.Choice(["current", "last"]), default="current", show_default=True,
+              help="current: the period in progress, so far; last: the last complete one.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html"]), default="text", show_default=True)
+@with_store
+async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> None:
+    """Show the digest as it would be posted; posts nothing."""
+    from watchbot.digest.preview import preview
+    from watchbot.digest.render import render_markdown, render_matrix
+
+    settings = ctx.settings
+    built = await preview(store, settings.digest_schedule, settings.zone, top=settings.digest_top,
+                          last=period == "last")
+    so_far = period == "current"
+    if fmt == "markdown":
+        click.echo(render_markdown(built, settings.zone, so_far=so_far), nl=False)
+    else:
+        rendered = render_matrix(built, settings.zone, so_far=so_far)
+        click.echo(rendered.html if fmt == "html" else rendered.text)
+
+
 # -- running ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from watchbot.digest.preview import preview
+from watchbot.digest.render import render_matrix
+from watchbot.digest.schedule import DEFAULT_SCHEDULE
 from watchbot.links import normalise_tag
 from watchbot.model import LinkRecord, utcnow
 from watchbot.store import Store
@@ -57,10 +60,21 @@ def parse_command(text: str, prefix: str = DEFAULT_PREFIX, *, addressed: bool = 
     return Command(words[0].lower(), tuple(words[1:]))
 
 
-async def run_command(store: Store, command: Command, caller: Caller, zone: ZoneInfo) -> Reply:
+@dataclass(frozen=True, slots=True)
+class DigestOptions:
+    schedule: str = DEFAULT_SCHEDULE
+    top: int = 20
+
+
+async def run_command(
+    store: Store, command: Command, caller: Caller, zone: ZoneInfo, digest: DigestOptions = DigestOptions()
+) -> Reply:
+    if command.name == "digest":
+        return await _digest(store, command.args, zone, digest)
     handler = HANDLERS.get(command.name)
     if handler is None:
-        return _lines([f"I do not know “{command.name}”. Try: {' '.join(sorted(HANDLERS))} (or help)."])
+        names = " ".join(sorted([*HANDLERS, "digest"]))
+        return _lines([f"I do not know “{command.name}”. Try: {names} (or help)."])
     return await handler(store, command.args, caller, zone)
 
 
@@ -77,6 +91,7 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
         "show ID — a link and who shared it",
         "tag ID +tag -tag — add or remove tags (on what you shared; moderators: on any link)",
         "rm ID — remove what you shared of a link (moderators: the whole link)",
+        "digest preview — the weekly digest as it stands so far",
     ]
     return _lines(lines)
 
@@ -158,6 +173,14 @@ async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     if not count:
         return _lines([f"#{link_id}: only the people who shared it, or a moderator, can remove it."])
     return _lines([f"Removed your share of #{link_id}" + (" (and the link with it)." if link_gone else ".")])
+
+
+async def _digest(store: Store, args, zone: ZoneInfo, options: DigestOptions) -> Reply:
+    if not args or args[0].lower() != "preview":
+        return _lines(["Usage: digest preview (the digest of the week so far)"])
+    built = await preview(store, options.schedule, zone, top=options.top)
+    rendered = render_matrix(built, zone, so_far=True)
+    return Reply(rendered.text, rendered.html)
 
 
 Handler = Callable[[Store, tuple[str, ...], Caller, ZoneInfo], Awaitable[Reply]]

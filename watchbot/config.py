@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # mention the bot.
     command_prefix: str = Field(default="!watch", min_length=1, pattern=r"^\S+$")
 
+    # The digest: when each period ends (cron, in WATCHBOT_TIMEZONE), and how many links it shows.
+    digest_schedule: str = "0 17 * * fri"
+    digest_top: int = Field(default=20, ge=1, le=100)
+
     # Matrix: the bot's account (`watchbot login matrix` fills these in).
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
@@ -131,6 +135,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{pair!r} is not alias=tag (example: py=python,js=javascript)")
             aliases[normalise_tag(alias)] = normalise_tag(tag)
         return aliases
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _cron_schedule(cls, value: str) -> str:
+        from watchbot.digest.schedule import check_schedule
+
+        return check_schedule(value)
 
     @field_validator("timezone")
     @classmethod

@@ -31,7 +31,7 @@ from nio import (
 )
 
 from watchbot.config import Settings
-from watchbot.commands import Caller, Command, parse_command, run_command
+from watchbot.commands import Caller, Command, DigestOptions, parse_command, run_command
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Source
 from watchbot.networks.matrix_events import (
@@ -255,7 +255,8 @@ class MatrixAdapter:
     async def _answer_command(self, room_id: str, room, event: dict[str, Any], command: Command, name: str) -> None:
         sender = str(event["sender"])
         caller = Caller(sender, name, is_moderator=await self._is_moderator(room_id, room, sender))
-        reply = await run_command(self.store, command, caller, self.settings.zone)
+        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
+        reply = await run_command(self.store, command, caller, self.settings.zone, options)
         content = command_reply_content(event, reply.text, reply.html)
         self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
 

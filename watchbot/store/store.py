@@ -429,6 +429,18 @@ class Store:
             records[row.id] = LinkRecord(link, tuple(link_shares))
         return records
 
+    async def records_shared_between(self, start: datetime, end: datetime) -> list[LinkRecord]:
+        """Every link with a publishable share in [start, end), with all its shares (a digest)."""
+        query = (
+            select(shares.c.link_id).distinct()
+            .where(shares.c.shared_at >= start, shares.c.shared_at < end, shares.c.visibility.in_(PUBLISHABLE))
+        )
+
+        def read(conn: Connection) -> list[LinkRecord]:
+            return list(self._load_records(conn, conn.execute(query).scalars()).values())
+
+        return await self._read(read)
+
     async def top_links(self, *, since: datetime, limit: int = 10) -> list[tuple[Link, int]]:
         """The publishable links shared since `since`, by how many people shared them, most first."""
         sharers = func.count(shares.c.sharer_id.distinct()).label("sharers")

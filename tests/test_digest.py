@@ -1,0 +1,135 @@
+"""The digest: periods from a schedule, what goes in and in which order, how it reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from watchbot.commands import Caller, parse_command, run_command
+from watchbot.digest.build import build_digest
+from watchbot.digest.preview import preview
+from watchbot.digest.render import render_markdown, render_matrix
+from watchbot.digest.schedule import Period, check_schedule, current_period, last_period
+from watchbot.intake import Rules, file_post
+from watchbot.model import Post, Source, Visibility
+from watchbot.store import Store
+
+PARIS = ZoneInfo("Europe/Paris")
+FRIDAY_17 = "0 17 * * fri"
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+# -- periods ----------------------------------------------------------------------------------
+
+
+def test_the_period_in_progress_runs_from_the_last_friday_17h_to_the_next():
+    period = current_period(FRIDAY_17, PARIS, utc(2026, 11, 22, 12))
+    assert period == Period(utc(2026, 11, 20, 16), utc(2026, 11, 27, 16))  # 17:00 in Paris is 16:00 UTC
+    assert last_period(FRIDAY_17, PARIS, utc(2026, 11, 22, 12)) == Period(utc(2026, 11, 13, 16), utc(2026, 11, 20, 16))
+
+
+def test_at_the_scheduled_minute_a_new_period_begins():
+    assert current_period(FRIDAY_17, PARIS, utc(2026, 11, 20, 16)).start == utc(2026, 11, 20, 16)
+    assert last_period(FRIDAY_17, PARIS, utc(2026, 11, 20, 16)).end == utc(2026, 11, 20, 16)
+
+
+def test_daylight_saving_weeks_neither_skip_nor_double_a_digest():
+    # Over a year of Fridays in Paris, each period starts where the previous one ended, each
+    # boundary is 17:00 local time, and a period lasts a week give or take the hour that moved.
+    moment, periods = utc(2026, 1, 2, 18), []
+    for _ in range(53):
+        period = current_period(FRIDAY_17, PARIS, moment)
+        periods.append(period)
+        moment = period.end + timedelta(minutes=1)
+    for before, after in zip(periods, periods[1:]):
+        assert before.end == after.start
+    assert {p.start.astimezone(PARIS).strftime("%a %H:%M") for p in periods} == {"Fri 17:00"}
+    assert {p.end - p.start for p in periods} <= {timedelta(days=7), timedelta(days=7, hours=1),
+                                                  timedelta(days=6, hours=23)}
+
+
+def test_a_bad_schedule_is_one_sentence():
+    with pytest.raises(ValueError, match="is not a cron schedule"):
+        check_schedule("every friday")
+
+
+# -- content and order ------------------------------------------------------------------------
+
+
+async def share(store: Store, who: str, text: str, at: datetime, *, event: str,
+                visibility: Visibility = Visibility.PUBLIC, source: Source = Source.MATRIX) -> None:
+    await file_post(store, Post(source=source, place="!r:x", author_id=f"@{who.lower()}:x", author_name=who,
+                                text=text, event_id=event, visibility=visibility, at=at), Rules())
+
+
+WEEK = Period(utc(2026, 11, 13, 16), utc(2026, 11, 20, 16))
+
+
+async def test_ranked_by_sharers_grouped_under_the_strongest_tag_private_and_out_of_period_left_out(store: Store):
+    await share(store, "Alice", "https://a.example/popular #rust #async", utc(2026, 11, 14), event="$1")
+    await share(store, "Bob", "https://a.example/popular #rust", utc(2026, 11, 15), event="$2",
+                source=Source.MASTODON)
+    await share(store, "Carol", "https://b.example/rust-only #rust", utc(2026, 11, 14, 1), event="$3")
+    await share(store, "Dave", "https://c.example/async-only #async", utc(2026, 11, 16), event="$4")
+    await share(store, "Erin", "https://d.example/untagged", utc(2026, 11, 17), event="$5")
+    await share(store, "Frank", "https://e.example/secret #rust", utc(2026, 11, 17), event="$6",
+                visibility=Visibility.DIRECT)
+    await share(store, "Gina", "https://f.example/too-late #rust", utc(2026, 11, 21), event="$7")
+    await share(store, "Hana", "https://g.example/more-rust #rust", utc(2026, 11, 18), event="$8")
+
+    digest = build_digest(await store.records_shared_between(WEEK.start, WEEK.end), WEEK)
+    assert (digest.link_count, digest.sharer_count) == (5, 6)
+    assert digest.top_tags == ("rust", "async")  # 3 links, 2 links
+    assert [(s.tag, [link.url for link in s.links]) for s in digest.sections] == [
+        # 2 sharers first, then by first shared; the popular link is under rust only, not twice
+        ("rust", ["https://a.example/popular", "https://b.example/rust-only", "https://g.example/more-rust"]),
+        ("async", ["https://c.example/async-only"]),
+        ("other", ["https://d.example/untagged"]),
+    ]
+    assert digest.sections[0].links[0].sharers == ("Alice", "Bob")  # across Matrix and Mastodon
+
+
+async def test_a_cap_leaves_the_rest_to_the_archive(store: Store):
+    for i in range(5):
+        await share(store, f"P{i}", f"https://x.example/{i} #t", utc(2026, 11, 14, i), event=f"${i}")
+    digest = build_digest(await store.records_shared_between(WEEK.start, WEEK.end), WEEK, top=3)
+    assert digest.left_out == 2 and sum(len(s.links) for s in digest.sections) == 3
+    text = render_matrix(digest, PARIS, archive_url="https://watch.example/archive").text
+    assert text.endswith("And 2 more in the archive: https://watch.example/archive.")
+
+
+# -- how it reads -----------------------------------------------------------------------------
+
+
+async def test_rendering_credits_by_name_escapes_and_never_pings(store: Store):
+    await share(store, "Ali <script>", "https://a.example/?q=b&x=1 #web", utc(2026, 11, 14), event="$1")
+    digest = build_digest(await store.records_shared_between(WEEK.start, WEEK.end), WEEK)
+    rendered = render_matrix(digest, PARIS)
+    assert rendered.text.splitlines()[0] == "Tech watch 13 Nov – 20 Nov 2026: 1 link from 1 person; top tags: web."
+    assert "#web" in rendered.text and "(Ali <script>)" in rendered.text
+    assert "<script>" not in rendered.html and "Ali &lt;script&gt;" in rendered.html
+    assert "matrix.to" not in rendered.html and "@" not in rendered.text  # names, not mentions
+    assert 'href="https://a.example/?q=b&amp;x=1"' in rendered.html
+    assert "- [https://a.example/?q=b&x=1](https://a.example/?q=b&x=1) — Ali <script>" in render_markdown(digest, PARIS)
+
+
+async def test_preview_of_the_week_so_far_and_an_empty_week(store: Store):
+    now = utc(2026, 11, 22, 12)
+    empty = await preview(store, FRIDAY_17, PARIS, top=20, now=now)
+    assert render_matrix(empty, PARIS, so_far=True).text == "Tech watch 20 Nov – 27 Nov 2026 (so far): nothing shared yet."
+    await share(store, "Alice", "https://a.example/ #rust", utc(2026, 11, 21), event="$1")
+    await share(store, "Bob", "https://b.example/ #rust", utc(2026, 11, 19), event="$2")  # last week
+    assert (await preview(store, FRIDAY_17, PARIS, top=20, now=now)).link_count == 1
+    assert (await preview(store, FRIDAY_17, PARIS, top=20, now=now, last=True)).link_count == 1
+
+
+async def test_digest_preview_as_a_chat_command(store: Store):
+    await share(store, "Alice", "https://a.example/new #rust", datetime.now(timezone.utc), event="$1")
+    reply = await run_command(store, parse_command("!watch digest preview"), Caller("@b:x", "B", False), PARIS)
+    assert "(so far): 1 link from 1 person" in reply.text and "https://a.example/new (Alice)" in reply.text
+    assert "<h4>#rust</h4>" in reply.html

@@ -1,0 +1,63 @@
+"""Digest periods from a cron schedule in the community's timezone.
+
+A period runs from one scheduled time to the next ("0 17 * * fri": Friday 17:00 to Friday 17:00).
+cronsim evaluates the schedule on the local wall clock, as Debian's cron does, so a daylight-saving
+change neither skips nor doubles a digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim, CronSimError
+
+DEFAULT_SCHEDULE = "0 17 * * fri"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime  # aware, included
+    end: datetime  # aware, excluded
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def check_schedule(expression: str) -> str:
+    """The expression, or ValueError with one sentence saying what is wrong."""
+    try:
+        CronSim(expression, datetime(2026, 1, 1))
+    except CronSimError as error:
+        raise ValueError(f"{expression!r} is not a cron schedule ({error}); example: 0 17 * * fri") from None
+    return expression
+
+
+def current_period(expression: str, zone: ZoneInfo, now: datetime) -> Period:
+    """The period in progress at `now`: since the last scheduled time, until the next."""
+    local = now.astimezone(zone)
+    end = next(CronSim(expression, local))
+    start = _previous(expression, local, including=True)
+    return Period(_utc(start), _utc(end))
+
+
+def last_period(expression: str, zone: ZoneInfo, now: datetime) -> Period:
+    """The last complete period before `now` (what a digest posted at its end covers)."""
+    local = now.astimezone(zone)
+    end = _previous(expression, local, including=True)
+    start = _previous(expression, end, including=False)
+    return Period(_utc(start), _utc(end))
+
+
+def _previous(expression: str, moment: datetime, *, including: bool) -> datetime:
+    # cronsim works in whole minutes and iterates strictly before its start: start one minute on
+    # to include `moment` itself when it falls on a scheduled time.
+    probe = moment.replace(second=0, microsecond=0)
+    if including:
+        probe += timedelta(minutes=1)
+    return next(CronSim(expression, probe, reverse=True))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
