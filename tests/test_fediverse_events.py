@@ -1,0 +1,81 @@
+"""Mastodon statuses to Posts, without a server: the status JSON as Mastodon documents it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from watchbot.model import Source, Visibility
+from watchbot.networks.fediverse_events import (
+    REPLY_VISIBILITY,
+    command_text,
+    idempotency_key,
+    opted_out,
+    post_from_status,
+    reply_text,
+    status_links,
+)
+
+# A mention of @watch with a link and two hashtags, as Mastodon 4 renders it: the mention is an
+# h-card link, the link's visible text is shortened, hashtags are links too.
+STATUS = {
+    "id": "113450000000000001",
+    "uri": "https://social.example/users/alice/statuses/113450000000000001",
+    "url": "https://social.example/@alice/113450000000000001",
+    "created_at": "2026-11-20T09:15:00.000Z",
+    "visibility": "public",
+    "content": (
+        '<p><span class="h-card" translate="no"><a href="https://bots.example/@watch" class="u-url mention">'
+        '@<span>watch</span></a></span> worth it: <a href="https://lwn.net/Articles/1001/" target="_blank" '
+        'rel="nofollow noopener noreferrer" translate="no"><span class="invisible">https://</span>'
+        '<span class="">lwn.net/Articles/1001/</span><span class="invisible"></span></a> '
+        '<a href="https://social.example/tags/Linux" class="mention hashtag" rel="tag">#<span>Linux</span></a> '
+        '<a href="https://social.example/tags/security" class="mention hashtag" rel="tag">#<span>security</span></a></p>'
+    ),
+    "mentions": [{"id": "7", "username": "watch", "acct": "watch@bots.example", "url": "https://bots.example/@watch"}],
+    "tags": [{"name": "Linux", "url": "https://social.example/tags/Linux"},
+             {"name": "security", "url": "https://social.example/tags/security"}],
+    "account": {"id": "42", "username": "alice", "acct": "alice", "display_name": "Alice",
+                "bot": False, "note": "<p>Kernel hacker</p>", "url": "https://social.example/@alice"},
+}
+
+
+def test_a_mention_becomes_a_post_with_the_full_link_and_its_hashtags():
+    post = post_from_status(STATUS, "social.example")
+    assert post.source is Source.MASTODON
+    assert post.links == ("https://lwn.net/Articles/1001/",)
+    assert post.extra_tags == ("Linux", "security")
+    assert (post.author_id, post.author_name) == ("alice@social.example", "Alice")
+    assert post.event_id == STATUS["uri"]
+    assert post.visibility is Visibility.PUBLIC
+    assert post.at == datetime(2026, 11, 20, 9, 15, tzinfo=timezone.utc)
+
+
+def test_mention_and_hashtag_links_are_recognised_by_their_urls_when_unmarked():
+    # Other servers mark mentions and hashtags differently; their URLs give them away.
+    bare = {**STATUS, "content": '<p><a href="https://bots.example/@watch">@watch</a> '
+                                 '<a href="https://example.org/post">example.org/post</a> '
+                                 '<a href="https://social.example/tags/Linux">#Linux</a></p>'}
+    assert status_links(bare) == ["https://example.org/post"]
+
+
+def test_replies_keep_private_private_and_quiet_public_mentions():
+    assert REPLY_VISIBILITY == {"public": "unlisted", "unlisted": "unlisted", "private": "private",
+                                "direct": "direct"}
+    assert post_from_status({**STATUS, "visibility": "direct"}, "social.example").visibility is Visibility.DIRECT
+    assert post_from_status({**STATUS, "visibility": "weird"}, "social.example").visibility is Visibility.DIRECT
+
+
+def test_consent_from_the_profile():
+    assert not opted_out(STATUS["account"])
+    assert opted_out({"note": "<p>Please no bots <a href=\"x\">#NoBot</a></p>"})
+    assert opted_out({"note": "<p>#noindex</p>"})
+    assert opted_out({"note": "", "noindex": True})
+    assert not opted_out({"note": "<p>I like #nobotany and C#nobot</p>"})
+
+
+def test_commands_and_replies_mention_only_who_asked():
+    assert command_text({**STATUS, "content": '<p><span class="h-card"><a class="u-url mention" '
+                                              'href="https://bots.example/@watch">@<span>watch</span></a></span> '
+                                              "search rust</p>"}, "watch") == "search rust"
+    assert reply_text("bob@other.example", ["Filed #1."]) == "@bob@other.example Filed #1."
+    assert idempotency_key("reply", "1") == idempotency_key("reply", "1") != idempotency_key("reply", "2")

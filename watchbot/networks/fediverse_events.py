@@ -1,0 +1,127 @@
+"""Mastodon statuses in, replies out: plain functions of the API's JSON, no network, no Mastodon.py.
+
+Written against the Mastodon client API as documented, and kept to what other servers speaking it
+(GoToSocial, Akkoma, Pleroma) also send: ids are opaque strings, fields may be missing or null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from typing import Any
+
+from watchbot.links import extract_hrefs
+from watchbot.model import Post, Source, Visibility
+
+VISIBILITY = {
+    "public": Visibility.PUBLIC,
+    "unlisted": Visibility.UNLISTED,
+    "private": Visibility.PRIVATE,
+    "direct": Visibility.DIRECT,
+}
+# How the bot answers: a public mention gets an unlisted reply (no noise on the public timelines);
+# followers-only and direct stay as private as they were.
+REPLY_VISIBILITY = {"public": "unlisted", "unlisted": "unlisted", "private": "private", "direct": "direct"}
+# An account saying so in its profile is never filed, published or credited.
+OPT_OUT = re.compile(r"(?<![\w#])#(nobot|noindex)\b", re.IGNORECASE)
+
+
+def status_links(status: Mapping[str, Any]) -> list[str]:
+    """The links a status shares: its HTML's hrefs, never the shortened visible text, and never
+    the links Mastodon makes of mentions and hashtags (found by class and rel, and by matching
+    the status's own mentions[] and tags[], since other servers mark them differently)."""
+    content = status.get("content") or ""
+    not_shared = {m.get("url") for m in status.get("mentions") or []} | {t.get("url") for t in status.get("tags") or []}
+    return [href for href in extract_hrefs(content) if href not in not_shared]
+
+
+def account_id_of(account: Mapping[str, Any], instance: str) -> str:
+    """A stable, global name for an account: user@server (local accounts have no @server)."""
+    acct = str(account.get("acct") or account.get("username") or "")
+    return acct if "@" in acct else f"{acct}@{instance}"
+
+
+def opted_out(account: Mapping[str, Any]) -> bool:
+    """#nobot or #noindex in the profile, or the account asked search engines not to index it."""
+    return bool(account.get("noindex")) or bool(OPT_OUT.search(html_to_text(account.get("note") or "")))
+
+
+def post_from_status(status: Mapping[str, Any], instance: str) -> Post:
+    account = status.get("account") or {}
+    tags = tuple(str(t.get("name")) for t in status.get("tags") or [] if t.get("name"))
+    return Post(
+        source=Source.MASTODON,
+        place=instance,
+        author_id=account_id_of(account, instance),
+        author_name=str(account.get("display_name") or account.get("username") or account_id_of(account, instance)),
+        text="",  # hashtags come from tags[] and links from the HTML: nothing to scan in the text
+        html=status.get("content") or "",
+        # The status URI is the same however the status reached us (stream, poll, another
+        # server's copy): a second delivery files nothing twice.
+        event_id=str(status.get("uri") or status.get("url") or status.get("id")),
+        visibility=VISIBILITY.get(str(status.get("visibility")), Visibility.DIRECT),
+        at=_time(status.get("created_at")),
+        extra_tags=tags,
+        links=tuple(status_links(status)),
+    )
+
+
+def command_text(status: Mapping[str, Any], own_acct: str) -> str:
+    """The status as plain text without the leading @mentions: "@watch search rust" -> "search rust"."""
+    words = html_to_text(status.get("content") or "").split()
+    while words and words[0].startswith("@"):
+        words.pop(0)
+    return " ".join(words)
+
+
+def reply_text(acct: str, lines: list[str]) -> str:
+    """A reply that mentions only the person answered (not everyone else in the thread)."""
+    return f"@{acct} " + "\n".join(lines)
+
+
+def idempotency_key(purpose: str, status_id: str) -> str:
+    """The same key every time the bot answers the same status: a retry never posts twice."""
+    return f"watchbot-{purpose}-" + hashlib.sha256(status_id.encode()).hexdigest()[:32]
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in ("br", "p"):
+            self.parts.append("\n")
+        if tag == "span" and "invisible" in (dict(attrs).get("class") or ""):
+            self._hidden += 1
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "span" and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(content: str) -> str:
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc)
