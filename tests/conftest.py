@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,21 @@ def synapse(tmp_path_factory) -> Iterator[SynapseServer]:
         pytest.fail("matrix-synapse is not installed (pip install -e '.[test]'), "
                     "or run with WATCHBOT_TEST_MATRIX=skip to leave these tests out")
     with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mastodon_server(tmp_path_factory):
+    """mastodon_mock on 127.0.0.1 for the whole run: the stand-in for a Mastodon server, which
+    cannot run here (installed with the test extra)."""
+    if importlib.util.find_spec("mastodon_mock") is None or importlib.util.find_spec("mastodon") is None:
+        if os.environ.get("WATCHBOT_TEST_MASTODON") == "skip":
+            pytest.skip("Mastodon tests left out: WATCHBOT_TEST_MASTODON=skip")
+        pytest.fail("mastodon_mock / Mastodon.py not installed (pip install -e '.[test]'), "
+                    "or run with WATCHBOT_TEST_MASTODON=skip to leave these tests out")
+    from tests.mastodon_server import running_mastodon
+
+    with running_mastodon(tmp_path_factory.mktemp("mastodon")) as server:
         yield server
 
 

@@ -24,6 +24,10 @@ def build_adapters(settings: Settings, store: Store) -> list:
         from watchbot.networks.matrix import MatrixAdapter  # nio is imported only when needed
 
         adapters.append(MatrixAdapter(settings, store, rules))
+    if settings.fediverse_enabled:
+        from watchbot.networks.fediverse import FediverseAdapter  # Mastodon.py only when needed
+
+        adapters.append(FediverseAdapter(settings, store, rules))
     return adapters
 
 
@@ -32,7 +36,8 @@ async def run_bot(settings: Settings, store: Store) -> None:
     adapters = build_adapters(settings, store)
     if not adapters:
         raise NothingToRun(
-            "nothing to run: no network is configured; set WATCHBOT_MATRIX_* (see README, 'Production')"
+            "nothing to run: no network is configured; set WATCHBOT_MATRIX_* or WATCHBOT_FEDIVERSE_* "
+            "(see README, 'Production')"
         )
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

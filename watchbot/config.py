@@ -24,7 +24,7 @@ from watchbot.store.database import DatabaseURLError, driver_url
 
 ENV_PREFIX = "WATCHBOT_"
 # Settings whose values are never repeated in a message: they may hold a password or a token.
-SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN"}
+SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN", "WATCHBOT_FEDIVERSE_ACCESS_TOKEN"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -69,6 +69,25 @@ class Settings(BaseSettings):
     # Unset: the bot reads unencrypted rooms only.
     matrix_store_path: Path | None = None
 
+    # Mastodon (or a server speaking its API): the bot's account on it.
+    fediverse_instance: str | None = None
+    fediverse_access_token: SecretStr | None = None
+    # Follow mentions live (streaming API) as well as by polling; polling alone when false.
+    fediverse_streaming: bool = True
+    # How often to poll for mentions; with streaming this is only the safety net.
+    fediverse_poll_seconds: int = Field(default=60, ge=5, le=3600)
+
+    @property
+    def fediverse_enabled(self) -> bool:
+        return self.fediverse_instance is not None
+
+    @field_validator("fediverse_instance")
+    @classmethod
+    def _instance_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the server's URL, such as https://mastodon.social")
+        return value.rstrip("/") if value else value
+
     @property
     def matrix_enabled(self) -> bool:
         return self.matrix_homeserver is not None
@@ -106,6 +125,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"Matrix is half configured: {', '.join(missing)} missing "
                 "(`watchbot login matrix` sets them all)"
+            )
+        if (self.fediverse_instance is None) != (self.fediverse_access_token is None):
+            raise ValueError(
+                "the fediverse is half configured: WATCHBOT_FEDIVERSE_INSTANCE and "
+                "WATCHBOT_FEDIVERSE_ACCESS_TOKEN go together"
             )
         if self.matrix_store_path is not None and not self.matrix_device_id:
             raise ValueError(

@@ -1,0 +1,388 @@
+"""A throwaway Mastodon client API on 127.0.0.1 for the tests: ``mastodon_mock`` in a subprocess.
+
+``mastodon_mock`` (PyPI) is a FastAPI + SQLite imitation of the Mastodon REST API with SSE
+streaming, ``Idempotency-Key`` and a fault-injection control plane under ``/api/v1/_mock``.
+It is started here as ``python -m mastodon_mock serve`` with a config file of our own, so it
+reads nothing from the working tree (not even ``[tool.mastodon_mock]`` in pyproject.toml) and
+keeps every file it writes (SQLite database, uploaded media, temp files, log) in ``base_dir``.
+
+Accounts are made at run time through the mock-only ``POST /api/v1/_mock/dev_user`` (username
+and a ready access token), then ``bot``/``note`` are set with the ordinary
+``PATCH /api/v1/accounts/update_credentials``. Faults go through ``POST /api/v1/_mock/faults``;
+the mock never faults its own ``/api/v1/_mock`` paths, so the control plane stays reachable.
+
+No pytest here: stdlib and Mastodon.py only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mastodon
+
+START_TIMEOUT = 30.0  # seconds; it answers in about 1.5 s on a 2-core machine
+STOP_TIMEOUT = 5.0  # seconds of SIGTERM grace before SIGKILL (uvicorn waits for open requests)
+POLL_INTERVAL = 0.05
+_HTTP_TIMEOUT = 10.0
+_LOG_TAIL_LINES = 40
+# Seconds between the mock's ":thump" SSE comments. The mock only notices that a stream's client
+# went away when it next writes, so a short beat lets a closed stream (and so a stop) end quickly.
+_HEARTBEAT_SECONDS = 1.0
+
+# inject_fault kinds -> the mock's effect types (mastodon_mock/faults.py).
+_FAULT_TYPES = {
+    "ratelimit": "ratelimit",
+    "status": "status",
+    "delay": "latency",
+    "hang": "timeout",
+    "malformed": "malformed",
+}
+
+# Never send requests for 127.0.0.1 through an http_proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class MastodonServerError(RuntimeError):
+    """The throwaway Mastodon could not be started or used."""
+
+
+@dataclass
+class MastodonAccount:
+    id: str
+    acct: str  # local accounts: the bare username, as Mastodon reports them
+    username: str
+    access_token: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(method: str, url: str, body: Any = None, *, timeout: float = _HTTP_TIMEOUT) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _read_tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no file at {path}: {exc})"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else f"({path.name} is empty)"
+
+
+def _toml_str(value: str) -> str:
+    # A JSON string literal is a valid TOML basic string for paths and host names.
+    return json.dumps(value)
+
+
+def _write_config(base_dir: Path, port: int, rate_limit: tuple[int, int] | None) -> Path:
+    config = base_dir / "mastodon_mock.toml"
+    lines = [
+        "# Written by tests/mastodon_server.py for one run of mastodon_mock.",
+        f"domain = {_toml_str(f'127.0.0.1:{port}')}",  # status/account URLs point at this server
+        'url_scheme = "http"',
+        f"media_storage_path = {_toml_str(str(base_dir / 'media'))}",
+        "",
+        "[database]",
+        f"path = {_toml_str(str(base_dir / 'mastodon_mock.sqlite3'))}",
+        "",
+        "[streaming]",
+        f"heartbeat_seconds = {_HEARTBEAT_SECONDS}",
+        "",
+        "[seed]",  # no seeded accounts (the default seeds testuser/mock_token); tests make their own
+        "accounts = []",
+        "",
+        "[ratelimit]",
+    ]
+    if rate_limit is None:
+        lines.append("enabled = false")
+    else:
+        limit, window = rate_limit
+        lines += ["enabled = true", f"limit = {int(limit)}", f"window_seconds = {int(window)}"]
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # Linux: SIGTERM the server if the process that started it dies without cleaning up
+    # (e.g. pytest killed with SIGKILL, where no finally block runs).
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _spawn(base_dir: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    (base_dir / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(base_dir / "tmp"), "PYTHONUNBUFFERED": "1"}
+    with open(base_dir / "mastodon_mock.log", "ab") as output:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "mastodon_mock", "serve",
+                "--config", str(config),
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "--log-level", "info",  # one access-log line per request, for log_tail()
+            ],
+            cwd=base_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # Own session: a Ctrl-C meant for the tests does not hit the server halfway; we stop it.
+            start_new_session=True,
+            # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only from the main one.
+            preexec_fn=_die_with_parent if sys.platform == "linux" and on_main_thread else None,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        # uvicorn's graceful stop waits for open requests: a stream whose client left ends at the
+        # next heartbeat, but a request held by a "hang" fault keeps going for 30 s: hence the kill.
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+    except BaseException:
+        # Interrupted while stopping (e.g. a second Ctrl-C): still leave nothing running.
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+
+
+# --------------------------------------------------------------------------- server
+
+
+class MastodonServer:
+    """A started mock Mastodon: its URL, accounts and clients on it, faults, and its log."""
+
+    def __init__(self, base_dir: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+        self.base_dir = base_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = base_dir / "mastodon_mock.log"
+        self.process = process
+
+    def __repr__(self) -> str:
+        return f"MastodonServer(url={self.url!r}, base_dir={str(self.base_dir)!r})"
+
+    # ---------------------------------------------------------------- accounts and clients
+
+    def create_account(self, username: str, *, bot: bool = False, note: str = "") -> MastodonAccount:
+        """Create a local account with its own access token (scopes read write follow push).
+
+        Usernames should match ``[A-Za-z0-9_]+``: the mock only recognises such ``@username``
+        mentions, and case-sensitively. Raises MastodonServerError when the name is taken
+        (also across restarts on the same base_dir: the database is kept there).
+        """
+        try:
+            created = _request("POST", f"{self.url}/api/v1/_mock/dev_user", {"username": username})
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise MastodonServerError(f"creating account {username!r} failed: HTTP {exc.code} {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise MastodonServerError(f"creating account {username!r} failed: {exc}\n{self.log_tail()}") from exc
+        token = created["access_token"]
+        client = mastodon.Mastodon(api_base_url=self.url, access_token=token, ratelimit_method="throw",
+                                   request_timeout=_HTTP_TIMEOUT)
+        if bot or note:
+            me = client.account_update_credentials(bot=bot, note=note)
+        else:
+            me = client.account_verify_credentials()
+        return MastodonAccount(id=str(me["id"]), acct=me["acct"], username=me["username"], access_token=token)
+
+    def client(self, account: MastodonAccount, **kwargs: Any) -> mastodon.Mastodon:
+        """A Mastodon.py client logged in as ``account``.
+
+        Defaults differ from Mastodon.py's in two ways, both overridable through ``kwargs``:
+        ``ratelimit_method="throw"`` (Mastodon.py's "wait" sleeps until X-RateLimit-Reset, up to
+        5 minutes) and ``request_timeout=10`` (instead of 300 s).
+        """
+        options: dict[str, Any] = {"ratelimit_method": "throw", "request_timeout": _HTTP_TIMEOUT}
+        options.update(kwargs)
+        return mastodon.Mastodon(api_base_url=self.url, access_token=account.access_token, **options)
+
+    # ---------------------------------------------------------------- faults
+
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        times: int | None = 1,
+        path: str | None = None,
+        methods: list[str] | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> str:
+        """Make the next ``times`` matching requests misbehave; return the rule's id.
+
+        ``kind``:
+          - ``"ratelimit"``: 429 (or ``status``) with ``X-RateLimit-Limit: 300``,
+            ``X-RateLimit-Remaining: 0``, ``X-RateLimit-Reset: <now + 300 as epoch seconds>``
+            and ``Retry-After: 300``; ``headers`` override any of them (Mastodon itself sends
+            the reset as an ISO 8601 time; Mastodon.py reads both forms).
+          - ``"status"``: just that status (default 503) and ``{"error": ...}``, no rate-limit
+            headers unless given in ``headers``: ``status=429`` is a 429 without a reset time.
+          - ``"delay"``: answer normally after ``delay`` seconds.
+          - ``"hang"``: hold the request ``max(delay, 30)`` seconds, then answer normally.
+          - ``"malformed"``: 200 with a truncated JSON body.
+        For ``delay`` and ``hang`` the wait comes *before* the request reaches the API: a client
+        that gives up meanwhile makes the mock drop the request (nothing is written), so this
+        models a request lost on the way, never "applied, but the answer was lost".
+
+        ``path`` is the exact URL path (``/api/v1/notifications``) or a glob with ``*``
+        (``/api/v1/statuses/*``); None matches every request, including the ``/api/v1/instance``
+        look-ups Mastodon.py makes before opening a stream. ``methods`` limits it to those HTTP
+        methods. ``times=None`` keeps the rule until removed. A request takes the first rule that
+        matches, in the order they were added.
+        """
+        if kind not in _FAULT_TYPES:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(_FAULT_TYPES)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1 (or None for until removed)")
+        effect: dict[str, Any] = {"type": _FAULT_TYPES[kind], "delay_ms": int(delay * 1000)}
+        if status is not None:
+            effect["status"] = status
+        elif kind == "status":
+            effect["status"] = 503
+        if headers:
+            effect["headers"] = headers
+        if body is not None:
+            effect["body"] = body
+        rule = {
+            "match": {"path": path, "methods": [m.upper() for m in methods] if methods else None},
+            "effect": effect,
+            "count": times,
+        }
+        return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The rules still active, each with ``remaining`` (None: until removed)."""
+        return list(self._control("GET", "/api/v1/_mock/faults"))
+
+    def remove_fault(self, fault_id: str) -> None:
+        self._control("DELETE", f"/api/v1/_mock/faults/{fault_id}")
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "/api/v1/_mock/faults")
+
+    def reset(self) -> None:
+        """Drop every account, status, notification and fault (the mock's own reset)."""
+        self._control("POST", "/api/v1/_mock/reset")
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return _request(method, self.url + path, body)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise MastodonServerError(f"{method} {path} failed: HTTP {exc.code} {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise MastodonServerError(f"{method} {path} failed: {exc}\n{self.log_tail()}") from exc
+
+    # ---------------------------------------------------------------- log and lifecycle
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server's output (uvicorn log, one line per request)."""
+        return _read_tail(self.log_path, lines)
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        probe = f"{self.url}/health"
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise MastodonServerError(
+                    f"mastodon_mock exited with code {code} while starting\n"
+                    f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
+                )
+            try:
+                with _OPENER.open(probe, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() >= deadline:
+                raise MastodonServerError(
+                    f"mastodon_mock did not answer {probe} within {timeout:g} s\n"
+                    f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+
+@contextmanager
+def running_mastodon(
+    base_dir: Path,
+    *,
+    start_timeout: float = START_TIMEOUT,
+    rate_limit: tuple[int, int] | None = None,
+) -> Iterator[MastodonServer]:
+    """Start mastodon_mock on a free 127.0.0.1 port with its files in ``base_dir``; stop it at exit.
+
+    ``rate_limit=(limit, window_seconds)`` turns on the mock's own limiter: every response then
+    carries ``X-RateLimit-Limit/Remaining/Reset`` (reset as epoch seconds) and request
+    ``limit + 1`` within the window gets a 429, counted per access token; requests without a
+    token, including this harness's own control calls, share one bucket. Off by default, as
+    then no response carries rate-limit headers.
+
+    A reused base_dir keeps its database (accounts, statuses). Raises MastodonServerError, with
+    the tail of the server log, when it does not start within ``start_timeout`` seconds; the
+    port is picked just before starting and retried (3 attempts) if it was taken meanwhile.
+    """
+    base_dir = Path(base_dir).resolve()
+    base_dir.mkdir(parents=True, exist_ok=True)
+    (base_dir / "media").mkdir(exist_ok=True)
+
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        port = _free_port()
+        config = _write_config(base_dir, port, rate_limit)
+        process = _spawn(base_dir, config, port)
+        server = MastodonServer(base_dir, port, process)
+        try:
+            try:
+                server._wait_until_ready(start_timeout)
+            except MastodonServerError as exc:
+                if "address already in use" in str(exc).lower() and attempt < attempts:
+                    continue  # the finally below stops this attempt's process
+                raise MastodonServerError(f"{exc}\n(attempt {attempt} of {attempts}, port {port})") from None
+            yield server
+            return
+        finally:
+            _stop(process)
+    raise AssertionError("unreachable")

@@ -1,0 +1,127 @@
+"""The Mastodon adapter against mastodon_mock, the stand-in for a Mastodon server (none can run
+here): built from Mastodon's documented client API, it renders status HTML more simply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.mastodon_server import MastodonAccount, MastodonServer
+from watchbot.config import Settings
+from watchbot.intake import Rules
+from watchbot.networks.fediverse import CURSOR, FediverseAdapter
+from watchbot.store import Store
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+class Scene:
+    def __init__(self, server: MastodonServer, tmp_path: Path) -> None:
+        self.server = server
+        self.bot = server.create_account(name("watch"), bot=True)
+        self.database_url = f"sqlite:///{tmp_path / 'watchbot.db'}"
+
+    def person(self, prefix: str, **kwargs) -> tuple[MastodonAccount, object]:
+        account = self.server.create_account(name(prefix), **kwargs)
+        return account, self.server.client(account)
+
+    @asynccontextmanager
+    async def running_bot(self) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+        settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
+                            fediverse_access_token=self.bot.access_token, fediverse_streaming=False,
+                            fediverse_poll_seconds=5)
+        store = await Store.open(self.database_url)
+        adapter = FediverseAdapter(settings, store, Rules())
+        task = asyncio.create_task(adapter.run())
+        try:
+            await until(lambda: store.get_cursor(CURSOR), "the bot to start")
+            yield adapter, store
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await store.close()
+
+
+async def until(check, what: str, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result is not None and result is not False and result != []:
+            return result
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"waited {timeout:g} s for {what}")
+
+
+def replies_from(client, status_id: str, bot: MastodonAccount):
+    async def check():
+        context = await asyncio.to_thread(client.status_context, status_id)
+        return [s for s in context["descendants"] if str(s["account"]["id"]) == bot.id]
+    return check
+
+
+@pytest.fixture
+def scene(mastodon_server: MastodonServer, tmp_path: Path) -> Scene:
+    return Scene(mastodon_server, tmp_path)
+
+
+async def post(client, text: str, **kwargs) -> dict:
+    return await asyncio.to_thread(client.status_post, text, **kwargs)
+
+
+async def test_a_mention_with_a_link_is_filed_and_answered_once_with_manners(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    bob, bob_client = scene.person("bob")
+    old = await post(alice_client, f"@{scene.bot.username} https://before.example/ from before the bot")
+    async with scene.running_bot() as (adapter, store):
+        status = await post(alice_client, f"@{scene.bot.username} worth it https://lwn.net/Articles/1001/ #Linux")
+        adapter.wake()
+        [reply] = await until(replies_from(alice_client, status["id"], scene.bot), "the bot's reply")
+        assert reply["visibility"] == "unlisted"  # a public mention, answered quietly
+        assert f"@{alice.username}" in reply["content"] and "Filed #1" in reply["content"]
+        [link] = await store.list_links()
+        assert (link.url, link.tags) == ("https://lwn.net/Articles/1001/", ("linux",))
+
+        again = await post(bob_client, f"@{scene.bot.username} https://lwn.net/Articles/1001/", visibility="direct")
+        adapter.wake()
+        [answer] = await until(replies_from(bob_client, again["id"], scene.bot), "the answer to bob")
+        assert answer["visibility"] == "direct"
+        assert "Already shared by" in answer["content"]
+        # The mention from before the bot's first start would have been answered first, in order.
+        assert not await replies_from(alice_client, old["id"], scene.bot)()
+
+    async with scene.running_bot() as (adapter, store):  # a restart answers nothing twice
+        marker = await post(alice_client, f"@{scene.bot.username} https://marker.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, marker["id"], scene.bot), "the marker's reply")
+        assert len(await replies_from(alice_client, status["id"], scene.bot)()) == 1
+        assert (await store.get_link(1)).link.share_count == 2
+
+
+async def test_bots_are_never_answered_nor_filed(scene: Scene):
+    _, other_bot = scene.person("otherbot", bot=True)
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot() as (adapter, store):
+        from_bot = await post(other_bot, f"@{scene.bot.username} https://spam.example/")
+        marker = await post(alice_client, f"@{scene.bot.username} https://person.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, marker["id"], scene.bot), "the reply to a person")
+        assert not await replies_from(alice_client, from_bot["id"], scene.bot)()
+        assert [link.url for link in await store.list_links()] == ["https://person.example/"]
+
+
+async def test_a_server_error_is_retried_and_nothing_is_lost(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot() as (adapter, store):
+        scene.server.inject_fault("status", path="/api/v1/notifications", times=2)
+        status = await post(alice_client, f"@{scene.bot.username} https://after-503.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, status["id"], scene.bot), "the reply after the 503s", timeout=30)
+        assert [link.url for link in await store.list_links()] == ["https://after-503.example/"]

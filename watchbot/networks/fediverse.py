@@ -1,0 +1,188 @@
+"""The Mastodon adapter: mentions in, filed through intake, answered with fediverse manners.
+
+- Mastodon.py is synchronous: every call runs on this adapter's one worker thread, never on the
+  event loop.
+- Nothing missed, nothing twice: notifications are walked forward from the cursor kept in the
+  store, and the cursor moves in the same transaction as the shares of that mention. A first
+  start takes the newest mention as its starting point and answers none of the old ones.
+- Manners: a reply mentions only the person answered; a public mention is answered unlisted,
+  private stays private, direct stays direct; bots and the bot itself are never answered; a
+  replayed mention is not answered twice; every post carries an Idempotency-Key derived from
+  what it answers, so a retry never posts twice.
+- 429 waits for the reset the server announced (or backs off); 5xx and network errors are retried
+  with backoff and the same key; other 4xx are not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+)
+
+from watchbot.commands import Caller, DigestOptions, parse_command, run_command
+from watchbot.config import Settings
+from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.networks.fediverse_events import (
+    REPLY_VISIBILITY,
+    account_id_of,
+    command_text,
+    idempotency_key,
+    opted_out,
+    post_from_status,
+    reply_text,
+)
+from watchbot.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CURSOR = "mastodon.notification_id"
+PAGE = 40
+MAX_BACKOFF = 300.0
+
+
+class FediverseAdapter:
+    def __init__(self, settings: Settings, store: Store, rules: Rules) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = rules
+        self.instance = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
+        self._wake = asyncio.Event()
+        self.api: Mastodon | None = None
+        self.own_id = ""
+        self.own_acct = ""
+
+    async def run(self) -> None:
+        """Follow mentions until cancelled."""
+        try:
+            self.api = await self._call(
+                Mastodon,
+                api_base_url=self.settings.fediverse_instance,
+                access_token=self.settings.fediverse_access_token.get_secret_value(),
+                ratelimit_method="throw",  # we wait, on our terms, without holding the worker
+                request_timeout=30,
+                version_check_mode="none",  # other servers speak the API without Mastodon's versions
+            )
+            me = await self._api("account_verify_credentials")
+            self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
+            if await self.store.get_cursor(CURSOR) is None:
+                await self._first_start()
+            while True:
+                await self._catch_up()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.fediverse_poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def wake(self) -> None:
+        """Poll now (the stream saw a mention)."""
+        self._wake.set()
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def _first_start(self) -> None:
+        newest = await self._api("notifications", types=["mention"], limit=1)
+        await self.store.set_cursor(CURSOR, str(newest[0]["id"]) if newest else "")
+        log.info("Mastodon: first start as @%s; answering mentions from now on", self.own_acct)
+
+    async def _catch_up(self) -> None:
+        """Every mention newer than the cursor, oldest first, page by page."""
+        while True:
+            cursor = await self.store.get_cursor(CURSOR) or None
+            page = await self._api("notifications", types=["mention"], min_id=cursor, limit=PAGE)
+            # Servers return a page newest first; ids are opaque, so the order is all we use.
+            for notification in reversed(page):
+                await self._handle(notification)
+            if len(page) < PAGE:
+                return
+
+    async def _handle(self, notification: dict[str, Any]) -> None:
+        cursor = (CURSOR, str(notification["id"]))
+        status = notification.get("status")
+        account = (status or {}).get("account") or notification.get("account") or {}
+        if not status or str(account.get("id")) == self.own_id or account.get("bot"):
+            await self.store.set_cursor(*cursor)  # nothing to file, and bots are never answered
+            return
+        if opted_out(account):
+            await self.store.set_cursor(*cursor)
+            log.info("Mastodon: %s opted out (#nobot/#noindex): not filed", account_id_of(account, self.instance))
+            return
+        post = post_from_status(status, self.instance)
+        if post.links:
+            result = await file_post(self.store, post, self.rules, cursor=cursor)
+            lines = self._lines(result)
+        else:
+            await self.store.set_cursor(*cursor)
+            lines = await self._command(status, post)
+            result = None
+        replayed = result is not None and result.results and all(
+            r.outcome is Outcome.REPLAYED for r in result.results)
+        if lines and not replayed:
+            await self._reply(status, lines)
+
+    def _lines(self, result: IntakeResult) -> list[str]:
+        return [describe(r, self.settings.zone) for r in result.results] + list(result.problems)
+
+    async def _command(self, status: dict[str, Any], post) -> list[str]:
+        command = parse_command(command_text(status, self.own_acct), addressed=True)
+        if command is None:
+            return []
+        caller = Caller(post.author_id, post.author_name, is_moderator=False)
+        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
+        reply = await run_command(self.store, command, caller, self.settings.zone, options)
+        return reply.text.splitlines()
+
+    # -- answering --------------------------------------------------------------------------
+
+    async def _reply(self, status: dict[str, Any], lines: list[str]) -> None:
+        acct = str((status.get("account") or {}).get("acct") or "")
+        try:
+            await self._api(
+                "status_post",
+                reply_text(acct, lines)[:480],
+                in_reply_to_id=status["id"],
+                visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
+                idempotency_key=idempotency_key("reply", str(status["id"])),
+            )
+        except MastodonAPIError as error:  # a 4xx: retrying would not help
+            log.warning("Mastodon: could not reply to %s: %s", status.get("url") or status.get("id"), error)
+
+    # -- calling the server -----------------------------------------------------------------
+
+    async def _call(self, function: Callable[..., T], *args, **kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, functools.partial(function, *args, **kwargs))
+
+    async def _api(self, method: str, *args, **kwargs) -> Any:
+        """Call the API on the worker thread, waiting out 429s and retrying 5xx and network
+        errors with the same arguments (so the same Idempotency-Key)."""
+        backoff = 1.0
+        while True:
+            try:
+                return await self._call(getattr(self.api, method), *args, **kwargs)
+            except MastodonRatelimitError:
+                reset = getattr(self.api, "ratelimit_reset", None)
+                wait = max(float(reset) - time.time(), 1.0) if reset else backoff
+                log.warning("Mastodon: rate limited; waiting %.0f s", min(wait, MAX_BACKOFF))
+                await asyncio.sleep(min(wait, MAX_BACKOFF))
+            except (MastodonServerError, MastodonNetworkError) as error:
+                log.warning("Mastodon: %s failed (%s); retrying in %.0f s", method, error, backoff)
+                await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
