@@ -33,11 +33,13 @@ class Scene:
         account = self.server.create_account(name(prefix), **kwargs)
         return account, self.server.client(account)
 
+    streaming = False
+
     @asynccontextmanager
-    async def running_bot(self) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+    async def running_bot(self, poll_seconds: int = 5) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
         settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
-                            fediverse_access_token=self.bot.access_token, fediverse_streaming=False,
-                            fediverse_poll_seconds=5)
+                            fediverse_access_token=self.bot.access_token, fediverse_streaming=self.streaming,
+                            fediverse_poll_seconds=poll_seconds)
         store = await Store.open(self.database_url)
         adapter = FediverseAdapter(settings, store, Rules())
         task = asyncio.create_task(adapter.run())
@@ -125,3 +127,16 @@ async def test_a_server_error_is_retried_and_nothing_is_lost(scene: Scene):
         adapter.wake()
         await until(replies_from(alice_client, status["id"], scene.bot), "the reply after the 503s", timeout=30)
         assert [link.url for link in await store.list_links()] == ["https://after-503.example/"]
+
+
+async def test_the_stream_brings_a_mention_in_at_once(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    scene.streaming = True
+    async with scene.running_bot(poll_seconds=3600) as (adapter, store):  # only the stream can wake it
+        await until(lambda: _alive(adapter), "the stream to open")
+        status = await post(alice_client, f"@{scene.bot.username} https://live.example/")
+        await until(replies_from(alice_client, status["id"], scene.bot), "the reply, woken by the stream")
+
+
+async def _alive(adapter: FediverseAdapter) -> bool:
+    return adapter._stream is not None and adapter._stream.is_alive()

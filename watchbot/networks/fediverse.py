@@ -30,6 +30,7 @@ from mastodon import (
     MastodonNetworkError,
     MastodonRatelimitError,
     MastodonServerError,
+    StreamListener,
 )
 
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
@@ -65,6 +66,7 @@ class FediverseAdapter:
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
+        self._stream = None
 
     async def run(self) -> None:
         """Follow mentions until cancelled."""
@@ -82,6 +84,8 @@ class FediverseAdapter:
             if await self.store.get_cursor(CURSOR) is None:
                 await self._first_start()
             while True:
+                if self.settings.fediverse_streaming:
+                    await self._keep_stream()
                 await self._catch_up()
                 self._wake.clear()
                 try:
@@ -89,11 +93,34 @@ class FediverseAdapter:
                 except TimeoutError:
                     pass
         finally:
+            if self._stream is not None:
+                self._stream.close()
             self._worker.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
         """Poll now (the stream saw a mention)."""
         self._wake.set()
+
+    async def _keep_stream(self) -> None:
+        """The streaming API only says "something came": the poll that follows reads it from the
+        cursor, so a stream that drops (or was never offered) loses nothing. A dead stream is
+        opened again at each poll (the watchdog)."""
+        if self._stream is not None and self._stream.is_alive():
+            return
+        loop = asyncio.get_running_loop()
+        listener = _WakeOnMention(lambda: loop.call_soon_threadsafe(self.wake))
+        try:
+            # Its own client and thread: the API client stays on its one worker thread.
+            streamer = await self._call(
+                Mastodon, api_base_url=self.settings.fediverse_instance,
+                access_token=self.settings.fediverse_access_token.get_secret_value(),
+                request_timeout=30, version_check_mode="none")
+            self._stream = await self._call(streamer.stream_user, listener, run_async=True,
+                                            reconnect_async=True, reconnect_async_wait_sec=5)
+            log.info("Mastodon: following mentions live (streaming), polling every %d s as well",
+                     self.settings.fediverse_poll_seconds)
+        except Exception as error:  # noqa: BLE001 -- no stream: polling alone still sees everything
+            log.warning("Mastodon: no streaming (%s); polling every %d s", error, self.settings.fediverse_poll_seconds)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -186,3 +213,15 @@ class FediverseAdapter:
                 log.warning("Mastodon: %s failed (%s); retrying in %.0f s", method, error, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+class _WakeOnMention(StreamListener):
+    """Runs on Mastodon.py's stream thread: only pokes the event loop."""
+
+    def __init__(self, wake: Callable[[], object]) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def on_notification(self, notification) -> None:
+        if notification.get("type") == "mention":
+            self._wake()
