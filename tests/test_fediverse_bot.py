@@ -140,3 +140,66 @@ async def test_the_stream_brings_a_mention_in_at_once(scene: Scene):
 
 async def _alive(adapter: FediverseAdapter) -> bool:
     return adapter._stream is not None and adapter._stream.is_alive()
+
+
+async def test_save_this_in_reply_files_the_parents_links_unless_its_author_opted_out(scene: Scene):
+    author, author_client = scene.person("author")
+    shy, shy_client = scene.person("shy", note="Please, #nobot")
+    asker, asker_client = scene.person("asker")
+    async with scene.running_bot() as (adapter, store):
+        parent = await post(author_client, "Read this: https://parent.example/article #security")
+        saved = await post(asker_client, f"@{scene.bot.username} save this", in_reply_to_id=parent["id"])
+        private_parent = await post(shy_client, "mine: https://shy.example/")
+        refused = await post(asker_client, f"@{scene.bot.username} save this", in_reply_to_id=private_parent["id"])
+        adapter.wake()
+        [reply] = await until(replies_from(asker_client, saved["id"], scene.bot), "the reply to save this")
+        assert "Filed #1" in reply["content"]
+        [link] = await store.list_links()
+        assert (link.url, link.first_sharer_name, link.tags) == ("https://parent.example/article", asker.username,
+                                                                 ("security",))
+        # The shy author's link is not filed, and the asker is told why.
+        [answer] = await until(replies_from(asker_client, refused["id"], scene.bot), "the answer about the shy post")
+        assert "asked bots not to file their posts" in answer["content"]
+        assert await store.count_links() == 1
+
+
+async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention(scene: Scene):
+    shy, shy_client = scene.person("shy", note="Bots, please don't: #NoBot")
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot() as (adapter, store):
+        await post(shy_client, f"@{scene.bot.username} https://shy.example/")
+        await post(alice_client, f"@{scene.bot.username} https://alice.example/ #rust")
+        asked = await post(alice_client, f"@{scene.bot.username} search rust")
+        adapter.wake()
+        [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the search answer")
+        assert "https://alice.example/" in answer["content"]
+        assert [link.url for link in await store.list_links()] == ["https://alice.example/"]
+
+
+@pytest.mark.parametrize("fault", [
+    dict(kind="ratelimit"),                        # 429 with reset headers
+    dict(kind="status", status=429),               # 429 without them
+    dict(kind="delay", delay=4),                   # longer than the client's timeout (2 s here)
+])
+async def test_rate_limits_and_timeouts_are_waited_out(scene: Scene, fault: dict, monkeypatch):
+    import watchbot.networks.fediverse as fediverse
+
+    monkeypatch.setattr(fediverse, "MAX_BACKOFF", 2.0)  # the announced reset is 5 minutes away
+    monkeypatch.setattr(fediverse, "REQUEST_TIMEOUT", 2)
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot() as (adapter, store):
+        scene.server.inject_fault(path="/api/v1/notifications", times=1, **fault)
+        status = await post(alice_client, f"@{scene.bot.username} https://patient.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, status["id"], scene.bot), "the reply after the fault", timeout=60)
+
+
+async def test_mentions_made_while_the_stream_was_down_are_caught_up_by_polling(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    scene.streaming = True
+    async with scene.running_bot(poll_seconds=5) as (adapter, store):
+        await until(lambda: _alive(adapter), "the stream to open")
+        adapter._stream.close()  # dropped
+        status = await post(alice_client, f"@{scene.bot.username} https://while-dropped.example/")
+        await until(replies_from(alice_client, status["id"], scene.bot), "the reply from polling", timeout=30)
+        await until(lambda: _alive(adapter), "the watchdog to reopen the stream")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import replace
 import logging
 import time
 from collections.abc import Callable
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CURSOR = "mastodon.notification_id"
+REQUEST_TIMEOUT = 30  # seconds; a request that takes longer is retried
+PARENT_OPTED_OUT = (
+    "The post you answered is by someone who asked bots not to file their posts (#nobot or "
+    "#noindex in their profile), so I did not."
+)
 PAGE = 40
 MAX_BACKOFF = 300.0
 
@@ -76,7 +82,7 @@ class FediverseAdapter:
                 api_base_url=self.settings.fediverse_instance,
                 access_token=self.settings.fediverse_access_token.get_secret_value(),
                 ratelimit_method="throw",  # we wait, on our terms, without holding the worker
-                request_timeout=30,
+                request_timeout=REQUEST_TIMEOUT,
                 version_check_mode="none",  # other servers speak the API without Mastodon's versions
             )
             me = await self._api("account_verify_credentials")
@@ -152,6 +158,16 @@ class FediverseAdapter:
             log.info("Mastodon: %s opted out (#nobot/#noindex): not filed", account_id_of(account, self.instance))
             return
         post = post_from_status(status, self.instance)
+        if not post.links and status.get("in_reply_to_id"):
+            # "@watch save this" in reply to a post: file that post's links, shared by the asker.
+            parent = await self._parent(status)
+            if parent is not None and opted_out(parent.get("account") or {}):
+                await self.store.set_cursor(*cursor)
+                await self._reply(status, [PARENT_OPTED_OUT])
+                return
+            found = post_from_status(parent, self.instance) if parent is not None else None
+            if found is not None and found.links:
+                post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags)
         if post.links:
             result = await file_post(self.store, post, self.rules, cursor=cursor)
             lines = self._lines(result)
@@ -163,6 +179,12 @@ class FediverseAdapter:
             r.outcome is Outcome.REPLAYED for r in result.results)
         if lines and not replayed:
             await self._reply(status, lines)
+
+    async def _parent(self, status: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return await self._api("status", status["in_reply_to_id"])
+        except MastodonAPIError:  # deleted, or not visible to the bot
+            return None
 
     def _lines(self, result: IntakeResult) -> list[str]:
         return [describe(r, self.settings.zone) for r in result.results] + list(result.problems)
