@@ -37,6 +37,7 @@ from mastodon import (
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
     REPLY_VISIBILITY,
     account_id_of,
@@ -73,6 +74,8 @@ class FediverseAdapter:
         self.own_id = ""
         self.own_acct = ""
         self._stream = None
+        self._requests = Budget(300, 5 * 60)
+        self._posts = Budget(300, 3 * 60 * 60)
 
     async def run(self) -> None:
         """Follow mentions until cancelled."""
@@ -215,6 +218,15 @@ class FediverseAdapter:
 
     # -- calling the server -----------------------------------------------------------------
 
+    async def _within_budget(self, method: str) -> None:
+        """Mastodon's limits, kept on our side: 300 requests per 5 minutes, 300 posts per 3 hours."""
+        budgets = [self._requests] + ([self._posts] if method == "status_post" else [])
+        while (wait := max(budget.wait(time.monotonic()) for budget in budgets)) > 0:
+            log.info("Mastodon: keeping inside the rate limits; waiting %.0f s", wait)
+            await asyncio.sleep(wait)
+        for budget in budgets:
+            budget.spend(time.monotonic())
+
     async def _call(self, function: Callable[..., T], *args, **kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, functools.partial(function, *args, **kwargs))
@@ -224,6 +236,7 @@ class FediverseAdapter:
         errors with the same arguments (so the same Idempotency-Key)."""
         backoff = 1.0
         while True:
+            await self._within_budget(method)
             try:
                 return await self._call(getattr(self.api, method), *args, **kwargs)
             except MastodonRatelimitError:
