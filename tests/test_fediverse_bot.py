@@ -203,3 +203,39 @@ async def test_mentions_made_while_the_stream_was_down_are_caught_up_by_polling(
         status = await post(alice_client, f"@{scene.bot.username} https://while-dropped.example/")
         await until(replies_from(alice_client, status["id"], scene.bot), "the reply from polling", timeout=30)
         await until(lambda: _alive(adapter), "the watchdog to reopen the stream")
+
+
+def test_login_registers_authorises_flags_the_bot_and_saves_only_the_token(mastodon_server: MastodonServer,
+                                                                          tmp_path: Path, monkeypatch):
+    import re
+    import stat
+    import urllib.parse
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from watchbot.cli import cli
+    from watchbot.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    account = mastodon_server.create_account(name("newbot"))
+    # What the person does in their browser: log in as the bot and authorise; the server shows a code.
+    form = urllib.parse.urlencode({"username": account.username, "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"})
+    page = urllib.request.urlopen(f"{mastodon_server.url}/oauth/authorize", data=form.encode(), timeout=10).read()
+    code = re.search(rb"Authorization code: (\S+)</p>", page).group(1).decode()
+
+    result = CliRunner().invoke(cli, ["login", "fediverse"], input=f"{mastodon_server.url}\n{code}\n")
+    assert result.exit_code == 0, result.output
+    assert f"{mastodon_server.url}/oauth/authorize?" in result.output
+    assert f"Logged in as @{account.username}, flagged as a bot" in result.output
+    env_file = tmp_path / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    settings = load_settings(env_file)
+    me = mastodon_server.client(account).account_verify_credentials()
+    assert me["bot"] is True
+    token_client = mastodon_server.client(account)
+    token_client.access_token = settings.fediverse_access_token.get_secret_value()
+    assert token_client.account_verify_credentials()["id"] == me["id"]  # the saved token works
+
+    refused = CliRunner().invoke(cli, ["login", "fediverse"], input=f"{mastodon_server.url}\nnot-a-code\n")
+    assert refused.exit_code == 1 and "refused the authorisation code" in refused.output

@@ -459,6 +459,30 @@ def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> Non
     click.echo(f"Logged in as {login.user_id} (device {login.device_id}); settings written to {env_file}.")
 
 
+@login.command("fediverse")
+@click.option("--instance", prompt="Server URL (https://mastodon.example)", help="The bot account's server.")
+@click.pass_obj
+def login_fediverse(ctx: Context, instance: str) -> None:
+    """Authorise watchbot on the bot's Mastodon account once; write the token to the env file."""
+    from watchbot.config import save_settings
+    from watchbot.networks.fediverse_login import LoginFailed, finish, register
+
+    if not instance.startswith(("https://", "http://")):
+        raise click.BadParameter("must start with https://", param_hint="--instance")
+    instance = instance.rstrip("/")
+    try:
+        client_id, client_secret, url = register(instance)
+        click.echo(f"Open this address, log in as the bot's account, and authorise watchbot:\n  {url}")
+        code = click.prompt("Then paste the code the server shows")
+        token, acct = finish(instance, client_id, client_secret, code)
+    except LoginFailed as error:
+        raise click.ClickException(str(error)) from None
+    env_file = Path(ctx.env_file or ".env")
+    save_settings(env_file, {"WATCHBOT_FEDIVERSE_INSTANCE": instance, "WATCHBOT_FEDIVERSE_ACCESS_TOKEN": token})
+    click.echo(f"Logged in as @{acct}, flagged as a bot, mentions from strangers accepted; "
+               f"settings written to {env_file}.")
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 

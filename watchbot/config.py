@@ -249,3 +249,14 @@ def _describe(error: Mapping[str, Any]) -> str:
     if isinstance(given, str | int | float) and not isinstance(given, bool):
         return f"{name}: {message} (got {str(given)!r})"
     return f"{name}: {message}"
+
+
+def save_settings(env_file: Path, values: Mapping[str, str]) -> None:
+    """Write settings into `env_file`, keeping its other lines; readable by its owner only, as
+    it holds access tokens."""
+    from dotenv import set_key
+
+    env_file.touch(mode=0o600, exist_ok=True)
+    os.chmod(env_file, 0o600)
+    for name, value in values.items():
+        set_key(env_file, name, value, quote_mode="never")

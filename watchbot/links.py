@@ -281,21 +281,29 @@ class _HrefCollector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
-        self._reply_depth = 0
+        self._fallbacks: list[str] = []  # open elements whose content quotes another message
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <mx-reply> holds the Matrix reply fallback: a quote of the message replied to, whose
-        # links belong to that message, not to the reply (clients hide it).
-        if tag == "mx-reply":
-            self._reply_depth += 1
-        elif tag == "a" and not self._reply_depth:
+        if is_quote_fallback(tag, attrs):
+            self._fallbacks.append(tag)
+        elif tag == "a" and not self._fallbacks:
             href = _fileable_href(_first_attrs(attrs))
             if href is not None:
                 self.hrefs.append(href)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "mx-reply" and self._reply_depth:
-            self._reply_depth -= 1
+        if self._fallbacks and self._fallbacks[-1] == tag:
+            self._fallbacks.pop()
+
+
+def is_quote_fallback(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    """Elements that quote another message for clients that cannot show it, and that clients
+    hide: their links belong to that message, not to this one. <mx-reply> is Matrix's reply
+    fallback; class "quote-inline" is Mastodon's "RE: <link>" fallback for quote posts."""
+    if tag == "mx-reply":
+        return True
+    classes = next((value or "" for name, value in attrs if name == "class"), "")
+    return "quote-inline" in classes.split()
 
 
 def _first_attrs(attrs: list[tuple[str, str | None]]) -> dict[str, str]:

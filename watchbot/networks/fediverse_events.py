@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Any
 
-from watchbot.links import extract_hrefs
+from watchbot.links import extract_hrefs, is_quote_fallback
 from watchbot.model import Post, Source, Visibility
 
 VISIBILITY = {
@@ -88,20 +88,24 @@ def idempotency_key(purpose: str, status_id: str) -> str:
 
 
 class _Text(HTMLParser):
+    """The text a reader sees: without the hidden parts of shortened links, and without the
+    "RE: <link>" fallback of a quote post (clients show the quoted post instead)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._hidden = 0
+        self._hidden: list[str] = []  # open elements whose text is not shown
 
     def handle_starttag(self, tag, attrs) -> None:
-        if tag in ("br", "p"):
+        if tag in ("br", "p") and not self._hidden:
             self.parts.append("\n")
-        if tag == "span" and "invisible" in (dict(attrs).get("class") or ""):
-            self._hidden += 1
+        invisible = tag == "span" and "invisible" in (dict(attrs).get("class") or "").split()
+        if invisible or is_quote_fallback(tag, attrs):
+            self._hidden.append(tag)
 
     def handle_endtag(self, tag) -> None:
-        if tag == "span" and self._hidden:
-            self._hidden -= 1
+        if self._hidden and self._hidden[-1] == tag:
+            self._hidden.pop()
 
     def handle_data(self, data) -> None:
         if not self._hidden:

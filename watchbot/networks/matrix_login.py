@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotenv import set_key
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
+
+from watchbot.config import save_settings
 
 DEVICE_NAME = "watchbot"
 
@@ -42,12 +42,9 @@ async def log_in(homeserver: str, user: str, password: str, device_id: str | Non
 
 def save_login(login: MatrixLogin, env_file: Path) -> None:
     """Write the login's settings into `env_file` (other lines kept), readable by its owner only."""
-    env_file.touch(mode=0o600, exist_ok=True)
-    os.chmod(env_file, 0o600)  # it holds an access token
-    for name, value in (
-        ("WATCHBOT_MATRIX_HOMESERVER", login.homeserver),
-        ("WATCHBOT_MATRIX_USER_ID", login.user_id),
-        ("WATCHBOT_MATRIX_ACCESS_TOKEN", login.access_token),
-        ("WATCHBOT_MATRIX_DEVICE_ID", login.device_id),
-    ):
-        set_key(env_file, name, value, quote_mode="never")
+    save_settings(env_file, {
+        "WATCHBOT_MATRIX_HOMESERVER": login.homeserver,
+        "WATCHBOT_MATRIX_USER_ID": login.user_id,
+        "WATCHBOT_MATRIX_ACCESS_TOKEN": login.access_token,
+        "WATCHBOT_MATRIX_DEVICE_ID": login.device_id,
+    })
