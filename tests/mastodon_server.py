@@ -16,11 +16,8 @@ No pytest here: stdlib and Mastodon.py only.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import mastodon
+
+from watchbot.processes import OPENER, die_with_parent, free_port, read_tail, stop
+from watchbot.processes import request_json as _request
 
 START_TIMEOUT = 30.0  # seconds; it answers in about 1.5 s on a 2-core machine
 STOP_TIMEOUT = 5.0  # seconds of SIGTERM grace before SIGKILL (uvicorn waits for open requests)
@@ -53,8 +53,6 @@ _FAULT_TYPES = {
     "malformed": "malformed",
 }
 
-# Never send requests for 127.0.0.1 through an http_proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class MastodonServerError(RuntimeError):
@@ -70,28 +68,6 @@ class MastodonAccount:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(method: str, url: str, body: Any = None, *, timeout: float = _HTTP_TIMEOUT) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with _OPENER.open(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
-
-
-def _read_tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no file at {path}: {exc})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else f"({path.name} is empty)"
 
 
 def _toml_str(value: str) -> str:
@@ -127,16 +103,6 @@ def _write_config(base_dir: Path, port: int, rate_limit: tuple[int, int] | None)
     return config
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: SIGTERM the server if the process that started it dies without cleaning up
-    # (e.g. pytest killed with SIGKILL, where no finally block runs).
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _spawn(base_dir: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
     on_main_thread = threading.current_thread() is threading.main_thread()
     (base_dir / "tmp").mkdir(exist_ok=True)
@@ -158,30 +124,8 @@ def _spawn(base_dir: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
             # Own session: a Ctrl-C meant for the tests does not hit the server halfway; we stop it.
             start_new_session=True,
             # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only from the main one.
-            preexec_fn=_die_with_parent if sys.platform == "linux" and on_main_thread else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" and on_main_thread else None,
         )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        # uvicorn's graceful stop waits for open requests: a stream whose client left ends at the
-        # next heartbeat, but a request held by a "hang" fault keeps going for 30 s: hence the kill.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-    except BaseException:
-        # Interrupted while stopping (e.g. a second Ctrl-C): still leave nothing running.
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        raise
 
 
 # --------------------------------------------------------------------------- server
@@ -319,7 +263,7 @@ class MastodonServer:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server's output (uvicorn log, one line per request)."""
-        return _read_tail(self.log_path, lines)
+        return read_tail(self.log_path, lines)
 
     def _wait_until_ready(self, timeout: float) -> None:
         probe = f"{self.url}/health"
@@ -332,7 +276,7 @@ class MastodonServer:
                     f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
                 )
             try:
-                with _OPENER.open(probe, timeout=2) as response:
+                with OPENER.open(probe, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -370,7 +314,7 @@ def running_mastodon(
 
     attempts = 3
     for attempt in range(1, attempts + 1):
-        port = _free_port()
+        port = free_port()
         config = _write_config(base_dir, port, rate_limit)
         process = _spawn(base_dir, config, port)
         server = MastodonServer(base_dir, port, process)
@@ -384,5 +328,5 @@ def running_mastodon(
             yield server
             return
         finally:
-            _stop(process)
+            stop(process, STOP_TIMEOUT)
     raise AssertionError("unreachable")

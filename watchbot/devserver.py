@@ -23,14 +23,11 @@ HTTP goes through urllib, so importing this module works even where matrix-synap
 from __future__ import annotations
 
 import base64
-import ctypes
 import hashlib
 import hmac
 import importlib.util
 import json
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +39,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from watchbot.processes import die_with_parent, free_port, read_tail, stop
+from watchbot.processes import request_json as _request
 
 __all__ = [
     "MatrixUser",
@@ -114,30 +114,6 @@ class MatrixUser:
 # --------------------------------------------------------------------------- helpers
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# Never send requests for 127.0.0.1 through an http_proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _request(method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = _HTTP_TIMEOUT) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with _OPENER.open(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
-
-
-def _read_tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no file at {path}: {exc})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else f"({path.name} is empty)"
 
 
 def _write_signing_key(path: Path) -> None:
@@ -220,36 +196,6 @@ def _write_config(base_dir: Path, port: int, shared_secret: str) -> Path:
     return path
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: SIGTERM the server if the process that started it dies without cleaning up
-    # (e.g. pytest killed with SIGTERM/SIGKILL, where no finally block runs).
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-    except BaseException:
-        # Interrupted while stopping (e.g. a second Ctrl-C): still leave nothing running.
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        raise
-
-
 # --------------------------------------------------------------------------- server
 
 
@@ -307,11 +253,11 @@ class SynapseServer:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server log (homeserver.log in base_dir)."""
-        return _read_tail(self.log_path, lines)
+        return read_tail(self.log_path, lines)
 
     def _failure_report(self) -> str:
         report = f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
-        output = _read_tail(self.output_path, 20)
+        output = read_tail(self.output_path, 20)
         if self.output_path.exists() and self.output_path.stat().st_size:
             report += f"\n--- last lines of {self.output_path} (stdout/stderr) ---\n{output}"
         return report
@@ -347,7 +293,7 @@ def _spawn(base_dir: Path, config: Path) -> subprocess.Popen[bytes]:
             # Own session: a Ctrl-C meant for the tests does not hit Synapse halfway; we stop it.
             start_new_session=True,
             # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only from the main one.
-            preexec_fn=_die_with_parent if sys.platform == "linux" and on_main_thread else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" and on_main_thread else None,
         )
 
 
@@ -368,7 +314,7 @@ def running_synapse(base_dir: Path) -> Iterator[SynapseServer]:
 
     attempts = 3
     for attempt in range(1, attempts + 1):
-        port = _free_port()
+        port = free_port()
         config = _write_config(base_dir, port, shared_secret)
         process = _spawn(base_dir, config)
         server = SynapseServer(base_dir, port, shared_secret, process)
@@ -382,5 +328,5 @@ def running_synapse(base_dir: Path) -> Iterator[SynapseServer]:
             yield server
             return
         finally:
-            _stop(process)
+            stop(process, STOP_TIMEOUT)
     raise AssertionError("unreachable")
