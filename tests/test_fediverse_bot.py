@@ -167,13 +167,18 @@ async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention
     shy, shy_client = scene.person("shy", note="Bots, please don't: #NoBot")
     alice, alice_client = scene.person("alice")
     async with scene.running_bot() as (adapter, store):
-        await post(shy_client, f"@{scene.bot.username} https://shy.example/")
+        first = await post(shy_client, f"@{scene.bot.username} https://shy.example/")
+        second = await post(shy_client, f"@{scene.bot.username} https://shy.example/again")
         await post(alice_client, f"@{scene.bot.username} https://alice.example/ #rust")
         asked = await post(alice_client, f"@{scene.bot.username} search rust")
         adapter.wake()
         [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the search answer")
         assert "https://alice.example/" in answer["content"]
         assert [link.url for link in await store.list_links()] == ["https://alice.example/"]
+        # Told once, politely, why nothing was filed; not again for the second mention.
+        [told] = await replies_from(shy_client, first["id"], scene.bot)()
+        assert "asks bots to leave your posts alone" in told["content"]
+        assert not await replies_from(shy_client, second["id"], scene.bot)()
 
 
 @pytest.mark.parametrize("fault", [

@@ -54,6 +54,10 @@ T = TypeVar("T")
 
 CURSOR = "mastodon.notification_id"
 REQUEST_TIMEOUT = 30  # seconds; a request that takes longer is retried
+AUTHOR_OPTED_OUT = (
+    "Your profile asks bots to leave your posts alone (#nobot or #noindex), so I file nothing of "
+    "yours and keep no trace of this mention. I will not say this again."
+)
 PARENT_OPTED_OUT = (
     "The post you answered is by someone who asked bots not to file their posts (#nobot or "
     "#noindex in their profile), so I did not."
@@ -158,7 +162,7 @@ class FediverseAdapter:
             return
         if opted_out(account):
             await self.store.set_cursor(*cursor)
-            log.info("Mastodon: %s opted out (#nobot/#noindex): not filed", account_id_of(account, self.instance))
+            await self._tell_opted_out_once(status, account)
             return
         post = post_from_status(status, self.instance)
         if not post.links and status.get("in_reply_to_id"):
@@ -182,6 +186,16 @@ class FediverseAdapter:
             r.outcome is Outcome.REPLAYED for r in result.results)
         if lines and not replayed:
             await self._reply(status, lines)
+
+    async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any]) -> None:
+        """Someone whose profile asks bots to leave them be mentioned the bot: say why nothing was
+        filed, once per account (remembered in the store), never again after."""
+        who = account_id_of(account, self.instance)
+        log.info("Mastodon: %s opted out (#nobot/#noindex): not filed", who)
+        told = f"mastodon.told_opted_out:{who}"
+        if await self.store.get_cursor(told) is None:
+            await self.store.set_cursor(told, str(status.get("id")))
+            await self._reply(status, [AUTHOR_OPTED_OUT])
 
     async def _parent(self, status: dict[str, Any]) -> dict[str, Any] | None:
         try:
