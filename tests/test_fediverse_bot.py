@@ -36,10 +36,10 @@ class Scene:
     streaming = False
 
     @asynccontextmanager
-    async def running_bot(self, poll_seconds: int = 5) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+    async def running_bot(self, poll_seconds: int = 5, **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
         settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
                             fediverse_access_token=self.bot.access_token, fediverse_streaming=self.streaming,
-                            fediverse_poll_seconds=poll_seconds)
+                            fediverse_poll_seconds=poll_seconds, **more)
         store = await Store.open(self.database_url)
         adapter = FediverseAdapter(settings, store, Rules())
         task = asyncio.create_task(adapter.run())
@@ -105,6 +105,51 @@ async def test_a_mention_with_a_link_is_filed_and_answered_once_with_manners(sce
         await until(replies_from(alice_client, marker["id"], scene.bot), "the marker's reply")
         assert len(await replies_from(alice_client, status["id"], scene.bot)()) == 1
         assert (await store.get_link(1)).link.share_count == 2
+
+
+async def favourited_by(client, status_id: str, bot: MastodonAccount) -> bool:
+    accounts = await asyncio.to_thread(client.status_favourited_by, status_id)
+    return any(str(account["id"]) == bot.id for account in accounts)
+
+
+async def test_favourites_can_acknowledge_instead_of_replies(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    bob, bob_client = scene.person("bob")
+    async with scene.running_bot(fediverse_acknowledge="favourite") as (adapter, store):
+        first = await post(alice_client, f"@{scene.bot.username} https://quiet.example/")
+        again = await post(bob_client, f"@{scene.bot.username} https://quiet.example/")
+        asked = await post(alice_client, f"@{scene.bot.username} search quiet")
+        adapter.wake()
+        # A command still gets its answer, and so does a link someone shared before (who, when).
+        [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the search answer")
+        assert "https://quiet.example/" in answer["content"]
+        [told] = await until(replies_from(bob_client, again["id"], scene.bot), "the already-shared reply")
+        assert "Already shared by" in told["content"]
+        # A plain filed link is acknowledged with a star, without a reply.
+        assert await favourited_by(alice_client, first["id"], scene.bot)
+        assert not await replies_from(alice_client, first["id"], scene.bot)()
+
+
+async def test_replies_in_one_thread_are_capped_then_favourites_acknowledge(scene: Scene):
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot(fediverse_replies_per_thread=2) as (adapter, store):
+        parent_id, answered = None, []
+        for n in range(3):  # alice answers the bot's reply each time: one growing thread
+            status = await post(alice_client, f"@{scene.bot.username} https://thread.example/{n}",
+                                in_reply_to_id=parent_id)
+            adapter.wake()
+            if n < 2:
+                [reply] = await until(replies_from(alice_client, status["id"], scene.bot), f"reply {n}")
+                parent_id = reply["id"]
+            else:
+                await until(lambda: favourited_by(alice_client, status["id"], scene.bot), "the favourite")
+            answered.append(status)
+        assert not await replies_from(alice_client, answered[2]["id"], scene.bot)()
+        assert await store.count_links() == 3  # the cap is on talking, never on filing
+        # A new thread starts a new count.
+        fresh = await post(alice_client, f"@{scene.bot.username} https://fresh.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, fresh["id"], scene.bot), "the reply in a new thread")
 
 
 async def test_bots_are_never_answered_nor_filed(scene: Scene):

@@ -9,6 +9,7 @@ from watchbot.networks.fediverse_events import (
     REPLY_VISIBILITY,
     command_text,
     idempotency_key,
+    mention_from_a_person,
     opted_out,
     post_from_status,
     reply_text,
@@ -79,3 +80,15 @@ def test_commands_and_replies_mention_only_who_asked():
                                               "search rust</p>"}, "watch") == "search rust"
     assert reply_text("bob@other.example", ["Filed #1."]) == "@bob@other.example Filed #1."
     assert idempotency_key("reply", "1") == idempotency_key("reply", "1") != idempotency_key("reply", "2")
+
+
+def test_only_mentions_from_people_are_read_even_from_servers_that_ignore_the_types_filter():
+    mention = {"id": "9", "type": "mention", "status": STATUS, "account": STATUS["account"]}
+    assert mention_from_a_person(mention, own_id="7") is STATUS
+    # What a server ignoring `types` also sends: none of it is a share.
+    for kind in ("favourite", "reblog", "status", "update", "poll", "follow"):
+        assert mention_from_a_person({**mention, "type": kind}, own_id="7") is None
+    assert mention_from_a_person({"id": "9", "type": "mention", "status": None}, own_id="7") is None
+    assert mention_from_a_person(mention, own_id="42") is None  # the bot's own post
+    from_a_bot = {**STATUS, "account": {**STATUS["account"], "bot": True}}
+    assert mention_from_a_person({**mention, "status": from_a_bot}, own_id="7") is None

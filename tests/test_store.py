@@ -257,3 +257,16 @@ async def test_search_reads_at_most_32_distinct_words(store: Store):
     assert len(search_tokens(" ".join(f"w{i}" for i in range(1000)))) == 32
     await store.file_shares([share(title="Rust")])
     assert len(await store.search("rust " * 50_000)) == 1  # a pasted page, not a syntax error
+
+
+async def test_replies_are_counted_per_thread_and_a_post_is_answered_once(store: Store):
+    # alice posts 1; the bot answers with 2; alice answers 2 with 3; bob answers 1 with 4.
+    assert await store.reply_thread("mastodon", "1", None) == ("1", 0, False)
+    await store.record_reply("mastodon", "1", "1", "2")
+    assert await store.reply_thread("mastodon", "1", None) == ("1", 1, True)
+    assert await store.reply_thread("mastodon", "3", "2") == ("1", 1, False)  # a reply to the bot
+    await store.record_reply("mastodon", "3", "1", None)  # acknowledged with a favourite
+    assert await store.reply_thread("mastodon", "4", "1") == ("1", 2, False)  # a reply to an answered post
+    await store.record_reply("mastodon", "3", "1", "99")  # recorded once only: 99 is not the bot's
+    assert await store.reply_thread("mastodon", "5", "99") == ("99", 0, False)
+    assert (await store.reply_thread("matrix", "1", None))[1:] == (0, False)  # per source

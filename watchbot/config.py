@@ -11,7 +11,7 @@ import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     fediverse_streaming: bool = True
     # How often to poll for mentions; with streaming this is only the safety net.
     fediverse_poll_seconds: int = Field(default=60, ge=5, le=3600)
+    # "reply" says what was filed; "favourite" acknowledges quietly (commands still get replies).
+    fediverse_acknowledge: Literal["reply", "favourite"] = "reply"
+    # No endless back-and-forth in a thread (with a person or another bot): favourites after this.
+    fediverse_replies_per_thread: int = Field(default=5, ge=1, le=100)
 
     @property
     def fediverse_enabled(self) -> bool:

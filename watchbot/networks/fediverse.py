@@ -7,8 +7,11 @@
   start takes the newest mention as its starting point and answers none of the old ones.
 - Manners: a reply mentions only the person answered; a public mention is answered unlisted,
   private stays private, direct stays direct; bots and the bot itself are never answered; a
-  replayed mention is not answered twice; every post carries an Idempotency-Key derived from
-  what it answers, so a retry never posts twice.
+  status is answered once (the store remembers it); every post carries an Idempotency-Key derived
+  from what it answers, so a retry never posts twice. Replies per thread are capped (after that a
+  favourite acknowledges), and a favourite can replace the reply for filed links altogether.
+- Servers that speak the API differently are tolerated: no version check, only `mention`
+  notifications are read even where `types` is ignored, ids are opaque strings.
 - 429 waits for the reset the server announced (or backs off); 5xx and network errors are retried
   with backoff and the same key; other 4xx are not retried.
 """
@@ -43,6 +46,7 @@ from watchbot.networks.fediverse_events import (
     account_id_of,
     command_text,
     idempotency_key,
+    mention_from_a_person,
     opted_out,
     post_from_status,
     reply_text,
@@ -52,6 +56,7 @@ from watchbot.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SOURCE = "mastodon"
 CURSOR = "mastodon.notification_id"
 REQUEST_TIMEOUT = 30  # seconds; a request that takes longer is retried
 AUTHOR_OPTED_OUT = (
@@ -63,6 +68,9 @@ PARENT_OPTED_OUT = (
     "#noindex in their profile), so I did not."
 )
 PAGE = 40
+# For servers that know exclude_types but not types (older Pleroma): the same filter, other way.
+NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "status", "update",
+                "admin.sign_up", "admin.report", "severed_relationships", "moderation_warning"]
 MAX_BACKOFF = 300.0
 
 
@@ -146,7 +154,8 @@ class FediverseAdapter:
         """Every mention newer than the cursor, oldest first, page by page."""
         while True:
             cursor = await self.store.get_cursor(CURSOR) or None
-            page = await self._api("notifications", types=["mention"], min_id=cursor, limit=PAGE)
+            page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
+                                   min_id=cursor, limit=PAGE)
             # Servers return a page newest first; ids are opaque, so the order is all we use.
             for notification in reversed(page):
                 await self._handle(notification)
@@ -155,11 +164,11 @@ class FediverseAdapter:
 
     async def _handle(self, notification: dict[str, Any]) -> None:
         cursor = (CURSOR, str(notification["id"]))
-        status = notification.get("status")
-        account = (status or {}).get("account") or notification.get("account") or {}
-        if not status or str(account.get("id")) == self.own_id or account.get("bot"):
-            await self.store.set_cursor(*cursor)  # nothing to file, and bots are never answered
+        status = mention_from_a_person(notification, self.own_id)
+        if status is None:
+            await self.store.set_cursor(*cursor)
             return
+        account = status.get("account") or {}
         if opted_out(account):
             await self.store.set_cursor(*cursor)
             await self._tell_opted_out_once(status, account)
@@ -175,17 +184,17 @@ class FediverseAdapter:
             found = post_from_status(parent, self.instance) if parent is not None else None
             if found is not None and found.links:
                 post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags)
-        if post.links:
-            result = await file_post(self.store, post, self.rules, cursor=cursor)
-            lines = self._lines(result)
-        else:
+        if not post.links:
             await self.store.set_cursor(*cursor)
-            lines = await self._command(status, post)
-            result = None
-        replayed = result is not None and result.results and all(
-            r.outcome is Outcome.REPLAYED for r in result.results)
-        if lines and not replayed:
-            await self._reply(status, lines)
+            await self._reply(status, await self._command(status, post))
+            return
+        result = await file_post(self.store, post, self.rules, cursor=cursor)
+        if result.results and all(r.outcome is Outcome.REPLAYED for r in result.results):
+            return  # answered when it was filed
+        # A favourite says "filed" as well as a reply would, unless there is more to say.
+        quiet = self.settings.fediverse_acknowledge == "favourite" and not result.problems and all(
+            r.outcome is Outcome.FILED for r in result.results)
+        await self._reply(status, [] if quiet else self._lines(result), filed=True)
 
     async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any]) -> None:
         """Someone whose profile asks bots to leave them be mentioned the bot: say why nothing was
@@ -217,18 +226,32 @@ class FediverseAdapter:
 
     # -- answering --------------------------------------------------------------------------
 
-    async def _reply(self, status: dict[str, Any], lines: list[str]) -> None:
-        acct = str((status.get("account") or {}).get("acct") or "")
+    async def _reply(self, status: dict[str, Any], lines: list[str], *, filed: bool = False) -> None:
+        """Answer a status once: with a reply while the thread is under its cap, else (for filed
+        links) with a favourite; nothing at all for a status answered before."""
+        status_id = str(status["id"])
+        parent = status.get("in_reply_to_id")
+        thread, replies, answered = await self.store.reply_thread(SOURCE, status_id, parent and str(parent))
+        if answered or not (lines or filed):
+            return
+        where = status.get("url") or status_id
         try:
-            await self._api(
-                "status_post",
-                reply_text(acct, lines)[:480],
-                in_reply_to_id=status["id"],
-                visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
-                idempotency_key=idempotency_key("reply", str(status["id"])),
-            )
+            if lines and replies < self.settings.fediverse_replies_per_thread:
+                posted = await self._api(
+                    "status_post",
+                    reply_text(str((status.get("account") or {}).get("acct") or ""), lines)[:480],
+                    in_reply_to_id=status_id,
+                    visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
+                    idempotency_key=idempotency_key("reply", status_id),
+                )
+                await self.store.record_reply(SOURCE, status_id, thread, str(posted["id"]))
+            elif filed:
+                await self._api("status_favourite", status_id)
+                await self.store.record_reply(SOURCE, status_id, thread, None)
+            else:
+                log.info("Mastodon: not answering %s: %d replies in that thread already", where, replies)
         except MastodonAPIError as error:  # a 4xx: retrying would not help
-            log.warning("Mastodon: could not reply to %s: %s", status.get("url") or status.get("id"), error)
+            log.warning("Mastodon: could not answer %s: %s", where, error)
 
     # -- calling the server -----------------------------------------------------------------
 

@@ -38,6 +38,19 @@ def status_links(status: Mapping[str, Any]) -> list[str]:
     return [href for href in extract_hrefs(content) if href not in not_shared]
 
 
+def mention_from_a_person(notification: Mapping[str, Any], own_id: str) -> Mapping[str, Any] | None:
+    """The status of a mention the bot should read, or None: other notification types (some
+    servers ignore the `types` filter and send them all), mentions without a status, the bot's
+    own posts, and posts by bots (never answered, so two bots cannot talk forever)."""
+    status = notification.get("status")
+    if notification.get("type") != "mention" or not isinstance(status, Mapping):
+        return None
+    account = status.get("account") or {}
+    if str(account.get("id")) == own_id or account.get("bot"):
+        return None
+    return status
+
+
 def account_id_of(account: Mapping[str, Any], instance: str) -> str:
     """A stable, global name for an account: user@server (local accounts have no @server)."""
     acct = str(account.get("acct") or account.get("username") or "")

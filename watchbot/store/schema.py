@@ -137,6 +137,23 @@ digest_parts = Table(
     PrimaryKeyConstraint("run_id", "seq"),
 )
 
+# What the bot answered (a status, an event) and in which thread: a post is answered once, and
+# the replies in one thread are capped (no endless back-and-forth with a person or another bot).
+# A thread is named by the first post the bot saw of it; a reply to a post the bot answered, or to
+# the bot's own reply, is in that post's thread.
+replies = Table(
+    "replies",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("answered_id", Text, nullable=False),
+    Column("thread", Text, nullable=False),
+    Column("reply_id", Text),  # the bot's own post; None when it acknowledged another way
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("source", "answered_id"),
+    Index(None, "source", "thread"),
+    Index(None, "source", "reply_id"),
+)
+
 moderation_log = Table(
     "moderation_log",
     metadata,

@@ -33,7 +33,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from watchbot.model import Filed, Link, LinkRecord, NewShare, Share, Source, Visibility, utcnow
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
-from watchbot.store.schema import UTCDateTime, cursors, links, moderation_log, share_tags, shares
+from watchbot.store.schema import UTCDateTime, cursors, links, moderation_log, replies, share_tags, shares
 
 log = logging.getLogger(__name__)
 
@@ -513,6 +513,43 @@ class Store:
             return record
 
         return await self._write(remove)
+
+    # -- replies ----------------------------------------------------------------------------
+
+    async def reply_thread(self, source: str, post_id: str, parent_id: str | None) -> tuple[str, int, bool]:
+        """The thread a post belongs to, how many replies the bot made in it, and whether this
+        post was answered already. A reply to a post the bot answered, or to the bot's own reply,
+        is in that post's thread; otherwise the parent (or the post itself) names the thread."""
+
+        def read(conn: Connection) -> tuple[str, int, bool]:
+            answered = conn.execute(
+                select(replies.c.answered_id).where(replies.c.source == source, replies.c.answered_id == post_id)
+            ).first()
+            thread = post_id if parent_id is None else parent_id
+            if parent_id is not None:
+                known = conn.execute(
+                    select(replies.c.thread).where(
+                        replies.c.source == source,
+                        or_(replies.c.answered_id == parent_id, replies.c.reply_id == parent_id),
+                    ).limit(1)
+                ).scalar_one_or_none()
+                thread = known or thread
+            count = conn.execute(
+                select(func.count()).select_from(replies).where(replies.c.source == source, replies.c.thread == thread)
+            ).scalar_one()
+            return thread, count, answered is not None
+
+        return await self._read(read)
+
+    async def record_reply(self, source: str, answered_id: str, thread: str, reply_id: str | None) -> None:
+        """Remember an answer (once: a second record of the same post is ignored)."""
+        values = dict(source=source, answered_id=answered_id, thread=thread, reply_id=reply_id, at=utcnow())
+
+        def record(conn: Connection) -> None:
+            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            conn.execute(dialect_insert(replies).values(**values).on_conflict_do_nothing())
+
+        await self._write(record)
 
     # -- cursors ----------------------------------------------------------------------------
 
