@@ -14,7 +14,8 @@ import pytest
 
 from tests.mastodon_server import MastodonAccount, MastodonServer
 from watchbot.config import Settings
-from watchbot.intake import Rules
+from watchbot.intake import Rules, file_post
+from watchbot.model import Post, Source
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter
 from watchbot.store import Store
 
@@ -150,6 +151,22 @@ async def test_replies_in_one_thread_are_capped_then_favourites_acknowledge(scen
         fresh = await post(alice_client, f"@{scene.bot.username} https://fresh.example/")
         adapter.wake()
         await until(replies_from(alice_client, fresh["id"], scene.bot), "the reply in a new thread")
+
+
+async def test_a_long_answer_is_cut_to_fit_even_where_the_server_counts_urls_in_full(scene: Scene):
+    # Ten links of 120 characters: Mastodon counts each URL as 23, so the answer fits its 500;
+    # the stand-in counts every character (as some servers do) and answers 422 "too long".
+    async with await Store.open(scene.database_url) as store:
+        for n in range(10):
+            url = f"https://long.example/{n}/" + "x" * 100
+            await file_post(store, Post(source=Source.CLI, place="cli", author_id="cli:me", author_name="me",
+                                        text=f"{url} #longread", event_id=f"cli-{n}"), Rules())
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot() as (adapter, store):
+        asked = await post(alice_client, f"@{scene.bot.username} search longread")
+        adapter.wake()
+        [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the cut answer")
+        assert "https://long.example/" in answer["content"] and "…" in answer["content"]
 
 
 async def test_bots_are_never_answered_nor_filed(scene: Scene):

@@ -51,6 +51,7 @@ from watchbot.networks.fediverse_events import (
     post_from_status,
     reply_text,
 )
+from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance
 from watchbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class FediverseAdapter:
         self.own_id = ""
         self.own_acct = ""
         self._stream = None
+        self.limits = StatusLimits()
+        self.server_described: dict[str, Any] = {}
         self._requests = Budget(300, 5 * 60)
         self._posts = Budget(300, 3 * 60 * 60)
 
@@ -102,6 +105,7 @@ class FediverseAdapter:
             )
             me = await self._api("account_verify_credentials")
             self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
+            await self._learn_the_server()
             if await self.store.get_cursor(CURSOR) is None:
                 await self._first_start()
             while True:
@@ -142,6 +146,18 @@ class FediverseAdapter:
                      self.settings.fediverse_poll_seconds)
         except Exception as error:  # noqa: BLE001 -- no stream: polling alone still sees everything
             log.warning("Mastodon: no streaming (%s); polling every %d s", error, self.settings.fediverse_poll_seconds)
+
+    async def _learn_the_server(self) -> None:
+        """What the server allows, from what it says of itself (v2, else v1): no version checks,
+        since GoToSocial, Akkoma and Pleroma speak the API with versions of their own."""
+        described: dict[str, Any] = {}
+        for version in ("instance_v2", "instance_v1"):
+            try:
+                described[version] = await self._api(version)
+            except MastodonAPIError as error:  # an older server without v2 answers 404
+                log.info("Mastodon: the server has no %s (%s)", version, error)
+        self.limits = limits_from_instance(described.get("instance_v2"), described.get("instance_v1"))
+        self.server_described = described
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -237,13 +253,7 @@ class FediverseAdapter:
         where = status.get("url") or status_id
         try:
             if lines and replies < self.settings.fediverse_replies_per_thread:
-                posted = await self._api(
-                    "status_post",
-                    reply_text(str((status.get("account") or {}).get("acct") or ""), lines)[:480],
-                    in_reply_to_id=status_id,
-                    visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
-                    idempotency_key=idempotency_key("reply", status_id),
-                )
+                posted = await self._post_reply(status, reply_text(str((status.get("account") or {}).get("acct") or ""), lines))
                 await self.store.record_reply(SOURCE, status_id, thread, str(posted["id"]))
             elif filed:
                 await self._api("status_favourite", status_id)
@@ -252,6 +262,21 @@ class FediverseAdapter:
                 log.info("Mastodon: not answering %s: %d replies in that thread already", where, replies)
         except MastodonAPIError as error:  # a 4xx: retrying would not help
             log.warning("Mastodon: could not answer %s: %s", where, error)
+
+    async def _post_reply(self, status: dict[str, Any], text: str) -> dict[str, Any]:
+        """Post a reply cut to the server's length; if the server still finds it too long (it
+        counts differently), cut it counting URLs as written, and post that instead."""
+        status_id = str(status["id"])
+        reply = functools.partial(self._api, "status_post", in_reply_to_id=status_id,
+                                  visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"))
+        try:
+            return await reply(fit(text, self.limits), idempotency_key=idempotency_key("reply", status_id))
+        except MastodonAPIError as error:
+            if not _refused_as_too_long(error):
+                raise
+            log.info("Mastodon: the server found the reply to %s too long; cutting it shorter", status_id)
+            stricter = replace(self.limits, urls_discounted=False)
+            return await reply(fit(text, stricter), idempotency_key=idempotency_key("short-reply", status_id))
 
     # -- calling the server -----------------------------------------------------------------
 
@@ -285,6 +310,12 @@ class FediverseAdapter:
                 log.warning("Mastodon: %s failed (%s); retrying in %.0f s", method, error, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _refused_as_too_long(error: MastodonAPIError) -> bool:
+    """Mastodon.py's errors carry (message, status, reason, server's text)."""
+    args = list(error.args) + [None] * 4
+    return args[1] == 422 and "too long" in str(args[3] or "").lower()
 
 
 class _WakeOnMention(StreamListener):
