@@ -204,6 +204,29 @@ async def _alive(adapter: FediverseAdapter) -> bool:
     return adapter._stream is not None and adapter._stream.is_alive()
 
 
+async def test_where_the_server_has_no_sse_the_websocket_brings_mentions_in(scene: Scene, monkeypatch):
+    # As GoToSocial and Akkoma: streaming only over WebSocket (SSE paths answer 404).
+    import watchbot.networks.fediverse as fediverse
+
+    monkeypatch.setattr(fediverse, "SSE_PROBE_SECONDS", 2.0)
+    alice, alice_client = scene.person("alice")
+    scene.streaming = True
+    no_sse = scene.server.inject_fault("status", status=404, path="/api/v1/streaming/*", methods=["GET"],
+                                       times=None)
+    try:
+        async with scene.running_bot(poll_seconds=3600) as (adapter, store):  # only a stream can wake it
+            await until(lambda: _websocket_open(adapter), "the WebSocket to open")
+            assert adapter._stream is None or not adapter._stream.is_alive()
+            status = await post(alice_client, f"@{scene.bot.username} https://over-websocket.example/")
+            await until(replies_from(alice_client, status["id"], scene.bot), "the reply, woken by the WebSocket")
+    finally:
+        scene.server.remove_fault(no_sse)
+
+
+async def _websocket_open(adapter: FediverseAdapter) -> bool:
+    return adapter._websocket is not None and not adapter._websocket.done() and not adapter._sse_offered
+
+
 async def test_save_this_in_reply_files_the_parents_links_unless_its_author_opted_out(scene: Scene):
     author, author_client = scene.person("author")
     shy, shy_client = scene.person("shy", note="Please, #nobot")

@@ -51,6 +51,7 @@ from watchbot.networks.fediverse_events import (
     post_from_status,
     reply_text,
 )
+from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance
 from watchbot.store import Store
 
@@ -73,6 +74,7 @@ PAGE = 40
 NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "status", "update",
                 "admin.sign_up", "admin.report", "severed_relationships", "moderation_warning"]
 MAX_BACKOFF = 300.0
+SSE_PROBE_SECONDS = 10.0  # an SSE stream not receiving by then: the server has none
 
 
 class FediverseAdapter:
@@ -86,7 +88,11 @@ class FediverseAdapter:
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
-        self._stream = None
+        self._stream = None  # Mastodon.py's SSE stream
+        self._websocket: asyncio.Task | None = None  # or the WebSocket, where SSE is absent
+        self._sse_offered = True
+        self._stream_refused: str | None = None
+        self._streaming_base = ""
         self.limits = StatusLimits()
         self.server_described: dict[str, Any] = {}
         self._requests = Budget(300, 5 * 60)
@@ -120,6 +126,9 @@ class FediverseAdapter:
         finally:
             if self._stream is not None:
                 self._stream.close()
+            if self._websocket is not None:
+                self._websocket.cancel()
+                await asyncio.gather(self._websocket, return_exceptions=True)
             self._worker.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
@@ -129,9 +138,21 @@ class FediverseAdapter:
     async def _keep_stream(self) -> None:
         """The streaming API only says "something came": the poll that follows reads it from the
         cursor, so a stream that drops (or was never offered) loses nothing. A dead stream is
-        opened again at each poll (the watchdog)."""
+        opened again at each poll (the watchdog). Server-Sent Events first (the token travels in
+        a header); WebSocket where the server has no SSE (GoToSocial, Akkoma)."""
         if self._stream is not None and self._stream.is_alive():
             return
+        if self._websocket is not None and not self._websocket.done():
+            return
+        self._websocket_ended()
+        if self._sse_offered and await self._open_sse():
+            return
+        self._sse_offered = False  # not again: the WebSocket is the way with this server
+        self._websocket = asyncio.create_task(follow_websocket(
+            self._streaming_base, self.settings.fediverse_access_token.get_secret_value(),
+            self.wake, on_open=self._streaming_opened))
+
+    async def _open_sse(self) -> bool:
         loop = asyncio.get_running_loop()
         listener = _WakeOnMention(lambda: loop.call_soon_threadsafe(self.wake))
         try:
@@ -140,12 +161,44 @@ class FediverseAdapter:
                 Mastodon, api_base_url=self.settings.fediverse_instance,
                 access_token=self.settings.fediverse_access_token.get_secret_value(),
                 request_timeout=30, version_check_mode="none")
-            self._stream = await self._call(streamer.stream_user, listener, run_async=True,
-                                            reconnect_async=True, reconnect_async_wait_sec=5)
-            log.info("Mastodon: following mentions live (streaming), polling every %d s as well",
-                     self.settings.fediverse_poll_seconds)
-        except Exception as error:  # noqa: BLE001 -- no stream: polling alone still sees everything
-            log.warning("Mastodon: no streaming (%s); polling every %d s", error, self.settings.fediverse_poll_seconds)
+            stream = await self._call(streamer.stream_user, listener, run_async=True,
+                                      reconnect_async=True, reconnect_async_wait_sec=5)
+        except Exception as error:  # noqa: BLE001 -- no SSE: the WebSocket or polling will do
+            log.info("Mastodon: no streaming over SSE (%s); trying WebSocket", error)
+            return False
+        # Mastodon.py connects on its own thread and keeps retrying a refused connection there:
+        # a stream that is not receiving soon is a server without SSE.
+        deadline = time.monotonic() + SSE_PROBE_SECONDS
+        while not stream.is_receiving() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if not stream.is_receiving():
+            stream.close()
+            log.info("Mastodon: no streaming over SSE; trying WebSocket")
+            return False
+        self._stream = stream
+        self._streaming_opened()
+        return True
+
+    def _streaming_opened(self) -> None:
+        log.info("Mastodon: following mentions live (%s), polling every %d s as well",
+                 "SSE" if self._sse_offered else "WebSocket", self.settings.fediverse_poll_seconds)
+        self._stream_refused = None
+        self.wake()  # what came before the stream opened
+
+    def _websocket_ended(self) -> None:
+        """Read how the last WebSocket ended (asyncio warns about an exception never read)."""
+        task, self._websocket = self._websocket, None
+        if task is None or task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, StreamUnavailable):
+            # Said once as a warning; the watchdog tries again at each poll, quietly.
+            level = logging.DEBUG if self._stream_refused == str(error) else logging.WARNING
+            log.log(level, "Mastodon: no streaming (%s); polling every %d s", error,
+                    self.settings.fediverse_poll_seconds)
+            self._stream_refused = str(error)
+        elif error is not None:
+            log.warning("Mastodon: the stream failed (%s); polling meanwhile", type(error).__name__)
 
     async def _learn_the_server(self) -> None:
         """What the server allows, from what it says of itself (v2, else v1): no version checks,
@@ -158,6 +211,8 @@ class FediverseAdapter:
                 log.info("Mastodon: the server has no %s (%s)", version, error)
         self.limits = limits_from_instance(described.get("instance_v2"), described.get("instance_v1"))
         self.server_described = described
+        self._streaming_base = streaming_base(
+            described.get("instance_v2"), described.get("instance_v1"), self.settings.fediverse_instance)
 
     # -- receiving --------------------------------------------------------------------------
 
