@@ -1,0 +1,29 @@
+"""Fetching pages and feeds that people link to, without letting them reach inside the network.
+
+`GuardedClient` is the only way the bot fetches a URL: http(s) only, every redirect hop and every
+address checked by `addresses.refusal` (globally routable, or allow-listed), no proxies from the
+environment, one deadline per fetch and a cap on the decompressed size.
+"""
+
+from watchbot.fetch.addresses import Address, Network, parse_allow_networks, refusal
+from watchbot.fetch.client import (
+    Fetched,
+    FetchError,
+    FetchFailed,
+    FetchRefused,
+    GuardedClient,
+    Resolve,
+)
+
+__all__ = [
+    "Address",
+    "FetchError",
+    "FetchFailed",
+    "FetchRefused",
+    "Fetched",
+    "GuardedClient",
+    "Network",
+    "Resolve",
+    "parse_allow_networks",
+    "refusal",
+]
