@@ -23,7 +23,6 @@ import pytest
 from aiohttp import web
 
 from watchbot.fetch import FetchFailed, FetchRefused, GuardedClient
-from watchbot.fetch import client as client_module
 
 LOCAL = (ip_network("127.0.0.1/32"),)
 PAGE = "<!doctype html><title>Hello</title><p>A page.</p>"

@@ -1,4 +1,5 @@
-"""Wiring: the adapters the settings ask for, run under one TaskGroup until SIGTERM or Ctrl-C."""
+"""Wiring: the adapters the settings ask for, and the page fetcher, run under one TaskGroup until
+SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -50,10 +51,15 @@ async def run_bot(settings: Settings, store: Store) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
+    workers = list(adapters)
+    if settings.fetch_enabled:
+        from watchbot.enrich.worker import Enricher, client_from_settings
+
+        workers.append(Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency))
     try:
         async with asyncio.TaskGroup() as group:
-            for adapter in adapters:
-                group.create_task(adapter.run(), name=type(adapter).__name__)
+            for worker in workers:
+                group.create_task(worker.run(), name=type(worker).__name__)
     except asyncio.CancelledError:
         if not stopping.is_set():
             raise

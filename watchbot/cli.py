@@ -24,8 +24,9 @@ from watchbot.config import ConfigError, Settings, load_settings, unknown_settin
 from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
 from watchbot.intake import Rules, describe, file_post
-from watchbot.model import Link, LinkRecord, Post, Source, Visibility, utcnow
+from watchbot.model import Link, LinkRecord, PageState, Post, Source, Visibility, utcnow
 from watchbot.store import DatabaseURLError, Store, StoreNotReady, StoreUnavailable, redacted
+from watchbot.store.pages import LinkPages
 
 log = logging.getLogger("watchbot")
 
@@ -210,10 +211,16 @@ async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) ->
     link, zone = record.link, ctx.settings.zone
     click.echo(f"#{link.id} {link.url}")
     if link.title:
-        click.echo(f"  {link.title}")
+        click.echo(f"  {link.title}" + (f" ({link.site_name})" if link.site_name else ""))
     if link.tags:
         click.echo(f"  tags: {', '.join(link.tags)}")
     click.echo(f"  key: {link.key}")
+    for line in _page_lines(record, zone):
+        click.echo(f"  {line}")
+    for merge in await LinkPages(store).merges(link.id):
+        undone = f", undone {merge.undone_at.astimezone(zone):%Y-%m-%d}" if merge.undone_at else ""
+        click.echo(f"  merged: #{merge.merged_id} {merge.merged_url} into #{merge.kept_id} "
+                   f"({merge.reason}, {merge.at.astimezone(zone):%Y-%m-%d}{undone})")
     for share in record.shares:
         when = share.shared_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         where = f"{share.source.value}:{share.place}" if share.place != share.source.value else share.source.value
@@ -221,6 +228,57 @@ async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) ->
         click.echo(f"  - {when} {share.sharer_name} via {where}{private}")
         if share.note:
             click.echo(f"    {share.note}")
+
+
+def _page_lines(record: LinkRecord, zone) -> list[str]:
+    page = record.page
+    if page is None:
+        return []
+    if page.state is PageState.OK:
+        lines = [f"page: fetched {page.fetched_at.astimezone(zone):%Y-%m-%d %H:%M}" if page.fetched_at else "page: ok"]
+        if page.final_url and page.final_url != record.link.url:
+            lines.append(f"now at: {page.final_url}")
+        if page.canonical_url and page.canonical_url not in (page.final_url, record.link.url):
+            lines.append(f"canonical: {page.canonical_url}")
+        return lines
+    if page.state is PageState.PENDING:
+        return ["page: not fetched yet"]
+    when = f", next try {page.next_fetch_at.astimezone(zone):%Y-%m-%d %H:%M}" if page.next_fetch_at else ""
+    return [f"page: {page.state.value} after {page.attempts} attempt(s): {page.reason}{when}"]
+
+
+@links.command("refresh")
+@click.argument("link_ids", nargs=-1, type=LINK_ID)
+@click.option("--all", "every", is_flag=True, help="Every link in the store.")
+@with_store
+async def links_refresh(ctx: Context, store: Store, link_ids: tuple[int, ...], every: bool) -> None:
+    """Fetch links' pages now and say, per link, what was found or why not."""
+    from watchbot.enrich.worker import Enricher, client_from_settings
+
+    if bool(link_ids) == every:
+        raise click.UsageError("give link ids, or --all")
+    targets = await LinkPages(store).urls(None if every else list(link_ids))
+    missing = sorted(set(link_ids) - {link_id for link_id, _ in targets})
+    settings = ctx.settings
+    enricher = Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency)
+    try:
+        for looked in await asyncio.gather(*(enricher.enrich(link_id, url) for link_id, url in targets)):
+            click.echo(looked.line())
+    finally:
+        await enricher.client.aclose()
+    if missing:
+        raise click.ClickException("there is no link " + ", ".join(f"#{n}" for n in missing))
+
+
+@links.command("unmerge")
+@click.argument("link_id", type=LINK_ID)
+@with_store
+async def links_unmerge(ctx: Context, store: Store, link_id: int) -> None:
+    """Undo the merge that folded link LINK_ID into another (see `links show`)."""
+    merge = await LinkPages(store).unmerge(link_id, actor=f"cli:{getpass.getuser()}")
+    if merge is None:
+        raise click.ClickException(f"#{link_id} was not merged into another link (see `watchbot links show`)")
+    click.echo(f"#{merge.merged_id} {merge.merged_url} is its own link again, apart from #{merge.kept_id}.")
 
 
 @links.command("rm")

@@ -81,6 +81,31 @@ class Settings(BaseSettings):
     # No endless back-and-forth in a thread (with a person or another bot): favourites after this.
     fediverse_replies_per_thread: int = Field(default=5, ge=1, le=100)
 
+    # Fetching each link's page for its title, site and description (enrich/).
+    fetch_enabled: bool = True
+    # Networks the fetcher may reach although not public (CIDRs, comma-separated): empty by
+    # default, since the bot fetches what strangers post. For tests and deliberate intranets.
+    fetch_allow_networks: str = ""
+    # A URL or e-mail address in the User-Agent, so site owners can reach whoever runs the bot.
+    fetch_contact: str | None = None
+    fetch_concurrency: int = Field(default=8, ge=1, le=64)
+    fetch_per_host: int = Field(default=2, ge=1, le=16)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("fetch_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from watchbot.fetch import parse_allow_networks
+
+        parse_allow_networks(value)  # a ValueError names the bad entry
+        return value
+
+    @property
+    def fetch_allow(self) -> tuple:
+        from watchbot.fetch import parse_allow_networks
+
+        return parse_allow_networks(self.fetch_allow_networks)
+
     @property
     def fediverse_enabled(self) -> bool:
         return self.fediverse_instance is not None

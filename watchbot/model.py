@@ -104,6 +104,37 @@ class Link:
     share_count: int
     first_sharer_name: str
     first_shared_at: datetime
+    site_name: str | None = None  # from the page, once fetched
+
+
+class PageState(StrEnum):
+    """Where fetching a link's page stands."""
+
+    PENDING = "pending"  # not fetched yet
+    OK = "ok"
+    FAILED = "failed"  # retried later, with backoff
+    DEAD = "dead"  # gone (404, 410) or failing for too long: marked, never deleted
+    REFUSED = "refused"  # the fetch guard said no (a private address, a bad scheme): not retried
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What fetching a link found. A person's own title for a link wins over the page's."""
+
+    state: PageState
+    final_url: str | None = None
+    canonical_url: str | None = None
+    title: str | None = None
+    description: str | None = None
+    site_name: str | None = None
+    language: str | None = None
+    image_url: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    reason: str | None = None
+    attempts: int = 0
+    fetched_at: datetime | None = None
+    next_fetch_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +143,7 @@ class LinkRecord:
 
     link: Link
     shares: tuple[Share, ...]
+    page: Page | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,11 +71,13 @@ class FetchFailed(FetchError):
     """The fetch was tried and failed: network error, time, HTTP error status, size, type."""
 
     def __init__(
-        self, reason: str, *, status: int | None = None, retry_after: float | None = None
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None,
+        content_type: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status  # the HTTP status, for HTTP errors
         self.retry_after = retry_after  # seconds, when the server said so in Retry-After
+        self.content_type = content_type  # set when the answer was of a type not accepted
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,8 @@ async def _finish(
         raise FetchFailed(f"{where} answered {status} without a Location", status=status)
     if request.accept is not None and status != 304:
         if response.content_type not in request.accept:
-            raise FetchFailed(f"{where} is {response.content_type}, not {_kind(request.accept)}")
+            raise FetchFailed(f"{where} is {response.content_type}, not {_kind(request.accept)}",
+                              content_type=response.content_type)
     body, truncated = await _read_body(request, where, response)
     return Fetched(
         url=request.url,

@@ -154,6 +154,63 @@ replies = Table(
     Index(None, "source", "reply_id"),
 )
 
+# What fetching a link found (enrich/): its page's title, site, canonical URL, and the fetch state
+# (pending, ok, failed: retried with backoff, dead: marked not deleted, refused: the guard said no).
+link_pages = Table(
+    "link_pages",
+    metadata,
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("final_url", Text),
+    Column("canonical_url", Text),
+    Column("title", Text),
+    Column("description", Text),
+    Column("site_name", Text),
+    Column("language", Text),
+    Column("image_url", Text),  # a URL only: images are never downloaded
+    Column("author", Text),
+    Column("published_at", UTCDateTime),
+    Column("reason", Text),  # why the last fetch failed or was refused
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("fetched_at", UTCDateTime),
+    Column("next_fetch_at", UTCDateTime),
+    PrimaryKeyConstraint("link_id"),
+    Index(None, "next_fetch_at"),
+)
+
+# Other keys a link is known by (its final and canonical URLs, the links merged into it): a share
+# of any of them is a share of that link.
+link_aliases = Table(
+    "link_aliases",
+    metadata,
+    Column("key", Text, nullable=False),
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("merge_id", Integer),  # the merge that made this alias, if one did
+    PrimaryKeyConstraint("key"),
+    Index(None, "link_id"),
+)
+
+# A link found to be the same page as an older one is merged into it; what the merge moved is kept
+# here, so `watchbot links unmerge` can explain it and put everything back.
+link_merges = Table(
+    "link_merges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kept_id", Integer, nullable=False),
+    Column("merged_id", Integer, nullable=False),
+    Column("merged_key", Text, nullable=False),
+    Column("merged_url", Text, nullable=False),
+    Column("merged_title", Text),
+    Column("merged_description", Text),
+    Column("merged_filed_at", UTCDateTime, nullable=False),
+    # JSON: the shares moved to the kept link, the shares dropped as repeats (kept whole), the aliases moved
+    Column("details", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("undone_at", UTCDateTime),
+    Index(None, "merged_id"),
+)
+
 moderation_log = Table(
     "moderation_log",
     metadata,

@@ -25,15 +25,25 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from watchbot.model import Filed, Link, LinkRecord, NewShare, Share, Source, Visibility, utcnow
+from watchbot.model import Filed, Link, LinkRecord, NewShare, Page, PageState, Share, Source, Visibility, utcnow
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
-from watchbot.store.schema import UTCDateTime, cursors, links, moderation_log, replies, share_tags, shares
+from watchbot.store.schema import (
+    UTCDateTime,
+    cursors,
+    link_aliases,
+    link_pages,
+    links,
+    moderation_log,
+    replies,
+    share_tags,
+    shares,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +153,7 @@ class Store:
         raise AssertionError("unreachable")
 
     def _file_one(self, conn: Connection, new: NewShare) -> Filed:
-        link_id = conn.execute(_LINK_ID_BY_KEY, {"key": new.key}).scalar_one_or_none()
+        link_id = conn.execute(LINK_ID_BY_KEY, {"key": new.key}).scalar_one_or_none()
         if link_id is not None:
             same = _SAME_EVENT if new.event_id is not None else _SAME_PERSON_AND_TIME
             existing = conn.execute(same, _share_values(link_id, new)).scalar_one_or_none()
@@ -162,6 +172,7 @@ class Store:
             "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
         }).scalar_one()
         share_id = self._add_share(conn, link_id, new)
+        conn.execute(_PAGE_TO_FETCH, {"link_id": link_id, "now": utcnow()})
         # A new link's record is all in `new`: no need to read it back.
         share = Share(
             id=share_id, link_id=link_id, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
@@ -222,7 +233,7 @@ class Store:
         kept = {done.link.id for done in filed}
         removed = self._delete_shares(conn, [share_id for share_id, link_id in before if link_id not in kept])
         for link_id in kept:
-            self._rebuild_search_document(conn, link_id)
+            self.rebuild_search_document(conn, link_id)
         refreshed = [self._filed(conn, d.link.id, d.share.id, new_link=d.new_link, new_share=d.new_share) for d in filed]
         return refreshed, removed
 
@@ -249,21 +260,34 @@ class Store:
         if orphans:
             conn.execute(delete(links).where(links.c.id.in_(orphans)))
         for link_id in still_shared:
-            self._rebuild_search_document(conn, link_id)
+            self.rebuild_search_document(conn, link_id)
         return orphans
 
-    def _rebuild_search_document(self, conn: Connection, link_id: int) -> None:
+    def rebuild_search_document(self, conn: Connection, link_id: int) -> None:
         """The search text of a link from scratch, after a share of it changed or went."""
         link = conn.execute(select(links.c.url, links.c.title, links.c.description).where(links.c.id == link_id)).one()
+        page = conn.execute(
+            select(link_pages.c.title, link_pages.c.description, link_pages.c.site_name)
+            .where(link_pages.c.link_id == link_id)
+        ).first()
         notes = conn.execute(select(shares.c.note).where(shares.c.link_id == link_id, shares.c.note.is_not(None)))
         tags = conn.execute(
             select(share_tags.c.tag).distinct().join(shares, shares.c.id == share_tags.c.share_id)
             .where(shares.c.link_id == link_id).order_by(share_tags.c.tag)
         )
-        document = " ".join(filter(None, [link.url, link.title, link.description, *notes.scalars(), *tags.scalars()]))
+        document = " ".join(filter(None, [link.url, link.title, link.description, *(page or ()),
+                                          *notes.scalars(), *tags.scalars()]))
         conn.execute(update(links).where(links.c.id == link_id).values(search_document=document))
 
     # -- reading ----------------------------------------------------------------------------
+
+    async def read(self, function: Callable[[Connection], T]) -> T:
+        """Run `function(connection)` on the worker thread (for the store's own query modules)."""
+        return await self._read(function)
+
+    async def write(self, function: Callable[[Connection], T]) -> T:
+        """Run `function(connection)` in one write transaction on the worker thread."""
+        return await self._write(function)
 
     async def _read(self, function: Callable[[Connection], T]) -> T:
         def work() -> T:
@@ -392,6 +416,8 @@ class Store:
         if not link_ids:
             return {}
         link_rows = (conn.execute(select(links).where(links.c.id.in_(link_ids)))).all()
+        pages = {row.link_id: page_of_row(row) for row in conn.execute(
+            select(link_pages).where(link_pages.c.link_id.in_(link_ids)))}
         share_rows = (
             conn.execute(
                 select(shares).where(shares.c.link_id.in_(link_ids)).order_by(shares.c.shared_at, shares.c.id)
@@ -415,18 +441,21 @@ class Store:
             if not link_shares:  # a link is never kept without a share; be safe on reads anyway
                 continue
             all_tags = sorted({t for s in link_shares for t in s.tags})
+            page = pages.get(row.id)
             link = Link(
                 id=row.id,
                 key=row.key,
                 url=row.url,
-                title=row.title,
-                description=row.description,
+                # A title a person gave (an import, the CLI) wins over the page's own.
+                title=row.title or (page and page.title),
+                description=row.description or (page and page.description),
                 tags=tuple(all_tags),
                 share_count=len(link_shares),
                 first_sharer_name=link_shares[0].sharer_name,
                 first_shared_at=link_shares[0].shared_at,
+                site_name=page and page.site_name,
             )
-            records[row.id] = LinkRecord(link, tuple(link_shares))
+            records[row.id] = LinkRecord(link, tuple(link_shares), page)
         return records
 
     async def records_shared_between(self, start: datetime, end: datetime) -> list[LinkRecord]:
@@ -480,7 +509,7 @@ class Store:
             missing = [tag for tag in _unique_sorted(add) if tag not in present]
             if missing:
                 conn.execute(_INSERT_TAG, [{"share_id": share_ids[0], "tag": tag} for tag in missing])
-            self._rebuild_search_document(conn, link_id)
+            self.rebuild_search_document(conn, link_id)
             return self._load_records(conn, [link_id]).get(link_id)
 
         return await self._write(change)
@@ -572,10 +601,19 @@ class Store:
 
 # The statements of the filing path, built once: SQLAlchemy then only binds values (building a
 # statement per call cost more than running it; see docs/benchmarks.md).
-_LINK_ID_BY_KEY = select(links.c.id).where(links.c.key == bindparam("key"))
+# A link's own key, or another key it is known by (its final or canonical URL, a merged link).
+LINK_ID_BY_KEY = union_all(
+    select(links.c.id).where(links.c.key == bindparam("key")),
+    select(link_aliases.c.link_id).where(link_aliases.c.key == bindparam("key")),
+).limit(1)
 _INSERT_LINK = insert(links).returning(links.c.id)
 _INSERT_SHARE = insert(shares).returning(shares.c.id)
 _INSERT_TAG = insert(share_tags)
+# Every new link waits for its page to be fetched (enrich/), due at once.
+_PAGE_TO_FETCH = insert(link_pages).values(
+    link_id=bindparam("link_id"), state=PageState.PENDING.value, attempts=0,
+    next_fetch_at=bindparam("now", type_=UTCDateTime),
+)
 # The share a new one repeats: the same source event, or (without one) the same person and time.
 _SAME_EVENT = select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
@@ -632,6 +670,15 @@ def _links_tagged(tag: str):
         select(shares.c.link_id)
         .join(share_tags, share_tags.c.share_id == shares.c.id)
         .where(share_tags.c.tag == tag)
+    )
+
+
+def page_of_row(row) -> Page:
+    return Page(
+        state=PageState(row.state), final_url=row.final_url, canonical_url=row.canonical_url, title=row.title,
+        description=row.description, site_name=row.site_name, language=row.language, image_url=row.image_url,
+        author=row.author, published_at=row.published_at, reason=row.reason, attempts=row.attempts,
+        fetched_at=row.fetched_at, next_fetch_at=row.next_fetch_at,
     )
 
 
