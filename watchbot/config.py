@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,6 +93,21 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(default=8, ge=1, le=64)
     fetch_per_host: int = Field(default=2, ge=1, le=16)
     fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    # RSS/Atom/JSON feeds (feeds/): polled while the bot runs; their entries filed as shares.
+    feeds_enabled: bool = True
+    # How often a feed is polled unless it says otherwise (`feeds add --every`): 30m, 2h, 1d.
+    feeds_every: str = "30m"
+    # Feed entries in the weekly digest, in a section of their own, at most this many.
+    feeds_digest_cap: int = Field(default=10, ge=0, le=100)
+    # Alert feeds post each new entry to the rooms at once; to the fediverse too when true.
+    feeds_alerts_to_fediverse: bool = False
+
+    @field_validator("feeds_every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value.strip()
 
     @field_validator("fetch_allow_networks")
     @classmethod
@@ -215,6 +232,18 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "30m" -> 30 minutes; a ValueError says what is expected."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 2h or 1d")
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
 
 
 class ConfigError(Exception):
