@@ -256,3 +256,13 @@ def test_bad_arguments_get_one_line_and_no_traceback(run, args):
     assert result.exit_code in (1, 2), result.output
     assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
     assert run("links", "list").output == ""  # and nothing was filed
+
+
+def test_digest_preview_reads_the_same_in_text_markdown_and_json(run):
+    run("links", "add", "https://lwn.net/Articles/1001/", "--tag", "linux", "--by", "alice")
+    text = run("digest", "preview").output
+    assert text.startswith("Tech watch") and "1 link from 1 person" in text and "#linux" in text
+    assert run("digest", "preview", "--format", "markdown").output.startswith("# Tech watch")
+    data = json.loads(run("digest", "preview", "--format", "json").output)
+    assert data["sections"][0]["tag"] == "linux"
+    assert data["sections"][0]["links"][0]["url"] == "https://lwn.net/Articles/1001/"

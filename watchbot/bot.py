@@ -52,6 +52,10 @@ async def run_bot(settings: Settings, store: Store) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
     workers = list(adapters)
+    if settings.digest_enabled:
+        from watchbot.digest.scheduler import DigestScheduler
+
+        workers.append(DigestScheduler(settings, store, adapters))
     if settings.fetch_enabled:
         from watchbot.enrich.worker import Enricher, client_from_settings
 

@@ -430,12 +430,13 @@ def digest() -> None:
 @digest.command("preview")
 @click.option("--period", type=click.Choice(["current", "last"]), default="current", show_default=True,
               help="current: the period in progress, so far; last: the last complete one.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
+              show_default=True)
 @with_store
 async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> None:
     """Show the digest as it would be posted; posts nothing."""
     from watchbot.digest.preview import preview
-    from watchbot.digest.render import render_markdown, render_matrix
+    from watchbot.digest.render import render_json, render_markdown, render_matrix
 
     settings = ctx.settings
     built = await preview(store, settings.digest_schedule, settings.zone, top=settings.digest_top,
@@ -443,9 +444,54 @@ async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> N
     so_far = period == "current"
     if fmt == "markdown":
         click.echo(render_markdown(built, settings.zone, so_far=so_far), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(render_json(built), indent=2, ensure_ascii=False))
     else:
         rendered = render_matrix(built, settings.zone, so_far=so_far)
         click.echo(rendered.html if fmt == "html" else rendered.text)
+
+
+@digest.command("post")
+@click.option("--period", "which", default="last", show_default=True,
+              help="last: the last complete period; or a date (YYYY-MM-DD) inside the period to post.")
+@click.option("--outlet", "outlets", multiple=True,
+              help="Only this outlet (matrix:!room:server, mastodon:server); repeat for several.")
+@click.option("--again", is_flag=True, help="Post it even where it was posted already.")
+@with_store
+async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str, ...], again: bool) -> None:
+    """Post a period's digest now, to every room and account the bot posts to (once per period
+    and place, unless --again)."""
+    from watchbot.bot import build_adapters
+    from watchbot.digest.schedule import current_period, last_period
+    from watchbot.digest.scheduler import DigestScheduler
+
+    settings = ctx.settings
+    if which == "last":
+        period = last_period(settings.digest_schedule, settings.zone, utcnow())
+    else:
+        try:
+            day = datetime.strptime(which, "%Y-%m-%d").replace(tzinfo=settings.zone)
+        except ValueError:
+            raise click.BadParameter("last, or a date such as 2026-11-20", param_hint="--period") from None
+        period = current_period(settings.digest_schedule, settings.zone, day)
+        if period.end > utcnow():
+            raise click.ClickException("that period is not over yet (watchbot digest preview shows it so far)")
+    adapters = build_adapters(settings, store)
+    if not adapters:
+        raise click.ClickException("no network is configured to post to (WATCHBOT_MATRIX_*, WATCHBOT_FEDIVERSE_*)")
+    try:
+        for adapter in adapters:
+            await adapter.connect()
+        results = await DigestScheduler(settings, store, adapters).post(period, again=again, only=outlets)
+    finally:
+        for adapter in adapters:
+            await adapter.close()
+    if not results:
+        raise click.ClickException("no outlet to post to" + (f" named {', '.join(outlets)}" if outlets else ""))
+    for posted in results:
+        click.echo(posted.line())
+    if any(posted.status in ("failed", "busy") for posted in results):
+        raise SystemExit(1)
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -665,3 +711,8 @@ def _record_json(record: LinkRecord) -> dict:
 
 def main() -> None:
     cli(prog_name="watchbot")
+
+
+from watchbot.cli_feeds import feeds  # noqa: E402
+
+cli.add_command(feeds)

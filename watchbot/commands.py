@@ -10,6 +10,7 @@ import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.digest.preview import preview
@@ -18,6 +19,9 @@ from watchbot.digest.schedule import DEFAULT_SCHEDULE
 from watchbot.links import normalise_tag
 from watchbot.model import LinkRecord, utcnow
 from watchbot.store import Store
+
+if TYPE_CHECKING:
+    from watchbot.feeds.poller import FeedPoller
 
 DEFAULT_PREFIX = "!watch"
 MAX_LISTED = 10
@@ -67,13 +71,17 @@ class DigestOptions:
 
 
 async def run_command(
-    store: Store, command: Command, caller: Caller, zone: ZoneInfo, digest: DigestOptions = DigestOptions()
+    store: Store, command: Command, caller: Caller, zone: ZoneInfo, digest: DigestOptions = DigestOptions(),
+    *, feeds: FeedPoller | None = None,
 ) -> Reply:
+    """`feeds` follows feeds for the `feed` command; without it, feeds are not available here."""
     if command.name == "digest":
         return await _digest(store, command.args, zone, digest)
+    if command.name == "feed":
+        return await _feed(command.args, caller, zone, feeds)
     handler = HANDLERS.get(command.name)
     if handler is None:
-        names = " ".join(sorted([*HANDLERS, "digest"]))
+        names = " ".join(sorted([*HANDLERS, "digest", "feed"]))
         return _lines([f"I do not know “{command.name}”. Try: {names} (or help)."])
     return await handler(store, command.args, caller, zone)
 
@@ -92,6 +100,7 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
         "tag ID +tag -tag — add or remove tags (on what you shared; moderators: on any link)",
         "rm ID — remove what you shared of a link (moderators: the whole link)",
         "digest preview — the weekly digest as it stands so far",
+        "feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, feed rm ID — follow feeds (moderators)",
     ]
     return _lines(lines)
 
@@ -181,6 +190,69 @@ async def _digest(store: Store, args, zone: ZoneInfo, options: DigestOptions) ->
     built = await preview(store, options.schedule, zone, top=options.top)
     rendered = render_matrix(built, zone, so_far=True)
     return Reply(rendered.text, rendered.html)
+
+
+FEED_USAGE = "Usage: feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, or feed rm ID"
+
+
+async def _feed(args, caller: Caller, zone: ZoneInfo, feeds: FeedPoller | None) -> Reply:
+    from watchbot.feeds.poller import FeedError
+    from watchbot.feeds.results import describe_added, describe_state
+
+    if feeds is None:
+        return _lines(["Feeds are not available here."])
+    if not caller.is_moderator:
+        return _lines(["Only moderators may add, list or remove feeds."])
+    action = args[0].lower() if args else ""
+    if action == "list":
+        followed = await feeds.feeds.all()
+        if not followed:
+            return _lines(["No feeds yet. Add one with: feed add URL"])
+        return _lines([f"#{feed.id} {feed.name} — {feed.url}" + (f" [{', '.join(feed.tags)}]" if feed.tags else "")
+                       + (" (alert)" if feed.alert else "") + f": {describe_state(feed, zone)}"
+                       for feed in followed[:30]])
+    if action == "rm":
+        feed_id = _number(args[1]) if len(args) == 2 else None
+        if feed_id is None:
+            return _lines(["Usage: feed rm ID, such as: feed rm 3 (feed list shows the ids)"])
+        removed = await feeds.feeds.remove(feed_id)
+        if removed is None:
+            return _lines([f"There is no feed #{feed_id}."])
+        return _lines([f"No longer following feed #{feed_id} “{removed.name}”; what it filed stays filed."])
+    if action != "add" or len(args) < 2:
+        return _lines([FEED_USAGE])
+    options = _feed_options(args[2:])
+    if isinstance(options, str):
+        return _lines([options])
+    try:
+        polled = await feeds.add(args[1].strip("<>"), added_by=caller.user_id, **options)
+    except FeedError as error:
+        return _lines([f"I cannot follow it: {error.reason}"])
+    return _lines([describe_added(polled)])
+
+
+def _feed_options(words: tuple[str, ...]) -> dict | str:
+    """`#tag alert every 30m backfill 5` -> feeds.add's options, or a sentence on what is wrong."""
+    from watchbot.feeds.poller import parse_every
+
+    options: dict = {"tags": [], "alert": False}
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if word.startswith("#") and normalise_tag(word) is not None:
+            options["tags"].append(word)
+        elif word.lower() == "alert":
+            options["alert"] = True
+        elif word.lower() == "every" and rest:
+            try:
+                options["every"] = parse_every(rest.pop(0))
+            except ValueError as error:
+                return f"{error}. {FEED_USAGE}"
+        elif word.lower() == "backfill" and rest and _number(rest[0]) is not None:
+            options["backfill"] = _number(rest.pop(0))
+        else:
+            return f"I do not understand “{word}”. {FEED_USAGE}"
+    return options
 
 
 Handler = Callable[[Store, tuple[str, ...], Caller, ZoneInfo], Awaitable[Reply]]

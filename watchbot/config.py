@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     # The digest: when each period ends (cron, in WATCHBOT_TIMEZONE), and how many links it shows.
     digest_schedule: str = "0 17 * * fri"
     digest_top: int = Field(default=20, ge=1, le=100)
+    # Posted by `watchbot run` at the end of each period, to every room the bot is in (rooms of
+    # two, direct chats, are left out) and to its fediverse account.
+    digest_enabled: bool = True
+    digest_to_fediverse: bool = True
+    # Rooms that get no digest, and rooms whose digest holds only what was shared in them.
+    digest_rooms_off: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    digest_rooms_scoped: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The language the digest is written in (its posts say so, for readers' filters and translation).
+    digest_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
     # Matrix: the bot's account (`watchbot login matrix` fills these in).
     matrix_homeserver: str | None = None
@@ -138,7 +147,7 @@ class Settings(BaseSettings):
     def matrix_enabled(self) -> bool:
         return self.matrix_homeserver is not None
 
-    @field_validator("matrix_allowed_inviters", mode="before")
+    @field_validator("matrix_allowed_inviters", "digest_rooms_off", "digest_rooms_scoped", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -43,8 +43,9 @@ class Digest:
     left_out: int  # links beyond the cap: "and N more in the archive"
 
 
-def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20) -> Digest:
-    entries = [entry for entry in (_entry(record, period) for record in records) if entry is not None]
+def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20, place: str | None = None) -> Digest:
+    """`place`: only what was shared there (a room's own digest); None: everything."""
+    entries = [entry for entry in (_entry(record, period, place) for record in records) if entry is not None]
     # Most sharers first, then the earliest shared: a stable order whatever the store returned.
     entries.sort(key=lambda e: (-len(e[0].sharers), e[1], e[0].link_id))
     tag_weight = Counter(tag for link, _ in entries for tag in link.tags)
@@ -64,8 +65,9 @@ def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20
     )
 
 
-def _entry(record: LinkRecord, period: Period):
-    shares = [s for s in record.shares if s.visibility.publishable and period.contains(s.shared_at)]
+def _entry(record: LinkRecord, period: Period, place: str | None):
+    shares = [s for s in record.shares if s.visibility.publishable and period.contains(s.shared_at)
+              and (place is None or s.place == place)]
     if not shares:
         return None
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from watchbot.digest.build import Digest, DigestLink
+from watchbot.networks.fediverse_text import StatusLimits, fit, status_length
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,109 @@ def render_markdown(digest: Digest, zone: ZoneInfo, *, so_far: bool = False, arc
     if more:
         lines += ["", more]
     return "\n".join(lines) + "\n"
+
+
+# What one Matrix notice may carry, body and formatted body together: events are capped at
+# 65,536 bytes with their envelope and signatures, so a part stays well under.
+MATRIX_PART_BYTES = 24_000
+MAX_CREDITED = 3  # sharers named per link in a thread post; the rest are counted
+MAX_CREDIT_CHARACTERS = 100
+
+
+def render_matrix_parts(digest: Digest, zone: ZoneInfo, *, archive_url: str | None = None,
+                        max_bytes: int = MATRIX_PART_BYTES) -> list[Rendered]:
+    """The notice, split between sections (or between links of a huge section) into parts that
+    each fit an event; one part in the usual case."""
+    whole = render_matrix(digest, zone, archive_url=archive_url)
+    if _size(whole) <= max_bytes:
+        return [whole]
+    head = summary(digest, zone)
+    pieces = [Rendered(head, f"<p><strong>{html.escape(head)}</strong></p>")]
+    for section in digest.sections:
+        for start in range(0, len(section.links), 20):  # a huge section goes 20 links at a time
+            links = section.links[start:start + 20]
+            pieces.append(Rendered(
+                "\n".join([f"#{section.tag}"] + [f"- {_plain(link)}" for link in links]),
+                f"<h4>#{html.escape(section.tag)}</h4><ul>"
+                + "".join(f"<li>{_html(link)}</li>" for link in links) + "</ul>"))
+    more = _more(digest, archive_url)
+    if more:
+        pieces.append(Rendered(more, f"<p>{html.escape(more)}</p>"))
+    parts: list[Rendered] = []
+    for piece in pieces:
+        if parts and _size(joined := _join(parts[-1], piece)) <= max_bytes:
+            parts[-1] = joined
+        else:
+            parts.append(piece)
+    return parts
+
+
+def render_thread(digest: Digest, zone: ZoneInfo, limits: StatusLimits = StatusLimits(), *,
+                  archive_url: str | None = None) -> list[str]:
+    """A Mastodon thread: the summary and top hashtags first (the public, discoverable post),
+    then the sections, packed into posts that fit the server's limit. A URL or a word is never
+    cut; a title too long for a post is shortened."""
+    root = summary(digest, zone)
+    if digest.top_tags:
+        root += "\n\n" + " ".join(f"#{tag}" for tag in digest.top_tags)
+    posts = [fit(root, limits)]
+    units: list[str] = []
+    for section in digest.sections:
+        lines = [_thread_line(link, section.tag, limits) for link in section.links]
+        units.append(f"#{section.tag}\n{lines[0]}")  # a heading never ends a post alone
+        units += lines[1:]
+    if more := _more(digest, archive_url):
+        units.append(fit(more, limits))
+    current = ""
+    for unit in units:
+        candidate = f"{current}\n{unit}" if current else unit
+        if status_length(candidate, limits) <= limits.max_characters:
+            current = candidate
+        else:
+            posts.append(current)
+            current = unit
+    if current:
+        posts.append(current)
+    return posts
+
+
+def render_json(digest: Digest) -> dict:
+    """The same digest as data: the web archive, the export, any reuse."""
+    return {
+        "period": {"start": digest.period.start.isoformat(), "end": digest.period.end.isoformat()},
+        "links": digest.link_count,
+        "sharers": digest.sharer_count,
+        "top_tags": list(digest.top_tags),
+        "sections": [
+            {"tag": section.tag, "links": [
+                {"id": link.link_id, "url": link.url, "title": link.title, "tags": list(link.tags),
+                 "sharers": list(link.sharers)} for link in section.links]}
+            for section in digest.sections
+        ],
+        "more": digest.left_out,
+    }
+
+
+def _thread_line(link: DigestLink, tag: str, limits: StatusLimits) -> str:
+    names = list(link.sharers[:MAX_CREDITED])
+    if len(link.sharers) > MAX_CREDITED:
+        names.append(f"{len(link.sharers) - MAX_CREDITED} more")
+    credit = fit(", ".join(names), StatusLimits(MAX_CREDIT_CHARACTERS))  # display names can be long
+    tail = f"{link.url} ({credit})"
+    if not link.title:
+        return tail
+    # Room for the title: the post's limit less the section heading and the rest of the line.
+    room = limits.max_characters - status_length(f"#{tag}\n— {tail}", limits) - 1
+    title = fit(link.title, StatusLimits(max(room, 2), limits.characters_reserved_per_url, limits.urls_discounted))
+    return f"{title} — {tail}"
+
+
+def _size(rendered: Rendered) -> int:
+    return len(rendered.text.encode()) + len(rendered.html.encode())
+
+
+def _join(first: Rendered, second: Rendered) -> Rendered:
+    return Rendered(f"{first.text}\n\n{second.text}", first.html + second.html)
 
 
 def _plain(link: DigestLink) -> str:

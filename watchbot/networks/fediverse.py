@@ -32,12 +32,16 @@ from mastodon import (
     Mastodon,
     MastodonAPIError,
     MastodonNetworkError,
+    MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonServerError,
     StreamListener,
 )
 
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
+from watchbot.digest.build import Digest
+from watchbot.digest.post import DigestSendError, Part
+from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
 from watchbot.networks.budget import Budget
@@ -50,9 +54,10 @@ from watchbot.networks.fediverse_events import (
     opted_out,
     post_from_status,
     reply_text,
+    status_uri,
 )
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
-from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance
+from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
 from watchbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,7 @@ class FediverseAdapter:
         self.instance = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
+        self.ready = asyncio.Event()  # the account and the server's limits are known
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
@@ -101,17 +107,7 @@ class FediverseAdapter:
     async def run(self) -> None:
         """Follow mentions until cancelled."""
         try:
-            self.api = await self._call(
-                Mastodon,
-                api_base_url=self.settings.fediverse_instance,
-                access_token=self.settings.fediverse_access_token.get_secret_value(),
-                ratelimit_method="throw",  # we wait, on our terms, without holding the worker
-                request_timeout=REQUEST_TIMEOUT,
-                version_check_mode="none",  # other servers speak the API without Mastodon's versions
-            )
-            me = await self._api("account_verify_credentials")
-            self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
-            await self._learn_the_server()
+            await self.connect()
             if await self.store.get_cursor(CURSOR) is None:
                 await self._first_start()
             while True:
@@ -124,12 +120,52 @@ class FediverseAdapter:
                 except TimeoutError:
                     pass
         finally:
-            if self._stream is not None:
-                self._stream.close()
-            if self._websocket is not None:
-                self._websocket.cancel()
-                await asyncio.gather(self._websocket, return_exceptions=True)
-            self._worker.shutdown(wait=False, cancel_futures=True)
+            await self.close()
+
+    async def connect(self) -> None:
+        """The account and what the server allows; enough to post (`watchbot digest post`)."""
+        self.api = await self._call(
+            Mastodon,
+            api_base_url=self.settings.fediverse_instance,
+            access_token=self.settings.fediverse_access_token.get_secret_value(),
+            ratelimit_method="throw",  # we wait, on our terms, without holding the worker
+            request_timeout=REQUEST_TIMEOUT,
+            version_check_mode="none",  # other servers speak the API without Mastodon's versions
+        )
+        me = await self._api("account_verify_credentials")
+        self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
+        await self._learn_the_server()
+        self.ready.set()
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        if self._websocket is not None:
+            self._websocket.cancel()
+            await asyncio.gather(self._websocket, return_exceptions=True)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    # -- the digest -------------------------------------------------------------------------
+
+    def digest_outlets(self) -> list[MastodonDigestOutlet]:
+        """The bot's own account, as a thread, once the server is known (empty before)."""
+        if not self.ready.is_set() or not self.settings.digest_to_fediverse:
+            return []
+        return [MastodonDigestOutlet(self)]
+
+    async def still_there(self, uri: str) -> bool:
+        """Whether the status a share came from still exists (deleted ones leave the digest).
+        Only posts the bot answered are known by their local id; others are taken as present."""
+        local_id = await self.store.answered_id_of(SOURCE, uri)
+        if local_id is None:
+            return True
+        try:
+            await self._api("status", local_id)
+        except MastodonNotFoundError:
+            return False
+        except MastodonAPIError as error:  # 401/403: cannot tell; keep it
+            log.info("Mastodon: could not check %s (%s)", uri, error)
+        return True
 
     def wake(self) -> None:
         """Poll now (the stream saw a mention)."""
@@ -309,10 +345,10 @@ class FediverseAdapter:
         try:
             if lines and replies < self.settings.fediverse_replies_per_thread:
                 posted = await self._post_reply(status, reply_text(str((status.get("account") or {}).get("acct") or ""), lines))
-                await self.store.record_reply(SOURCE, status_id, thread, str(posted["id"]))
+                await self.store.record_reply(SOURCE, status_id, thread, str(posted["id"]), status_uri(status))
             elif filed:
                 await self._api("status_favourite", status_id)
-                await self.store.record_reply(SOURCE, status_id, thread, None)
+                await self.store.record_reply(SOURCE, status_id, thread, None, status_uri(status))
             else:
                 log.info("Mastodon: not answering %s: %d replies in that thread already", where, replies)
         except MastodonAPIError as error:  # a 4xx: retrying would not help
@@ -365,6 +401,41 @@ class FediverseAdapter:
                 log.warning("Mastodon: %s failed (%s); retrying in %.0f s", method, error, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+class MastodonDigestOutlet:
+    """The digest as a thread on the bot's account: the root public (its hashtags discoverable),
+    the replies unlisted, in the digest's language, each post with its Idempotency-Key."""
+
+    def __init__(self, adapter: FediverseAdapter) -> None:
+        self.adapter = adapter
+        self.name = f"mastodon:{adapter.instance}"
+        self.scope = None
+
+    def parts(self, digest: Digest, zone) -> list[Part]:
+        return [Part(text) for text in render_thread(digest, zone, self.adapter.limits)]
+
+    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
+        try:
+            return await self._post(part.text, reply_to, key)
+        except MastodonAPIError as error:
+            if not _refused_as_too_long(error):
+                raise DigestSendError(f"the server refused it: {error}") from None
+        # The server counts differently (URLs in full): the same lines, in shorter posts.
+        log.info("Mastodon: the server found a digest post too long; posting it in shorter pieces")
+        stricter = replace(self.adapter.limits, urls_discounted=False)
+        try:
+            for number, piece in enumerate(split_lines(part.text, stricter)):
+                reply_to = await self._post(piece, reply_to, f"{key}-{number}")
+        except MastodonAPIError as error:
+            raise DigestSendError(f"the server refused it: {error}") from None
+        return reply_to
+
+    async def _post(self, text: str, reply_to: str | None, key: str) -> str:
+        status = await self.adapter._api(
+            "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",
+            language=self.adapter.settings.digest_language, idempotency_key=key)
+        return str(status["id"])
 
 
 def _refused_as_too_long(error: MastodonAPIError) -> bool:

@@ -74,12 +74,17 @@ def post_from_status(status: Mapping[str, Any], instance: str) -> Post:
         html=status.get("content") or "",
         # The status URI is the same however the status reached us (stream, poll, another
         # server's copy): a second delivery files nothing twice.
-        event_id=str(status.get("uri") or status.get("url") or status.get("id")),
+        event_id=status_uri(status),
         visibility=VISIBILITY.get(str(status.get("visibility")), Visibility.DIRECT),
         at=_time(status.get("created_at")),
         extra_tags=tags,
         links=tuple(status_links(status)),
     )
+
+
+def status_uri(status: Mapping[str, Any]) -> str:
+    """A status's global id: the same however it reached us (stream, poll, another server's copy)."""
+    return str(status.get("uri") or status.get("url") or status.get("id"))
 
 
 def command_text(status: Mapping[str, Any], own_acct: str) -> str:

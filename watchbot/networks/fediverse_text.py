@@ -73,6 +73,17 @@ def fit(text: str, limits: StatusLimits = StatusLimits()) -> str:
     return kept.rstrip() + ELLIPSIS
 
 
+def split_lines(text: str, limits: StatusLimits = StatusLimits()) -> list[str]:
+    """The text's lines packed into as few posts as fit, each line cut to fit if it must."""
+    posts: list[str] = []
+    for line in (fit(line, limits) for line in text.splitlines() if line.strip()):
+        if posts and status_length(joined := f"{posts[-1]}\n{line}", limits) <= limits.max_characters:
+            posts[-1] = joined
+        else:
+            posts.append(line)
+    return posts
+
+
 def _countable_length(text: str) -> int:
     return len(regex.findall(r"\X", _MENTION.sub(lambda m: "@" + m.group(1), text)))
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
+from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
     JoinError,
+    LocalProtocolError,
     MessageDirection,
     RoomLeaveError,
     RoomMessagesResponse,
@@ -32,6 +35,10 @@ from nio import (
 
 from watchbot.config import Settings
 from watchbot.commands import Caller, Command, DigestOptions, parse_command, run_command
+from watchbot.digest.build import Digest
+from watchbot.digest.post import DigestSendError, Part
+from watchbot.digest import render
+from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Source
 from watchbot.networks.matrix_events import (
@@ -56,7 +63,15 @@ log = logging.getLogger(__name__)
 CURSOR = "matrix.next_batch"
 SYNC_TIMEOUT_MS = 30_000
 # A first start takes the current position only: no history, just the rooms' state and invites.
-FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 0}}}
+# (A timeline limit of 0 makes Synapse leave every room out of an initial sync; 1 event per room
+# comes back and is not read.)
+FIRST_SYNC_FILTER = {"room": {"timeline": {"limit": 1}}}
+
+
+def state_sync_filter() -> dict[str, Any]:
+    """FIRST_SYNC_FILTER, made unique: Synapse answers the same initial sync request with its
+    cached response for two minutes, which would be a room list from before the last join."""
+    return {**FIRST_SYNC_FILTER, "account_data": {"not_types": [f"watchbot.nonce.{uuid.uuid4().hex}"]}}
 # Said once in a room where an encrypted message could not be read.
 UNDECRYPTABLE_WITH_KEYS = (
     "I could not decrypt a message here, so its links are not filed. I am a bot device that nobody "
@@ -86,6 +101,7 @@ class MatrixAdapter:
         self._answered_invites: set[str] = set()
         self._create_events: dict[str, dict[str, Any] | None] = {}
         self._client: AsyncClient | None = None
+        self.ready = asyncio.Event()  # every joined room is known (after the first sync)
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -122,12 +138,28 @@ class MatrixAdapter:
             await self._drain(sender)
             await client.close()  # the connection only: the device stays logged in
 
+    async def connect(self) -> None:
+        """The rooms and their state, without following them: enough to post
+        (`watchbot digest post`). The sync position in the store is left as it is."""
+        self._client = self._new_client()
+        await self._state_sync(self._client)
+        self.ready.set()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
     # -- receiving --------------------------------------------------------------------------
 
     async def _sync_forever(self, client: AsyncClient) -> None:
         since = await self.store.get_cursor(CURSOR)
         if since is None:
             since = await self._first_sync(client)
+        else:
+            # Incremental syncs only tell what changed: learn every room's state (members, power
+            # levels, encryption) once, or a quiet room would be unknown until someone spoke.
+            await self._state_sync(client)
+        self.ready.set()
         backoff = 1.0
         while True:
             response = await client.sync(timeout=SYNC_TIMEOUT_MS, since=since)
@@ -143,17 +175,22 @@ class MatrixAdapter:
             since = response.next_batch
 
     async def _first_sync(self, client: AsyncClient) -> str:
+        response = await self._state_sync(client)
+        await self.store.set_cursor(CURSOR, response.next_batch)
+        log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
+        return response.next_batch
+
+    async def _state_sync(self, client: AsyncClient) -> SyncResponse:
+        """Every joined room with its full state and no messages (what nio's room list needs)."""
         while True:
-            response = await client.sync(timeout=0, sync_filter=FIRST_SYNC_FILTER, full_state=True)
+            response = await client.sync(timeout=0, sync_filter=state_sync_filter(), full_state=True)
             if isinstance(response, SyncResponse):
                 break
             log.warning("Matrix first sync failed (%s); trying again in 5 s", _reason(response))
             await asyncio.sleep(5)
         await self._keep_keys(client)
         await self._answer_invites(client, response)
-        await self.store.set_cursor(CURSOR, response.next_batch)
-        log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
-        return response.next_batch
+        return response
 
     async def _keep_keys(self, client: AsyncClient) -> None:
         """What nio's sync_forever does for encryption, done here since the bot syncs itself:
@@ -333,6 +370,18 @@ class MatrixAdapter:
                     room_id, inviter, f": {answer}" if isinstance(answer, RoomLeaveError) else "",
                 )
 
+    # -- the digest -------------------------------------------------------------------------
+
+    def digest_outlets(self) -> list[MatrixDigestOutlet]:
+        """Every room the bot is in, but direct chats and the rooms turned off (empty until the
+        rooms are known)."""
+        if not self.ready.is_set() or self._client is None:
+            return []
+        settings = self.settings
+        return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped)
+                for room_id, room in sorted(self._client.rooms.items())
+                if room.joined_count > 2 and room_id not in settings.digest_rooms_off]
+
     # -- sending ----------------------------------------------------------------------------
 
     async def _send_forever(self, client: AsyncClient) -> None:
@@ -364,6 +413,32 @@ class MatrixAdapter:
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+
+
+class MatrixDigestOutlet:
+    """The digest as notices in one room (one notice, or a few if it would exceed an event)."""
+
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool) -> None:
+        self.client = client
+        self.room_id = room_id
+        self.name = f"matrix:{room_id}"
+        self.scope = room_id if scoped else None
+
+    def parts(self, digest: Digest, zone) -> list[Part]:
+        return [Part(part.text, part.html) for part in render_matrix_parts(digest, zone, max_bytes=render.MATRIX_PART_BYTES)]
+
+    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
+        content = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
+                   "formatted_body": part.html}
+        # The transaction id makes a re-send after a crash the same event for the homeserver.
+        try:
+            response = await self.client.room_send(self.room_id, "m.room.message", content, tx_id=key,
+                                                   ignore_unverified_devices=True)
+        except (LocalProtocolError, ClientError, OSError) as error:  # e.g. an encrypted room not yet known
+            raise DigestSendError(f"{type(error).__name__}: {error}") from None
+        if isinstance(response, RoomSendError):
+            raise DigestSendError(str(response))
+        return response.event_id
 
 
 def _stripped_state(event: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -121,8 +123,12 @@ digest_runs = Table(
     Column("outlet", Text, nullable=False),
     Column("period_start", UTCDateTime, nullable=False),
     Column("period_end", UTCDateTime, nullable=False),
-    Column("status", Text, nullable=False),
+    Column("status", Text, nullable=False),  # posting, posted, empty
     Column("created_at", UTCDateTime, nullable=False),
+    # The process posting it, and when it last showed it was alive (each part sent renews it).
+    Column("claimed_by", Text),
+    Column("claimed_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
     UniqueConstraint("outlet", "period_start"),
 )
 
@@ -148,10 +154,14 @@ replies = Table(
     Column("answered_id", Text, nullable=False),
     Column("thread", Text, nullable=False),
     Column("reply_id", Text),  # the bot's own post; None when it acknowledged another way
+    # The answered post's global id (a status URI, the event id of its shares): a digest asks
+    # the server, by the local id, whether that post still exists before publishing its links.
+    Column("answered_uri", Text),
     Column("at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("source", "answered_id"),
     Index(None, "source", "thread"),
     Index(None, "source", "reply_id"),
+    Index(None, "source", "answered_uri"),
 )
 
 # What fetching a link found (enrich/): its page's title, site, canonical URL, and the fetch state
@@ -220,4 +230,44 @@ moderation_log = Table(
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False),
     Column("reason", Text),
+)
+
+
+# Feeds (RSS, Atom, JSON Feed) whose entries are filed as shares (feeds/), with everything polling
+# needs to go on after a restart: the validators for conditional requests, when the next poll is
+# due, the errors in a row (backoff), and why a feed was disabled and whether its room was told.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False, unique=True),  # where it is fetched; a 301 moves it
+    Column("title", Text),
+    Column("format", Text),  # "RSS 2.0", "Atom 1.0", "JSON Feed 1.1", ...
+    Column("tags", Text, nullable=False, server_default=""),  # normalised tags, space-separated
+    Column("alert", Boolean, nullable=False, server_default=false()),  # each new entry posted at once
+    Column("every_seconds", Integer, nullable=False),
+    Column("backfill", Integer, nullable=False, server_default="0"),  # entries filed by the first poll
+    Column("added_by", Text, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("polled_at", UTCDateTime),  # None: never polled (the first poll files nothing old)
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("errors", Integer, nullable=False, server_default="0"),  # failed polls in a row
+    Column("last_error", Text),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("disabled_told_at", UTCDateTime),  # when the rooms were told it was disabled
+    Index(None, "next_poll_at"),
+)
+
+# The keys of the entries each feed has shown (entry id, link key, title and date hash): an entry
+# is new when none of its keys is here.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("feed_id", "key"),
 )

@@ -570,15 +570,23 @@ class Store:
 
         return await self._read(read)
 
-    async def record_reply(self, source: str, answered_id: str, thread: str, reply_id: str | None) -> None:
+    async def record_reply(self, source: str, answered_id: str, thread: str, reply_id: str | None,
+                           answered_uri: str | None = None) -> None:
         """Remember an answer (once: a second record of the same post is ignored)."""
-        values = dict(source=source, answered_id=answered_id, thread=thread, reply_id=reply_id, at=utcnow())
+        values = dict(source=source, answered_id=answered_id, thread=thread, reply_id=reply_id,
+                      answered_uri=answered_uri, at=utcnow())
 
         def record(conn: Connection) -> None:
             dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
             conn.execute(dialect_insert(replies).values(**values).on_conflict_do_nothing())
 
         await self._write(record)
+
+    async def answered_id_of(self, source: str, answered_uri: str) -> str | None:
+        """The local id of an answered post, from its global id (a status URI)."""
+        query = select(replies.c.answered_id).where(
+            replies.c.source == source, replies.c.answered_uri == answered_uri).limit(1)
+        return await self._read(lambda conn: conn.execute(query).scalar_one_or_none())
 
     # -- cursors ----------------------------------------------------------------------------
 

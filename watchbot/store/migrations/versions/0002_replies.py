@@ -23,11 +23,13 @@ def upgrade() -> None:
         sa.Column("answered_id", sa.Text, nullable=False),
         sa.Column("thread", sa.Text, nullable=False),
         sa.Column("reply_id", sa.Text),
+        sa.Column("answered_uri", sa.Text),
         sa.Column("at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("source", "answered_id", name="pk_replies"),
     )
     op.create_index("ix_replies_source_thread", "replies", ["source", "thread"])
     op.create_index("ix_replies_source_reply_id", "replies", ["source", "reply_id"])
+    op.create_index("ix_replies_source_answered_uri", "replies", ["source", "answered_uri"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,384 @@
+"""The digest posted exactly once per (outlet, period): the run engine on both databases, then
+against a real Synapse and against the Mastodon stand-in (mastodon_mock; no Mastodon runs here)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from tests.mastodon_server import MastodonServer
+from tests.matrix_helpers import wait_for_event
+from tests.test_matrix_bot import Scene, room_with_bot, say
+from watchbot.config import Settings
+from watchbot.digest.build import Digest
+from watchbot.digest.post import DigestSendError, Part, post_digest
+from watchbot.digest.schedule import Period, last_period
+from watchbot.digest.scheduler import DigestScheduler
+from watchbot.intake import Rules, file_post
+from watchbot.model import Post, Source, utcnow
+from watchbot.networks.fediverse import FediverseAdapter
+from watchbot.networks.fediverse_events import html_to_text
+from watchbot.networks.matrix import MatrixAdapter
+from watchbot.store import Store
+from watchbot.store import digests as digest_store
+from watchbot.store.digests import DigestRuns
+
+UTC = Settings(_env_file=None).zone
+_events = count(1)
+
+
+def this_hour() -> Period:
+    now = utcnow()
+    return Period(now - timedelta(hours=1), now + timedelta(hours=1))
+
+
+async def share(store: Store, url: str, who: str = "alice", **post) -> None:
+    await file_post(store, Post(**{"source": Source.MATRIX, "place": "!room:x", "author_id": f"@{who}:x",
+                                   "author_name": who, "text": f"{url} #rust", "event_id": f"$d{next(_events)}",
+                                   **post}), Rules())
+
+
+class RecordingOutlet:
+    """Our own Outlet interface, recording what it is asked to send (no network peer behind it);
+    it can fail at a chosen part, as an outlet whose server went away would."""
+
+    def __init__(self, name: str = "test:outlet", parts: int = 3, fail_at: int | None = None) -> None:
+        self.name, self.scope = name, None
+        self.count, self.fail_at = parts, fail_at
+        self.sent: list[tuple[str, str | None, str]] = []  # (text, reply_to, key)
+        self.periods: list[Period] = []
+
+    def parts(self, digest: Digest, zone) -> list[Part]:
+        self.periods.append(digest.period)
+        return [Part(f"part {n}") for n in range(self.count)]
+
+    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
+        if len(self.sent) == self.fail_at:
+            self.fail_at = None
+            raise DigestSendError("the server went away")
+        self.sent.append((part.text, reply_to, key))
+        return f"remote-{len(self.sent)}"
+
+
+async def a_digest(store: Store, period: Period) -> Digest:
+    settings = Settings(_env_file=None)
+    return await DigestScheduler(settings, store, []).digest(period)
+
+
+async def test_a_digest_is_posted_once_per_outlet_and_period(store: Store):
+    await share(store, "https://a.example/")
+    period, outlet = this_hour(), RecordingOutlet()
+    digest = await a_digest(store, period)
+    runs = DigestRuns(store)
+    first = await post_digest(runs, outlet, digest, UTC)
+    assert (first.status, first.remote_ids) == ("posted", ["remote-1", "remote-2", "remote-3"])
+    assert [reply_to for _, reply_to, _ in outlet.sent] == [None, "remote-1", "remote-2"]  # a thread
+    assert (await post_digest(runs, outlet, digest, UTC)).status == "already"
+    assert (await post_digest(runs, RecordingOutlet("test:other"), digest, UTC)).status == "posted"
+    again = await post_digest(runs, outlet, digest, UTC, again=True)
+    assert again.status == "posted" and len(outlet.sent) == 6
+    assert outlet.sent[3][2] != outlet.sent[0][2]  # a deliberate re-send is a new request
+    empty = await a_digest(store, Period(period.start - timedelta(days=9), period.start - timedelta(days=2)))
+    assert (await post_digest(runs, outlet, empty, UTC)).status == "empty"
+
+
+async def test_an_interrupted_run_is_resumed_where_it_stopped_by_whoever_comes_next(store: Store, monkeypatch):
+    await share(store, "https://a.example/")
+    digest, runs = await a_digest(store, this_hour()), DigestRuns(store)
+    outlet = RecordingOutlet(parts=4, fail_at=2)
+    failed = await post_digest(runs, outlet, digest, UTC, owner="host:1")
+    assert failed.status == "failed" and "went away" in failed.reason
+    # Its claim is fresh: another process does not step in while the first may still be at it.
+    assert (await post_digest(runs, outlet, digest, UTC, owner="host:2")).status == "busy"
+    monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))
+    resumed = await post_digest(runs, outlet, digest, UTC, owner="host:2")
+    assert resumed.status == "resumed" and resumed.remote_ids == ["remote-1", "remote-2", "remote-3", "remote-4"]
+    assert [text for text, _, _ in outlet.sent] == ["part 0", "part 1", "part 2", "part 3"]  # each once
+    assert outlet.sent[2][1] == "remote-2"  # the thread goes on from the last part recorded
+    assert (await runs.state(outlet.name, digest.period)).claimed_by == "host:2"
+
+
+async def test_two_processes_on_one_store_never_both_post(database_url: str):
+    stores = [await Store.open(database_url) for _ in range(2)]
+    try:
+        await share(stores[0], "https://a.example/")
+        digest = await a_digest(stores[0], this_hour())
+        outlets = [RecordingOutlet(), RecordingOutlet()]  # one outlet, as seen by each process
+        results = await asyncio.gather(*(post_digest(DigestRuns(store), outlet, digest, UTC, owner=f"p{n}")
+                                         for n, (store, outlet) in enumerate(zip(stores, outlets))))
+        statuses = sorted(r.status for r in results)
+        assert statuses[1] == "posted" and statuses[0] in ("already", "busy"), statuses
+        assert sum(len(outlet.sent) for outlet in outlets) == 3
+    finally:
+        for store in stores:
+            await store.close()
+
+
+class OneOutletNetwork:
+    """Stands in for an adapter (our own interface, no peer behind it): ready, one outlet."""
+
+    def __init__(self, outlet: RecordingOutlet) -> None:
+        self.outlet = outlet
+        self.ready = asyncio.Event()
+        self.ready.set()
+
+    def digest_outlets(self) -> list[RecordingOutlet]:
+        return [self.outlet]
+
+
+async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_own_dates(store: Store):
+    settings = Settings(_env_file=None, digest_schedule="0 17 * * fri", timezone="UTC")
+    latest = last_period(settings.digest_schedule, settings.zone, utcnow())
+    older = last_period(settings.digest_schedule, settings.zone, latest.start)
+    for period in (older, latest):  # the bot was down at both scheduled times
+        await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
+    outlet = RecordingOutlet()
+    task = asyncio.create_task(DigestScheduler(settings, store, [OneOutletNetwork(outlet)]).run())
+    try:
+        for _ in range(200):
+            if len(outlet.sent) == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert outlet.periods == [latest]
+    assert await DigestRuns(store).state(outlet.name, older) is None
+
+
+async def test_a_room_can_have_its_own_digest_or_none(store: Store):
+    await share(store, "https://in-room.example/", place="!a:x")
+    await share(store, "https://elsewhere.example/", place="!b:x")
+    scheduler = DigestScheduler(Settings(_env_file=None), store, [])
+    scoped = await scheduler.digest(this_hour(), "!a:x")
+    assert [link.url for s in scoped.sections for link in s.links] == ["https://in-room.example/"]
+    assert (await scheduler.digest(this_hour())).link_count == 2
+
+
+# -- against a real Synapse ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def scene(synapse, tmp_path: Path) -> AsyncIterator[Scene]:
+    made = Scene(synapse, tmp_path)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_process(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    bob, bob_client = await scene.person("bob")
+    carol, carol_client = await scene.person("carol")
+    settings = scene.settings(allowed=[alice.user_id, carol.user_id])
+    store = await Store.open(scene.database_url)
+    adapter = MatrixAdapter(settings, store, Rules())
+    task = asyncio.create_task(adapter.run())
+    try:
+        room_id = await room_with_bot(scene, alice_client, bob_client)
+        dm_id = await room_with_bot(scene, carol_client)  # two members: a direct chat, no digest
+        await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
+        await say(bob_client, room_id, "https://lwn.net/Articles/1001/ and https://rust-lang.org/ #rust")
+        for _ in range(200):
+            if await store.count_links() == 2:
+                break
+            await asyncio.sleep(0.05)
+        period = this_hour()
+        results = await DigestScheduler(settings, store, [adapter]).post(period)
+        assert [(r.outlet, r.status) for r in results] == [(f"matrix:{room_id}", "posted")], results
+        notice = await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("msgtype") == "m.notice"
+                                      and e.source["content"]["body"].startswith("Tech watch"))
+        body = notice.source["content"]["body"]
+        assert body.startswith("Tech watch") and "2 links from 2 people" in body
+        assert "https://lwn.net/Articles/1001/" in notice.source["content"]["formatted_body"]
+        assert "@" not in body  # credited by name, nobody pinged
+
+        # Another process on the same store (the CLI, a second bot by mistake) posts nothing more.
+        second = MatrixAdapter(settings, store, Rules())
+        await second.connect()
+        try:
+            again = await DigestScheduler(settings, store, [second]).post(period)
+        finally:
+            await second.close()
+        assert [r.status for r in again] == ["already"]
+        await say(alice_client, room_id, "marker")
+        await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body") == "marker")
+        with pytest.raises(TimeoutError):  # no second digest came before the marker
+            await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body", "").startswith(
+                "Tech watch"), timeout=0.5)
+        assert dm_id not in [r.outlet.removeprefix("matrix:") for r in results]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+
+
+class CrashingAfterSending:
+    """Wraps the real Matrix outlet: the homeserver takes part `at`, then the process 'dies'
+    before the store records it (the gap idempotency keys close)."""
+
+    def __init__(self, outlet, at: int) -> None:
+        self.outlet, self.at, self.calls = outlet, at, 0
+        self.name, self.scope = outlet.name, outlet.scope
+
+    def parts(self, digest, zone):
+        return self.outlet.parts(digest, zone)
+
+    async def send(self, part, *, reply_to, key):
+        event_id = await self.outlet.send(part, reply_to=reply_to, key=key)
+        self.calls += 1
+        if self.calls == self.at + 1:
+            raise DigestSendError("killed")
+        return event_id
+
+
+async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene: Scene, monkeypatch):
+    import watchbot.digest.render as render
+
+    alice, alice_client = await scene.person("alice")
+    bob, bob_client = await scene.person("bob")
+    settings = scene.settings(allowed=[alice.user_id])
+    store = await Store.open(scene.database_url)
+    adapter = MatrixAdapter(settings, store, Rules())
+    task = asyncio.create_task(adapter.run())
+    try:
+        room_id = await room_with_bot(scene, alice_client, bob_client)
+        for n in range(6):  # six tags: six sections, split between parts
+            await file_post(store, Post(source=Source.MATRIX, place=room_id, author_id=bob.user_id,
+                                        author_name="bob", text=f"https://part.example/{n} #tag{n}",
+                                        event_id=f"$p{n}"), Rules())
+        monkeypatch.setattr(render, "MATRIX_PART_BYTES", 400)  # a few small parts
+        period = this_hour()
+        scheduler = DigestScheduler(settings, store, [adapter])
+        for _ in range(200):  # the bot's own sync has seen the room and its members
+            if adapter.digest_outlets():
+                break
+            await asyncio.sleep(0.05)
+        [outlet] = adapter.digest_outlets()
+        digest = await scheduler.digest(period)
+        parts = outlet.parts(digest, UTC)
+        assert len(parts) >= 3
+        crashed = await post_digest(scheduler.runs, CrashingAfterSending(outlet, at=1), digest, UTC, owner="dead")
+        assert crashed.status == "failed"
+        monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))
+        [resumed] = await scheduler.post(period)
+        assert resumed.status == "resumed"
+        for n in range(len(parts)):  # each part arrives, in order...
+            await wait_for_event(alice_client, room_id, lambda e, n=n: e.source["content"].get("body") == parts[n].text)
+        with pytest.raises(TimeoutError):  # ...and once: part 1, sent twice with one txn id, is one event
+            await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body") == parts[1].text,
+                                 timeout=0.5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+
+
+# -- against the Mastodon stand-in ----------------------------------------------------------------
+
+
+async def bot_statuses(server: MastodonServer, account) -> list[dict]:
+    client = server.client(account)
+    return list(reversed(await asyncio.to_thread(client.account_statuses, account.id, limit=40)))
+
+
+async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_duplicate(
+        mastodon_server: MastodonServer, tmp_path: Path, monkeypatch):
+    import uuid
+
+    bot = mastodon_server.create_account(f"digest{uuid.uuid4().hex[:6]}", bot=True)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    settings = Settings(_env_file=None, database_url=url, fediverse_instance=mastodon_server.url,
+                        fediverse_access_token=bot.access_token)
+    store = await Store.open(url)
+    for n in range(30):  # long URLs: Mastodon counts 23 each, the stand-in counts them in full
+        await share(store, f"https://long.example/{n}/" + "path-" * 20, f"person{n % 4}")
+    period = this_hour()
+
+    first = FediverseAdapter(settings, store, Rules())
+    await first.connect()
+    # The second post hangs, and the process dies meanwhile; the server still takes the post.
+    mastodon_server.inject_fault("delay", path="/api/v1/statuses", methods=["POST"], delay=2, times=1)
+    posting = asyncio.create_task(DigestScheduler(settings, store, [first]).post(period))
+    runs = DigestRuns(store)
+    for _ in range(200):
+        state = await runs.state(f"mastodon:{first.instance}", period)
+        if state is not None and state.sent:
+            break
+        await asyncio.sleep(0.05)
+    posting.cancel()
+    await asyncio.gather(posting, return_exceptions=True)
+    assert list((await runs.state(f"mastodon:{first.instance}", period)).sent) == [0]  # the root only
+    await asyncio.sleep(2.5)  # the hanging post lands, unrecorded
+    await first.close()
+
+    monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))  # the dead poster's claim
+    second = FediverseAdapter(settings, store, Rules())
+    await second.connect()
+    try:
+        [result] = await DigestScheduler(settings, store, [second]).post(period)
+        assert result.status == "resumed", result
+        [again] = await DigestScheduler(settings, store, [second]).post(period)
+        assert again.status == "already"
+    finally:
+        await second.close()
+        await store.close()
+
+    statuses = await bot_statuses(mastodon_server, bot)
+    root, replies = statuses[0], statuses[1:]
+    assert root["visibility"] == "public" and root["in_reply_to_id"] is None
+    assert "#rust" in root["content"]
+    assert all(s["visibility"] == "unlisted" for s in replies)
+    # One thread, each post answering the one before (a duplicate would fork it); every link once.
+    assert [s["in_reply_to_id"] for s in replies] == [s["id"] for s in statuses[:-1]]
+    text = " ".join(html_to_text(s["content"]) for s in statuses)
+    shown = [text.count(f"https://long.example/{n}/") for n in range(30)]
+    assert sorted(shown) == [0] * 10 + [1] * 20 and "And 10 more in the archive" in text  # the top 20
+
+
+def test_digest_post_from_the_command_line_once_then_again_on_request(mastodon_server: MastodonServer, tmp_path: Path,
+                                                                       monkeypatch):
+    import os
+    import uuid
+
+    from click.testing import CliRunner
+
+    from watchbot.cli import cli
+
+    for name in list(os.environ):
+        if name.startswith("WATCHBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    bot = mastodon_server.create_account(f"cli{uuid.uuid4().hex[:6]}", bot=True)
+    env = {"WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "WATCHBOT_FEDIVERSE_INSTANCE": mastodon_server.url,
+           "WATCHBOT_FEDIVERSE_ACCESS_TOKEN": bot.access_token, "WATCHBOT_TIMEZONE": "UTC"}
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    week_ago = (utcnow() - timedelta(days=7)).strftime("%Y-%m-%d")
+    month_ago = (utcnow() - timedelta(days=30)).strftime("%Y-%m-%d")
+    assert "nothing was shared in this period: not posted" in run("digest", "post", "--period", month_ago).output
+    assert "already done for this period: it was empty" in run("digest", "post", "--period", month_ago).output
+    today = utcnow().strftime("%Y-%m-%d")
+    assert "not over yet" in run("digest", "post", "--period", today).output
+    assert run("digest", "post", "--period", "someday").exit_code == 2
+
+    async def backdate():
+        store = await Store.open(env["WATCHBOT_DATABASE_URL"])
+        await share(store, "https://backdated.example/", at=utcnow() - timedelta(days=7))
+        await store.close()
+    asyncio.run(backdate())
+    first = run("digest", "post", "--period", week_ago)
+    assert first.exit_code == 0 and "posted in 2 part(s)" in first.output, first.output  # root, and the link
+    again = run("digest", "post", "--period", week_ago)
+    assert "already posted for this period" in again.output
+    forced = run("digest", "post", "--period", week_ago, "--again")
+    assert "posted in 2 part(s)" in forced.output
+    assert len(asyncio.run(bot_statuses(mastodon_server, bot))) == 4

@@ -1,0 +1,99 @@
+"""Posting a digest exactly once per (outlet, period), whatever crashes or second processes do.
+
+The run is claimed in the store before anything is sent (one transactional insert); each part's
+remote id is recorded as soon as the outlet accepted it, and the claim renewed. Every part is sent
+with a key derived from the run and the part's place (Matrix transaction id, Mastodon
+Idempotency-Key), so a part re-sent after a crash between "accepted" and "recorded" is taken by
+the server as the same request. A run whose poster died resumes at the first part not recorded,
+as a reply to the last one that was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from watchbot.digest.build import Digest
+from watchbot.store.digests import DigestRuns
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    text: str
+    html: str | None = None
+
+
+class DigestSendError(Exception):
+    """An outlet could not send a part; the run stays claimed and is resumed later."""
+
+
+class Outlet(Protocol):
+    """Somewhere a digest goes: a Matrix room, the bot's fediverse account."""
+
+    name: str  # stable, for the store: "matrix:!room:server", "mastodon:bots.example"
+    scope: str | None  # a place (room id) to take the digest's links from; None: everywhere
+
+    def parts(self, digest: Digest, zone: ZoneInfo) -> list[Part]: ...
+
+    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
+        """Send one part (as a reply to `reply_to`, where the outlet threads), return its id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    outlet: str
+    status: str  # posted, resumed, already, busy, empty, failed
+    remote_ids: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    def line(self) -> str:
+        said = {
+            "posted": f"posted in {len(self.remote_ids)} part(s)",
+            "resumed": f"posted, resuming an interrupted run ({len(self.remote_ids)} part(s))",
+            "already": ("already done for this period: it was empty" if self.reason else
+                        "already posted for this period") + " (--again to post it anew)",
+            "busy": "another process is posting it right now",
+            "empty": "nothing was shared in this period: not posted",
+            "failed": f"failed, to be resumed: {self.reason}",
+        }[self.status]
+        return f"{self.outlet}: {said}"
+
+
+def poster_name() -> str:
+    """Who holds a claim, for people reading the store: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def post_digest(runs: DigestRuns, outlet: Outlet, digest: Digest, zone: ZoneInfo, *,
+                      owner: str | None = None, again: bool = False) -> Posted:
+    claim = await runs.claim(outlet.name, digest.period, owner or poster_name(), again=again)
+    if claim is None:
+        state = await runs.state(outlet.name, digest.period)
+        if state is not None and state.status in ("posted", "empty"):
+            return Posted(outlet.name, "already", reason="it was empty" if state.status == "empty" else None)
+        return Posted(outlet.name, "busy")
+    if digest.link_count == 0 and not claim.sent:
+        await runs.finish(claim.run_id, "empty")
+        return Posted(outlet.name, "empty")
+    previous: str | None = None
+    remote_ids: list[str] = []
+    for seq, part in enumerate(outlet.parts(digest, zone)):
+        if seq in claim.sent:  # sent before a crash: thread on from it
+            previous = claim.sent[seq]
+        else:
+            try:
+                previous = await outlet.send(part, reply_to=previous, key=f"watchbot-digest-{claim.key}-{seq}")
+            except DigestSendError as error:
+                log.warning("digest: %s: part %d not sent (%s); the run will be resumed", outlet.name, seq, error)
+                return Posted(outlet.name, "failed", remote_ids, str(error))
+            await runs.sent(claim.run_id, seq, previous)
+        remote_ids.append(previous)
+    await runs.finish(claim.run_id)
+    return Posted(outlet.name, "resumed" if claim.resumed else "posted", remote_ids)

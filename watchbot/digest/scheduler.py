@@ -1,0 +1,89 @@
+"""The digest on schedule: at the end of each period, to every outlet, once.
+
+After downtime across one or more scheduled times, only the latest complete period is posted (a
+week of old news is not worth five posts). The check runs at each scheduled time and every
+RECHECK_SECONDS besides, which also resumes a run whose poster died and reaches an outlet that
+was not ready the first time (a homeserver that was down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from watchbot.config import Settings
+from watchbot.digest.build import Digest, build_digest
+from watchbot.digest.post import Posted, post_digest
+from watchbot.digest.schedule import Period, current_period, last_period
+from watchbot.model import Source, utcnow
+from watchbot.store import Store
+from watchbot.store.digests import DigestRuns
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 15 * 60
+READY_SECONDS = 120.0  # how long the first check waits for the networks to connect
+MAX_RECHECKED = 300  # Mastodon statuses asked about per digest (each one is a request)
+
+
+class DigestScheduler:
+    def __init__(self, settings: Settings, store: Store, adapters: Sequence) -> None:
+        self.settings = settings
+        self.store = store
+        self.adapters = list(adapters)
+        self.runs = DigestRuns(store)
+
+    async def run(self) -> None:
+        await self._wait_until_ready()
+        while True:
+            now = utcnow()
+            for posted in await self.post(last_period(self.settings.digest_schedule, self.settings.zone, now)):
+                if posted.status not in ("already", "busy"):
+                    log.info("digest: %s", posted.line())
+            until_next = (current_period(self.settings.digest_schedule, self.settings.zone, now).end - utcnow())
+            await asyncio.sleep(min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
+
+    async def post(self, period: Period, *, again: bool = False, only: Sequence[str] = ()) -> list[Posted]:
+        """Post `period`'s digest to every outlet (or those named in `only`) that has not had it."""
+        outlets = [outlet for adapter in self.adapters for outlet in adapter.digest_outlets()
+                   if not only or outlet.name in only]
+        results: list[Posted] = []
+        checked = False
+        for outlet in outlets:
+            state = await self.runs.state(outlet.name, period)
+            if state is not None and state.status != "posting" and not again:
+                results.append(Posted(outlet.name, "already", reason="it was empty" if state.status == "empty" else None))
+                continue
+            if not checked:  # only when something is to be posted: it costs requests
+                await self._drop_deleted(period)
+                checked = True
+            digest = await self.digest(period, outlet.scope)
+            results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
+        return results
+
+    async def digest(self, period: Period, place: str | None = None) -> Digest:
+        records = await self.store.records_shared_between(period.start, period.end)
+        return build_digest(records, period, top=self.settings.digest_top, place=place)
+
+    async def _drop_deleted(self, period: Period) -> None:
+        """Statuses deleted since they were filed leave the store (as a Matrix redaction does),
+        so their links are not published."""
+        fediverse = [adapter for adapter in self.adapters if hasattr(adapter, "still_there")]
+        if not fediverse:
+            return
+        records = await self.store.records_shared_between(period.start, period.end)
+        uris = list(dict.fromkeys(
+            share.event_id for record in records for share in record.shares
+            if share.source is Source.MASTODON and share.event_id and period.contains(share.shared_at)))
+        for uri in uris[:MAX_RECHECKED]:
+            if not await fediverse[0].still_there(uri):
+                log.info("digest: %s was deleted; its shares leave the store", uri)
+                await self.store.remove_event_shares(Source.MASTODON, uri)
+
+    async def _wait_until_ready(self) -> None:
+        waits = [adapter.ready.wait() for adapter in self.adapters]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), READY_SECONDS)
+        except TimeoutError:
+            log.warning("digest: not every network is connected yet; posting where it can, the rest later")

@@ -1,0 +1,123 @@
+"""Digest runs: one per (outlet, period), claimed by one transactional insert, each posted part
+recorded as it goes. Exactly once comes from here: two processes cannot both hold a run, a part
+recorded is never sent again, and a run whose poster died is taken over once its claim is stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from watchbot.digest.schedule import Period
+from watchbot.model import utcnow
+from watchbot.store.schema import digest_parts, digest_runs
+from watchbot.store.store import Store
+
+# A claim not renewed for this long belongs to a poster that died: another may resume the run.
+# Each part sent renews it, and a part takes seconds, so a live poster is never taken over.
+STALE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A run this process now holds: post the parts not in `sent` (seq -> remote id), in order."""
+
+    run_id: int
+    sent: dict[int, str]
+    resumed: bool
+    # Unique to this run, the same when it is resumed: the parts' idempotency keys derive from it
+    # (a run posted --again is a new run, whose posts must not be taken for the old ones).
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    run_id: int
+    status: str  # posting, posted, empty
+    claimed_by: str | None
+    claimed_at: datetime | None
+    finished_at: datetime | None
+    sent: dict[int, str]
+
+
+class DigestRuns:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def claim(self, outlet: str, period: Period, owner: str, *, again: bool = False) -> Claim | None:
+        """Hold the run of `outlet` for `period`, or None when it was posted already or another
+        live process holds it. `again` forgets a finished run first (a deliberate re-send)."""
+
+        def take(conn: Connection) -> Claim | None:
+            now = utcnow()
+            if again:
+                _forget_finished(conn, outlet, period)
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            run_id = conn.execute(dialect_insert(digest_runs).values(
+                outlet=outlet, period_start=period.start, period_end=period.end, status="posting",
+                created_at=now, claimed_by=owner, claimed_at=now,
+            ).on_conflict_do_nothing().returning(digest_runs.c.id)).scalar_one_or_none()
+            if run_id is not None:
+                return Claim(run_id, {}, resumed=False, key=_key(run_id, now))
+            # Someone claimed it first: is that run finished, alive, or was its poster lost?
+            run = _run(conn, outlet, period)
+            if run is None or run.status != "posting" or run.claimed_at > now - STALE_AFTER:
+                return None
+            taken = conn.execute(
+                update(digest_runs)
+                .where(digest_runs.c.id == run.id, digest_runs.c.claimed_at == run.claimed_at)
+                .values(claimed_by=owner, claimed_at=now)
+            ).rowcount
+            return Claim(run.id, _sent(conn, run.id), resumed=True, key=_key(run.id, run.created_at)) if taken else None
+
+        return await self.store.write(take)
+
+    async def sent(self, run_id: int, seq: int, remote_id: str) -> None:
+        """A part is out: remember it (never sent again) and renew the claim."""
+
+        def record(conn: Connection) -> None:
+            now = utcnow()
+            conn.execute(insert(digest_parts).values(run_id=run_id, seq=seq, remote_id=remote_id, sent_at=now))
+            conn.execute(update(digest_runs).where(digest_runs.c.id == run_id).values(claimed_at=now))
+
+        await self.store.write(record)
+
+    async def finish(self, run_id: int, status: str = "posted") -> None:
+        values = dict(status=status, finished_at=utcnow())
+        await self.store.write(lambda conn: conn.execute(
+            update(digest_runs).where(digest_runs.c.id == run_id).values(**values)))
+
+    async def state(self, outlet: str, period: Period) -> RunState | None:
+        def read(conn: Connection) -> RunState | None:
+            run = _run(conn, outlet, period)
+            if run is None:
+                return None
+            return RunState(run.id, run.status, run.claimed_by, run.claimed_at, run.finished_at, _sent(conn, run.id))
+
+        return await self.store.read(read)
+
+
+def _key(run_id: int, created_at: datetime) -> str:
+    return f"{run_id}-{int(created_at.timestamp() * 1000)}"
+
+
+def _run(conn: Connection, outlet: str, period: Period):
+    return conn.execute(select(digest_runs).where(
+        digest_runs.c.outlet == outlet, digest_runs.c.period_start == period.start)).first()
+
+
+def _sent(conn: Connection, run_id: int) -> dict[int, str]:
+    rows = conn.execute(select(digest_parts.c.seq, digest_parts.c.remote_id)
+                        .where(digest_parts.c.run_id == run_id).order_by(digest_parts.c.seq))
+    return {row.seq: row.remote_id for row in rows}
+
+
+def _forget_finished(conn: Connection, outlet: str, period: Period) -> None:
+    run = _run(conn, outlet, period)
+    if run is not None and run.status != "posting":
+        conn.execute(delete(digest_parts).where(digest_parts.c.run_id == run.id))
+        conn.execute(delete(digest_runs).where(digest_runs.c.id == run.id))
