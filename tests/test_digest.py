@@ -133,3 +133,20 @@ async def test_digest_preview_as_a_chat_command(store: Store):
     reply = await run_command(store, parse_command("!watch digest preview"), Caller("@b:x", "B", False), PARIS)
     assert "(so far): 1 link from 1 person" in reply.text and "https://a.example/new (Alice)" in reply.text
     assert "<h4>#rust</h4>" in reply.html
+
+
+async def test_what_only_feeds_brought_has_a_section_of_its_own_after_what_people_shared(store: Store):
+    await share(store, "Alice", "https://a.example/shared-by-both #rust", utc(2026, 11, 14), event="$1")
+    await share(store, "CERT advisories", "https://a.example/shared-by-both #security", utc(2026, 11, 15),
+                event="feed:1", source=Source.FEED)
+    for n in range(4):
+        await share(store, "CERT advisories", f"https://cert.example/{n} #security", utc(2026, 11, 15 + n),
+                    event=f"feed:{n + 2}", source=Source.FEED)
+    digest = build_digest(await store.records_shared_between(WEEK.start, WEEK.end), WEEK, feed_top=3)
+    [section] = digest.sections  # a person shared it: it is ranked with people's links, feed credited too
+    assert [link.sharers for link in section.links] == [("Alice", "CERT advisories")]
+    assert [link.url for link in digest.feed_links] == [f"https://cert.example/{n}" for n in (3, 2, 1)]  # newest
+    assert (digest.link_count, digest.feed_count) == (1, 4)
+    text = render_matrix(digest, PARIS).text
+    assert "1 link from 2 people" not in text and "; 4 from feeds." in text.splitlines()[0]
+    assert text.index("From the feeds") > text.index("https://a.example/shared-by-both")

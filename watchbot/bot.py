@@ -32,6 +32,24 @@ def build_adapters(settings: Settings, store: Store) -> list:
     return adapters
 
 
+def feed_poller(settings: Settings, store: Store, adapters: list):
+    """The feed poller, its alerts posted by every network, and known to the `feed` command."""
+    from watchbot.feeds.poller import poller_from_settings
+
+    async def alert(alert) -> None:
+        for adapter in adapters:
+            await adapter.announce(alert.text(), alert.html(), key=f"alert:{alert.feed_id}:{alert.link}")
+
+    async def disabled(notice) -> None:
+        for adapter in adapters:
+            await adapter.announce(notice.text(), notice.html(), key=f"disabled:{notice.feed_id}", public=False)
+
+    poller = poller_from_settings(settings, store, on_alert=alert, on_disabled=disabled)
+    for adapter in adapters:
+        adapter.feeds = poller
+    return poller
+
+
 async def run_bot(settings: Settings, store: Store) -> None:
     """Run every configured adapter until a signal stops them; then return normally."""
     adapters = build_adapters(settings, store)
@@ -52,6 +70,8 @@ async def run_bot(settings: Settings, store: Store) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
     workers = list(adapters)
+    if settings.feeds_enabled:
+        workers.append(feed_poller(settings, store, adapters))
     if settings.digest_enabled:
         from watchbot.digest.scheduler import DigestScheduler
 

@@ -1,6 +1,7 @@
 """What a digest holds: the links of a period, ranked, each under one tag. A pure function.
 
 Only what may be published goes in: shares from public or unlisted messages, made in the period.
+Links only feeds brought go in a section of their own, after what people shared.
 Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by
 when they were first shared; each appears once, under its strongest tag (the tag most links of the
 period carry), and the sharers are credited by name.
@@ -11,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from watchbot.digest.schedule import Period
-from watchbot.model import LinkRecord
+from watchbot.model import LinkRecord, Source
 
 UNTAGGED = "other"
 
@@ -41,31 +43,46 @@ class Digest:
     top_tags: tuple[str, ...]
     sections: tuple[Section, ...]
     left_out: int  # links beyond the cap: "and N more in the archive"
+    # What only feeds brought (no person shared it), in a section of its own, newest first.
+    feed_links: tuple[DigestLink, ...] = ()
+    feed_count: int = 0
 
 
-def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20, place: str | None = None) -> Digest:
-    """`place`: only what was shared there (a room's own digest); None: everything."""
+def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20, place: str | None = None,
+                 feed_top: int = 10) -> Digest:
+    """`place`: only what was shared there (a room's own digest); None: everything. `feed_top`:
+    how many links only feeds brought are shown, in their own section."""
     entries = [entry for entry in (_entry(record, period, place) for record in records) if entry is not None]
+    shared = [entry for entry in entries if entry.people]
+    from_feeds = [entry for entry in entries if not entry.people]
     # Most sharers first, then the earliest shared: a stable order whatever the store returned.
-    entries.sort(key=lambda e: (-len(e[0].sharers), e[1], e[0].link_id))
-    tag_weight = Counter(tag for link, _ in entries for tag in link.tags)
-    shown = [link for link, _ in entries[:top]]
+    shared.sort(key=lambda e: (-len(e.link.sharers), e.first_shared_at, e.link.link_id))
+    tag_weight = Counter(tag for entry in shared for tag in entry.link.tags)
     by_tag: dict[str, list[DigestLink]] = {}
-    for link in shown:
-        by_tag.setdefault(_strongest_tag(link, tag_weight), []).append(link)
+    for entry in shared[:top]:
+        by_tag.setdefault(_strongest_tag(entry.link, tag_weight), []).append(entry.link)
     sections = sorted(by_tag.items(), key=lambda item: (item[0] == UNTAGGED, -tag_weight[item[0]], item[0]))
-    sharer_count = len({name for link, _ in entries for name in link.sharers})
+    from_feeds.sort(key=lambda e: (e.first_shared_at, e.link.link_id), reverse=True)  # the newest first
     return Digest(
         period=period,
-        link_count=len(entries),
-        sharer_count=sharer_count,
+        link_count=len(shared),
+        sharer_count=len({person for entry in shared for person in entry.people}),
         top_tags=tuple(tag for tag, _ in sorted(tag_weight.items(), key=lambda i: (-i[1], i[0]))[:3]),
         sections=tuple(Section(tag, tuple(links)) for tag, links in sections),
-        left_out=max(len(entries) - top, 0),
+        left_out=max(len(shared) - top, 0),
+        feed_links=tuple(entry.link for entry in from_feeds[:feed_top]),
+        feed_count=len(from_feeds),
     )
 
 
-def _entry(record: LinkRecord, period: Period, place: str | None):
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    link: DigestLink
+    first_shared_at: datetime
+    people: frozenset[str]  # who shared it, feeds left out: none means only feeds brought it
+
+
+def _entry(record: LinkRecord, period: Period, place: str | None) -> _Entry | None:
     shares = [s for s in record.shares if s.visibility.publishable and period.contains(s.shared_at)
               and (place is None or s.place == place)]
     if not shares:
@@ -73,7 +90,7 @@ def _entry(record: LinkRecord, period: Period, place: str | None):
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
     tags = tuple(sorted({tag for s in shares for tag in s.tags}))
     link = DigestLink(record.link.id, shares[0].url, record.link.title, tags, sharers)
-    return link, shares[0].shared_at
+    return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED))
 
 
 def _strongest_tag(link: DigestLink, weight: Counter) -> str:

@@ -79,7 +79,7 @@ async def post_digest(runs: DigestRuns, outlet: Outlet, digest: Digest, zone: Zo
         if state is not None and state.status in ("posted", "empty"):
             return Posted(outlet.name, "already", reason="it was empty" if state.status == "empty" else None)
         return Posted(outlet.name, "busy")
-    if digest.link_count == 0 and not claim.sent:
+    if digest.link_count == 0 and not digest.feed_count and not claim.sent:
         await runs.finish(claim.run_id, "empty")
         return Posted(outlet.name, "empty")
     previous: str | None = None

@@ -24,11 +24,13 @@ def summary(digest: Digest, zone: ZoneInfo, *, so_far: bool = False) -> str:
     end = digest.period.end.astimezone(zone).strftime("%d %b %Y")
     when = f"{start} – {end}" + (" (so far)" if so_far else "")
     if not digest.link_count:
-        return f"Tech watch {when}: nothing shared yet."
+        feeds = f" ({digest.feed_count} from feeds)" if digest.feed_count else ""
+        return f"Tech watch {when}: nothing shared yet{feeds}."
     people = "1 person" if digest.sharer_count == 1 else f"{digest.sharer_count} people"
     links = "1 link" if digest.link_count == 1 else f"{digest.link_count} links"
     tags = f"; top tags: {', '.join(digest.top_tags)}" if digest.top_tags else ""
-    return f"Tech watch {when}: {links} from {people}{tags}."
+    feeds = f"; {digest.feed_count} from feeds" if digest.feed_count else ""
+    return f"Tech watch {when}: {links} from {people}{tags}{feeds}."
 
 
 def render_matrix(digest: Digest, zone: ZoneInfo, *, so_far: bool = False, archive_url: str | None = None) -> Rendered:
@@ -39,6 +41,10 @@ def render_matrix(digest: Digest, zone: ZoneInfo, *, so_far: bool = False, archi
         text += ["", f"#{section.tag}"] + [f"- {_plain(link)}" for link in section.links]
         markup.append(f"<h4>#{html.escape(section.tag)}</h4><ul>"
                       + "".join(f"<li>{_html(link)}</li>" for link in section.links) + "</ul>")
+    if digest.feed_links:
+        text += ["", FROM_FEEDS] + [f"- {_plain(link)}" for link in digest.feed_links]
+        markup.append(f"<h4>{FROM_FEEDS}</h4><ul>" + "".join(f"<li>{_html(link)}</li>" for link in digest.feed_links)
+                      + "</ul>")
     more = _more(digest, archive_url)
     if more:
         text += ["", more]
@@ -52,6 +58,10 @@ def render_markdown(digest: Digest, zone: ZoneInfo, *, so_far: bool = False, arc
         lines += ["", f"## #{section.tag}", ""]
         lines += [f"- [{_escape_md(link.title or link.url)}]({link.url}) — {', '.join(link.sharers)}"
                   for link in section.links]
+    if digest.feed_links:
+        lines += ["", f"## {FROM_FEEDS}", ""]
+        lines += [f"- [{_escape_md(link.title or link.url)}]({link.url}) — {', '.join(link.sharers)}"
+                  for link in digest.feed_links]
     more = _more(digest, archive_url)
     if more:
         lines += ["", more]
@@ -61,6 +71,7 @@ def render_markdown(digest: Digest, zone: ZoneInfo, *, so_far: bool = False, arc
 # What one Matrix notice may carry, body and formatted body together: events are capped at
 # 65,536 bytes with their envelope and signatures, so a part stays well under.
 MATRIX_PART_BYTES = 24_000
+FROM_FEEDS = "From the feeds"
 MAX_CREDITED = 3  # sharers named per link in a thread post; the rest are counted
 MAX_CREDIT_CHARACTERS = 100
 
@@ -81,6 +92,11 @@ def render_matrix_parts(digest: Digest, zone: ZoneInfo, *, archive_url: str | No
                 "\n".join([f"#{section.tag}"] + [f"- {_plain(link)}" for link in links]),
                 f"<h4>#{html.escape(section.tag)}</h4><ul>"
                 + "".join(f"<li>{_html(link)}</li>" for link in links) + "</ul>"))
+    for start in range(0, len(digest.feed_links), 20):
+        links = digest.feed_links[start:start + 20]
+        pieces.append(Rendered("\n".join([FROM_FEEDS] + [f"- {_plain(link)}" for link in links]),
+                               f"<h4>{FROM_FEEDS}</h4><ul>" + "".join(f"<li>{_html(link)}</li>" for link in links)
+                               + "</ul>"))
     more = _more(digest, archive_url)
     if more:
         pieces.append(Rendered(more, f"<p>{html.escape(more)}</p>"))
@@ -104,9 +120,12 @@ def render_thread(digest: Digest, zone: ZoneInfo, limits: StatusLimits = StatusL
     posts = [fit(root, limits)]
     units: list[str] = []
     for section in digest.sections:
-        lines = [_thread_line(link, section.tag, limits) for link in section.links]
+        lines = [_thread_line(link, f"#{section.tag}", limits) for link in section.links]
         units.append(f"#{section.tag}\n{lines[0]}")  # a heading never ends a post alone
         units += lines[1:]
+    if digest.feed_links:
+        lines = [_thread_line(link, FROM_FEEDS, limits) for link in digest.feed_links]
+        units += [f"{FROM_FEEDS}\n{lines[0]}"] + lines[1:]
     if more := _more(digest, archive_url):
         units.append(fit(more, limits))
     current = ""
@@ -136,10 +155,12 @@ def render_json(digest: Digest) -> dict:
             for section in digest.sections
         ],
         "more": digest.left_out,
+        "from_feeds": [{"id": link.link_id, "url": link.url, "title": link.title, "feeds": list(link.sharers)}
+                       for link in digest.feed_links],
     }
 
 
-def _thread_line(link: DigestLink, tag: str, limits: StatusLimits) -> str:
+def _thread_line(link: DigestLink, heading: str, limits: StatusLimits) -> str:
     names = list(link.sharers[:MAX_CREDITED])
     if len(link.sharers) > MAX_CREDITED:
         names.append(f"{len(link.sharers) - MAX_CREDITED} more")
@@ -147,8 +168,8 @@ def _thread_line(link: DigestLink, tag: str, limits: StatusLimits) -> str:
     tail = f"{link.url} ({credit})"
     if not link.title:
         return tail
-    # Room for the title: the post's limit less the section heading and the rest of the line.
-    room = limits.max_characters - status_length(f"#{tag}\n— {tail}", limits) - 1
+    # Room for the title: the post's limit less the section's heading and the rest of the line.
+    room = limits.max_characters - status_length(f"{heading}\n— {tail}", limits) - 1
     title = fit(link.title, StatusLimits(max(room, 2), limits.characters_reserved_per_url, limits.urls_discounted))
     return f"{title} — {tail}"
 

@@ -64,7 +64,8 @@ class DigestScheduler:
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
         records = await self.store.records_shared_between(period.start, period.end)
-        return build_digest(records, period, top=self.settings.digest_top, place=place)
+        return build_digest(records, period, top=self.settings.digest_top, place=place,
+                            feed_top=self.settings.feeds_digest_cap)
 
     async def _drop_deleted(self, period: Period) -> None:
         """Statuses deleted since they were filed leave the store (as a Matrix redaction does),

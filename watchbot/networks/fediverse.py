@@ -79,6 +79,7 @@ PAGE = 40
 NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "status", "update",
                 "admin.sign_up", "admin.report", "severed_relationships", "moderation_warning"]
 MAX_BACKOFF = 300.0
+READY_SECONDS = 120.0  # how long an alert waits for the server to be known
 SSE_PROBE_SECONDS = 10.0  # an SSE stream not receiving by then: the server has none
 
 
@@ -91,6 +92,7 @@ class FediverseAdapter:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()  # the account and the server's limits are known
+        self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
@@ -152,6 +154,23 @@ class FediverseAdapter:
         if not self.ready.is_set() or not self.settings.digest_to_fediverse:
             return []
         return [MastodonDigestOutlet(self)]
+
+    async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
+        """An alert feed's new entry on the bot's account, unlisted, when the settings ask for it
+        (within the same rate limits as everything else). Notices for moderators (`public` false)
+        stay in the rooms."""
+        if not (public and self.settings.feeds_alerts_to_fediverse):
+            return
+        try:
+            await asyncio.wait_for(self.ready.wait(), READY_SECONDS)
+        except TimeoutError:
+            log.warning("Mastodon: not connected; an alert was not posted: %s", text.splitlines()[0])
+            return
+        try:
+            await self._api("status_post", fit(text, self.limits), visibility="unlisted",
+                            language=self.settings.digest_language, idempotency_key=idempotency_key("announce", key))
+        except MastodonAPIError as error:
+            log.warning("Mastodon: could not post an alert: %s", error)
 
     async def still_there(self, uri: str) -> bool:
         """Whether the status a share came from still exists (deleted ones leave the digest).
@@ -328,7 +347,7 @@ class FediverseAdapter:
             return []
         caller = Caller(post.author_id, post.author_name, is_moderator=False)
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options)
+        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds)
         return reply.text.splitlines()
 
     # -- answering --------------------------------------------------------------------------

@@ -89,6 +89,7 @@ BACKFILL_PAGE = 100
 MAX_BACKFILL_EVENTS = 5_000
 # Answers still queued at shutdown get this long to go out.
 DRAIN_SECONDS = 5.0
+READY_SECONDS = 120.0  # how long a notice waits for the rooms to be known
 
 
 class MatrixAdapter:
@@ -102,6 +103,7 @@ class MatrixAdapter:
         self._create_events: dict[str, dict[str, Any] | None] = {}
         self._client: AsyncClient | None = None
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
+        self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -293,7 +295,7 @@ class MatrixAdapter:
         sender = str(event["sender"])
         caller = Caller(sender, name, is_moderator=await self._is_moderator(room_id, room, sender))
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options)
+        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds)
         content = command_reply_content(event, reply.text, reply.html)
         self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
 
@@ -381,6 +383,18 @@ class MatrixAdapter:
         return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped)
                 for room_id, room in sorted(self._client.rooms.items())
                 if room.joined_count > 2 and room_id not in settings.digest_rooms_off]
+
+    async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
+        """A notice to every room the digest goes to (an alert feed's new entry, a feed given up);
+        the same `key` is the same event for the homeserver."""
+        try:
+            await asyncio.wait_for(self.ready.wait(), READY_SECONDS)
+        except TimeoutError:
+            log.warning("Matrix: not connected; a notice was not posted: %s", text.splitlines()[0])
+            return
+        content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html", "formatted_body": html}
+        for outlet in self.digest_outlets():
+            self._queue(outlet.room_id, [Outgoing("m.room.message", content, txn_id("announce", key, outlet.room_id))])
 
     # -- sending ----------------------------------------------------------------------------
 
