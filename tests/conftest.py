@@ -82,3 +82,16 @@ async def store(database_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def scene(synapse, tmp_path: Path):
+    """A bot account, its store and people with nio clients on the test Synapse (the Matrix
+    tests' scene; the fediverse tests define their own)."""
+    from tests.test_matrix_bot import Scene
+
+    made = Scene(synapse, tmp_path)
+    try:
+        yield made
+    finally:
+        await made.close()

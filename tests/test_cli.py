@@ -266,3 +266,11 @@ def test_digest_preview_reads_the_same_in_text_markdown_and_json(run):
     data = json.loads(run("digest", "preview", "--format", "json").output)
     assert data["sections"][0]["tag"] == "linux"
     assert data["sections"][0]["links"][0]["url"] == "https://lwn.net/Articles/1001/"
+
+
+def test_modlog_shows_who_did_what_and_why(run):
+    assert run("modlog").output == "The moderation log is empty.\n"
+    run("links", "add", "https://spam.example/")
+    run("links", "rm", "1", "--reason", "spam")
+    [line] = run("modlog").output.splitlines()
+    assert line.endswith("remove-link https://spam.example/ (spam)") and " cli:" in line

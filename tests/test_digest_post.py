@@ -4,7 +4,6 @@ against a real Synapse and against the Mastodon stand-in (mastodon_mock; no Mast
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from itertools import count
 from pathlib import Path
@@ -161,15 +160,6 @@ async def test_a_room_can_have_its_own_digest_or_none(store: Store):
 
 
 # -- against a real Synapse ---------------------------------------------------------------------
-
-
-@pytest.fixture
-async def scene(synapse, tmp_path: Path) -> AsyncIterator[Scene]:
-    made = Scene(synapse, tmp_path)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_process(scene: Scene):

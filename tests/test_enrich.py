@@ -228,3 +228,20 @@ def test_refresh_and_unmerge_from_the_command_line(tmp_path, pages: PageServer, 
     again = run("links", "unmerge", "2")
     assert again.exit_code == 1 and "was not merged" in again.output
     assert run("links", "refresh").exit_code == 2  # ids or --all
+
+
+async def test_a_blocked_domain_hidden_behind_a_redirect_or_a_wrapper_is_removed_once_resolved(
+        store: Store, enricher: Enricher, pages: PageServer):
+    from watchbot.store.moderation import ModerationStore
+
+    landing = pages.page("/landing", "<title>Buy now</title>")
+    short = pages.redirect("/s/spam", landing)
+    wrapped = f"https://www.google.com/url?q={landing}"
+    await ModerationStore(store).block("127.0.0.1", actor="@mod:x", reason="spam landing pages")
+    for url in (short, wrapped):
+        link_id = await share(store, url)
+        looked = await enricher.enrich(link_id, url)
+        assert looked.state is PageState.REFUSED and "127.0.0.1 is blocked" in looked.reason
+        assert await store.get_link(link_id) is None
+    entries = await ModerationStore(store).log_entries()
+    assert [e.action for e in entries[:2]] == ["remove-link", "remove-link"] and entries[0].actor == "watchbot"

@@ -4,10 +4,7 @@ to the room at once, and moderators follow feeds from the room."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 
 from tests.matrix_helpers import wait_for_event
 from tests.page_server import serving_pages
@@ -17,15 +14,6 @@ from watchbot.bot import feed_poller
 from watchbot.intake import Rules
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
-
-
-@pytest.fixture
-async def scene(synapse, tmp_path: Path) -> AsyncIterator[Scene]:
-    made = Scene(synapse, tmp_path)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def body_starting(text: str):

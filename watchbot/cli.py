@@ -293,6 +293,22 @@ async def links_rm(ctx: Context, store: Store, link_id: int, reason) -> None:
     click.echo(f"Removed #{link_id} {record.link.url} ({record.link.share_count} share(s)).")
 
 
+@cli.command("modlog")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@with_store
+async def modlog_command(ctx: Context, store: Store, limit: int) -> None:
+    """The moderation log, the newest first: who did what, when, and why."""
+    from watchbot.store.moderation import ModerationStore
+
+    entries = await ModerationStore(store).log_entries(limit)
+    if not entries:
+        click.echo("The moderation log is empty.")
+    for entry in entries:
+        reason = f" ({entry.reason})" if entry.reason else ""
+        click.echo(f"{entry.at.astimezone(ctx.settings.zone):%Y-%m-%d %H:%M} {entry.actor} {entry.action} "
+                   f"{entry.target}{reason}")
+
+
 @cli.command("tags")
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
 @with_store

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 from watchbot.digest.preview import preview
 from watchbot.digest.render import render_matrix
 from watchbot.digest.schedule import DEFAULT_SCHEDULE
+from watchbot.intake import Rules, describe, file_post
 from watchbot.links import normalise_tag
 from watchbot.model import LinkRecord, utcnow
+from watchbot.moderation import MEMBER_COMMANDS, MODERATOR_COMMANDS, Moderation, run_moderation
+from watchbot.policy import Role
 from watchbot.store import Store
 
 if TYPE_CHECKING:
@@ -37,7 +40,12 @@ class Command:
 class Caller:
     user_id: str
     name: str
-    is_moderator: bool
+    is_moderator: bool  # a moderator or an admin
+    is_admin: bool = False
+
+    @property
+    def role(self) -> Role:
+        return Role.ADMIN if self.is_admin else Role.MODERATOR if self.is_moderator else Role.MEMBER
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,7 @@ class Reply:
 
     text: str
     html: str
+    for_moderators: str | None = None  # what the moderators' room should be told (a report)
 
 
 def parse_command(text: str, prefix: str = DEFAULT_PREFIX, *, addressed: bool = False) -> Command | None:
@@ -72,16 +81,19 @@ class DigestOptions:
 
 async def run_command(
     store: Store, command: Command, caller: Caller, zone: ZoneInfo, digest: DigestOptions = DigestOptions(),
-    *, feeds: FeedPoller | None = None,
+    *, feeds: FeedPoller | None = None, moderation: Moderation | None = None,
 ) -> Reply:
-    """`feeds` follows feeds for the `feed` command; without it, feeds are not available here."""
+    """`feeds` follows feeds for the `feed` command; without it, feeds are not available here.
+    `moderation` runs the moderators' commands, and `report` and `forget me`."""
+    if command.name in MODERATOR_COMMANDS + MEMBER_COMMANDS:
+        return await _moderate(store, command, caller, zone, moderation)
     if command.name == "digest":
         return await _digest(store, command.args, zone, digest)
     if command.name == "feed":
         return await _feed(command.args, caller, zone, feeds)
     handler = HANDLERS.get(command.name)
     if handler is None:
-        names = " ".join(sorted([*HANDLERS, "digest", "feed"]))
+        names = " ".join(sorted([*HANDLERS, "digest", "feed", *MEMBER_COMMANDS]))
         return _lines([f"I do not know “{command.name}”. Try: {names} (or help)."])
     return await handler(store, command.args, caller, zone)
 
@@ -101,6 +113,9 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
         "rm ID — remove what you shared of a link (moderators: the whole link)",
         "digest preview — the weekly digest as it stands so far",
         "feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, feed rm ID — follow feeds (moderators)",
+        "report ID [reason] — tell the moderators about a link",
+        "forget me — remove everything you shared, and your name with it",
+        "Moderators: ban USER [reason], unban USER, block DOMAIN, unblock DOMAIN, queue, approve ID, reject ID, modlog",
     ]
     return _lines(lines)
 
@@ -260,6 +275,20 @@ HANDLERS: dict[str, Handler] = {
     "help": _help, "search": _search, "recent": _recent, "top": _top, "tags": _tags,
     "show": _show, "tag": _tag, "rm": _rm,
 }
+
+
+async def _moderate(store: Store, command: Command, caller: Caller, zone: ZoneInfo,
+                    moderation: Moderation | None) -> Reply:
+    if moderation is None:
+        return _lines(["Moderation is not available here."])
+
+    async def file_approved(post) -> list[str]:
+        result = await file_post(store, post, Rules.from_settings(moderation.settings))
+        return [describe(r, zone) for r in result.results] + list(result.problems)
+
+    said = await run_moderation(moderation, command.name, command.args, caller.user_id, caller.role, zone,
+                                file_approved)
+    return replace(_lines(said.lines), for_moderators=said.for_moderators)
 
 
 # -- helpers --------------------------------------------------------------------------------

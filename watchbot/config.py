@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     # mention the bot.
     command_prefix: str = Field(default="!watch", min_length=1, pattern=r"^\S+$")
 
+    # Moderation. Admins: Matrix ids and fediverse accounts (user@server), comma-separated; they
+    # may do everything moderators may, everywhere. Room moderators: Matrix users at or above
+    # this power level in the room. On the fediverse, moderators are listed.
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    moderator_power_level: int = Field(default=50, ge=1, le=100)
+    fediverse_moderators: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Links one person may share per hour and per day (moderators and admins are not limited).
+    links_per_hour: int = Field(default=20, ge=1, le=10_000)
+    links_per_day: int = Field(default=100, ge=1, le=100_000)
+    # The first shares of someone the bot has not seen before wait for a moderator (0: never).
+    review_first_shares: int = Field(default=0, ge=0, le=100)
+    # Allow-list mode: when set, only links to these domains (and their subdomains) are filed.
+    allowed_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where reports go (a room id); unset: the room the report was made in.
+    moderators_room: str | None = None
+
     # The digest: when each period ends (cron, in WATCHBOT_TIMEZONE), and how many links it shows.
     digest_schedule: str = "0 17 * * fri"
     digest_top: int = Field(default=20, ge=1, le=100)
@@ -147,7 +163,8 @@ class Settings(BaseSettings):
     def matrix_enabled(self) -> bool:
         return self.matrix_homeserver is not None
 
-    @field_validator("matrix_allowed_inviters", "digest_rooms_off", "digest_rooms_scoped", mode="before")
+    @field_validator("matrix_allowed_inviters", "digest_rooms_off", "digest_rooms_scoped", "admins",
+                     "fediverse_moderators", "allowed_domains", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

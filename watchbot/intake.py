@@ -8,13 +8,18 @@ Mastodon, feeds) only carry out the answer: print it, react, reply.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.links import InvalidURL, canonical_key, extract_hashtags, extract_links, normalise_tags
 from watchbot.model import Filed, NewShare, Post
+from watchbot.policy import Role
 from watchbot.store import Store
+
+if TYPE_CHECKING:  # moderation imports intake's neighbours; only the type is needed here
+    from watchbot.moderation import Moderation
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,8 @@ class IntakeResult:
     post: Post
     results: tuple[LinkResult, ...]
     problems: tuple[str, ...]
+    held: int | None = None  # waits in the review queue as this id
+    ignored: bool = False  # a banned author: nothing filed, nothing to answer
 
     @property
     def filed_anything(self) -> bool:
@@ -91,10 +98,24 @@ class IntakeResult:
 
 
 async def file_post(
-    store: Store, post: Post, rules: Rules, *, cursor: tuple[str, str] | None = None
+    store: Store, post: Post, rules: Rules, *, cursor: tuple[str, str] | None = None,
+    gate: Moderation | None = None, role: Role = Role.MEMBER,
 ) -> IntakeResult:
-    """File every link of `post` in one transaction (with the source's cursor, when given)."""
+    """File every link of `post` in one transaction (with the source's cursor, when given).
+    With a `gate`, moderation decides first what may be filed (`role`: the author's)."""
     reading = read_post(post, rules)
+    if gate is not None and reading.links:
+        verdict = await gate.screen(post, reading.links, role)
+        if verdict.ignore or verdict.refuse or verdict.hold:
+            held = await gate.hold(post, cursor=cursor) if verdict.hold else None
+            if not verdict.hold and cursor is not None:
+                await store.set_cursor(*cursor)
+            problems = verdict.problems + ((verdict.refuse,) if verdict.refuse else ())
+            if held is not None:
+                problems += (f"Thanks! As you are new here, a moderator will look at this first (#{held}).",)
+            return IntakeResult(post, (), () if verdict.ignore else reading.problems + problems, held,
+                                verdict.ignore)
+        reading = replace(reading, links=verdict.links, problems=reading.problems + verdict.problems)
     new_shares = _new_shares(post, reading)
     if new_shares:
         filed = await store.file_shares(new_shares, cursor=cursor)

@@ -24,6 +24,8 @@ from watchbot.fetch import FetchFailed, FetchRefused, GuardedClient
 from watchbot.links import InvalidURL, canonical_key
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store import Store
+from watchbot.policy import blocked_by
+from watchbot.store.moderation import ModerationStore
 from watchbot.store.pages import LinkPages, Merge
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def client_from_settings(settings: Settings) -> GuardedClient:
 class Enricher:
     def __init__(self, store: Store, client: GuardedClient, *, concurrency: int = 8) -> None:
         self.pages = LinkPages(store)
+        self._moderation = ModerationStore(store)
         self.client = client
         self._concurrency = concurrency
         self._limit = asyncio.Semaphore(concurrency)
@@ -127,8 +130,19 @@ class Enricher:
             except Exception as error:  # noqa: BLE001 -- a bug with one page must not stop the others
                 log.exception("page: looking at #%d %s failed", link_id, url)
                 return await self._failed(link_id, url, FetchFailed(f"{url}: {type(error).__name__}"))
+        if (blocked := await self._blocked(page)) is not None:
+            # A shortener or a redirect hid a blocked domain: the link goes, and the log says why.
+            await self.pages.store.remove_link(link_id, actor="watchbot", reason=blocked)
+            return Looked(link_id, url, PageState.REFUSED, reason=f"removed: {blocked}")
         merge = await self.pages.found(link_id, page, other_keys(url, page))
         return Looked(link_id, url, PageState.OK, page=page, merge=merge)
+
+    async def _blocked(self, page: Page) -> str | None:
+        patterns = await self._moderation.blocked_patterns()
+        for found in (page.final_url, page.canonical_url):
+            if found and (pattern := blocked_by(found, patterns)) is not None:
+                return f"it leads to {found}, and {pattern} is blocked"
+        return None
 
     async def _failed(self, link_id: int, url: str, failed: FetchFailed) -> Looked:
         attempts = await self.pages.attempts(link_id) + 1

@@ -44,6 +44,7 @@ from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
     REPLY_VISIBILITY,
@@ -58,6 +59,7 @@ from watchbot.networks.fediverse_events import (
 )
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
+from watchbot.policy import Role
 from watchbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class FediverseAdapter:
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()  # the account and the server's limits are known
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
+        self.moderation = Moderation(store, settings)
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
@@ -300,6 +303,11 @@ class FediverseAdapter:
             await self._tell_opted_out_once(status, account)
             return
         post = post_from_status(status, self.instance)
+        role = await self.moderation.role(post.author_id,
+                                          moderator=post.author_id in self.settings.fediverse_moderators)
+        if role is Role.STRANGER:
+            await self.store.set_cursor(*cursor)  # banned: neither filed nor answered
+            return
         if not post.links and status.get("in_reply_to_id"):
             # "@watch save this" in reply to a post: file that post's links, shared by the asker.
             parent = await self._parent(status)
@@ -312,11 +320,11 @@ class FediverseAdapter:
                 post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags)
         if not post.links:
             await self.store.set_cursor(*cursor)
-            await self._reply(status, await self._command(status, post))
+            await self._reply(status, await self._command(status, post, role))
             return
-        result = await file_post(self.store, post, self.rules, cursor=cursor)
-        if result.results and all(r.outcome is Outcome.REPLAYED for r in result.results):
-            return  # answered when it was filed
+        result = await file_post(self.store, post, self.rules, cursor=cursor, gate=self.moderation, role=role)
+        if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
+            return  # a burst past the limit (told once), or answered when it was filed
         # A favourite says "filed" as well as a reply would, unless there is more to say.
         quiet = self.settings.fediverse_acknowledge == "favourite" and not result.problems and all(
             r.outcome is Outcome.FILED for r in result.results)
@@ -341,14 +349,32 @@ class FediverseAdapter:
     def _lines(self, result: IntakeResult) -> list[str]:
         return [describe(r, self.settings.zone) for r in result.results] + list(result.problems)
 
-    async def _command(self, status: dict[str, Any], post) -> list[str]:
+    async def _command(self, status: dict[str, Any], post, role: Role) -> list[str]:
         command = parse_command(command_text(status, self.own_acct), addressed=True)
         if command is None:
             return []
-        caller = Caller(post.author_id, post.author_name, is_moderator=False)
+        caller = Caller(post.author_id, post.author_name, is_moderator=role >= Role.MODERATOR,
+                        is_admin=role is Role.ADMIN)
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds)
+        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
+                                  moderation=self.moderation)
+        if reply.for_moderators:
+            await self.tell_moderators(reply.for_moderators, key=str(status["id"]))
         return reply.text.splitlines()
+
+    async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
+        """A direct message to the fediverse's moderators and admins (a report made here)."""
+        accounts = [a for a in [*self.settings.fediverse_moderators, *self.settings.admins]
+                    if "@" in a and ":" not in a]
+        if not accounts:
+            return
+        # Local accounts are mentioned by their name alone, as the server knows them.
+        mentions = " ".join(f"@{account.removesuffix('@' + self.instance)}" for account in dict.fromkeys(accounts))
+        try:
+            await self._api("status_post", fit(f"{mentions} {text}", self.limits), visibility="direct",
+                            idempotency_key=idempotency_key("moderators", key))
+        except MastodonAPIError as error:
+            log.warning("Mastodon: could not tell the moderators: %s", error)
 
     # -- answering --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ The bot's device is never logged out: stopping only closes the connection.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import uuid
 from typing import Any
@@ -41,6 +42,8 @@ from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Source
+from watchbot.moderation import Moderation
+from watchbot.policy import Role
 from watchbot.networks.matrix_events import (
     Outgoing,
     acknowledgements,
@@ -52,6 +55,7 @@ from watchbot.networks.matrix_events import (
     inviter_of,
     is_privileged_creator,
     post_from_event,
+    reaction_of,
     redacted_event_id,
     replacement_room,
     txn_id,
@@ -83,7 +87,8 @@ UNDECRYPTABLE_WITHOUT_KEYS = (
     "here. My operator can turn it on (WATCHBOT_MATRIX_STORE_PATH, see the README)."
 )
 # Room moderators, as Matrix clients name them, may remove and retag anyone's links.
-MODERATOR_POWER_LEVEL = 50
+APPROVE_REACTIONS = {"✅", "✔"}  # keys without the emoji variation selector (reaction_of)
+REPORT_REACTIONS = {"⚠"}
 # Filling a gap after downtime: pages of this many events, and no more than this in all.
 BACKFILL_PAGE = 100
 MAX_BACKFILL_EVENTS = 5_000
@@ -104,6 +109,7 @@ class MatrixAdapter:
         self._client: AsyncClient | None = None
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
+        self.moderation = Moderation(store, settings)
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -267,15 +273,35 @@ class MatrixAdapter:
         if edit is not None:
             await self._refile(client, room_id, event, *edit)
             return
+        reaction = reaction_of(event)
+        if reaction is not None and sender != self.user_id:
+            await self._react_to_reaction(room_id, room, sender, *reaction)
+            return
         post = post_from_event(event, room_id, **context)
         if post is None:
             return
+        role = await self._role(room_id, room, sender)
+        if role is Role.STRANGER:
+            return  # banned: neither filed nor answered
         command = self._command_in(client, event, post.text)
         if command is not None:
-            await self._answer_command(room_id, room, event, command, post.author_name)
+            await self._answer_command(room_id, event, command, post.author_name, role)
             return
-        result = await file_post(self.store, post, self.rules)
+        result = await file_post(self.store, post, self.rules, gate=self.moderation, role=role)
         self._queue(room_id, acknowledgements(result, event, self.settings.zone))
+
+    async def _react_to_reaction(self, room_id: str, room, sender: str, target: str, key: str) -> None:
+        """✅ from a moderator on a held message approves it; ⚠️ from anyone reports its links."""
+        role = await self._role(room_id, room, sender)
+        if key in APPROVE_REACTIONS and role >= Role.MODERATOR:
+            held = await self.moderation.records.held_for_event(Source.MATRIX, target)
+            if held is not None:
+                await self._answer_command(room_id, {"event_id": target, "sender": sender},
+                                           Command("approve", (str(held),)), sender, role)
+        elif key in REPORT_REACTIONS and role >= Role.MEMBER:
+            for share in await self.store.shares_of_event(Source.MATRIX, target):
+                await self._answer_command(room_id, None, Command("report", (str(share.link_id), "(⚠️ reaction)")),
+                                           sender, role)
 
     def _command_in(self, client: AsyncClient, event: dict[str, Any], text: str) -> Command | None:
         command = parse_command(text, self.settings.command_prefix)
@@ -291,13 +317,40 @@ class MatrixAdapter:
                 return name
         return None
 
-    async def _answer_command(self, room_id: str, room, event: dict[str, Any], command: Command, name: str) -> None:
-        sender = str(event["sender"])
-        caller = Caller(sender, name, is_moderator=await self._is_moderator(room_id, room, sender))
+    async def _answer_command(self, room_id: str, event: dict[str, Any] | None, command: Command, name: str,
+                              role: Role) -> None:
+        """Run a command and answer it (in reply to `event`, or in the room when there is none).
+        Without an event (a reaction acting as a command), `name` is the caller's id."""
+        sender = str((event or {}).get("sender") or name)
+        caller = Caller(sender, name, is_moderator=role >= Role.MODERATOR, is_admin=role is Role.ADMIN)
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds)
-        content = command_reply_content(event, reply.text, reply.html)
-        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", str(event["event_id"])))])
+        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
+                                  moderation=self.moderation)
+        if event is not None and "content" in event:
+            content = command_reply_content(event, reply.text, reply.html)
+            key = str(event["event_id"])
+        else:
+            content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
+                       "formatted_body": reply.html}
+            key = f"{command.name}:{sender}:{' '.join(command.args)}:{(event or {}).get('event_id')}"
+        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
+        if reply.for_moderators:
+            await self.tell_moderators(reply.for_moderators, room_id=room_id, key=key)
+
+    async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
+        """A notice for the moderators: in their room when one is set, else where it happened."""
+        target = self.settings.moderators_room or room_id
+        if target is None:
+            return
+        content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html",
+                   "formatted_body": html.escape(text)}
+        self._queue(target, [Outgoing("m.room.message", content, txn_id("moderators", key))])
+
+    async def _role(self, room_id: str, room, user_id: str) -> Role:
+        # In a direct chat, the person is the room's admin: that makes nobody a moderator.
+        community = room is not None and room.joined_count > 2
+        moderator = community and await self._is_moderator(room_id, room, user_id)
+        return await self.moderation.role(user_id, moderator=moderator)
 
     async def _say_cannot_decrypt(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
         """Say once per room (remembered across restarts) that encrypted messages go unread."""
@@ -320,7 +373,7 @@ class MatrixAdapter:
             log.info("Matrix: %s was upgraded; following it to %s", room_id, successor)
 
     async def _is_moderator(self, room_id: str, room, user_id: str) -> bool:
-        if room is not None and room.power_levels.get_user_level(user_id) >= MODERATOR_POWER_LEVEL:
+        if room is not None and room.power_levels.get_user_level(user_id) >= self.settings.moderator_power_level:
             return True
         return is_privileged_creator(await self._create_event(room_id), user_id)
 

@@ -147,6 +147,17 @@ def replacement_room(event: Mapping[str, Any]) -> str | None:
     return room if isinstance(room, str) and room else None
 
 
+def reaction_of(event: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(the event reacted to, the reaction's key) for an m.reaction, else None."""
+    if event.get("type") != "m.reaction":
+        return None
+    relates = (event.get("content") or {}).get("m.relates_to") or {}
+    target, key = relates.get("event_id"), relates.get("key")
+    if relates.get("rel_type") != "m.annotation" or not isinstance(target, str) or not isinstance(key, str):
+        return None
+    return target, key.replace("\ufe0f", "")  # ⚠️ and ⚠ are one reaction
+
+
 def redacted_event_id(event: Mapping[str, Any]) -> str | None:
     """The event a redaction removes (top level before room version 11, in content from it on)."""
     if event.get("type") != "m.room.redaction":

@@ -271,3 +271,53 @@ feed_entries = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("feed_id", "key"),
 )
+
+
+# Moderation (moderation.py): who may not share, which domains are refused, what waits for a
+# moderator, what members reported. Every action on them is also in moderation_log.
+bans = Table(
+    "bans",
+    metadata,
+    Column("account", Text, nullable=False),  # @user:server, user@instance
+    Column("reason", Text),
+    Column("actor", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account"),
+)
+
+blocked_domains = Table(
+    "blocked_domains",
+    metadata,
+    Column("pattern", Text, nullable=False),  # example.com, or *.example.com (it and its subdomains)
+    Column("reason", Text),
+    Column("actor", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("pattern"),
+)
+
+# A newcomer's post held until a moderator approves it (filed then) or rejects it.
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("author_id", Text, nullable=False),
+    Column("post", Text, nullable=False),  # the Post as JSON, filed as it was on approval
+    Column("at", UTCDateTime, nullable=False),
+    Column("state", Text, nullable=False),  # held, approved, rejected
+    Column("decided_by", Text),
+    Column("decided_at", UTCDateTime),
+    UniqueConstraint("source", "event_id"),
+    Index(None, "state"),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("link_id", Integer, nullable=False),
+    Column("reporter", Text, nullable=False),
+    Column("reason", Text),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -597,6 +597,14 @@ class Store:
     async def set_cursor(self, name: str, value: str) -> None:
         await self._write(lambda conn: self._set_cursor(conn, name, value))
 
+    def set_cursor_in(self, conn: Connection, name: str, value: str) -> None:
+        """Move a cursor inside a transaction of the caller's (the store's query modules)."""
+        self._set_cursor(conn, name, value)
+
+    def delete_shares_in(self, conn: Connection, share_ids: list[int]) -> list[int]:
+        """Delete shares inside a transaction of the caller's; returns the links that went too."""
+        return self._delete_shares(conn, share_ids)
+
     def _set_cursor(self, conn: Connection, name: str, value: str) -> None:
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = dialect_insert(cursors).values(name=name, value=value, updated_at=utcnow())

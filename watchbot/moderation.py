@@ -1,0 +1,180 @@
+"""Moderation, network-agnostic: the gate every shared post passes before it is filed, and the
+moderators' commands. Adapters say who the caller is (a Role); this module decides.
+
+The gate, in order: a banned author is ignored (no answer: nothing to feed a troll); links to
+blocked domains (or, in allow-list mode, to domains not allowed) are dropped with a sentence
+each; a member over the hourly or daily limit is asked to wait; the first shares of someone new
+wait in the review queue when the settings ask for it. Moderators and admins skip the limits and
+the queue, never the blocklist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from yarl import URL
+
+from watchbot.config import Settings
+from watchbot.model import Post, utcnow
+from watchbot.policy import Limits, Role, allowed, blocked_by, normalise_pattern, over_limit
+from watchbot.store import Store
+from watchbot.store.moderation import ModerationStore
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the gate says of a post: file `links` (with `problems` to tell), or not at all."""
+
+    links: tuple[tuple[str, str], ...]  # (url, key) that may be filed
+    problems: tuple[str, ...] = ()
+    ignore: bool = False  # a banned author: no filing, no answer
+    refuse: str | None = None  # one sentence: nothing filed (over a limit)
+    hold: bool = False  # waits for a moderator
+
+
+class Moderation:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.records = ModerationStore(store)
+        self.limits = Limits(settings.links_per_hour, settings.links_per_day)
+        self._told_over_limit: dict[str, datetime] = {}
+
+    async def role(self, account: str, *, moderator: bool = False) -> Role:
+        from watchbot.policy import role_of
+
+        return role_of(account, admins=self.settings.admins, moderator=moderator,
+                       banned=await self.records.is_banned(account))
+
+    async def screen(self, post: Post, links: tuple[tuple[str, str], ...], role: Role) -> Verdict:
+        if role is Role.STRANGER:
+            return Verdict((), ignore=True)
+        patterns = await self.records.blocked_patterns()
+        kept, problems = [], []
+        for url, key in links:
+            host = URL(url).host or url
+            if (pattern := blocked_by(url, patterns)) is not None:
+                problems.append(f"Not filed: {host} is blocked here ({pattern}).")
+            elif self.settings.allowed_domains and not allowed(url, self.settings.allowed_domains):
+                problems.append(f"Not filed: only links to {', '.join(self.settings.allowed_domains)} are filed here.")
+            else:
+                kept.append((url, key))
+        if not kept or role >= Role.MODERATOR:
+            return Verdict(tuple(kept), tuple(problems))
+        now = utcnow()
+        hour = await self.records.shares_since(post.author_id, now - timedelta(hours=1))
+        day = await self.records.shares_since(post.author_id, now - timedelta(days=1))
+        if (sentence := over_limit(len(kept), hour, day, self.limits)) is not None:
+            # Said once an hour: a reply to every message of a burst would be a burst of its own.
+            told = self._told_over_limit.get(post.author_id)
+            if told is not None and now - told < timedelta(hours=1):
+                return Verdict((), ignore=True)
+            self._told_over_limit[post.author_id] = now
+            return Verdict((), tuple(problems), refuse=sentence)
+        first = self.settings.review_first_shares
+        if first and await self.records.times_seen(post.author_id) < first:
+            return Verdict(tuple(kept), tuple(problems), hold=True)
+        return Verdict(tuple(kept), tuple(problems))
+
+    async def hold(self, post: Post, *, cursor: tuple[str, str] | None) -> int:
+        return await self.records.hold(post, cursor=cursor)
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A command's answer, and what moderators should be told besides (a report)."""
+
+    lines: list[str]
+    for_moderators: str | None = None
+
+
+MODERATOR_COMMANDS = ("ban", "unban", "block", "unblock", "queue", "approve", "reject", "modlog")
+MEMBER_COMMANDS = ("report", "forget")
+
+
+async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...], account: str, role: Role,
+                         zone: ZoneInfo, file_approved) -> Said:
+    """`file_approved(post)` files an approved post and returns the lines describing it."""
+    if name in MODERATOR_COMMANDS and role < Role.MODERATOR:
+        return Said([f"Only moderators may use “{name}”."])
+    records = moderation.records
+    if name in ("ban", "unban"):
+        if not args:
+            return Said([f"Usage: {name} USER [reason], such as: {name} @spammer:example.org"])
+        target = _account(args[0])
+        if name == "unban":
+            done = await records.unban(target, actor=account)
+            return Said([f"{target} may share again." if done else f"{target} was not banned."])
+        if target in moderation.settings.admins or target == account:
+            return Said([f"{target} cannot be banned: an admin, or yourself."])
+        done = await records.ban(target, actor=account, reason=" ".join(args[1:]) or None)
+        return Said([f"Banned {target}: I will ignore what they share." if done else f"{target} was banned already."])
+    if name in ("block", "unblock"):
+        pattern = normalise_pattern(args[0]) if args else None
+        if pattern is None:
+            return Said([f"Usage: {name} DOMAIN, such as: {name} spam.example or {name} *.spam.example"])
+        if name == "unblock":
+            done = await records.unblock(pattern, actor=account)
+            return Said([f"Links to {pattern} are filed again." if done else f"{pattern} was not blocked."])
+        done = await records.block(pattern, actor=account, reason=" ".join(args[1:]) or None)
+        return Said([f"Blocked {pattern}: links to it are not filed from now on." if done
+                     else f"{pattern} was blocked already."])
+    if name == "queue":
+        waiting = await records.waiting()
+        if not waiting:
+            return Said(["Nothing waits for review."])
+        return Said([f"#{held.id} {held.post.author_name}: {_links_of(held.post)} "
+                     f"({held.at.astimezone(zone):%Y-%m-%d %H:%M}) — approve {held.id} or reject {held.id}"
+                     for held in waiting[:10]])
+    if name in ("approve", "reject"):
+        held_id = _number(args[0]) if args else None
+        if held_id is None:
+            return Said([f"Usage: {name} ID (see: queue)"])
+        held = await records.decide(held_id, approve=name == "approve", actor=account)
+        if held is None:
+            return Said([f"Nothing waits for review as #{held_id}."])
+        if name == "reject":
+            return Said([f"Rejected #{held_id} from {held.post.author_name}: not filed."])
+        return Said([f"Approved #{held_id} from {held.post.author_name}:"] + await file_approved(held.post))
+    if name == "modlog":
+        entries = await records.log_entries(10)
+        return Said([f"{e.at.astimezone(zone):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target}"
+                     + (f": {e.reason}" if e.reason else "") for e in entries] or ["The moderation log is empty."])
+    if name == "report":
+        link_id = _number(args[0]) if args else None
+        if link_id is None:
+            return Said(["Usage: report ID [reason], such as: report 12 spam"])
+        record = await moderation.store.get_link(link_id)
+        if record is None:
+            return Said([f"There is no link #{link_id}."])
+        reason = " ".join(args[1:]) or None
+        await records.report(link_id, reporter=account, reason=reason)
+        notice = (f"Report on #{link_id} {record.link.url}" + (f": {reason}" if reason else "")
+                  + f" (moderators: rm {link_id} to remove it)")
+        return Said(["Thank you: the moderators were told."], for_moderators=notice)
+    if name == "forget":
+        if args[:1] != ("me",):
+            return Said(["Usage: forget me — everything you shared leaves the store, and your name with it."])
+        shares, links = await records.forget(account)
+        return Said([f"Done: {shares} share(s) of yours removed ({links} link(s) nobody else shared went with "
+                     "them). Digests from now on will not name you."])
+    raise ValueError(name)
+
+
+def _account(text: str) -> str:
+    """Matrix ids as they are; fediverse accounts without the leading @ (@alice@x -> alice@x)."""
+    return text[1:] if text.startswith("@") and text.count("@") == 2 else text
+
+
+def _links_of(post: Post) -> str:
+    return " ".join(post.links) if post.links else (post.text[:120] + ("…" if len(post.text) > 120 else ""))
+
+
+def _number(text: str) -> int | None:
+    text = text.lstrip("#")
+    return int(text) if text.isdigit() and len(text) < 10 else None

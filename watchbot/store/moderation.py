@@ -1,0 +1,209 @@
+"""Moderation's records: bans, blocked domains, the review queue, reports, and the moderation log
+every action writes to (who, what, when, why), in the same transaction as the action itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.store.schema import bans, blocked_domains, moderation_log, reports, review_queue, shares
+from watchbot.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    id: int
+    post: Post
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str | None
+
+
+class ModerationStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- bans and blocks ----------------------------------------------------------------------
+
+    async def ban(self, account: str, *, actor: str, reason: str | None) -> bool:
+        """False when the account was banned already."""
+        return await self._add(bans, {"account": account}, "ban", account, actor, reason)
+
+    async def unban(self, account: str, *, actor: str) -> bool:
+        return await self._remove(bans, bans.c.account == account, "unban", account, actor)
+
+    async def is_banned(self, account: str) -> bool:
+        query = select(bans.c.account).where(bans.c.account == account)
+        return await self.store.read(lambda conn: conn.execute(query).first() is not None)
+
+    async def block(self, pattern: str, *, actor: str, reason: str | None) -> bool:
+        return await self._add(blocked_domains, {"pattern": pattern}, "block", pattern, actor, reason)
+
+    async def unblock(self, pattern: str, *, actor: str) -> bool:
+        return await self._remove(blocked_domains, blocked_domains.c.pattern == pattern, "unblock", pattern, actor)
+
+    async def blocked_patterns(self) -> list[str]:
+        query = select(blocked_domains.c.pattern).order_by(blocked_domains.c.pattern)
+        return await self.store.read(lambda conn: list(conn.execute(query).scalars()))
+
+    # -- what people shared -------------------------------------------------------------------
+
+    async def shares_since(self, sharer_id: str, since: datetime | None = None) -> int:
+        """Shares by `sharer_id` (since `since`, or ever) and their posts waiting in the queue."""
+        query = select(func.count()).select_from(shares).where(shares.c.sharer_id == sharer_id)
+        waiting = select(func.count()).select_from(review_queue).where(
+            review_queue.c.author_id == sharer_id, review_queue.c.state == "held")
+        if since is not None:
+            query = query.where(shares.c.shared_at >= since)
+            waiting = waiting.where(review_queue.c.at >= since)
+        return await self.store.read(
+            lambda conn: conn.execute(query).scalar_one() + conn.execute(waiting).scalar_one())
+
+    async def times_seen(self, sharer_id: str) -> int:
+        """How many posts of theirs the bot has had: filed, waiting, or rejected (a newcomer has
+        had none)."""
+        filed = select(func.count()).select_from(shares).where(shares.c.sharer_id == sharer_id)
+        queued = select(func.count()).select_from(review_queue).where(
+            review_queue.c.author_id == sharer_id, review_queue.c.state != "approved")
+        return await self.store.read(
+            lambda conn: conn.execute(filed).scalar_one() + conn.execute(queued).scalar_one())
+
+    # -- the review queue ---------------------------------------------------------------------
+
+    async def hold(self, post: Post, *, cursor: tuple[str, str] | None = None) -> int:
+        """Put a post in the queue (once: a replayed event finds its entry), moving the source's
+        cursor in the same transaction."""
+
+        def hold(conn: Connection) -> int:
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(dialect_insert(review_queue).values(
+                source=post.source.value, event_id=post.event_id or "", author_id=post.author_id,
+                post=_post_to_json(post), at=utcnow(), state="held",
+            ).on_conflict_do_nothing())
+            if cursor is not None:
+                self.store.set_cursor_in(conn, *cursor)
+            return conn.execute(select(review_queue.c.id).where(
+                review_queue.c.source == post.source.value,
+                review_queue.c.event_id == (post.event_id or ""))).scalar_one()
+
+        return await self.store.write(hold)
+
+    async def waiting(self) -> list[Held]:
+        query = select(review_queue).where(review_queue.c.state == "held").order_by(review_queue.c.id)
+        return await self.store.read(lambda conn: [_held(row) for row in conn.execute(query)])
+
+    async def held_for_event(self, source: Source, event_id: str) -> int | None:
+        query = select(review_queue.c.id).where(review_queue.c.source == source.value,
+                                                review_queue.c.event_id == event_id, review_queue.c.state == "held")
+        return await self.store.read(lambda conn: conn.execute(query).scalar_one_or_none())
+
+    async def decide(self, held_id: int, *, approve: bool, actor: str) -> Held | None:
+        """Take a held post out of the queue (None: no such post waiting). The caller files an
+        approved one; its decision is logged here."""
+
+        def decide(conn: Connection) -> Held | None:
+            row = conn.execute(select(review_queue).where(
+                review_queue.c.id == held_id, review_queue.c.state == "held")).first()
+            if row is None:
+                return None
+            state = "approved" if approve else "rejected"
+            conn.execute(update(review_queue).where(review_queue.c.id == held_id).values(
+                state=state, decided_by=actor, decided_at=utcnow()))
+            _log(conn, actor, "approve" if approve else "reject", f"queue #{held_id} from {row.author_id}", None)
+            return _held(row)
+
+        return await self.store.write(decide)
+
+    # -- reports ------------------------------------------------------------------------------
+
+    async def report(self, link_id: int, *, reporter: str, reason: str | None) -> int:
+        def report(conn: Connection) -> int:
+            report_id = conn.execute(insert(reports).values(
+                link_id=link_id, reporter=reporter, reason=reason, at=utcnow()).returning(reports.c.id)).scalar_one()
+            _log(conn, reporter, "report", f"link #{link_id}", reason)
+            return report_id
+
+        return await self.store.write(report)
+
+    # -- forgetting ---------------------------------------------------------------------------
+
+    async def forget(self, account: str) -> tuple[int, int]:
+        """Everything `account` shared, and every credit of it, leaves the store: (shares
+        removed, links removed because nobody else shared them). The log keeps only that it
+        happened, not what was removed."""
+
+        def forget(conn: Connection) -> tuple[int, int]:
+            ids = list(conn.execute(select(shares.c.id).where(shares.c.sharer_id == account)).scalars())
+            removed = self.store.delete_shares_in(conn, ids)
+            conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
+            conn.execute(delete(reports).where(reports.c.reporter == account))
+            _log(conn, account, "forget", account, f"{len(ids)} share(s)")
+            return len(ids), len(removed)
+
+        return await self.store.write(forget)
+
+    # -- the log ------------------------------------------------------------------------------
+
+    async def log(self, actor: str, action: str, target: str, reason: str | None = None) -> None:
+        await self.store.write(lambda conn: _log(conn, actor, action, target, reason))
+
+    async def log_entries(self, limit: int = 50) -> list[LogEntry]:
+        query = select(moderation_log).order_by(moderation_log.c.id.desc()).limit(limit)
+        return await self.store.read(lambda conn: [
+            LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason) for row in conn.execute(query)])
+
+    async def _add(self, table, key: dict, action: str, target: str, actor: str, reason: str | None) -> bool:
+        def add(conn: Connection) -> bool:
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            added = conn.execute(dialect_insert(table).values(
+                **key, reason=reason, actor=actor, at=utcnow()).on_conflict_do_nothing()).rowcount
+            if added:
+                _log(conn, actor, action, target, reason)
+            return bool(added)
+
+        return await self.store.write(add)
+
+    async def _remove(self, table, where, action: str, target: str, actor: str) -> bool:
+        def remove(conn: Connection) -> bool:
+            removed = conn.execute(delete(table).where(where)).rowcount
+            if removed:
+                _log(conn, actor, action, target, None)
+            return bool(removed)
+
+        return await self.store.write(remove)
+
+
+def _log(conn: Connection, actor: str, action: str, target: str, reason: str | None) -> None:
+    conn.execute(insert(moderation_log).values(at=utcnow(), actor=actor, action=action, target=target, reason=reason))
+
+
+def _post_to_json(post: Post) -> str:
+    values = asdict(post)
+    values.update(source=post.source.value, visibility=post.visibility.value, at=post.at.isoformat())
+    return json.dumps(values)
+
+
+def _post_from_json(text: str) -> Post:
+    values = json.loads(text)
+    values.update(source=Source(values["source"]), visibility=Visibility(values["visibility"]),
+                  at=datetime.fromisoformat(values["at"]), extra_tags=tuple(values["extra_tags"]),
+                  links=tuple(values["links"]))
+    return Post(**values)
+
+
+def _held(row) -> Held:
+    return Held(row.id, _post_from_json(row.post), row.at)
