@@ -372,3 +372,43 @@ def test_digest_post_from_the_command_line_once_then_again_on_request(mastodon_s
     forced = run("digest", "post", "--period", week_ago, "--again")
     assert "posted in 2 part(s)" in forced.output
     assert len(asyncio.run(bot_statuses(mastodon_server, bot))) == 4
+
+
+async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    bob, bob_client = await scene.person("bob")
+    settings = scene.settings(allowed=[alice.user_id])
+    store = await Store.open(scene.database_url)
+    adapter = MatrixAdapter(settings, store, Rules())
+    task = asyncio.create_task(adapter.run())
+    try:
+        room_id = await room_with_bot(scene, alice_client, bob_client)
+        await say(alice_client, room_id, "https://kept.example/ #rust")
+        await say(bob_client, room_id, "https://bobs.example/ #rust")
+        for _ in range(200):
+            if await store.count_links() == 2 and adapter.digest_outlets():
+                break
+            await asyncio.sleep(0.05)
+        scheduler = DigestScheduler(settings, store, [adapter])
+        [posted] = await scheduler.post(this_hour())
+        bob_name = bob.user_id.split(":")[0][1:]
+        notice = await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body", "")
+                                      .startswith("Tech watch"))
+        assert bob_name in notice.source["content"]["body"]
+        assert await scheduler.amend() == 0  # nothing to edit yet
+
+        await say(bob_client, room_id, "!watch forget me")
+        await wait_for_event(bob_client, room_id, lambda e: e.source["content"].get("body", "").startswith("Done: 1"))
+        assert await scheduler.amend() == 1
+        edit = await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("m.relates_to", {})
+                                    .get("rel_type") == "m.replace")
+        assert edit.source["content"]["m.relates_to"]["event_id"] == posted.remote_ids[0] == notice.event_id
+        new = edit.source["content"]["m.new_content"]
+        assert bob_name not in new["body"] and "https://kept.example/" in new["body"]
+        assert "bobs.example" not in new["formatted_body"]
+        assert await scheduler.amend() == 0  # edited once
+
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()

@@ -45,6 +45,11 @@ class Outlet(Protocol):
         """Send one part (as a reply to `reply_to`, where the outlet threads), return its id."""
         ...
 
+    async def edit(self, remote_id: str, part: Part) -> None:
+        """Replace a part already posted; DigestSendError when it could not be tried now (it
+        will be again). A server that refuses edits is logged, not retried."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Posted:

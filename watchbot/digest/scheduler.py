@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from watchbot.config import Settings
 from watchbot.digest.build import Digest, build_digest
-from watchbot.digest.post import Posted, post_digest
+from watchbot.digest.post import DigestSendError, Part, Posted, post_digest
 from watchbot.digest.schedule import Period, current_period, last_period
 from watchbot.model import Source, utcnow
 from watchbot.store import Store
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 15 * 60
 READY_SECONDS = 120.0  # how long the first check waits for the networks to connect
+WITHDRAWN = "(This part of the digest was withdrawn.)"
 MAX_RECHECKED = 300  # Mastodon statuses asked about per digest (each one is a request)
 
 
@@ -41,6 +42,7 @@ class DigestScheduler:
             for posted in await self.post(last_period(self.settings.digest_schedule, self.settings.zone, now)):
                 if posted.status not in ("already", "busy"):
                     log.info("digest: %s", posted.line())
+            await self.amend()
             until_next = (current_period(self.settings.digest_schedule, self.settings.zone, now).end - utcnow())
             await asyncio.sleep(min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
 
@@ -61,6 +63,27 @@ class DigestScheduler:
             digest = await self.digest(period, outlet.scope)
             results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
         return results
+
+    async def amend(self) -> int:
+        """Edit posted digests that name someone who asked to be forgotten, where the outlet
+        allows editing; a part with nothing left says so. Returns the runs edited."""
+        outlets = {outlet.name: outlet for adapter in self.adapters for outlet in adapter.digest_outlets()}
+        edited = 0
+        for run_id, name, period, sent in await self.runs.to_amend():
+            outlet = outlets.get(name)
+            if outlet is None:
+                continue  # not connected now: the next check
+            parts = outlet.parts(await self.digest(period, outlet.scope), self.settings.zone)
+            try:
+                for seq, remote_id in sorted(sent.items()):
+                    await outlet.edit(remote_id, parts[seq] if seq < len(parts) else Part(WITHDRAWN, WITHDRAWN))
+            except DigestSendError as error:
+                log.warning("digest: %s: could not edit (%s); trying again later", name, error)
+                continue
+            await self.runs.finish(run_id, "posted")
+            edited += 1
+            log.info("digest: %s for %s edited (someone asked to be forgotten)", name, period.start.date())
+        return edited
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
         records = await self.store.records_shared_between(period.start, period.end)

@@ -476,6 +476,12 @@ class MastodonDigestOutlet:
             raise DigestSendError(f"the server refused it: {error}") from None
         return reply_to
 
+    async def edit(self, remote_id: str, part: Part) -> None:
+        try:
+            await self.adapter._api("status_update", remote_id, fit(part.text, self.adapter.limits))
+        except MastodonAPIError as error:  # a server that cannot edit (older ones): left as it is
+            log.warning("Mastodon: could not edit digest post %s: %s", remote_id, error)
+
     async def _post(self, text: str, reply_to: str | None, key: str) -> str:
         status = await self.adapter._api(
             "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",

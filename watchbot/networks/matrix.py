@@ -507,6 +507,20 @@ class MatrixDigestOutlet:
             raise DigestSendError(str(response))
         return response.event_id
 
+    async def edit(self, remote_id: str, part: Part) -> None:
+        new = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
+               "formatted_body": part.html}
+        content = {**new, "body": f"* {part.text}", "m.new_content": new,
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": remote_id}}
+        key = txn_id("edit", remote_id, part.text)
+        try:
+            response = await self.client.room_send(self.room_id, "m.room.message", content, tx_id=key,
+                                                   ignore_unverified_devices=True)
+        except (LocalProtocolError, ClientError, OSError) as error:
+            raise DigestSendError(f"{type(error).__name__}: {error}") from None
+        if isinstance(response, RoomSendError):  # refused (no right to send here now): left as it is
+            log.warning("Matrix: could not edit digest notice %s: %s", remote_id, response)
+
 
 def _stripped_state(event: Any) -> dict[str, Any]:
     """An invite's stripped state event as JSON (nio parses them into objects without `source`)."""

@@ -37,7 +37,7 @@ class Claim:
 @dataclass(frozen=True, slots=True)
 class RunState:
     run_id: int
-    status: str  # posting, posted, empty
+    status: str  # posting, posted, empty, amend (posted, to be edited)
     claimed_by: str | None
     claimed_at: datetime | None
     finished_at: datetime | None
@@ -90,6 +90,16 @@ class DigestRuns:
         values = dict(status=status, finished_at=utcnow())
         await self.store.write(lambda conn: conn.execute(
             update(digest_runs).where(digest_runs.c.id == run_id).values(**values)))
+
+    async def to_amend(self) -> list[tuple[int, str, Period, dict[int, str]]]:
+        """Posted runs to edit (someone asked to be forgotten): (run id, outlet, period, parts)."""
+
+        def read(conn: Connection):
+            runs = conn.execute(select(digest_runs).where(digest_runs.c.status == "amend").order_by(digest_runs.c.id))
+            return [(run.id, run.outlet, Period(run.period_start, run.period_end), _sent(conn, run.id))
+                    for run in runs]
+
+        return await self.store.read(read)
 
     async def state(self, outlet: str, period: Period) -> RunState | None:
         def read(conn: Connection) -> RunState | None:

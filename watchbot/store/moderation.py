@@ -12,7 +12,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Post, Source, Visibility, utcnow
-from watchbot.store.schema import bans, blocked_domains, moderation_log, reports, review_queue, shares
+from watchbot.store.schema import (
+    bans,
+    blocked_domains,
+    digest_runs,
+    moderation_log,
+    reports,
+    review_queue,
+    shares,
+)
 from watchbot.store.store import Store
 
 
@@ -143,11 +151,18 @@ class ModerationStore:
 
     async def forget(self, account: str) -> tuple[int, int]:
         """Everything `account` shared, and every credit of it, leaves the store: (shares
-        removed, links removed because nobody else shared them). The log keeps only that it
-        happened, not what was removed."""
+        removed, links removed because nobody else shared them). Posted digests of the periods
+        they shared in are marked to be edited. The log keeps only that it happened."""
 
         def forget(conn: Connection) -> tuple[int, int]:
-            ids = list(conn.execute(select(shares.c.id).where(shares.c.sharer_id == account)).scalars())
+            rows = conn.execute(select(shares.c.id, shares.c.shared_at, shares.c.visibility)
+                                .where(shares.c.sharer_id == account)).all()
+            ids = [row.id for row in rows]
+            # Digests already posted that may name them are edited by the scheduler.
+            for moment in {row.shared_at for row in rows if Visibility(row.visibility).publishable}:
+                conn.execute(update(digest_runs).where(
+                    digest_runs.c.status == "posted", digest_runs.c.period_start <= moment,
+                    digest_runs.c.period_end > moment).values(status="amend"))
             removed = self.store.delete_shares_in(conn, ids)
             conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
             conn.execute(delete(reports).where(reports.c.reporter == account))

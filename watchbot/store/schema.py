@@ -123,7 +123,7 @@ digest_runs = Table(
     Column("outlet", Text, nullable=False),
     Column("period_start", UTCDateTime, nullable=False),
     Column("period_end", UTCDateTime, nullable=False),
-    Column("status", Text, nullable=False),  # posting, posted, empty
+    Column("status", Text, nullable=False),  # posting, posted, empty, amend (posted, to be edited)
     Column("created_at", UTCDateTime, nullable=False),
     # The process posting it, and when it last showed it was alive (each part sent renews it).
     Column("claimed_by", Text),
