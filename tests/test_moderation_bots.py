@@ -155,3 +155,30 @@ async def test_a_banned_account_gets_no_answer_and_a_report_reaches_the_moderato
             return [n for n in notes if "Report on #1" in n["status"]["content"]]
         [note] = await until(told, "the moderators' direct message")
         assert note["status"]["visibility"] == "direct"
+
+
+PRIVILEGED = ["ban @x:y", "unban @x:y", "block spam.example", "unblock spam.example", "queue", "approve 1",
+              "reject 1", "modlog", "feed list"]
+
+
+async def test_no_privileged_command_works_for_a_room_member(scene: Scene):
+    owner, owner_client = await scene.person("owner")
+    member, member_client = await scene.person("member")
+    async with matrix_bot(scene, [owner.user_id]) as store:
+        room_id = await room_with_bot(scene, owner_client, member_client)
+        for command in PRIVILEGED:
+            asked = await say(member_client, room_id, f"!watch {command}")
+            answer = body(await wait_for_event(member_client, room_id, is_reply_to(asked)))
+            assert answer.startswith(("Only moderators may", "Feeds are not available")), (command, answer)
+        asked = await say(owner_client, room_id, "!watch modlog")
+        assert body(await wait_for_event(owner_client, room_id, is_reply_to(asked))) == "The moderation log is empty."
+
+
+async def test_no_privileged_command_works_for_a_member_by_mention(fediverse: FediverseScene):
+    member, member_client = fediverse.person("member")
+    async with fediverse.running_bot() as (adapter, store):
+        asked = [await post(member_client, f"@{fediverse.bot.username} {command}") for command in PRIVILEGED]
+        adapter.wake()
+        for command, status in zip(PRIVILEGED, asked):
+            [answer] = await until(replies_from(member_client, status["id"], fediverse.bot), command)
+            assert "Only moderators may" in answer["content"] or "Feeds are not available" in answer["content"]
