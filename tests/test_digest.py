@@ -150,3 +150,19 @@ async def test_what_only_feeds_brought_has_a_section_of_its_own_after_what_peopl
     text = render_matrix(digest, PARIS).text
     assert "1 link from 2 people" not in text and "; 4 from feeds." in text.splitlines()[0]
     assert text.index("From the feeds") > text.index("https://a.example/shared-by-both")
+
+
+async def test_reactions_and_favourites_rank_links_that_as_many_people_shared(store: Store):
+    await share(store, "Alice", "https://a.example/quiet #rust", utc(2026, 11, 14), event="$quiet")
+    await share(store, "Bob", "https://b.example/liked #rust", utc(2026, 11, 15), event="$liked")
+    await share(store, "Carol", "https://c.example/starred #rust", utc(2026, 11, 16), event="https://s.example/1",
+                source=Source.MASTODON)
+    for who in ("@dan:x", "@erin:x", "@dan:x"):  # dan twice: counted once
+        await store.add_reaction(Source.MATRIX, "$liked", who)
+    assert not await store.add_reaction(Source.MATRIX, "$nothing-shared", "@dan:x")
+    counts = await store.reaction_counts(Source.MATRIX, ["$liked", "$quiet"])
+    assert counts == {"$liked": 2}
+    reactions = {(Source.MATRIX, "$liked"): 2, (Source.MASTODON, "https://s.example/1"): 5}
+    digest = build_digest(await store.records_shared_between(WEEK.start, WEEK.end), WEEK, reactions=reactions)
+    assert [link.url for link in digest.sections[0].links] == [
+        "https://c.example/starred", "https://b.example/liked", "https://a.example/quiet"]

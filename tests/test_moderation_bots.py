@@ -17,6 +17,7 @@ from tests.test_fediverse_bot import Scene as FediverseScene
 from tests.test_fediverse_bot import post, replies_from, until
 from tests.test_matrix_bot import Scene, is_reaction_to, is_reply_to, room_with_bot, say
 from watchbot.intake import Rules
+from watchbot.model import Source
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
 
@@ -90,6 +91,8 @@ async def test_a_warning_reaction_reports_and_a_moderators_check_approves_a_newc
         await react(member_client, room_id, held, "⚠️")
         report = await wait_for_event(owner_client, room_id, lambda e: body(e).startswith("Report on #1"))
         assert "https://first-time.example/" in body(report) and report.source["content"]["msgtype"] == "m.notice"
+        # Reactions to a filed message count for the digest's ranking (the ✅ came while it was held).
+        assert await store.reaction_counts(Source.MATRIX, [held]) == {held: 1}
 
 
 # -- on the fediverse -----------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """What a digest holds: the links of a period, ranked, each under one tag. A pure function.
 
 Only what may be published goes in: shares from public or unlisted messages, made in the period.
-Links only feeds brought go in a section of their own, after what people shared.
-Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by
-when they were first shared; each appears once, under its strongest tag (the tag most links of the
-period carry), and the sharers are credited by name.
+Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by the
+reactions and favourites their messages had, then by when they were first shared; each appears
+once, under its strongest tag (the tag most links of the period carry), and the sharers are
+credited by name. Links only feeds brought go in a section of their own, after what people shared.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,14 +49,17 @@ class Digest:
 
 
 def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20, place: str | None = None,
-                 feed_top: int = 10) -> Digest:
+                 feed_top: int = 10, reactions: Mapping[tuple[Source, str], int] | None = None) -> Digest:
     """`place`: only what was shared there (a room's own digest); None: everything. `feed_top`:
-    how many links only feeds brought are shown, in their own section."""
-    entries = [entry for entry in (_entry(record, period, place) for record in records) if entry is not None]
+    how many links only feeds brought are shown, in their own section. `reactions`: per shared
+    message (source, event id), the reactions or favourites it had: they rank links that the
+    same number of people shared."""
+    entries = [entry for entry in (_entry(record, period, place, reactions or {}) for record in records)
+               if entry is not None]
     shared = [entry for entry in entries if entry.people]
     from_feeds = [entry for entry in entries if not entry.people]
     # Most sharers first, then the earliest shared: a stable order whatever the store returned.
-    shared.sort(key=lambda e: (-len(e.link.sharers), e.first_shared_at, e.link.link_id))
+    shared.sort(key=lambda e: (-len(e.link.sharers), -e.reactions, e.first_shared_at, e.link.link_id))
     tag_weight = Counter(tag for entry in shared for tag in entry.link.tags)
     by_tag: dict[str, list[DigestLink]] = {}
     for entry in shared[:top]:
@@ -80,9 +83,11 @@ class _Entry:
     link: DigestLink
     first_shared_at: datetime
     people: frozenset[str]  # who shared it, feeds left out: none means only feeds brought it
+    reactions: int
 
 
-def _entry(record: LinkRecord, period: Period, place: str | None) -> _Entry | None:
+def _entry(record: LinkRecord, period: Period, place: str | None,
+           reactions: Mapping[tuple[Source, str], int]) -> _Entry | None:
     shares = [s for s in record.shares if s.visibility.publishable and period.contains(s.shared_at)
               and (place is None or s.place == place)]
     if not shares:
@@ -90,7 +95,8 @@ def _entry(record: LinkRecord, period: Period, place: str | None) -> _Entry | No
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
     tags = tuple(sorted({tag for s in shares for tag in s.tags}))
     link = DigestLink(record.link.id, shares[0].url, record.link.title, tags, sharers)
-    return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED))
+    return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
+                  sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id))
 
 
 def _strongest_tag(link: DigestLink, weight: Counter) -> str:

@@ -34,6 +34,7 @@ class DigestScheduler:
         self.store = store
         self.adapters = list(adapters)
         self.runs = DigestRuns(store)
+        self._favourites: dict[str, int] = {}  # status URI -> favourites, as of the last recheck
 
     async def run(self) -> None:
         await self._wait_until_ready()
@@ -58,7 +59,7 @@ class DigestScheduler:
                 results.append(Posted(outlet.name, "already", reason="it was empty" if state.status == "empty" else None))
                 continue
             if not checked:  # only when something is to be posted: it costs requests
-                await self._drop_deleted(period)
+                self._favourites = await self._recheck(period)
                 checked = True
             digest = await self.digest(period, outlet.scope)
             results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
@@ -87,23 +88,31 @@ class DigestScheduler:
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
         records = await self.store.records_shared_between(period.start, period.end)
+        matrix_events = [s.event_id for r in records for s in r.shares if s.source is Source.MATRIX and s.event_id]
+        reactions = {(Source.MATRIX, event_id): count for event_id, count in
+                     (await self.store.reaction_counts(Source.MATRIX, matrix_events)).items()}
+        reactions.update({(Source.MASTODON, uri): count for uri, count in self._favourites.items()})
         return build_digest(records, period, top=self.settings.digest_top, place=place,
-                            feed_top=self.settings.feeds_digest_cap)
+                            feed_top=self.settings.feeds_digest_cap, reactions=reactions)
 
-    async def _drop_deleted(self, period: Period) -> None:
+    async def _recheck(self, period: Period) -> dict[str, int]:
         """Statuses deleted since they were filed leave the store (as a Matrix redaction does),
-        so their links are not published."""
-        fediverse = [adapter for adapter in self.adapters if hasattr(adapter, "still_there")]
+        so their links are not published; the others' favourites are counted (status URI ->
+        favourites)."""
+        fediverse = [adapter for adapter in self.adapters if hasattr(adapter, "recheck")]
         if not fediverse:
-            return
+            return {}
         records = await self.store.records_shared_between(period.start, period.end)
         uris = list(dict.fromkeys(
             share.event_id for record in records for share in record.shares
             if share.source is Source.MASTODON and share.event_id and period.contains(share.shared_at)))
+        favourites = {}
         for uri in uris[:MAX_RECHECKED]:
-            if not await fediverse[0].still_there(uri):
+            there, favourites[uri] = await fediverse[0].recheck(uri)
+            if not there:
                 log.info("digest: %s was deleted; its shares leave the store", uri)
                 await self.store.remove_event_shares(Source.MASTODON, uri)
+        return favourites
 
     async def _wait_until_ready(self) -> None:
         waits = [adapter.ready.wait() for adapter in self.adapters]

@@ -175,19 +175,22 @@ class FediverseAdapter:
         except MastodonAPIError as error:
             log.warning("Mastodon: could not post an alert: %s", error)
 
-    async def still_there(self, uri: str) -> bool:
-        """Whether the status a share came from still exists (deleted ones leave the digest).
-        Only posts the bot answered are known by their local id; others are taken as present."""
+    async def recheck(self, uri: str) -> tuple[bool, int]:
+        """Whether the status a share came from still exists (deleted ones leave the digest), and
+        how many favourites it has (they rank the digest). Only posts the bot answered are known
+        by their local id; others are taken as present, without favourites."""
         local_id = await self.store.answered_id_of(SOURCE, uri)
         if local_id is None:
-            return True
+            return True, 0
         try:
-            await self._api("status", local_id)
+            status = await self._api("status", local_id)
         except MastodonNotFoundError:
-            return False
+            return False, 0
         except MastodonAPIError as error:  # 401/403: cannot tell; keep it
             log.info("Mastodon: could not check %s (%s)", uri, error)
-        return True
+            return True, 0
+        favourites = status.get("favourites_count")
+        return True, favourites if isinstance(favourites, int) and favourites > 0 else 0
 
     def wake(self) -> None:
         """Poll now (the stream saw a mention)."""

@@ -291,7 +291,9 @@ class MatrixAdapter:
         self._queue(room_id, acknowledgements(result, event, self.settings.zone))
 
     async def _react_to_reaction(self, room_id: str, room, sender: str, target: str, key: str) -> None:
-        """✅ from a moderator on a held message approves it; ⚠️ from anyone reports its links."""
+        """Any reaction to a shared message counts for the digest's ranking; ✅ from a moderator on
+        a held message approves it; ⚠️ from anyone reports its links."""
+        await self.store.add_reaction(Source.MATRIX, target, sender)
         role = await self._role(room_id, room, sender)
         if key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             held = await self.moderation.records.held_for_event(Source.MATRIX, target)

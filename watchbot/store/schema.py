@@ -321,3 +321,14 @@ reports = Table(
     Column("reason", Text),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# Who reacted to a shared message (Matrix reactions): after the number of sharers, what ranks a
+# digest's links. One row per person and message, whatever the emoji.
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("reactor", Text, nullable=False),
+    PrimaryKeyConstraint("source", "event_id", "reactor"),
+)

@@ -40,6 +40,7 @@ from watchbot.store.schema import (
     link_pages,
     links,
     moderation_log,
+    reactions,
     replies,
     share_tags,
     shares,
@@ -581,6 +582,27 @@ class Store:
             conn.execute(dialect_insert(replies).values(**values).on_conflict_do_nothing())
 
         await self._write(record)
+
+    async def add_reaction(self, source: Source, event_id: str, reactor: str) -> bool:
+        """Someone reacted to a shared message (counted once per person); False when the message
+        shared nothing or they had reacted already."""
+
+        def add(conn: Connection) -> bool:
+            shared = conn.execute(select(shares.c.id).where(
+                shares.c.source == source.value, shares.c.event_id == event_id).limit(1)).first()
+            if shared is None:
+                return False
+            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            return bool(conn.execute(dialect_insert(reactions).values(
+                source=source.value, event_id=event_id, reactor=reactor).on_conflict_do_nothing()).rowcount)
+
+        return await self._write(add)
+
+    async def reaction_counts(self, source: Source, event_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(set(event_ids))
+        query = (select(reactions.c.event_id, func.count()).where(
+            reactions.c.source == source.value, reactions.c.event_id.in_(ids)).group_by(reactions.c.event_id))
+        return await self._read(lambda conn: {row[0]: row[1] for row in conn.execute(query)} if ids else {})
 
     async def answered_id_of(self, source: str, answered_uri: str) -> str | None:
         """The local id of an answered post, from its global id (a status URI)."""
