@@ -412,3 +412,61 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await store.close()
+
+
+async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_check_sends_it(scene: Scene):
+    owner, owner_client = await scene.person("owner")
+    bob, bob_client = await scene.person("bob")
+    store = await Store.open(scene.database_url)
+    base = scene.settings(allowed=[owner.user_id])
+    adapter = MatrixAdapter(base, store, Rules())
+    task = asyncio.create_task(adapter.run())
+    try:
+        room_id = await room_with_bot(scene, owner_client, bob_client)
+        review_id = await room_with_bot(scene, owner_client)  # the moderators' small room
+        settings = base.model_copy(update={"digest_review_room": review_id})
+        adapter.settings = settings
+        await say(bob_client, room_id, "https://reviewed.example/ #rust")
+        for _ in range(200):
+            if await store.count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():
+                break
+            await asyncio.sleep(0.05)
+        scheduler = DigestScheduler(settings, store, [adapter])
+        woken = []
+        adapter.digest_approved = lambda: woken.append(True)
+        period = this_hour()
+        [draft] = await scheduler.post(period)
+        assert draft.outlet == f"draft:{review_id}" and draft.status == "posted"
+        note = await wait_for_event(owner_client, review_id, lambda e: e.source["content"].get("body", "")
+                                    .startswith("Draft of the digest"))
+        assert (await scheduler.post(period))[0].status == "already"  # the draft once; the rooms wait
+        with pytest.raises(TimeoutError):
+            await wait_for_event(bob_client, room_id, lambda e: e.source["content"].get("body", "")
+                                 .startswith("Tech watch"), timeout=0.5)
+
+        await owner_client.room_send(review_id, "m.reaction", {"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": note.event_id, "key": "✅"}})
+        await wait_for_event(owner_client, review_id, lambda e: e.source["content"].get("body", "")
+                             .startswith("Approved: the digest goes out now."))
+        assert woken
+        [posted] = await scheduler.post(period)
+        assert (posted.outlet, posted.status) == (f"matrix:{room_id}", "posted")
+        await wait_for_event(bob_client, room_id, lambda e: e.source["content"].get("body", "")
+                             .startswith("Tech watch"))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+
+
+async def test_without_approval_the_digest_goes_out_at_the_deadline(store: Store):
+    settings = Settings(_env_file=None, digest_review_room="!review:x", digest_review_deadline="1h")
+    await share(store, "https://a.example/")
+    outlet = RecordingOutlet()
+    scheduler = DigestScheduler(settings, store, [OneOutletNetwork(outlet)])
+    ended_now = Period(utcnow() - timedelta(days=7), utcnow() - timedelta(minutes=5))
+    await share(store, "https://b.example/", at=ended_now.start + timedelta(hours=1))
+    assert await scheduler.post(ended_now) == []  # no draft room connected: nothing yet, and no post
+    overdue = Period(utcnow() - timedelta(days=8), utcnow() - timedelta(hours=2))
+    [posted] = await scheduler.post(overdue)
+    assert posted.status == "posted" and outlet.periods == [overdue]

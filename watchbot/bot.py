@@ -75,7 +75,10 @@ async def run_bot(settings: Settings, store: Store) -> None:
     if settings.digest_enabled:
         from watchbot.digest.scheduler import DigestScheduler
 
-        workers.append(DigestScheduler(settings, store, adapters))
+        scheduler = DigestScheduler(settings, store, adapters)
+        for adapter in adapters:
+            adapter.digest_approved = scheduler.wake
+        workers.append(scheduler)
     if settings.fetch_enabled:
         from watchbot.enrich.worker import Enricher, client_from_settings
 

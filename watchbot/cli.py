@@ -498,7 +498,9 @@ async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str
     try:
         for adapter in adapters:
             await adapter.connect()
-        results = await DigestScheduler(settings, store, adapters).post(period, again=again, only=outlets)
+        # A person asked for it: no review round first.
+        results = await DigestScheduler(settings, store, adapters).post(period, again=again, only=outlets,
+                                                                        review=False)
     finally:
         for adapter in adapters:
             await adapter.close()

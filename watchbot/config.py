@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # Rooms that get no digest, and rooms whose digest holds only what was shared in them.
     digest_rooms_off: Annotated[list[str], NoDecode] = Field(default_factory=list)
     digest_rooms_scoped: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A room where each digest goes first, as a draft: a moderator's ✅ on it sends it out. With
+    # a deadline (a duration after the period's end, such as 2h), it goes out then without one.
+    digest_review_room: str | None = None
+    digest_review_deadline: str = ""
+
     # The language the digest is written in (its posts say so, for readers' filters and translation).
     digest_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
@@ -132,6 +137,13 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
+        return value.strip()
+
+    @field_validator("digest_review_deadline")
+    @classmethod
+    def _optional_duration(cls, value: str) -> str:
+        if value.strip():
+            parse_duration(value)
         return value.strip()
 
     @field_validator("fetch_allow_networks")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from watchbot.config import Settings
+from watchbot.config import Settings, parse_duration
 from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.post import DigestSendError, Part, Posted, post_digest
 from watchbot.digest.schedule import Period, current_period, last_period
@@ -35,6 +35,7 @@ class DigestScheduler:
         self.adapters = list(adapters)
         self.runs = DigestRuns(store)
         self._favourites: dict[str, int] = {}  # status URI -> favourites, as of the last recheck
+        self._wake = asyncio.Event()
 
     async def run(self) -> None:
         await self._wait_until_ready()
@@ -45,10 +46,19 @@ class DigestScheduler:
                     log.info("digest: %s", posted.line())
             await self.amend()
             until_next = (current_period(self.settings.digest_schedule, self.settings.zone, now).end - utcnow())
-            await asyncio.sleep(min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
+            except TimeoutError:
+                pass
 
-    async def post(self, period: Period, *, again: bool = False, only: Sequence[str] = ()) -> list[Posted]:
-        """Post `period`'s digest to every outlet (or those named in `only`) that has not had it."""
+    async def post(self, period: Period, *, again: bool = False, only: Sequence[str] = (),
+                   review: bool = True) -> list[Posted]:
+        """Post `period`'s digest to every outlet (or those named in `only`) that has not had it.
+        With a review room (and `review`), the draft goes there first, and the digest waits for
+        a moderator's approval or the deadline."""
+        if review and self.settings.digest_review_room and not await self._may_go_out(period):
+            return await self._post_draft(period)
         outlets = [outlet for adapter in self.adapters for outlet in adapter.digest_outlets()
                    if not only or outlet.name in only]
         results: list[Posted] = []
@@ -64,6 +74,21 @@ class DigestScheduler:
             digest = await self.digest(period, outlet.scope)
             results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
         return results
+
+    async def _may_go_out(self, period: Period) -> bool:
+        if await self.runs.draft_approved_by(period):
+            return True
+        deadline = self.settings.digest_review_deadline
+        return bool(deadline) and utcnow() >= period.end + parse_duration(deadline)
+
+    async def _post_draft(self, period: Period) -> list[Posted]:
+        drafts = [outlet for adapter in self.adapters for outlet in getattr(adapter, "draft_outlets", list)()]
+        digest = await self.digest(period)
+        return [await post_digest(self.runs, outlet, digest, self.settings.zone) for outlet in drafts]
+
+    def wake(self) -> None:
+        """Check now (a draft was approved)."""
+        self._wake.set()
 
     async def amend(self) -> int:
         """Edit posted digests that name someone who asked to be forgotten, where the outlet

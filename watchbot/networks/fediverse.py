@@ -96,6 +96,7 @@ class FediverseAdapter:
         self.ready = asyncio.Event()  # the account and the server's limits are known
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
         self.moderation = Moderation(store, settings)
+        self.digest_approved: Callable[[], None] | None = None  # drafts are approved in Matrix only
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""

@@ -17,6 +17,7 @@ import asyncio
 import html
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientError
@@ -61,6 +62,7 @@ from watchbot.networks.matrix_events import (
     txn_id,
 )
 from watchbot.store import Store
+from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class MatrixAdapter:
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
         self.moderation = Moderation(store, settings)
+        self.digest_approved: Callable[[], None] | None = None  # wakes the digest scheduler
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -295,6 +298,15 @@ class MatrixAdapter:
         a held message approves it; ⚠️ from anyone reports its links."""
         await self.store.add_reaction(Source.MATRIX, target, sender)
         role = await self._role(room_id, room, sender)
+        if room_id == self.settings.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
+            period = await DigestRuns(self.store).approve_draft(target, sender)
+            if period is not None:
+                await self.moderation.records.log(sender, "approve-digest", f"the digest from {period.start:%Y-%m-%d}")
+                self._queue(room_id, [Outgoing("m.room.message", {"msgtype": "m.notice",
+                            "body": "Approved: the digest goes out now."}, txn_id("approved", target))])
+                if self.digest_approved is not None:
+                    self.digest_approved()
+                return
         if key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             held = await self.moderation.records.held_for_event(Source.MATRIX, target)
             if held is not None:
@@ -349,8 +361,10 @@ class MatrixAdapter:
         self._queue(target, [Outgoing("m.room.message", content, txn_id("moderators", key))])
 
     async def _role(self, room_id: str, room, user_id: str) -> Role:
-        # In a direct chat, the person is the room's admin: that makes nobody a moderator.
-        community = room is not None and room.joined_count > 2
+        # In a direct chat, the person is the room's admin: that makes nobody a moderator (but
+        # the rooms the settings name for moderators are theirs, however small).
+        chosen = room_id in (self.settings.digest_review_room, self.settings.moderators_room)
+        community = room is not None and (room.joined_count > 2 or chosen)
         moderator = community and await self._is_moderator(room_id, room, user_id)
         return await self.moderation.role(user_id, moderator=moderator)
 
@@ -437,7 +451,15 @@ class MatrixAdapter:
         settings = self.settings
         return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped)
                 for room_id, room in sorted(self._client.rooms.items())
-                if room.joined_count > 2 and room_id not in settings.digest_rooms_off]
+                if room.joined_count > 2 and room_id not in settings.digest_rooms_off
+                and room_id != settings.digest_review_room]
+
+    def draft_outlets(self) -> list[MatrixDigestOutlet]:
+        """The review room, where each digest goes first as a draft to approve."""
+        room_id = self.settings.digest_review_room
+        if not self.ready.is_set() or self._client is None or room_id not in self._client.rooms:
+            return []
+        return [MatrixDraftOutlet(self._client, room_id, scoped=False)]
 
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """A notice to every room the digest goes to (an alert feed's new entry, a feed given up);
@@ -522,6 +544,20 @@ class MatrixDigestOutlet:
             raise DigestSendError(f"{type(error).__name__}: {error}") from None
         if isinstance(response, RoomSendError):  # refused (no right to send here now): left as it is
             log.warning("Matrix: could not edit digest notice %s: %s", remote_id, response)
+
+
+class MatrixDraftOutlet(MatrixDigestOutlet):
+    """The digest as a draft in the review room: a first notice saying how to approve it."""
+
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool) -> None:
+        super().__init__(client, room_id, scoped=scoped)
+        self.name = f"{DRAFT_PREFIX}{room_id}"
+
+    def parts(self, digest: Digest, zone) -> list[Part]:
+        start = digest.period.start.astimezone(zone)
+        note = (f"Draft of the digest from {start:%d %b}, below. A moderator's ✅ on this message sends it "
+                "to the rooms and the fediverse.")
+        return [Part(note, html.escape(note))] + super().parts(digest, zone)
 
 
 def _stripped_state(event: Any) -> dict[str, Any]:

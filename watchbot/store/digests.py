@@ -20,6 +20,8 @@ from watchbot.store.store import Store
 # A claim not renewed for this long belongs to a poster that died: another may resume the run.
 # Each part sent renews it, and a part takes seconds, so a live poster is never taken over.
 STALE_AFTER = timedelta(minutes=10)
+# Drafts for the review room are runs of an outlet of their own, named with this prefix.
+DRAFT_PREFIX = "draft:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,26 @@ class DigestRuns:
 
         return await self.store.read(read)
 
+    async def approve_draft(self, remote_id: str, approver: str) -> Period | None:
+        """A moderator approved the draft whose first part is `remote_id`: the period it is for,
+        or None when that is no draft's first part."""
+
+        def approve(conn: Connection) -> Period | None:
+            run = conn.execute(
+                select(digest_runs).join(digest_parts, digest_parts.c.run_id == digest_runs.c.id)
+                .where(digest_parts.c.remote_id == remote_id, digest_parts.c.seq == 0,
+                       digest_runs.c.outlet.like(f"{DRAFT_PREFIX}%"))).first()
+            if run is None:
+                return None
+            period = Period(run.period_start, run.period_end)
+            self.store.set_cursor_in(conn, _approval(period), approver)
+            return period
+
+        return await self.store.write(approve)
+
+    async def draft_approved_by(self, period: Period) -> str | None:
+        return await self.store.get_cursor(_approval(period))
+
     async def state(self, outlet: str, period: Period) -> RunState | None:
         def read(conn: Connection) -> RunState | None:
             run = _run(conn, outlet, period)
@@ -109,6 +131,10 @@ class DigestRuns:
             return RunState(run.id, run.status, run.claimed_by, run.claimed_at, run.finished_at, _sent(conn, run.id))
 
         return await self.store.read(read)
+
+
+def _approval(period: Period) -> str:
+    return f"digest.approved:{period.start.isoformat()}"
 
 
 def _key(run_id: int, created_at: datetime) -> str:
