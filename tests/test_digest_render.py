@@ -95,3 +95,23 @@ def test_no_post_over_the_limit_no_url_cut_every_link_once(groups, maximum):
     urls = [url for post in posts[1:] for url in re.findall(r"https://links\.example/\d+/p*", post)]
     expected = [lnk.url for _, group in sections for lnk in group]
     assert sorted(urls) == sorted(expected)  # each once, whole
+
+
+def test_matrix_parts_fit_even_with_huge_urls_and_long_names():
+    huge = [DigestLink(n, f"https://huge.example/{n}/" + "x" * 2000, None, ("rust",), ("N" * 300,) * 5)
+            for n in range(40)]
+    parts = render_matrix_parts(digest_of([("rust", huge)]), UTC, max_bytes=24_000)
+    assert len(parts) > 1 and all(len(p.text.encode()) + len(p.html.encode()) <= 24_000 for p in parts)
+    assert all(part.html.count("<ul>") == part.html.count("</ul>") for part in parts)  # well-formed
+    assert parts[1].text.startswith("#rust")  # a section going on names its tag again
+    every = "".join(p.html for p in parts)
+    assert all(every.count(f'href="https://huge.example/{n}/') == 1 for n in range(40))
+
+
+def test_a_thread_never_has_an_empty_post_even_when_one_line_is_too_long_alone():
+    # A URL a strict count reads in full: the unit is longer than a post by itself.
+    odd = DigestLink(1, "https://odd.example/" + ")" * 600, None, ("rust",), ("alice",))
+    posts = render_thread(digest_of([("rust", [link(2, "Fine"), odd, link(3, "Fine too")])]), UTC,
+                          StatusLimits(500, urls_discounted=False))
+    assert all(post.strip() for post in posts)
+    assert all(status_length(post, StatusLimits(500, urls_discounted=False)) <= 500 for post in posts)

@@ -245,3 +245,36 @@ async def test_a_blocked_domain_hidden_behind_a_redirect_or_a_wrapper_is_removed
         assert await store.get_link(link_id) is None
     entries = await ModerationStore(store).log_entries()
     assert [e.action for e in entries[:2]] == ["remove-link", "remove-link"] and entries[0].actor == "watchbot"
+
+
+async def test_a_link_leading_to_another_site_never_stands_for_that_sites_page(
+        store: Store, enricher: Enricher, pages: PageServer):
+    target = pages.page("/real/article", "<title>The real article</title>")
+    wrapped = f"https://www.google.com/url?q={target}"  # another site, leading to the article
+    trick = await share(store, wrapped, "mallory")
+    await enricher.enrich(trick, wrapped)
+    # Alice shares the article itself: it is a link of its own, not "already shared by mallory".
+    real = await share(store, target, "alice")
+    assert real != trick
+    # Once both are known, the redirecting link is folded into the real page's, not the reverse.
+    looked = await enricher.enrich(trick, wrapped)
+    assert (looked.merge.kept_id, looked.merge.merged_id) == (real, trick)
+    record = await store.get_link(real)
+    assert record.link.url == target and {s.sharer_name for s in record.shares} == {"alice", "mallory"}
+
+
+async def test_forget_me_reaches_shares_kept_in_merge_records_so_unmerge_cannot_bring_them_back(
+        store: Store, enricher: Enricher, pages: PageServer):
+    from watchbot.store.moderation import ModerationStore
+
+    article = pages.page("/forget/article", "<title>Article</title>")
+    short = pages.redirect("/forget/s", "/forget/article")
+    result = await file_post(store, Post(source=Source.MATRIX, place="!room:x", author_id="@alice:x",
+                                         author_name="alice", text=f"{article} {short} #secret",
+                                         event_id="$both-forget"), Rules())
+    kept, gone = (r.filed.link.id for r in result.results)
+    await enricher.enrich(gone, short)  # alice's share of the short link is kept in the merge record
+    shares, _ = await ModerationStore(store).forget("@alice:x")
+    assert shares == 2
+    await LinkPages(store).unmerge(gone, actor="cli:test")
+    assert await store.get_link(gone) is None and await store.count_links() == 0  # nothing of hers came back

@@ -329,3 +329,19 @@ def test_login_registers_authorises_flags_the_bot_and_saves_only_the_token(masto
 
     refused = CliRunner().invoke(cli, ["login", "fediverse"], input=f"{mastodon_server.url}\nnot-a-code\n")
     assert refused.exit_code == 1 and "refused the authorisation code" in refused.output
+
+
+async def test_saving_a_followers_only_post_files_it_as_private_however_public_the_mention(scene: Scene):
+    author, author_client = scene.person("author")
+    asker, asker_client = scene.person("asker")
+    bot_client = scene.server.client(scene.bot)
+    await asyncio.to_thread(bot_client.account_follow, author.id)  # the bot may read followers-only posts
+    async with scene.running_bot() as (adapter, store):
+        parent = await post(author_client, "For followers: https://followers-only.example/plan", visibility="private")
+        saved = await post(asker_client, f"@{scene.bot.username} save this", in_reply_to_id=parent["id"])
+        adapter.wake()
+        await until(replies_from(asker_client, saved["id"], scene.bot), "the reply to save this")
+        [link] = await store.list_links()
+        record = await store.get_link(link.id)
+        assert [share.visibility.value for share in record.shares] == ["private"]
+        assert not await store.search("followers", publishable_only=True)

@@ -452,3 +452,31 @@ async def test_the_worker_polls_what_is_due_alerts_and_tells_until_cancelled(
         await asyncio.gather(worker, return_exceptions=True)
     assert sorted(type(notice).__name__ for notice in told) == ["Alert", "FeedDisabled"]
     assert worker.cancelled()
+
+
+async def test_an_entry_on_a_blocked_domain_is_neither_filed_nor_alerted(store: Store, pages: PageServer,
+                                                                         clock: Clock, told: list, request):
+    from watchbot.config import Settings
+    from watchbot.fetch import GuardedClient, parse_allow_networks
+    from watchbot.moderation import Moderation
+
+    gate = Moderation(store, Settings(_env_file=None))
+    await gate.records.block("*.evil.example", actor="@mod:x", reason="malware")
+
+    async def on_alert(alert):
+        told.append(alert)
+
+    client = GuardedClient(user_agent="watchbot-tests", allow=parse_allow_networks("127.0.0.1/32"))
+    poller = FeedPoller(store, client, every=EVERY, on_alert=on_alert, clock=clock, gate=gate)
+    try:
+        feed = site(pages, request, rss(ONE))
+        await poller.add(feed.url, alert=True, added_by="@mod:x")
+        bad = ("bad-1", "https://www.evil.example/payload", "Totally safe", "2026-11-24T10:00:00+00:00")
+        feed.update(rss(bad, TWO, ONE))
+        clock.advance(EVERY)
+        [polled] = await poller.poll_due()
+        assert [f.entry.link for f in polled.filed] == [TWO[1]]
+        assert [alert.link for alert in told] == [TWO[1]]
+        assert not any("evil.example" in link.url for link in await store.list_links())
+    finally:
+        await client.aclose()

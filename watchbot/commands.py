@@ -283,7 +283,9 @@ async def _moderate(store: Store, command: Command, caller: Caller, zone: ZoneIn
         return _lines(["Moderation is not available here."])
 
     async def file_approved(post) -> list[str]:
-        result = await file_post(store, post, Rules.from_settings(moderation.settings))
+        # Approved by a moderator: past the limits and the queue, never past the blocklist.
+        result = await file_post(store, post, Rules.from_settings(moderation.settings), gate=moderation,
+                                 role=Role.MODERATOR)
         return [describe(r, zone) for r in result.results] + list(result.problems)
 
     said = await run_moderation(moderation, command.name, command.args, caller.user_id, caller.role, zone,

@@ -103,19 +103,9 @@ async def file_post(
 ) -> IntakeResult:
     """File every link of `post` in one transaction (with the source's cursor, when given).
     With a `gate`, moderation decides first what may be filed (`role`: the author's)."""
-    reading = read_post(post, rules)
-    if gate is not None and reading.links:
-        verdict = await gate.screen(post, reading.links, role)
-        if verdict.ignore or verdict.refuse or verdict.hold:
-            held = await gate.hold(post, cursor=cursor) if verdict.hold else None
-            if not verdict.hold and cursor is not None:
-                await store.set_cursor(*cursor)
-            problems = verdict.problems + ((verdict.refuse,) if verdict.refuse else ())
-            if held is not None:
-                problems += (f"Thanks! As you are new here, a moderator will look at this first (#{held}).",)
-            return IntakeResult(post, (), () if verdict.ignore else reading.problems + problems, held,
-                                verdict.ignore)
-        reading = replace(reading, links=verdict.links, problems=reading.problems + verdict.problems)
+    reading, stopped = await _through_gate(store, post, read_post(post, rules), gate, role, cursor)
+    if stopped is not None:
+        return stopped
     new_shares = _new_shares(post, reading)
     if new_shares:
         filed = await store.file_shares(new_shares, cursor=cursor)
@@ -126,13 +116,37 @@ async def file_post(
     return _result(post, reading, new_shares, filed)
 
 
-async def refile_post(store: Store, post: Post, rules: Rules) -> tuple[IntakeResult, list[int]]:
+async def refile_post(store: Store, post: Post, rules: Rules, *, gate: Moderation | None = None,
+                      role: Role = Role.MEMBER) -> tuple[IntakeResult, list[int]]:
     """An edited message (`post` carries the original's event id and the new text): its shares
-    become those of the new text. Returns the result and the ids of links that no longer exist."""
-    reading = read_post(post, rules)
+    become those of the new text. Returns the result and the ids of links that no longer exist.
+    With a `gate`, the edit passes moderation as a new message would (an edit is no way around a
+    ban, a block, a limit or the review queue)."""
+    reading, stopped = await _through_gate(store, post, read_post(post, rules), gate, role, None)
+    if stopped is not None:
+        return stopped, []
     new_shares = _new_shares(post, reading)
     filed, removed = await store.replace_event_shares(post.source, post.event_id, new_shares)
     return _result(post, reading, new_shares, filed), removed
+
+
+async def _through_gate(store: Store, post: Post, reading: Reading, gate: Moderation | None, role: Role,
+                        cursor: tuple[str, str] | None) -> tuple[Reading, IntakeResult | None]:
+    """What moderation lets through (the reading, with its links screened), or the result of a
+    post stopped there: ignored (banned), refused (a limit), or held for review."""
+    if gate is None or not reading.links:
+        return reading, None
+    verdict = await gate.screen(post, reading.links, role)
+    if not (verdict.ignore or verdict.refuse or verdict.hold):
+        return replace(reading, links=verdict.links, problems=reading.problems + verdict.problems), None
+    held = await gate.hold(post, cursor=cursor) if verdict.hold else None
+    if held is None and cursor is not None:
+        await store.set_cursor(*cursor)
+    problems = verdict.problems + ((verdict.refuse,) if verdict.refuse else ())
+    if held is not None:
+        problems += (f"Thanks! As you are new here, a moderator will look at this first (#{held}).",)
+    return reading, IntakeResult(post, (), () if verdict.ignore else reading.problems + problems, held,
+                                 verdict.ignore)
 
 
 def _new_shares(post: Post, reading: Reading) -> list[NewShare]:

@@ -18,7 +18,16 @@ from yarl import URL
 
 from watchbot.config import Settings
 from watchbot.model import Post, utcnow
-from watchbot.policy import Limits, Role, allowed, blocked_by, normalise_pattern, over_limit
+from watchbot.policy import (
+    Limits,
+    Role,
+    allowed,
+    blocked_by,
+    canonical_account,
+    normalise_pattern,
+    over_limit,
+    role_of,
+)
 from watchbot.store import Store
 from watchbot.store.moderation import ModerationStore
 
@@ -43,10 +52,8 @@ class Moderation:
         self._told_over_limit: dict[str, datetime] = {}
 
     async def role(self, account: str, *, moderator: bool = False) -> Role:
-        from watchbot.policy import role_of
-
         return role_of(account, admins=self.settings.admins, moderator=moderator,
-                       banned=await self.records.is_banned(account))
+                       banned=await self.records.is_banned(canonical_account(account)))
 
     async def screen(self, post: Post, links: tuple[tuple[str, str], ...], role: Role) -> Verdict:
         if role is Role.STRANGER:
@@ -106,11 +113,12 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
     if name in ("ban", "unban"):
         if not args:
             return Said([f"Usage: {name} USER [reason], such as: {name} @spammer:example.org"])
-        target = _account(args[0])
+        target = _account(args[0], account)
         if name == "unban":
             done = await records.unban(target, actor=account)
             return Said([f"{target} may share again." if done else f"{target} was not banned."])
-        if target in moderation.settings.admins or target == account:
+        if role_of(target, admins=moderation.settings.admins, moderator=False, banned=False) is Role.ADMIN \
+                or target == canonical_account(account):
             return Said([f"{target} cannot be banned: an admin, or yourself."])
         done = await records.ban(target, actor=account, reason=" ".join(args[1:]) or None)
         return Said([f"Banned {target}: I will ignore what they share." if done else f"{target} was banned already."])
@@ -128,7 +136,7 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         waiting = await records.waiting()
         if not waiting:
             return Said(["Nothing waits for review."])
-        return Said([f"#{held.id} {held.post.author_name}: {_links_of(held.post)} "
+        return Said([f"#{held.id} {held.post.author_name}: {_shown(held.post)} "
                      f"({held.at.astimezone(zone):%Y-%m-%d %H:%M}) — approve {held.id} or reject {held.id}"
                      for held in waiting[:10]])
     if name in ("approve", "reject"):
@@ -140,7 +148,10 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
             return Said([f"Nothing waits for review as #{held_id}."])
         if name == "reject":
             return Said([f"Rejected #{held_id} from {held.post.author_name}: not filed."])
-        return Said([f"Approved #{held_id} from {held.post.author_name}:"] + await file_approved(held.post))
+        filed = await file_approved(held.post)
+        if not held.post.visibility.publishable:  # what it said stays where it was said
+            return Said([f"Approved #{held_id} from {held.post.author_name}: filed as private."])
+        return Said([f"Approved #{held_id} from {held.post.author_name}:"] + filed)
     if name == "modlog":
         entries = await records.log_entries(10)
         return Said([f"{e.at.astimezone(zone):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target}"
@@ -150,8 +161,8 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         if link_id is None:
             return Said(["Usage: report ID [reason], such as: report 12 spam"])
         record = await moderation.store.get_link(link_id)
-        if record is None:
-            return Said([f"There is no link #{link_id}."])
+        if record is None or not any(share.visibility.publishable for share in record.shares):
+            return Said([f"There is no link #{link_id}."])  # private links do not exist here
         reason = " ".join(args[1:]) or None
         await records.report(link_id, reporter=account, reason=reason)
         notice = (f"Report on #{link_id} {record.link.url}" + (f": {reason}" if reason else "")
@@ -166,12 +177,21 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
     raise ValueError(name)
 
 
-def _account(text: str) -> str:
-    """Matrix ids as they are; fediverse accounts without the leading @ (@alice@x -> alice@x)."""
-    return text[1:] if text.startswith("@") and text.count("@") == 2 else text
+def _account(text: str, caller: str) -> str:
+    """Whom a moderator names: a Matrix id as it is; a fediverse account as user@server, a bare
+    @user being on the moderator's own server (as Mastodon reads a mention)."""
+    if text.startswith("@") and ":" in text:
+        return text
+    name = canonical_account(text)
+    if "@" not in name and "@" in caller and ":" not in caller:
+        name = f"{name}@{caller.rsplit('@', 1)[1]}"
+    return canonical_account(name)
 
 
-def _links_of(post: Post) -> str:
+def _shown(post: Post) -> str:
+    """A held post as moderators see it in a room: a private message is not repeated there."""
+    if not post.visibility.publishable:
+        return "a private message"
     return " ".join(post.links) if post.links else (post.text[:120] + ("…" if len(post.text) > 120 else ""))
 
 

@@ -21,9 +21,18 @@ class Role(IntEnum):
     ADMIN = 3
 
 
+def canonical_account(account: str) -> str:
+    """One spelling per person: fediverse accounts as user@server, case-folded (servers treat
+    them so); Matrix ids as they are."""
+    account = account.strip()
+    if account.startswith("@") and ":" in account:
+        return account
+    return account.removeprefix("@").casefold()
+
+
 def role_of(account: str, *, admins: Iterable[str], moderator: bool, banned: bool) -> Role:
     """`moderator`: what the network says (a room's power level, the fediverse list)."""
-    if account in admins:
+    if canonical_account(account) in {canonical_account(admin) for admin in admins}:
         return Role.ADMIN  # an admin is never locked out by a ban
     if banned:
         return Role.STRANGER

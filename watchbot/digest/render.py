@@ -74,39 +74,67 @@ MATRIX_PART_BYTES = 24_000
 FROM_FEEDS = "From the feeds"
 MAX_CREDITED = 3  # sharers named per link in a thread post; the rest are counted
 MAX_CREDIT_CHARACTERS = 100
+MAX_LABEL = 200  # characters of a title (or URL) shown as a link's label in a notice
 
 
 def render_matrix_parts(digest: Digest, zone: ZoneInfo, *, archive_url: str | None = None,
                         max_bytes: int = MATRIX_PART_BYTES) -> list[Rendered]:
-    """The notice, split between sections (or between links of a huge section) into parts that
-    each fit an event; one part in the usual case."""
+    """The notice, split between links into parts that each fit an event (a section going on in
+    the next part names its tag again); one part in the usual case."""
     whole = render_matrix(digest, zone, archive_url=archive_url)
     if _size(whole) <= max_bytes:
         return [whole]
     head = summary(digest, zone)
-    pieces = [Rendered(head, f"<p><strong>{html.escape(head)}</strong></p>")]
-    for section in digest.sections:
-        for start in range(0, len(section.links), 20):  # a huge section goes 20 links at a time
-            links = section.links[start:start + 20]
-            pieces.append(Rendered(
-                "\n".join([f"#{section.tag}"] + [f"- {_plain(link)}" for link in links]),
-                f"<h4>#{html.escape(section.tag)}</h4><ul>"
-                + "".join(f"<li>{_html(link)}</li>" for link in links) + "</ul>"))
-    for start in range(0, len(digest.feed_links), 20):
-        links = digest.feed_links[start:start + 20]
-        pieces.append(Rendered("\n".join([FROM_FEEDS] + [f"- {_plain(link)}" for link in links]),
-                               f"<h4>{FROM_FEEDS}</h4><ul>" + "".join(f"<li>{_html(link)}</li>" for link in links)
-                               + "</ul>"))
+    items = [(f"#{section.tag}", link) for section in digest.sections for link in section.links]
+    items += [(FROM_FEEDS, link) for link in digest.feed_links]
+    parts = [_Part(max_bytes, head)]
+    for heading, link in items:
+        if not parts[-1].add(heading, link):
+            parts.append(_Part(max_bytes))
+            parts[-1].add(heading, link)  # one link always fits: labels and credits are capped
     more = _more(digest, archive_url)
-    if more:
-        pieces.append(Rendered(more, f"<p>{html.escape(more)}</p>"))
-    parts: list[Rendered] = []
-    for piece in pieces:
-        if parts and _size(joined := _join(parts[-1], piece)) <= max_bytes:
-            parts[-1] = joined
-        else:
-            parts.append(piece)
-    return parts
+    if more and not parts[-1].add_line(more):
+        parts.append(_Part(max_bytes))
+        parts[-1].add_line(more)
+    return [part.rendered() for part in parts]
+
+
+class _Part:
+    """One Matrix notice of a split digest, filled link by link up to its size."""
+
+    def __init__(self, max_bytes: int, head: str | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.text: list[str] = [head] if head else []
+        self.html: list[str] = [f"<p><strong>{html.escape(head)}</strong></p>"] if head else []
+        self.heading: str | None = None
+
+    def add(self, heading: str, link: DigestLink) -> bool:
+        text, markup = [f"- {_plain(link)}"], [f"<li>{_html(link)}</li>"]
+        if heading != self.heading:
+            text = ["", heading] + text
+            markup = (["</ul>"] if self.heading else []) + [f"<h4>{html.escape(heading)}</h4><ul>"] + markup
+        if self.text and self._size_with(text, markup) > self.max_bytes:
+            return False
+        self.text += text
+        self.html += markup
+        self.heading = heading
+        return True
+
+    def add_line(self, line: str) -> bool:
+        text, markup = ["", line], (["</ul>"] if self.heading else []) + [f"<p>{html.escape(line)}</p>"]
+        if self.text and self._size_with(text, markup) > self.max_bytes:
+            return False
+        self.text += text
+        self.html += markup
+        self.heading = None
+        return True
+
+    def rendered(self) -> Rendered:
+        closing = "</ul>" if self.heading else ""
+        return Rendered("\n".join(self.text).strip("\n"), "".join(self.html) + closing)
+
+    def _size_with(self, text: list[str], markup: list[str]) -> int:
+        return sum(len(t.encode()) + 1 for t in self.text + text) + sum(len(m.encode()) for m in self.html + markup) + 5
 
 
 def render_thread(digest: Digest, zone: ZoneInfo, limits: StatusLimits = StatusLimits(), *,
@@ -130,11 +158,13 @@ def render_thread(digest: Digest, zone: ZoneInfo, limits: StatusLimits = StatusL
         units.append(fit(more, limits))
     current = ""
     for unit in units:
+        unit = fit(unit, limits)  # a unit too long alone (a huge URL a server counts in full) is cut
         candidate = f"{current}\n{unit}" if current else unit
         if status_length(candidate, limits) <= limits.max_characters:
             current = candidate
         else:
-            posts.append(current)
+            if current:
+                posts.append(current)
             current = unit
     if current:
         posts.append(current)
@@ -183,13 +213,25 @@ def _join(first: Rendered, second: Rendered) -> Rendered:
 
 
 def _plain(link: DigestLink) -> str:
-    title = f"{link.title} — " if link.title else ""
-    return f"{title}{link.url} ({', '.join(link.sharers)})"
+    title = f"{_capped(link.title)} — " if link.title else ""
+    return f"{title}{link.url} ({_credits(link)})"
 
 
 def _html(link: DigestLink) -> str:
-    label = html.escape(link.title or link.url)
-    return f'<a href="{html.escape(link.url, quote=True)}">{label}</a> — {html.escape(", ".join(link.sharers))}'
+    label = html.escape(_capped(link.title or link.url))
+    return f'<a href="{html.escape(link.url, quote=True)}">{label}</a> — {html.escape(_credits(link))}'
+
+
+def _capped(text: str, limit: int = MAX_LABEL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _credits(link: DigestLink) -> str:
+    """Who shared it, by name: the first few, then how many more (names can be long)."""
+    names = [_capped(name, 60) for name in link.sharers[:MAX_CREDITED]]
+    if len(link.sharers) > MAX_CREDITED:
+        names.append(f"{len(link.sharers) - MAX_CREDITED} more")
+    return ", ".join(names)
 
 
 def _more(digest: Digest, archive_url: str | None) -> str | None:

@@ -40,13 +40,13 @@ class DigestScheduler:
     async def run(self) -> None:
         await self._wait_until_ready()
         while True:
+            self._wake.clear()  # before the work: an approval arriving meanwhile is seen next
             now = utcnow()
             for posted in await self.post(last_period(self.settings.digest_schedule, self.settings.zone, now)):
                 if posted.status not in ("already", "busy"):
                     log.info("digest: %s", posted.line())
             await self.amend()
             until_next = (current_period(self.settings.digest_schedule, self.settings.zone, now).end - utcnow())
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
             except TimeoutError:
@@ -71,8 +71,12 @@ class DigestScheduler:
             if not checked:  # only when something is to be posted: it costs requests
                 self._favourites = await self._recheck(period)
                 checked = True
-            digest = await self.digest(period, outlet.scope)
-            results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
+            try:
+                digest = await self.digest(period, outlet.scope)
+                results.append(await post_digest(self.runs, outlet, digest, self.settings.zone, again=again))
+            except Exception as error:  # noqa: BLE001 -- one outlet's trouble must not stop the others (nor the bot)
+                log.exception("digest: posting to %s failed", outlet.name)
+                results.append(Posted(outlet.name, "failed", reason=type(error).__name__))
         return results
 
     async def _may_go_out(self, period: Period) -> bool:

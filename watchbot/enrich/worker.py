@@ -20,13 +20,14 @@ from datetime import timedelta
 from watchbot import __version__
 from watchbot.config import Settings
 from watchbot.enrich.look import look
+from watchbot.enrich.metadata import same_site
 from watchbot.fetch import FetchFailed, FetchRefused, GuardedClient
 from watchbot.links import InvalidURL, canonical_key
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store import Store
 from watchbot.policy import blocked_by
 from watchbot.store.moderation import ModerationStore
-from watchbot.store.pages import LinkPages, Merge
+from watchbot.store.pages import LinkPages, Merge, OtherKey
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,15 @@ class Enricher:
         return Looked(link_id, url, PageState.FAILED, reason=failed.reason)
 
 
-def other_keys(url: str, page: Page) -> list[tuple[str, str]]:
-    """The keys of the page's final and canonical URLs that differ from the link's own."""
+def other_keys(url: str, page: Page) -> list[OtherKey]:
+    """The keys of the page's final and canonical URLs that differ from the link's own, each
+    saying whether it is on the link's own site (a redirect to another site is a shortener, or
+    someone's trick: see LinkPages.found)."""
     try:
         own = canonical_key(url)
     except InvalidURL:
         own = None
-    keys: list[tuple[str, str]] = []
+    keys: list[OtherKey] = []
     for found, reason in ((page.canonical_url, "same canonical URL"), (page.final_url, "same final URL")):
         if not found:
             continue
@@ -170,6 +173,6 @@ def other_keys(url: str, page: Page) -> list[tuple[str, str]]:
             key = canonical_key(found)
         except InvalidURL:
             continue
-        if key != own and key not in (k for k, _ in keys):
-            keys.append((key, reason))
+        if key != own and key not in (k.key for k in keys):
+            keys.append(OtherKey(key, reason, same_site(url, found)))
     return keys

@@ -30,6 +30,8 @@ from watchbot.fetch import Fetched, FetchFailed, FetchRefused, GuardedClient
 from watchbot.intake import IntakeResult, Outcome, Rules, file_post
 from watchbot.links import normalise_tags
 from watchbot.model import Post, Source, utcnow
+from watchbot.moderation import Moderation
+from watchbot.policy import Role
 from watchbot.store import Store
 from watchbot.store.feeds import FeedAlreadyFollowed, FeedStore, Subscription
 
@@ -80,6 +82,7 @@ class FeedPoller:
         self, store: Store, client: GuardedClient, *, rules: Rules | None = None,
         every: timedelta = timedelta(minutes=30), on_alert: OnAlert | None = None,
         on_disabled: OnDisabled | None = None, concurrency: int = 8, clock: Callable[[], datetime] = utcnow,
+        gate: Moderation | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -89,6 +92,7 @@ class FeedPoller:
         self.on_disabled = on_disabled
         self.clock = clock
         self.feeds = FeedStore(store)
+        self.gate = gate
         self._limit = asyncio.Semaphore(concurrency)
 
     # -- following and checking ------------------------------------------------------------------
@@ -241,7 +245,9 @@ class FeedPoller:
         to_file = _newest([e for e in unseen if e.link], subscription.backfill) if first else unseen
         filed = []
         for entry in _oldest_first(e for e in to_file if e.link):
-            result = await file_post(self.store, self._post(subscription, feed, entry, now), self.rules)
+            # Through moderation's gate as a moderator: no limits or queue, but never a blocked domain.
+            result = await file_post(self.store, self._post(subscription, feed, entry, now), self.rules,
+                                     gate=self.gate, role=Role.MODERATOR)
             filed += [FiledEntry(entry, r.outcome, r.filed.link.id) for r in result.results]
             _log_problems(subscription, result)
         next_poll_at = now + subscription.every
@@ -338,7 +344,7 @@ def poller_from_settings(
 
     return FeedPoller(store, client_from_settings(settings), rules=Rules.from_settings(settings),
                       every=parse_duration(settings.feeds_every), on_alert=on_alert, on_disabled=on_disabled,
-                      concurrency=settings.fetch_concurrency)
+                      concurrency=settings.fetch_concurrency, gate=Moderation(store, settings))
 
 
 def _followed(existing: Subscription) -> str:

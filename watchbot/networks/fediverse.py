@@ -44,6 +44,7 @@ from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.model import Visibility
 from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
@@ -59,13 +60,14 @@ from watchbot.networks.fediverse_events import (
 )
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
-from watchbot.policy import Role
+from watchbot.policy import Role, canonical_account
 from watchbot.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SOURCE = "mastodon"
+OPENNESS = [Visibility.PUBLIC, Visibility.UNLISTED, Visibility.PRIVATE, Visibility.DIRECT]  # most open first
 CURSOR = "mastodon.notification_id"
 REQUEST_TIMEOUT = 30  # seconds; a request that takes longer is retried
 AUTHOR_OPTED_OUT = (
@@ -119,8 +121,9 @@ class FediverseAdapter:
             while True:
                 if self.settings.fediverse_streaming:
                     await self._keep_stream()
-                await self._catch_up()
+                # Cleared before reading, so a mention announced while reading is read next.
                 self._wake.clear()
+                await self._catch_up()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.fediverse_poll_seconds)
                 except TimeoutError:
@@ -307,8 +310,8 @@ class FediverseAdapter:
             await self._tell_opted_out_once(status, account)
             return
         post = post_from_status(status, self.instance)
-        role = await self.moderation.role(post.author_id,
-                                          moderator=post.author_id in self.settings.fediverse_moderators)
+        listed = {canonical_account(account) for account in self.settings.fediverse_moderators}
+        role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
         if role is Role.STRANGER:
             await self.store.set_cursor(*cursor)  # banned: neither filed nor answered
             return
@@ -321,7 +324,11 @@ class FediverseAdapter:
                 return
             found = post_from_status(parent, self.instance) if parent is not None else None
             if found is not None and found.links:
-                post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags)
+                # Filed no more openly than the saved post was posted (a followers-only post
+                # saved by a public mention stays followers-only).
+                visibility = max(post.visibility, found.visibility, key=OPENNESS.index)
+                post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags,
+                               visibility=visibility)
         if not post.links:
             await self.store.set_cursor(*cursor)
             await self._reply(status, await self._command(status, post, role))

@@ -296,8 +296,10 @@ class MatrixAdapter:
     async def _react_to_reaction(self, room_id: str, room, sender: str, target: str, key: str) -> None:
         """Any reaction to a shared message counts for the digest's ranking; ✅ from a moderator on
         a held message approves it; ⚠️ from anyone reports its links."""
-        await self.store.add_reaction(Source.MATRIX, target, sender)
         role = await self._role(room_id, room, sender)
+        if role is Role.STRANGER:
+            return  # banned: their reactions count for nothing
+        await self.store.add_reaction(Source.MATRIX, target, sender)
         if room_id == self.settings.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             period = await DigestRuns(self.store).approve_draft(target, sender)
             if period is not None:
@@ -408,7 +410,10 @@ class MatrixAdapter:
         if author != post.author_id:
             log.info("Matrix: ignored an edit of %s by %s, who did not write it", original_id, post.author_id)
             return
-        result, removed = await refile_post(self.store, post, self.rules)
+        role = await self._role(room_id, client.rooms.get(room_id), post.author_id)
+        if role is Role.STRANGER:
+            return  # banned: their edits are ignored as their messages are
+        result, removed = await refile_post(self.store, post, self.rules, gate=self.moderation, role=role)
         if removed:
             log.info("Matrix: %s was edited; link(s) %s removed", original_id, removed)
         original = {"event_id": original_id, "sender": post.author_id, "content": {}}

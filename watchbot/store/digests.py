@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -83,7 +83,10 @@ class DigestRuns:
 
         def record(conn: Connection) -> None:
             now = utcnow()
-            conn.execute(insert(digest_parts).values(run_id=run_id, seq=seq, remote_id=remote_id, sent_at=now))
+            # Once per part, even if a poster that was taken for dead comes back and records it too.
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(dialect_insert(digest_parts).values(
+                run_id=run_id, seq=seq, remote_id=remote_id, sent_at=now).on_conflict_do_nothing())
             conn.execute(update(digest_runs).where(digest_runs.c.id == run_id).values(claimed_at=now))
 
         await self.store.write(record)

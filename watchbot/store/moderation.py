@@ -12,11 +12,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.policy import canonical_account
 from watchbot.store.schema import (
     bans,
     blocked_domains,
     digest_runs,
+    link_merges,
     moderation_log,
+    reactions,
     reports,
     review_queue,
     shares,
@@ -49,13 +52,15 @@ class ModerationStore:
 
     async def ban(self, account: str, *, actor: str, reason: str | None) -> bool:
         """False when the account was banned already."""
+        account = canonical_account(account)
         return await self._add(bans, {"account": account}, "ban", account, actor, reason)
 
     async def unban(self, account: str, *, actor: str) -> bool:
+        account = canonical_account(account)
         return await self._remove(bans, bans.c.account == account, "unban", account, actor)
 
     async def is_banned(self, account: str) -> bool:
-        query = select(bans.c.account).where(bans.c.account == account)
+        query = select(bans.c.account).where(bans.c.account == canonical_account(account))
         return await self.store.read(lambda conn: conn.execute(query).first() is not None)
 
     async def block(self, pattern: str, *, actor: str, reason: str | None) -> bool:
@@ -164,10 +169,12 @@ class ModerationStore:
                     digest_runs.c.status == "posted", digest_runs.c.period_start <= moment,
                     digest_runs.c.period_end > moment).values(status="amend"))
             removed = self.store.delete_shares_in(conn, ids)
+            kept_in_merges = _forget_in_merges(conn, account)
+            conn.execute(delete(reactions).where(reactions.c.reactor == account))
             conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
             conn.execute(delete(reports).where(reports.c.reporter == account))
-            _log(conn, account, "forget", account, f"{len(ids)} share(s)")
-            return len(ids), len(removed)
+            _log(conn, account, "forget", account, f"{len(ids) + kept_in_merges} share(s)")
+            return len(ids) + kept_in_merges, len(removed)
 
         return await self.store.write(forget)
 
@@ -200,6 +207,19 @@ class ModerationStore:
             return bool(removed)
 
         return await self.store.write(remove)
+
+
+def _forget_in_merges(conn: Connection, account: str) -> int:
+    """Shares of `account` kept whole in merge records (to be put back by an unmerge) go too."""
+    forgotten = 0
+    for merge in conn.execute(select(link_merges.c.id, link_merges.c.details)).all():
+        details = json.loads(merge.details)
+        dropped = [share for share in details["dropped"] if share.get("sharer_id") != account]
+        if len(dropped) != len(details["dropped"]):
+            forgotten += len(details["dropped"]) - len(dropped)
+            details["dropped"] = dropped
+            conn.execute(update(link_merges).where(link_merges.c.id == merge.id).values(details=json.dumps(details)))
+    return forgotten
 
 
 def _log(conn: Connection, actor: str, action: str, target: str, reason: str | None) -> None:

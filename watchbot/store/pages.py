@@ -25,6 +25,15 @@ _RETRYABLE = (PageState.PENDING.value, PageState.FAILED.value)
 
 
 @dataclass(frozen=True, slots=True)
+class OtherKey:
+    """Another key a fetched link turned out to have (its final or canonical URL's)."""
+
+    key: str
+    reason: str  # "same final URL", "same canonical URL"
+    same_site: bool  # on the link's own site
+
+
+@dataclass(frozen=True, slots=True)
 class Merge:
     id: int
     kept_id: int
@@ -62,22 +71,27 @@ class LinkPages:
             query = query.where(links.c.id.in_(link_ids))
         return await self.store.read(lambda conn: [tuple(row) for row in conn.execute(query)])
 
-    async def found(self, link_id: int, page: Page, other_keys: list[tuple[str, str]]) -> Merge | None:
+    async def found(self, link_id: int, page: Page, other_keys: list[OtherKey]) -> Merge | None:
         """Keep what a fetch found. `other_keys` are the keys of the page's final and canonical
-        URLs, each with why: a key no link has becomes an alias of this link; a key another link
-        has means both are the same page, and the newer is merged into the older."""
+        URLs: a key no link has becomes an alias of this link, and a key another link has means
+        both are the same page, the newer merged into the older. A key on another site (the
+        link redirected elsewhere) never becomes an alias, and when it is a link already, that
+        link is the one kept: a redirect someone posted must not take over a real page's shares
+        nor stand for it in the digest."""
 
         def record(conn: Connection) -> Merge | None:
             if conn.execute(select(links.c.id).where(links.c.id == link_id)).first() is None:
                 return None  # removed while it was being fetched
             _save_page(conn, link_id, page)
             merge = None
-            for key, reason in other_keys:
-                owner = conn.execute(LINK_ID_BY_KEY, {"key": key}).scalar_one_or_none()
+            for other in other_keys:
+                owner = conn.execute(LINK_ID_BY_KEY, {"key": other.key}).scalar_one_or_none()
                 if owner is None:
-                    conn.execute(insert(link_aliases).values(key=key, link_id=link_id))
+                    if other.same_site:
+                        conn.execute(insert(link_aliases).values(key=other.key, link_id=link_id))
                 elif owner != link_id and not _unmerged_before(conn, owner, link_id):
-                    merge = _merge(conn, kept=min(owner, link_id), gone=max(owner, link_id), reason=reason)
+                    kept, gone = (min(owner, link_id), max(owner, link_id)) if other.same_site else (owner, link_id)
+                    merge = _merge(conn, kept=kept, gone=gone, reason=other.reason)
                     break
             self.store.rebuild_search_document(conn, merge.kept_id if merge else link_id)
             return merge
@@ -139,6 +153,9 @@ class LinkPages:
             if details["aliases"]:
                 conn.execute(update(link_aliases).where(link_aliases.c.key.in_(details["aliases"]))
                              .values(link_id=row.merged_id))
+            if conn.execute(select(shares.c.id).where(shares.c.link_id == row.merged_id).limit(1)).first() is None:
+                # Nothing of it is left to give back (its sharers were forgotten): no empty link.
+                conn.execute(delete(links).where(links.c.id == row.merged_id))
             undone = utcnow()
             conn.execute(update(link_merges).where(link_merges.c.id == row.id).values(undone_at=undone))
             conn.execute(insert(moderation_log).values(
