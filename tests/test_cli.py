@@ -274,3 +274,11 @@ def test_modlog_shows_who_did_what_and_why(run):
     run("links", "rm", "1", "--reason", "spam")
     [line] = run("modlog").output.splitlines()
     assert line.endswith("remove-link https://spam.example/ (spam)") and " cli:" in line
+
+
+def test_a_digest_cut_at_its_top_points_to_the_configured_archive(run, monkeypatch):
+    monkeypatch.setenv("WATCHBOT_DIGEST_TOP", "1")
+    monkeypatch.setenv("WATCHBOT_DIGEST_ARCHIVE_URL", "https://watch.example/archive")
+    run("links", "add", "https://one.example/")
+    run("links", "add", "https://two.example/")
+    assert run("digest", "preview").output.rstrip().endswith("And 1 more in the archive: https://watch.example/archive.")

@@ -459,11 +459,12 @@ async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> N
                           last=period == "last")
     so_far = period == "current"
     if fmt == "markdown":
-        click.echo(render_markdown(built, settings.zone, so_far=so_far), nl=False)
+        click.echo(render_markdown(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_url),
+                   nl=False)
     elif fmt == "json":
         click.echo(json.dumps(render_json(built), indent=2, ensure_ascii=False))
     else:
-        rendered = render_matrix(built, settings.zone, so_far=so_far)
+        rendered = render_matrix(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_url)
         click.echo(rendered.html if fmt == "html" else rendered.text)
 
 

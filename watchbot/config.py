@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     digest_review_room: str | None = None
     digest_review_deadline: str = ""
 
+    # Where the whole archive can be read (a web page): "and N more in the archive: URL".
+    digest_archive_url: str | None = None
+
     # The language the digest is written in (its posts say so, for readers' filters and translation).
     digest_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
@@ -138,6 +141,13 @@ class Settings(BaseSettings):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value.strip()
+
+    @field_validator("digest_archive_url")
+    @classmethod
+    def _archive_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be a web address, such as https://watch.example.org/archive")
+        return value
 
     @field_validator("digest_review_deadline")
     @classmethod

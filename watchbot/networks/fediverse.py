@@ -469,7 +469,8 @@ class MastodonDigestOutlet:
         self.scope = None
 
     def parts(self, digest: Digest, zone) -> list[Part]:
-        return [Part(text) for text in render_thread(digest, zone, self.adapter.limits)]
+        return [Part(text) for text in render_thread(digest, zone, self.adapter.limits,
+                                                     archive_url=self.adapter.settings.digest_archive_url)]
 
     async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
         try:

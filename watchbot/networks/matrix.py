@@ -454,7 +454,8 @@ class MatrixAdapter:
         if not self.ready.is_set() or self._client is None:
             return []
         settings = self.settings
-        return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped)
+        return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped,
+                                   archive_url=settings.digest_archive_url)
                 for room_id, room in sorted(self._client.rooms.items())
                 if room.joined_count > 2 and room_id not in settings.digest_rooms_off
                 and room_id != settings.digest_review_room]
@@ -514,14 +515,16 @@ class MatrixAdapter:
 class MatrixDigestOutlet:
     """The digest as notices in one room (one notice, or a few if it would exceed an event)."""
 
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool) -> None:
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool, archive_url: str | None = None) -> None:
         self.client = client
         self.room_id = room_id
+        self.archive_url = archive_url
         self.name = f"matrix:{room_id}"
         self.scope = room_id if scoped else None
 
     def parts(self, digest: Digest, zone) -> list[Part]:
-        return [Part(part.text, part.html) for part in render_matrix_parts(digest, zone, max_bytes=render.MATRIX_PART_BYTES)]
+        return [Part(part.text, part.html) for part in render_matrix_parts(
+            digest, zone, archive_url=self.archive_url, max_bytes=render.MATRIX_PART_BYTES)]
 
     async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
         content = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
@@ -554,8 +557,8 @@ class MatrixDigestOutlet:
 class MatrixDraftOutlet(MatrixDigestOutlet):
     """The digest as a draft in the review room: a first notice saying how to approve it."""
 
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool) -> None:
-        super().__init__(client, room_id, scoped=scoped)
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool, archive_url: str | None = None) -> None:
+        super().__init__(client, room_id, scoped=scoped, archive_url=archive_url)
         self.name = f"{DRAFT_PREFIX}{room_id}"
 
     def parts(self, digest: Digest, zone) -> list[Part]:
