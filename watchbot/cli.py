@@ -456,7 +456,7 @@ async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> N
 
     settings = ctx.settings
     built = await preview(store, settings.digest_schedule, settings.zone, top=settings.digest_top,
-                          last=period == "last")
+                          last=period == "last", feed_top=settings.feeds_digest_cap)
     so_far = period == "current"
     if fmt == "markdown":
         click.echo(render_markdown(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_url),

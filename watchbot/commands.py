@@ -77,6 +77,7 @@ def parse_command(text: str, prefix: str = DEFAULT_PREFIX, *, addressed: bool = 
 class DigestOptions:
     schedule: str = DEFAULT_SCHEDULE
     top: int = 20
+    feed_top: int = 10
 
 
 async def run_command(
@@ -202,7 +203,7 @@ async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
 async def _digest(store: Store, args, zone: ZoneInfo, options: DigestOptions) -> Reply:
     if not args or args[0].lower() != "preview":
         return _lines(["Usage: digest preview (the digest of the week so far)"])
-    built = await preview(store, options.schedule, zone, top=options.top)
+    built = await preview(store, options.schedule, zone, top=options.top, feed_top=options.feed_top)
     rendered = render_matrix(built, zone, so_far=True)
     return Reply(rendered.text, rendered.html)
 

@@ -12,10 +12,11 @@ from watchbot.store import Store
 
 
 async def preview(
-    store: Store, schedule: str, zone: ZoneInfo, *, top: int, last: bool = False, now: datetime | None = None
+    store: Store, schedule: str, zone: ZoneInfo, *, top: int, last: bool = False, now: datetime | None = None,
+    feed_top: int = 10,
 ) -> Digest:
     moment = now or utcnow()
     period = (last_period if last else current_period)(schedule, zone, moment)
     end = min(period.end, moment)  # "so far": nothing from the future, however clocks disagree
     records = await store.records_shared_between(period.start, end)
-    return build_digest(records, period, top=top)
+    return build_digest(records, period, top=top, feed_top=feed_top)

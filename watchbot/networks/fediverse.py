@@ -366,7 +366,8 @@ class FediverseAdapter:
             return []
         caller = Caller(post.author_id, post.author_name, is_moderator=role >= Role.MODERATOR,
                         is_admin=role is Role.ADMIN)
-        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
+        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
+                                self.settings.feeds_digest_cap)
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
                                   moderation=self.moderation)
         if reply.for_moderators:

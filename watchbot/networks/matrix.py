@@ -339,7 +339,8 @@ class MatrixAdapter:
         Without an event (a reaction acting as a command), `name` is the caller's id."""
         sender = str((event or {}).get("sender") or name)
         caller = Caller(sender, name, is_moderator=role >= Role.MODERATOR, is_admin=role is Role.ADMIN)
-        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top)
+        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
+                                self.settings.feeds_digest_cap)
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
                                   moderation=self.moderation)
         if event is not None and "content" in event:
