@@ -167,10 +167,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
     bob, bob_client = await scene.person("bob")
     carol, carol_client = await scene.person("carol")
     settings = scene.settings(allowed=[alice.user_id, carol.user_id])
-    store = await Store.open(scene.database_url)
-    adapter = MatrixAdapter(settings, store, Rules())
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with scene.running(settings) as (adapter, store):
         room_id = await room_with_bot(scene, alice_client, bob_client)
         dm_id = await room_with_bot(scene, carol_client)  # two members: a direct chat, no digest
         await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
@@ -203,10 +200,6 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
             await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body", "").startswith(
                 "Tech watch"), timeout=0.5)
         assert dm_id not in [r.outlet.removeprefix("matrix:") for r in results]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
 
 
 class CrashingAfterSending:
@@ -234,10 +227,7 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
     alice, alice_client = await scene.person("alice")
     bob, bob_client = await scene.person("bob")
     settings = scene.settings(allowed=[alice.user_id])
-    store = await Store.open(scene.database_url)
-    adapter = MatrixAdapter(settings, store, Rules())
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with scene.running(settings) as (adapter, store):
         room_id = await room_with_bot(scene, alice_client, bob_client)
         for n in range(6):  # six tags: six sections, split between parts
             await file_post(store, Post(source=Source.MATRIX, place=room_id, author_id=bob.user_id,
@@ -264,10 +254,6 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
         with pytest.raises(TimeoutError):  # ...and once: part 1, sent twice with one txn id, is one event
             await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body") == parts[1].text,
                                  timeout=0.5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
 
 
 # -- against the Mastodon stand-in ----------------------------------------------------------------
@@ -378,10 +364,7 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
     alice, alice_client = await scene.person("alice")
     bob, bob_client = await scene.person("bob")
     settings = scene.settings(allowed=[alice.user_id])
-    store = await Store.open(scene.database_url)
-    adapter = MatrixAdapter(settings, store, Rules())
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with scene.running(settings) as (adapter, store):
         room_id = await room_with_bot(scene, alice_client, bob_client)
         await say(alice_client, room_id, "https://kept.example/ #rust")
         await say(bob_client, room_id, "https://bobs.example/ #rust")
@@ -408,10 +391,6 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
         assert "bobs.example" not in new["formatted_body"]
         assert await scheduler.amend() == 0  # edited once
 
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
 
 
 async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_check_sends_it(scene: Scene):

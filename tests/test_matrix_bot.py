@@ -57,11 +57,18 @@ class Scene:
         )
 
     @asynccontextmanager
-    async def running_bot(self, allowed: list[str]) -> AsyncIterator[Store]:
-        store = await Store.open(self.database_url)
-        task = asyncio.create_task(MatrixAdapter(self.settings(allowed), store, Rules()).run())
-        try:
+    async def running_bot(self, allowed: list[str], **settings) -> AsyncIterator[Store]:
+        async with self.running(self.settings(allowed).model_copy(update=settings)) as (_, store):
             yield store
+
+    @asynccontextmanager
+    async def running(self, settings: Settings) -> AsyncIterator[tuple[MatrixAdapter, Store]]:
+        """The bot running with these settings, its adapter and its store (stopped after)."""
+        store = await Store.open(self.database_url)
+        adapter = MatrixAdapter(settings, store, Rules())
+        task = asyncio.create_task(adapter.run())
+        try:
+            yield adapter, store
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -5,8 +5,6 @@ mastodon_mock as the stand-in for Mastodon (none can run here)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nio
@@ -16,23 +14,7 @@ from tests.matrix_helpers import wait_for_event
 from tests.test_fediverse_bot import Scene as FediverseScene
 from tests.test_fediverse_bot import post, replies_from, until
 from tests.test_matrix_bot import Scene, is_reaction_to, is_reply_to, room_with_bot, say
-from watchbot.intake import Rules
 from watchbot.model import Source
-from watchbot.networks.matrix import MatrixAdapter
-from watchbot.store import Store
-
-
-@asynccontextmanager
-async def matrix_bot(scene: Scene, allowed: list[str], **settings) -> AsyncIterator[Store]:
-    store = await Store.open(scene.database_url)
-    adapter = MatrixAdapter(scene.settings(allowed).model_copy(update=settings), store, Rules())
-    task = asyncio.create_task(adapter.run())
-    try:
-        yield store
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
 
 
 def body(event) -> str:
@@ -48,7 +30,7 @@ async def test_in_a_room_moderators_ban_and_block_members_cannot_and_a_banned_pe
     owner, owner_client = await scene.person("owner")  # creates the room: power level 100
     member, member_client = await scene.person("member")
     admin, admin_client = await scene.person("admin")  # power level 0 in the room, admin by the settings
-    async with matrix_bot(scene, [owner.user_id], admins=[admin.user_id]) as store:
+    async with scene.running_bot([owner.user_id], admins=[admin.user_id]) as store:
         room_id = await room_with_bot(scene, owner_client, member_client, admin_client)
 
         asked = await say(member_client, room_id, f"!watch ban {owner.user_id}")
@@ -76,7 +58,7 @@ async def test_in_a_room_moderators_ban_and_block_members_cannot_and_a_banned_pe
 async def test_a_warning_reaction_reports_and_a_moderators_check_approves_a_newcomer(scene: Scene):
     owner, owner_client = await scene.person("owner")
     member, member_client = await scene.person("member")
-    async with matrix_bot(scene, [owner.user_id], review_first_shares=1) as store:
+    async with scene.running_bot([owner.user_id], review_first_shares=1) as store:
         room_id = await room_with_bot(scene, owner_client, member_client)
         held = await say(member_client, room_id, "https://first-time.example/ #rust")
         answer = await wait_for_event(member_client, room_id, is_reply_to(held))
@@ -167,7 +149,7 @@ PRIVILEGED = ["ban @x:y", "unban @x:y", "block spam.example", "unblock spam.exam
 async def test_no_privileged_command_works_for_a_room_member(scene: Scene):
     owner, owner_client = await scene.person("owner")
     member, member_client = await scene.person("member")
-    async with matrix_bot(scene, [owner.user_id]) as store:
+    async with scene.running_bot([owner.user_id]) as store:
         room_id = await room_with_bot(scene, owner_client, member_client)
         for command in PRIVILEGED:
             asked = await say(member_client, room_id, f"!watch {command}")
@@ -175,11 +157,12 @@ async def test_no_privileged_command_works_for_a_room_member(scene: Scene):
             assert answer.startswith(("Only moderators may", "Feeds are not available")), (command, answer)
         asked = await say(owner_client, room_id, "!watch modlog")
         assert body(await wait_for_event(owner_client, room_id, is_reply_to(asked))) == "The moderation log is empty."
+        assert await store.count_links() == 0
 
 
 async def test_no_privileged_command_works_for_a_member_by_mention(fediverse: FediverseScene):
     member, member_client = fediverse.person("member")
-    async with fediverse.running_bot() as (adapter, store):
+    async with fediverse.running_bot() as (adapter, _):
         asked = [await post(member_client, f"@{fediverse.bot.username} {command}") for command in PRIVILEGED]
         adapter.wake()
         for command, status in zip(PRIVILEGED, asked):
