@@ -187,6 +187,10 @@ def site_routes(bomb: bytes = b"") -> web.RouteTableDef:
             return web.Response(status=302)
         if what == "zstd":
             return web.Response(body=b"(zstd)", headers={"Content-Encoding": "zstd"})
+        if what == "gzip-twice":  # two headers: one list, gzip applied twice
+            from multidict import CIMultiDict
+            headers = CIMultiDict([("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")])
+            return web.Response(body=gzip.compress(gzip.compress(b"<title>x</title>")), headers=headers)
         return web.Response(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
 
     @routes.get("/image")
@@ -522,6 +526,7 @@ async def test_a_conditional_request_returns_304(site: Server, clients) -> None:
     [
         ("/odd/no-location", "answered 302 without a Location"),
         ("/odd/zstd", "is encoded as 'zstd', which is not supported"),
+        ("/odd/gzip-twice", "is encoded as 'gzip, gzip', which is not supported"),
         ("/odd/bad-gzip", "is not valid gzip"),
     ],
 )

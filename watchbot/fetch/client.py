@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import ipaddress
 import logging
 import os
@@ -22,6 +23,7 @@ import socket
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from ipaddress import IPv4Address
@@ -158,9 +160,12 @@ class _GuardedResolver(AbstractResolver):
         pass
 
 
-async def _getaddrinfo(host: str) -> list[str]:
-    """The system's answer for `host`, as the default `resolve`."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+async def _getaddrinfo(host: str, executor: ThreadPoolExecutor | None = None) -> list[str]:
+    """The system's answer for `host`, as the default `resolve`. On threads of the client's own
+    (`executor`): a lookup that hangs for a stranger's host holds one of those, never one of the
+    threads the rest of the bot shares."""
+    lookup = functools.partial(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(executor, lookup)
     return [info[4][0] for info in infos]
 
 
@@ -190,7 +195,8 @@ class GuardedClient:
         self._max_redirects = max_redirects
         self._total_connections = total_connections
         self._per_host_connections = per_host_connections
-        self._resolve = resolve or _getaddrinfo
+        self._dns = self._dns_threads()
+        self._resolve = resolve or (lambda host: _getaddrinfo(host, self._dns))
         self._session: aiohttp.ClientSession | None = None
 
         proxies = sorted({name.upper() for name in os.environ if name.lower() in _PROXY_VARIABLES})
@@ -215,6 +221,11 @@ class GuardedClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._dns.shutdown(wait=False, cancel_futures=True)
+        self._dns = self._dns_threads()  # threads start on first use: a client used again still works
+
+    def _dns_threads(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._total_connections, thread_name_prefix="watchbot-dns")
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running loop that aiohttp needs.
@@ -450,7 +461,9 @@ async def _read_body(
     """The decompressed body up to the cap, and whether it went over (then cut, or FetchFailed)."""
     cap = request.max_bytes
     too_big = FetchFailed(f"{where} is larger than {cap} bytes")
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    # Several Content-Encoding headers are one list (RFC 9110): "gzip" twice is "gzip, gzip",
+    # which is refused below rather than half-decoded.
+    encoding = ", ".join(response.headers.getall("Content-Encoding", ["identity"])).strip().lower()
     decoder = _decoder(encoding)
     if decoder is None:
         raise FetchFailed(f"{where} is encoded as {encoding!r}, which is not supported")
