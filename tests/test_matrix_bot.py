@@ -493,3 +493,28 @@ async def test_a_rate_limited_bot_waits_and_retries_and_every_answer_arrives_onc
         with pytest.raises(TimeoutError):
             await wait_for_event(alice_client, room_id, lambda e: e.source.get("type") == "m.reaction", timeout=3)
     assert " 429 " in scene.server.log_tail(2000) or "M_LIMIT_EXCEEDED" in scene.server.log_tail(2000)
+
+
+async def test_a_redaction_only_counts_from_the_author_or_a_moderator(tmp_path: Path):
+    """Synapse refuses such a redaction from its own users, so the event is written here as a
+    hostile server on the federation could send it; the adapter is not connected."""
+    from watchbot.intake import file_post
+    from watchbot.model import Post
+
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                        matrix_homeserver="http://127.0.0.1:9", matrix_user_id="@bot:x", matrix_access_token="t",
+                        matrix_device_id="DEVICE")
+    async with await Store.open(settings.database_url) as store:
+        await file_post(store, Post(source=Source.MATRIX, place="!r:x", author_id="@alice:x", author_name="alice",
+                                    text="https://kept.example/", event_id="$shared"), Rules())
+        adapter = MatrixAdapter(settings, store, Rules())
+        client = adapter._new_client()
+        try:
+            redaction = {"type": "m.room.redaction", "sender": "@mallory:evil", "redacts": "$shared",
+                         "event_id": "$r1", "content": {"redacts": "$shared"}}
+            await adapter._handle_event(client, "!r:x", redaction)
+            assert await store.count_links() == 1
+            await adapter._handle_event(client, "!r:x", {**redaction, "sender": "@alice:x", "event_id": "$r2"})
+            assert await store.count_links() == 0
+        finally:
+            await client.close()

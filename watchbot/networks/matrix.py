@@ -260,9 +260,7 @@ class MatrixAdapter:
             return
         redacted = redacted_event_id(event)
         if redacted is not None:
-            removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
-            if removed:
-                log.info("Matrix: %s was redacted; link(s) %s removed", redacted, removed)
+            await self._redacted(room_id, client.rooms.get(room_id), str(event.get("sender", "")), redacted)
             return
         room = client.rooms.get(room_id)
         sender = str(event.get("sender", ""))
@@ -292,6 +290,18 @@ class MatrixAdapter:
             return
         result = await file_post(self.store, post, self.rules, gate=self.moderation, role=role)
         self._queue(room_id, acknowledgements(result, event, self.settings.zone))
+
+    async def _redacted(self, room_id: str, room, sender: str, redacted: str) -> None:
+        """A redacted message's shares go, when its author or a moderator redacted it (a server
+        on the federation could send a redaction that the room's rules do not allow)."""
+        shares = await self.store.shares_of_event(Source.MATRIX, redacted)
+        if shares and sender != shares[0].sharer_id and await self._role(room_id, room, sender) < Role.MODERATOR:
+            log.warning("Matrix: %s redacted %s, which %s shared; not allowed, ignored", sender, redacted,
+                        shares[0].sharer_id)
+            return
+        removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
+        if removed:
+            log.info("Matrix: %s was redacted; link(s) %s removed", redacted, removed)
 
     async def _react_to_reaction(self, room_id: str, room, sender: str, target: str, key: str) -> None:
         """Any reaction to a shared message counts for the digest's ranking; ✅ from a moderator on
