@@ -282,3 +282,15 @@ def test_a_digest_cut_at_its_top_points_to_the_configured_archive(run, monkeypat
     run("links", "add", "https://one.example/")
     run("links", "add", "https://two.example/")
     assert run("digest", "preview").output.rstrip().endswith("And 1 more in the archive: https://watch.example/archive.")
+
+
+def test_moderation_from_the_shell_is_logged_as_the_local_user(run):
+    assert run("mod", "block", "*.spam.example", "malware").output == (
+        "Blocked *.spam.example: links to it are not filed from now on.\n")
+    assert "was blocked already" in run("mod", "block", "*.SPAM.example").output  # one spelling
+    assert run("mod", "ban", "@troll@Social.Example", "flooding").output.startswith("Banned troll@social.example")
+    assert run("mod", "queue").output == "Nothing waits for review.\n"
+    assert run("mod", "approve", "7", ok=False).output == "Nothing waits for review as #7.\n"
+    log = run("modlog").output.splitlines()
+    assert log[0].endswith("ban troll@social.example (flooding)") and " cli:" in log[0]
+    assert run("mod", "unban", "troll@social.example").output == "troll@social.example may share again.\n"

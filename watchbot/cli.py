@@ -732,6 +732,9 @@ def main() -> None:
     cli(prog_name="watchbot")
 
 
+# The command groups of their own modules (they import this one for its helpers).
 from watchbot.cli_feeds import feeds  # noqa: E402
+from watchbot.cli_moderation import mod  # noqa: E402
 
 cli.add_command(feeds)
+cli.add_command(mod)
