@@ -168,3 +168,21 @@ async def test_no_privileged_command_works_for_a_member_by_mention(fediverse: Fe
         for command, status in zip(PRIVILEGED, asked):
             [answer] = await until(replies_from(member_client, status["id"], fediverse.bot), command)
             assert "Only moderators may" in answer["content"] or "Feeds are not available" in answer["content"]
+
+
+async def test_a_report_made_on_the_fediverse_reaches_the_matrix_moderators_room(scene: Scene,
+                                                                                fediverse: FediverseScene):
+    owner, owner_client = await scene.person("owner")
+    member, member_client = fediverse.person("member")
+    async with scene.running(scene.settings([owner.user_id])) as (matrix, _):
+        moderators_room = await room_with_bot(scene, owner_client)
+        matrix.settings = matrix.settings.model_copy(update={"moderators_room": moderators_room})
+        async with fediverse.running_bot() as (adapter, store):
+            adapter.other_networks = [matrix]  # as bot.py wires them
+            bot = f"@{fediverse.bot.username}"
+            await post(member_client, f"{bot} https://dubious.example/")
+            reported = await post(member_client, f"{bot} report 1 phishing")
+            adapter.wake()
+            await until(replies_from(member_client, reported["id"], fediverse.bot), "the thanks")
+            notice = await wait_for_event(owner_client, moderators_room, lambda e: body(e).startswith("Report on #1"))
+            assert "https://dubious.example/: phishing" in body(notice)

@@ -69,6 +69,8 @@ async def run_bot(settings: Settings, store: Store) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
+    for adapter in adapters:
+        adapter.other_networks = [other for other in adapters if other is not adapter]
     workers = list(adapters)
     if settings.feeds_enabled:
         workers.append(feed_poller(settings, store, adapters))

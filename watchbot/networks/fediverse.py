@@ -99,6 +99,7 @@ class FediverseAdapter:
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
         self.moderation = Moderation(store, settings)
         self.digest_approved: Callable[[], None] | None = None  # drafts are approved in Matrix only
+        self.other_networks: list = []  # the other adapters: reports reach their moderators too
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
@@ -371,7 +372,8 @@ class FediverseAdapter:
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
                                   moderation=self.moderation)
         if reply.for_moderators:
-            await self.tell_moderators(reply.for_moderators, key=str(status["id"]))
+            for network in [self, *self.other_networks]:  # the moderators, wherever they read
+                await network.tell_moderators(reply.for_moderators, key=str(status["id"]))
         return reply.text.splitlines()
 
     async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:

@@ -113,6 +113,7 @@ class MatrixAdapter:
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
         self.moderation = Moderation(store, settings)
         self.digest_approved: Callable[[], None] | None = None  # wakes the digest scheduler
+        self.other_networks: list = []  # the other adapters: reports reach their moderators too
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -363,6 +364,8 @@ class MatrixAdapter:
         self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
         if reply.for_moderators:
             await self.tell_moderators(reply.for_moderators, room_id=room_id, key=key)
+            for network in self.other_networks:  # the moderators, wherever they read
+                await network.tell_moderators(reply.for_moderators, key=key)
 
     async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
         """A notice for the moderators: in their room when one is set, else where it happened."""
