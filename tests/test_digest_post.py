@@ -449,3 +449,26 @@ async def test_without_approval_the_digest_goes_out_at_the_deadline(store: Store
     overdue = Period(utcnow() - timedelta(days=8), utcnow() - timedelta(hours=2))
     [posted] = await scheduler.post(overdue)
     assert posted.status == "posted" and outlet.periods == [overdue]
+
+
+def test_digest_post_gives_up_with_one_line_when_a_network_cannot_be_reached(tmp_path: Path, monkeypatch):
+    import os
+    import socket
+
+    from click.testing import CliRunner
+
+    import watchbot.cli as cli_module
+
+    for name in list(os.environ):
+        if name.startswith("WATCHBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_module, "CONNECT_SECONDS", 2)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {"WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "WATCHBOT_MATRIX_HOMESERVER": f"http://127.0.0.1:{port}",
+           "WATCHBOT_MATRIX_USER_ID": "@bot:x", "WATCHBOT_MATRIX_ACCESS_TOKEN": "t", "WATCHBOT_MATRIX_DEVICE_ID": "D"}
+    result = CliRunner().invoke(cli_module.cli, ["digest", "post"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: could not reach Matrix within 2 s; nothing was posted"

@@ -33,6 +33,7 @@ log = logging.getLogger("watchbot")
 # Link ids fit both databases' INTEGER columns (PostgreSQL's is 32-bit).
 LINK_ID = click.IntRange(1, 2**31 - 1)
 MAX_IMPORT_BYTES = 1 << 30
+CONNECT_SECONDS = 60  # `digest post`: how long to wait for a network before giving up
 
 
 def _decodable(ctx, param, value: str | None) -> str | None:
@@ -498,7 +499,12 @@ async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str
         raise click.ClickException("no network is configured to post to (WATCHBOT_MATRIX_*, WATCHBOT_FEDIVERSE_*)")
     try:
         for adapter in adapters:
-            await adapter.connect()
+            try:  # the adapters wait for a network that is away; a person at the shell should not
+                async with asyncio.timeout(CONNECT_SECONDS):
+                    await adapter.connect()
+            except TimeoutError:
+                raise click.ClickException(f"could not reach {type(adapter).__name__.removesuffix('Adapter')} "
+                                           f"within {CONNECT_SECONDS} s; nothing was posted") from None
         # A person asked for it: no review round first.
         results = await DigestScheduler(settings, store, adapters).post(period, again=again, only=outlets,
                                                                         review=False)

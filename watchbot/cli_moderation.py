@@ -27,58 +27,28 @@ async def _run(ctx: Context, store: Store, name: str, *args: str) -> None:
         raise SystemExit(1)
 
 
-@mod.command("ban")
-@click.argument("account")
-@click.argument("reason", nargs=-1)
-@with_store
-async def ban(ctx: Context, store: Store, account: str, reason: tuple[str, ...]) -> None:
-    """Ignore what ACCOUNT shares (@user:server, or user@server on the fediverse)."""
-    await _run(ctx, store, "ban", account, *reason)
+def _command(name: str, summary: str, argument: str | None = None, *, reason: bool = False) -> None:
+    """`watchbot mod NAME [ARGUMENT] [REASON…]`, running the chat command of that name."""
+
+    @with_store
+    async def run(ctx: Context, store: Store, **given) -> None:
+        await _run(ctx, store, name, *(given.get(argument.lower(), ""),) if argument else (),
+                   *given.get("reason", ()))
+
+    run.__doc__ = summary
+    if reason:
+        run = click.argument("reason", nargs=-1)(run)
+    if argument:
+        run = click.argument(argument.lower())(run)
+    mod.command(name, help=summary)(run)
 
 
-@mod.command("unban")
-@click.argument("account")
-@with_store
-async def unban(ctx: Context, store: Store, account: str) -> None:
-    """Let ACCOUNT share again."""
-    await _run(ctx, store, "unban", account)
-
-
-@mod.command("block")
-@click.argument("domain")
-@click.argument("reason", nargs=-1)
-@with_store
-async def block(ctx: Context, store: Store, domain: str, reason: tuple[str, ...]) -> None:
-    """Refuse links to DOMAIN (spam.example; *.spam.example with its subdomains)."""
-    await _run(ctx, store, "block", domain, *reason)
-
-
-@mod.command("unblock")
-@click.argument("domain")
-@with_store
-async def unblock(ctx: Context, store: Store, domain: str) -> None:
-    """File links to DOMAIN again."""
-    await _run(ctx, store, "unblock", domain)
-
-
-@mod.command("queue")
-@with_store
-async def queue(ctx: Context, store: Store) -> None:
-    """What newcomers shared that waits for review."""
-    await _run(ctx, store, "queue")
-
-
-@mod.command("approve")
-@click.argument("held_id")
-@with_store
-async def approve(ctx: Context, store: Store, held_id: str) -> None:
-    """File a post waiting for review."""
-    await _run(ctx, store, "approve", held_id)
-
-
-@mod.command("reject")
-@click.argument("held_id")
-@with_store
-async def reject(ctx: Context, store: Store, held_id: str) -> None:
-    """Drop a post waiting for review."""
-    await _run(ctx, store, "reject", held_id)
+_command("ban", "Ignore what ACCOUNT shares (@user:server, or user@server on the fediverse).", "ACCOUNT",
+         reason=True)
+_command("unban", "Let ACCOUNT share again.", "ACCOUNT")
+_command("block", "Refuse links to DOMAIN (spam.example; *.spam.example with its subdomains).", "DOMAIN",
+         reason=True)
+_command("unblock", "File links to DOMAIN again.", "DOMAIN")
+_command("queue", "What newcomers shared that waits for review.")
+_command("approve", "File a post waiting for review (ID from: watchbot mod queue).", "ID")
+_command("reject", "Drop a post waiting for review.", "ID")

@@ -58,11 +58,13 @@ class Moderation:
     async def screen(self, post: Post, links: tuple[tuple[str, str], ...], role: Role) -> Verdict:
         if role is Role.STRANGER:
             return Verdict((), ignore=True)
-        patterns = await self.records.blocked_patterns()
+        now = utcnow()
+        facts = await self.records.facts_for_screening(post.author_id, now,
+                                                       seen=role < Role.MODERATOR and self.settings.review_first_shares > 0)
         kept, problems = [], []
         for url, key in links:
             host = URL(url).host or url
-            if (pattern := blocked_by(url, patterns)) is not None:
+            if (pattern := blocked_by(url, facts.blocked)) is not None:
                 problems.append(f"Not filed: {host} is blocked here ({pattern}).")
             elif self.settings.allowed_domains and not allowed(url, self.settings.allowed_domains):
                 problems.append(f"Not filed: only links to {', '.join(self.settings.allowed_domains)} are filed here.")
@@ -70,18 +72,18 @@ class Moderation:
                 kept.append((url, key))
         if not kept or role >= Role.MODERATOR:
             return Verdict(tuple(kept), tuple(problems))
-        now = utcnow()
-        hour = await self.records.shares_since(post.author_id, now - timedelta(hours=1))
-        day = await self.records.shares_since(post.author_id, now - timedelta(days=1))
-        if (sentence := over_limit(len(kept), hour, day, self.limits)) is not None:
+        if (sentence := over_limit(len(kept), facts.last_hour, facts.last_day, self.limits)) is not None:
             # Said once an hour: a reply to every message of a burst would be a burst of its own.
             told = self._told_over_limit.get(post.author_id)
             if told is not None and now - told < timedelta(hours=1):
                 return Verdict((), ignore=True)
+            # Only the last hour matters: the rest is forgotten, so this never grows with the crowd.
+            self._told_over_limit = {who: at for who, at in self._told_over_limit.items()
+                                     if now - at < timedelta(hours=1)}
             self._told_over_limit[post.author_id] = now
             return Verdict((), tuple(problems), refuse=sentence)
         first = self.settings.review_first_shares
-        if first and await self.records.times_seen(post.author_id) < first:
+        if first and facts.seen < first:
             return Verdict(tuple(kept), tuple(problems), hold=True)
         return Verdict(tuple(kept), tuple(problems))
 

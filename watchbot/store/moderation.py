@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Post, Source, Visibility, utcnow
 from watchbot.policy import canonical_account
 from watchbot.store.schema import (
+    UTCDateTime,
     bans,
     blocked_domains,
     digest_runs,
@@ -32,6 +33,16 @@ class Held:
     id: int
     post: Post
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """About a post's author, for the gate: the blocklist, their shares lately, and ever."""
+
+    blocked: list[str]
+    last_hour: int  # shares filed or waiting in the queue
+    last_day: int
+    seen: int  # posts the bot has had from them: filed, waiting or rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +86,20 @@ class ModerationStore:
 
     # -- what people shared -------------------------------------------------------------------
 
-    async def shares_since(self, sharer_id: str, since: datetime | None = None) -> int:
-        """Shares by `sharer_id` (since `since`, or ever) and their posts waiting in the queue."""
-        query = select(func.count()).select_from(shares).where(shares.c.sharer_id == sharer_id)
-        waiting = select(func.count()).select_from(review_queue).where(
-            review_queue.c.author_id == sharer_id, review_queue.c.state == "held")
-        if since is not None:
-            query = query.where(shares.c.shared_at >= since)
-            waiting = waiting.where(review_queue.c.at >= since)
-        return await self.store.read(
-            lambda conn: conn.execute(query).scalar_one() + conn.execute(waiting).scalar_one())
+    async def facts_for_screening(self, sharer_id: str, now: datetime, *, seen: bool) -> Facts:
+        """What the gate needs about a post's author, in one read of statements built once (it
+        runs for every message); `seen`: count their posts ever too (for the review queue)."""
+        values = {"who": sharer_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}
 
-    async def times_seen(self, sharer_id: str) -> int:
-        """How many posts of theirs the bot has had: filed, waiting, or rejected (a newcomer has
-        had none)."""
-        filed = select(func.count()).select_from(shares).where(shares.c.sharer_id == sharer_id)
-        queued = select(func.count()).select_from(review_queue).where(
-            review_queue.c.author_id == sharer_id, review_queue.c.state != "approved")
-        return await self.store.read(
-            lambda conn: conn.execute(filed).scalar_one() + conn.execute(queued).scalar_one())
+        def read(conn: Connection) -> Facts:
+            # SUM of no rows is NULL: none.
+            hour, day = ((a or 0) + (b or 0) for a, b in zip(conn.execute(_SHARED_LATELY, values).one(),
+                                                             conn.execute(_WAITING_LATELY, values).one()))
+            ever = (conn.execute(_SHARED_EVER, values).scalar_one() + conn.execute(_QUEUED_EVER, values).scalar_one()
+                    if seen else 0)
+            return Facts(list(conn.execute(_BLOCKED).scalars()), hour, day, ever)
+
+        return await self.store.read(read)
 
     # -- the review queue ---------------------------------------------------------------------
 
@@ -220,6 +226,20 @@ def _forget_in_merges(conn: Connection, account: str) -> int:
             details["dropped"] = dropped
             conn.execute(update(link_merges).where(link_merges.c.id == merge.id).values(details=json.dumps(details)))
     return forgotten
+
+
+# The gate's statements, built once: building one per message cost more than running it.
+_BLOCKED = select(blocked_domains.c.pattern)
+_SHARED_LATELY = select(
+    func.sum(case((shares.c.shared_at >= bindparam("hour", type_=UTCDateTime), 1), else_=0)), func.count(),
+).where(shares.c.sharer_id == bindparam("who"), shares.c.shared_at >= bindparam("day", type_=UTCDateTime))
+_WAITING_LATELY = select(
+    func.sum(case((review_queue.c.at >= bindparam("hour", type_=UTCDateTime), 1), else_=0)), func.count(),
+).where(review_queue.c.author_id == bindparam("who"), review_queue.c.state == "held",
+        review_queue.c.at >= bindparam("day", type_=UTCDateTime))
+_SHARED_EVER = select(func.count()).select_from(shares).where(shares.c.sharer_id == bindparam("who"))
+_QUEUED_EVER = select(func.count()).select_from(review_queue).where(
+    review_queue.c.author_id == bindparam("who"), review_queue.c.state != "approved")
 
 
 def _log(conn: Connection, actor: str, action: str, target: str, reason: str | None) -> None:
