@@ -10,25 +10,34 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import create_database, find_pg_bin, running_postgres
+from tests.postgres_server import create_database, describe_pg_bin, find_pg_bin, running_postgres
 from watchbot.devserver import SynapseServer, running_synapse, synapse_installed
 from watchbot.store import Store
 
 
+def pytest_report_header(config) -> list[str]:
+    """Say which PostgreSQL the run uses, so a CI log shows the PyPI binaries were the ones run."""
+    if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+        return ["PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip"]
+    pg_bin = find_pg_bin()
+    return [describe_pg_bin(pg_bin) if pg_bin else "PostgreSQL binaries: none found"]
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory) -> Iterator[str]:
-    """A PostgreSQL server for the whole run, started from the machine's binaries.
+    """A PostgreSQL server for the whole run, from the machine's binaries or else those the
+    pgserver wheel ships (installed with the test extra).
 
-    PostgreSQL is a supported store, so its tests are not optional: without the server binaries
-    they fail with instructions, unless WATCHBOT_TEST_POSTGRES=skip says to leave them out.
+    PostgreSQL is a supported store, so its tests are not optional: only
+    WATCHBOT_TEST_POSTGRES=skip leaves them out, and the run's header says so.
     """
+    if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+        pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
     if find_pg_bin() is None:
-        if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
-            pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
         pytest.fail(
-            "PostgreSQL server binaries not found (initdb, pg_ctl); install them "
-            "(Debian: apt-get install postgresql) or set WATCHBOT_TEST_PG_BIN, "
-            "or run with WATCHBOT_TEST_POSTGRES=skip to leave these tests out"
+            "PostgreSQL server binaries not found: the test extra installs them from PyPI "
+            "(pip install -e '.[test]'; the pgserver wheel exists for Linux and macOS), or install "
+            "PostgreSQL (Debian: apt-get install postgresql), or set WATCHBOT_TEST_PG_BIN"
         )
     with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
         yield url

@@ -3,7 +3,7 @@
 Plain functions and one context manager, so that ``tests/conftest.py`` can wrap
 them in a session-scoped fixture::
 
-    pg_bin = find_pg_bin()          # None: no PostgreSQL here, skip those tests
+    pg_bin = find_pg_bin()          # None: neither the machine nor the pgserver wheel has one
     with running_postgres(tmp_dir) as url:
         fresh = create_database(url, "test_1")
 
@@ -13,14 +13,21 @@ synchronous_commit) since its data is thrown away. It is stopped with
 ``pg_ctl stop -m immediate`` and its files are removed when the ``with`` block
 ends, whether it ends normally or with an exception.
 
+The machine's PostgreSQL is used when it has one; otherwise the binaries that the
+``pgserver`` wheel ships (the test extra installs it), so that a machine with only
+Python passes the whole suite.
+
 PostgreSQL refuses to run as root, so when the tests run as root the server
-tools are run as the ``postgres`` system user (``runuser -u postgres --``) in a
-dedicated directory under ``tempfile.gettempdir()`` that this user can reach.
+tools are run as the ``postgres`` system user (``runuser -u postgres --``), or
+``nobody`` on a machine that never had PostgreSQL, in a dedicated directory
+under ``tempfile.gettempdir()`` that this user can reach. Binaries that user
+cannot reach (a virtual environment under /root) are copied there first.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import re
@@ -48,8 +55,8 @@ PG_BIN_ENV = "WATCHBOT_TEST_PG_BIN"
 SUPERUSER = "postgres"
 #: The database created on start, named in the URL that running_postgres yields.
 DEFAULT_DATABASE = "watchbot_test"
-#: The system user that runs the server when the tests run as root.
-SERVER_OS_USER = "postgres"
+#: The system users that may run the server when the tests run as root, the first that exists.
+SERVER_OS_USERS = ("postgres", "nobody")
 #: Seconds to wait for the server to accept connections.
 START_TIMEOUT = 60
 _TOOLS = ("initdb", "pg_ctl", "postgres")
@@ -103,7 +110,26 @@ def find_pg_bin() -> Path | None:
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
         if _has_tools(Path(candidate)):
             return Path(candidate)
-    return None
+    return pypi_pg_bin()
+
+
+def pypi_pg_bin() -> Path | None:
+    """The binaries the ``pgserver`` wheel ships, or None when it is not installed.
+
+    Found without importing the package: only its files are used, not its server manager.
+    """
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return directory if _has_tools(directory) else None
+
+
+def describe_pg_bin(pg_bin: Path) -> str:
+    """Where the binaries come from, for the test report's header."""
+    pypi = pypi_pg_bin()
+    origin = "the pgserver wheel (PyPI)" if pypi is not None and pypi.resolve() == pg_bin.resolve() else "this machine"
+    return f"PostgreSQL binaries from {origin}: {pg_bin}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -132,8 +158,20 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+def _server_os_user() -> pwd.struct_passwd:
+    for name in SERVER_OS_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise PostgresServerError(
+        f"running as root and there is no {' or '.join(SERVER_OS_USERS)} system user to run "
+        "PostgreSQL as (initdb refuses root); create one or run the tests as non-root"
+    )
+
+
 class _Runner:
-    """Runs the PostgreSQL tools, as the ``postgres`` user when we are root."""
+    """Runs the PostgreSQL tools, as an unprivileged system user when we are root."""
 
     def __init__(self, pg_bin: Path, workdir: Path) -> None:
         self.pg_bin = pg_bin
@@ -145,7 +183,28 @@ class _Runner:
         if not self.as_root:
             return []
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        return [runuser, "-u", SERVER_OS_USER, "--"]
+        return [runuser, "-u", _server_os_user().pw_name, "--"]
+
+    def make_reachable(self) -> None:
+        """Copy the installation into the work directory when the server's user cannot run it
+        where it is (a virtual environment in /root, say)."""
+        if not self.as_root:
+            return
+        probe = subprocess.run([*self.prefix(), str(self.pg_bin / "initdb"), "--version"], cwd=self.workdir,
+                               env=self.env, capture_output=True, check=False, timeout=30)
+        if probe.returncode == 0:
+            return
+        installation = self.workdir / "pginstall"
+        for part in ("bin", "lib", "share"):
+            if (self.pg_bin.parent / part).is_dir():
+                shutil.copytree(self.pg_bin.parent / part, installation / part, symlinks=True)
+        for directory, _, files in os.walk(installation):
+            os.chmod(directory, 0o755)
+            for name in files:
+                path = Path(directory, name)
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o444)
+        self.pg_bin = installation / "bin"
 
     def run(self, tool: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         command = [*self.prefix(), str(self.pg_bin / tool), *args]
@@ -169,19 +228,13 @@ def _make_workdir() -> Path:
     try:
         workdir.chmod(0o755)
         if os.geteuid() == 0:
-            try:
-                account = pwd.getpwnam(SERVER_OS_USER)
-            except KeyError:
-                raise PostgresServerError(
-                    f"running as root and there is no {SERVER_OS_USER!r} system user to run "
-                    "PostgreSQL as (initdb refuses root); create one or run the tests as non-root"
-                ) from None
+            account = _server_os_user()
             os.chown(workdir, account.pw_uid, account.pw_gid)
             # Every parent must be searchable by that user, or initdb fails obscurely.
             for parent in workdir.parents:
                 if not parent.stat().st_mode & 0o001:
                     raise PostgresServerError(
-                        f"{parent} is not searchable by the {SERVER_OS_USER!r} user, so it cannot "
+                        f"{parent} is not searchable by the {account.pw_name!r} user, so it cannot "
                         f"reach {workdir}; point TMPDIR at a world-searchable directory such as /tmp"
                     )
     except BaseException:
@@ -264,6 +317,7 @@ def running_postgres(base_dir: Path, *, pg_bin: Path | None = None) -> Iterator[
     log = workdir / "postgres.log"
     runner = _Runner(pg_bin, workdir)
     try:
+        runner.make_reachable()
         result = runner.run(
             "initdb",
             "-D", str(datadir),

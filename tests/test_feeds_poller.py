@@ -227,8 +227,10 @@ async def test_a_feed_that_changes_its_entry_ids_files_only_what_is_really_new(
 
 async def test_a_link_a_person_shared_stays_one_link_with_one_more_share_from_the_feed(
         store: Store, poller: FeedPoller, pages: PageServer, clock: Clock, request):
+    # Alice shares it after the feed published it (11:00) and before the bot polls the feed (12:30):
+    # she brought it to the community first, and stays first.
     person = Post(source=Source.MATRIX, place="!room:x", author_id="@alice:x", author_name="alice",
-                  text="must read https://advisories.example/a-4 #ssh", event_id="$alice1")
+                  text="must read https://advisories.example/a-4 #ssh", event_id="$alice1", at=START)
     await file_post(store, person, Rules())
     feed = site(pages, request, rss(ONE))
     await poller.add(feed.url, added_by="cli:admin")

@@ -10,16 +10,25 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from tests.postgres_server import create_database, find_pg_bin, running_postgres
+from tests.postgres_server import create_database, find_pg_bin, pypi_pg_bin, running_postgres
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgres() -> None:
     # Same policy as conftest's postgres_server: missing binaries fail, unless told to skip.
+    if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+        pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
     if find_pg_bin() is None:
-        if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
-            pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
-        pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl); set WATCHBOT_TEST_PG_BIN")
+        pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl); pip install -e '.[test]' "
+                    "brings them, or set WATCHBOT_TEST_PG_BIN")
+
+
+def test_the_binaries_from_pypi_serve_a_machine_without_postgresql(tmp_path: Path) -> None:
+    # What a newcomer with only Python runs, whether or not this machine has its own PostgreSQL.
+    pg_bin = pypi_pg_bin()
+    assert pg_bin is not None, "the test extra installs pgserver, which ships PostgreSQL's binaries"
+    with running_postgres(tmp_path, pg_bin=pg_bin) as url:
+        assert _query(url, "select current_setting('server_version_num')::int") >= 160000
 
 
 def _query(url: str, sql: str) -> object:

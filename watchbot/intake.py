@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.links import InvalidURL, canonical_key, extract_hashtags, extract_links, normalise_tags
-from watchbot.model import Filed, NewShare, Post
+from watchbot.model import Filed, NewShare, Post, Source
 from watchbot.policy import Role
 from watchbot.store import Store
 
@@ -165,6 +165,7 @@ def _new_shares(post: Post, reading: Reading) -> list[NewShare]:
             tags=reading.tags,
             title=post.title,
             description=post.description,
+            after_earlier_shares=post.source is Source.FEED,
         )
         for url, key in reading.links
     ]

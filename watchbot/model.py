@@ -75,6 +75,9 @@ class NewShare:
     tags: tuple[str, ...] = ()
     title: str | None = None
     description: str | None = None
+    # Never ranks before the link's shares already filed: a feed entry's date says when the feed
+    # published it, not when the community had it, so a person who shared it first stays first.
+    after_earlier_shares: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -160,6 +161,10 @@ class Store:
             existing = conn.execute(same, _share_values(link_id, new)).scalar_one_or_none()
             if existing is not None:
                 return self._filed(conn, link_id, existing, new_link=False, new_share=False)
+            if new.after_earlier_shares:
+                first = conn.execute(_FIRST_SHARED_AT, {"link_id": link_id}).scalar_one_or_none()
+                if first is not None and new.shared_at < first:
+                    new = replace(new, shared_at=first)  # ties rank by id: after the first
             share_id = self._add_share(conn, link_id, new)
             # Only what this share adds to the search document: no need to read the others.
             conn.execute(_ADD_TO_LINK, {
@@ -652,6 +657,7 @@ _PAGE_TO_FETCH = insert(link_pages).values(
     link_id=bindparam("link_id"), state=PageState.PENDING.value, attempts=0,
     next_fetch_at=bindparam("now", type_=UTCDateTime),
 )
+_FIRST_SHARED_AT = select(func.min(shares.c.shared_at)).where(shares.c.link_id == bindparam("link_id"))
 # The share a new one repeats: the same source event, or (without one) the same person and time.
 _SAME_EVENT = select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
