@@ -194,11 +194,17 @@ class _Runner:
                                env=self.env, capture_output=True, check=False, timeout=30)
         if probe.returncode == 0:
             return
-        installation = self.workdir / "pginstall"
+        # The pgserver wheel's layout, kept: its binaries find their libraries by a relative
+        # RPATH ($ORIGIN/../../../pgserver.libs).
+        copy = self.workdir / "copy"
+        installation = copy / "pgserver" / "pginstall"
         for part in ("bin", "lib", "share"):
             if (self.pg_bin.parent / part).is_dir():
                 shutil.copytree(self.pg_bin.parent / part, installation / part, symlinks=True)
-        for directory, _, files in os.walk(installation):
+        libraries = self.pg_bin.parents[2] / "pgserver.libs"
+        if libraries.is_dir():
+            shutil.copytree(libraries, copy / "pgserver.libs", symlinks=True)
+        for directory, _, files in os.walk(copy):
             os.chmod(directory, 0o755)
             for name in files:
                 path = Path(directory, name)

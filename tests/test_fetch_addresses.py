@@ -50,6 +50,8 @@ REFUSED = [
     ("ff0e::1", "a multicast address"),  # global scope, is_global True
     ("100::1", "a discard-only address"),
     ("2001:db8::1", "a documentation address"),
+    ("3fff::1", "a documentation address"),
+    ("3fff:fff:ffff::1", "a documentation address"),
     ("2001:2::1", "an IETF protocol address"),
     ("2001:1::1", "an IETF protocol address"),  # global on 3.13
     ("2001:3::1", "an IETF protocol address"),  # global on 3.13
@@ -85,6 +87,7 @@ ALLOWED = [
     "172.32.0.1",  # just above 172.16.0.0/12
     "2606:4700:4700::1111",
     "2a00:1450:4001:80b::200e",
+    "3fff:1000::1",  # just above the documentation range 3fff::/20
     "::ffff:8.8.8.8",  # forms carrying a public IPv4 address
     "::8.8.8.8",
     "64:ff9b::808:808",

@@ -223,6 +223,24 @@ def test_backup_round_trip_gives_back_every_share(fmt):
     assert posts_of(imported(text, fmt)) == expected
 
 
+FORMULAS = ['=HYPERLINK("https://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tx", "\rx",
+            "'=already quoted", "''+twice", "'plain quote", "a = b"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_exactly():
+    record = make_record(1, "https://example.org/x", [
+        make_share(index, "https://example.org/x", event_id=f"$f{index}", name=formula, note=formula)
+        for index, formula in enumerate(FORMULAS, 1)], title="=cmd|' /C calc'!A0", description="@attack")
+    text, _ = export([record], "csv")
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert dict(zip(BACKUP_COLUMNS, rows[0]))["title"] == "'=cmd|' /C calc'!A0"
+    assert [dict(zip(BACKUP_COLUMNS, row))["note"] for row in rows][-4:] == [
+        "''=already quoted", "'''+twice", "'plain quote", "a = b"]
+    expected = [expected_post(record, share) for share in record.shares]
+    assert posts_of(imported(text, "csv")) == expected
+
+
 def test_csv_has_the_documented_columns_and_spellings():
     text, _ = export(sample_records(), "csv")
     rows = list(csv.reader(io.StringIO(text, newline="")))

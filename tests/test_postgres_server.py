@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,20 @@ def test_the_binaries_from_pypi_serve_a_machine_without_postgresql(tmp_path: Pat
     assert pg_bin is not None, "the test extra installs pgserver, which ships PostgreSQL's binaries"
     with running_postgres(tmp_path, pg_bin=pg_bin) as url:
         assert _query(url, "select current_setting('server_version_num')::int") >= 160000
+
+
+def test_binaries_in_a_private_directory_still_serve(tmp_path: Path) -> None:
+    # As root the server runs as another user, who cannot enter a virtual environment in /root:
+    # the helper copies the installation where that user can.
+    pypi = pypi_pg_bin()
+    assert pypi is not None
+    private = tmp_path / "private"
+    package = pypi.parents[1]  # site-packages/pgserver, beside site-packages/pgserver.libs
+    shutil.copytree(package, private / "pgserver", symlinks=True, ignore=shutil.ignore_patterns("include"))
+    shutil.copytree(package.parent / "pgserver.libs", private / "pgserver.libs")
+    private.chmod(0o700)
+    with running_postgres(tmp_path / "run", pg_bin=private / "pgserver" / "pginstall" / "bin") as url:
+        assert _query(url, "select 1") == 1
 
 
 def _query(url: str, sql: str) -> object:

@@ -55,6 +55,7 @@ _IPV6_RANGES: tuple[tuple[IPv6Network, str], ...] = tuple(
         # no web server lives there today. Python also counts it as not global (in 2001::/23).
         ("2001::/32", "a Teredo tunnel address"),
         ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),  # RFC 9637; Python 3.11 counts it as global
         # All of it, although 3.13 counts a few blocks inside as global: none serves pages.
         ("2001::/23", "an IETF protocol address"),
         ("5f00::/16", "a segment routing (SRv6) address"),

@@ -17,6 +17,7 @@ from watchbot.formats.fields import (
     JSON_FORMAT_VERSION,
     format_time,
     join_tags,
+    spreadsheet_safe,
 )
 from watchbot.model import Link, LinkRecord, Share
 
@@ -24,15 +25,21 @@ from watchbot.model import Link, LinkRecord, Share
 def write_csv(records: Iterable[LinkRecord], out: TextIO) -> int:
     """One row per share under a header of BACKUP_COLUMNS; streams, so any store size fits.
 
-    Rows end in "\\n" rather than the Excel dialect's "\\r\\n", so that a file opened in text mode
-    without newline="" does not end up with doubled carriage returns; every CSV reader takes both.
+    Cells a spreadsheet would run as formulas are neutralised (fields.spreadsheet_safe); the
+    import reads them back exactly. Rows end in "\\n" rather than the Excel dialect's "\\r\\n",
+    so that a file opened in text mode without newline="" does not end up with doubled carriage
+    returns; every CSV reader takes both.
     """
     writer = csv.writer(out, lineterminator="\n")
+    # With "\n" as terminator the csv module leaves a lone "\r" in a cell unquoted, and readers
+    # then cut the row there: rows holding one are written with every cell quoted.
+    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(BACKUP_COLUMNS)
     written = 0
     for record in records:
         for share in record.shares:
-            writer.writerow(_csv_row(record.link, share))
+            row = _csv_row(record.link, share)
+            (quoting_all if any("\r" in cell for cell in row) else writer).writerow(row)
         written += bool(record.shares)  # a link without shares has no row to live in
     return written
 
@@ -52,7 +59,7 @@ def _csv_row(link: Link, share: Share) -> list[str]:
         "note": share.note or "",
         "tags": join_tags(share.tags),
     }
-    return [row[column] for column in BACKUP_COLUMNS]
+    return [spreadsheet_safe(row[column]) for column in BACKUP_COLUMNS]
 
 
 def write_json(records: Iterable[LinkRecord], out: TextIO, *, now: datetime) -> int:

@@ -27,6 +27,22 @@ JSON_FORMAT_VERSION = 1
 
 _TAG_SEPARATORS = re.compile(r"[\s,]+")
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection: a title
+# "=HYPERLINK(...)" from a stranger's page). Such cells are written behind a "'" (which
+# spreadsheets show as plain text) and read back without it; a cell that already starts with
+# "'"s before one of them gets one more, so every round trip is exact.
+_FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED_CELL = re.compile(r"'+[=+\-@\t\r]")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula (inverse: from_spreadsheet_safe)."""
+    return "'" + cell if _FORMULA_CELL.match(cell) else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    return cell[1:] if _NEUTRALISED_CELL.match(cell) else cell
+
 
 def as_utc(moment: datetime) -> datetime:
     """The same instant in UTC; a naive datetime (as SQLite hands them back) is taken as UTC."""

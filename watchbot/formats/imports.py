@@ -28,6 +28,7 @@ from watchbot.formats.fields import (
     TimeOutOfRange,
     as_utc,
     checked_time,
+    from_spreadsheet_safe,
     parse_time,
     split_tags,
 )
@@ -337,7 +338,7 @@ def _read_csv(text: str, defaults: _Defaults) -> Iterator[ImportItem]:
                 row_start, f"The row has {len(row)} fields but the header has {width}"
             )
             continue
-        fields = {name: row[index] for name, index in header.items()}
+        fields = {name: from_spreadsheet_safe(row[index]) for name, index in header.items()}
         try:
             yield row_start, _share_post(fields, defaults)
         except _BadRow as bad:
