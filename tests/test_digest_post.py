@@ -4,7 +4,10 @@ against a real Synapse and against the Mastodon stand-in (mastodon_mock; no Mast
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from itertools import count
 from pathlib import Path
 
@@ -15,9 +18,10 @@ from tests.matrix_helpers import wait_for_event
 from tests.test_matrix_bot import Scene, room_with_bot, say
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
+from watchbot.digest.claims import poster_name
 from watchbot.digest.post import DigestSendError, Part, post_digest
 from watchbot.digest.schedule import Period, last_period
-from watchbot.digest.scheduler import DigestScheduler
+from watchbot.digest.scheduler import FIRST_START, DigestScheduler
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
@@ -86,20 +90,58 @@ async def test_a_digest_is_posted_once_per_outlet_and_period(store: Store):
     assert (await post_digest(runs, outlet, empty, UTC)).status == "empty"
 
 
-async def test_an_interrupted_run_is_resumed_where_it_stopped_by_whoever_comes_next(store: Store, monkeypatch):
+async def test_an_interrupted_run_is_resumed_where_it_stopped_by_whoever_comes_next(store: Store):
     await share(store, "https://a.example/")
     digest, runs = await a_digest(store, this_hour()), DigestRuns(store)
     outlet = RecordingOutlet(parts=4, fail_at=2)
     failed = await post_digest(runs, outlet, digest, UTC, owner="host:1")
     assert failed.status == "failed" and "went away" in failed.reason
-    # Its claim is fresh: another process does not step in while the first may still be at it.
-    assert (await post_digest(runs, outlet, digest, UTC, owner="host:2")).status == "busy"
-    monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))
+    # The failed poster gave its claim up: the next one resumes at once, not in ten minutes.
     resumed = await post_digest(runs, outlet, digest, UTC, owner="host:2")
     assert resumed.status == "resumed" and resumed.remote_ids == ["remote-1", "remote-2", "remote-3", "remote-4"]
     assert [text for text, _, _ in outlet.sent] == ["part 0", "part 1", "part 2", "part 3"]  # each once
     assert outlet.sent[2][1] == "remote-2"  # the thread goes on from the last part recorded
     assert (await runs.state(outlet.name, digest.period)).claimed_by == "host:2"
+
+
+async def test_a_claim_is_kept_while_its_poster_lives_and_taken_over_once_it_is_gone(store: Store, monkeypatch):
+    await share(store, "https://a.example/")
+    digest, runs = await a_digest(store, this_hour()), DigestRuns(store)
+    poster = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # A poster on this host that is still running (it is busy with the run, or hung).
+        await runs.claim("test:outlet", digest.period, poster_name(poster.pid))
+        assert (await post_digest(runs, RecordingOutlet(), digest, UTC)).status == "busy"
+        again = await post_digest(runs, RecordingOutlet(), digest, UTC, again=True)
+        assert again.status == "busy"  # --again never posts beside a live poster
+    finally:
+        poster.kill()
+        poster.wait()
+    resumed = await post_digest(runs, RecordingOutlet(), digest, UTC)
+    assert resumed.status == "resumed" and len(resumed.remote_ids) == 3
+
+
+async def test_a_poster_on_another_host_is_waited_for_until_its_claim_expires(store: Store, monkeypatch):
+    await share(store, "https://a.example/")
+    digest, runs = await a_digest(store, this_hour()), DigestRuns(store)
+    await runs.claim("test:outlet", digest.period, "elsewhere.example:4242:77")
+    assert (await post_digest(runs, RecordingOutlet(), digest, UTC)).status == "busy"
+    monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))
+    assert (await post_digest(runs, RecordingOutlet(), digest, UTC)).status == "resumed"
+
+
+async def test_posting_again_says_which_run_it_replaces(store: Store):
+    await share(store, "https://a.example/")
+    digest, runs = await a_digest(store, this_hour()), DigestRuns(store)
+    await post_digest(runs, RecordingOutlet(), digest, UTC)
+    again = await post_digest(runs, RecordingOutlet(), digest, UTC, again=True)
+    assert again.status == "posted"
+    assert re.search(r"test:outlet: posted in 3 part\(s\), replacing the run of \d{4}-\d\d-\d\d \d\d:\d\d UTC, "
+                     r"posted \(3 part\(s\) out\)$", again.line()), again.line()
+    # A run left unfinished by a poster that is gone is replaced too, and said so.
+    await runs.claim("test:other", digest.period, "gone", poster_gone=lambda owner: False)
+    replaced = await post_digest(runs, RecordingOutlet("test:other"), digest, UTC, again=True, owner="gone")
+    assert "left unfinished (0 part(s) out)" in replaced.line()
 
 
 async def test_two_processes_on_one_store_never_both_post(database_url: str):
@@ -136,6 +178,7 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
     older = last_period(settings.digest_schedule, settings.zone, latest.start)
     for period in (older, latest):  # the bot was down at both scheduled times
         await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
+    await store.set_cursor(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
     outlet = RecordingOutlet()
     task = asyncio.create_task(DigestScheduler(settings, store, [OneOutletNetwork(outlet)]).run())
     try:
@@ -148,6 +191,25 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
         await asyncio.gather(task, return_exceptions=True)
     assert outlet.periods == [latest]
     assert await DigestRuns(store).state(outlet.name, older) is None
+
+
+async def test_a_first_start_posts_no_period_that_ended_before_it(store: Store):
+    settings = Settings(_env_file=None, digest_schedule="0 17 * * fri", timezone="UTC")
+    now = datetime(2026, 12, 4, 18, 0, tzinfo=timezone.utc)  # a Friday, after the digest's time
+    latest = last_period(settings.digest_schedule, settings.zone, now)
+    await share(store, "https://imported.example/", at=latest.start + timedelta(hours=1))  # an import
+    outlet = RecordingOutlet()
+    scheduler = DigestScheduler(settings, store, [OneOutletNetwork(outlet)])
+    first_start = await scheduler.first_start(now)
+    assert first_start == now and await scheduler.check(now, first_start) == []
+    assert await DigestScheduler(settings, store, []).first_start() == now  # recorded, not moved by a restart
+    # The next period is the bot's own: posted when it ends.
+    await share(store, "https://new.example/", at=now + timedelta(hours=1))
+    [posted] = await scheduler.check(now + timedelta(days=7), first_start)
+    assert posted.status == "posted" and outlet.periods[0].start == latest.end
+    # What was filed before can still be posted on purpose (watchbot digest post).
+    [asked] = await scheduler.post(latest)
+    assert asked.status == "posted"
 
 
 async def test_a_room_can_have_its_own_digest_or_none(store: Store):

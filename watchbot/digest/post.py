@@ -5,19 +5,19 @@ remote id is recorded as soon as the outlet accepted it, and the claim renewed. 
 with a key derived from the run and the part's place (Matrix transaction id, Mastodon
 Idempotency-Key), so a part re-sent after a crash between "accepted" and "recorded" is taken by
 the server as the same request. A run whose poster died resumes at the first part not recorded,
-as a reply to the last one that was.
+as a reply to the last one that was. A run that fails half-way is released, so the next try (the
+scheduler's, or `watchbot digest post`) resumes it at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from watchbot.digest.build import Digest
+from watchbot.digest.claims import poster_gone, poster_name
 from watchbot.store.digests import DigestRuns
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Posted:
     status: str  # posted, resumed, already, busy, empty, failed
     remote_ids: list[str] = field(default_factory=list)
     reason: str | None = None
+    superseded: str | None = None  # posted --again: what it replaced
 
     def line(self) -> str:
         said = {
@@ -68,17 +69,14 @@ class Posted:
             "empty": "nothing was shared in this period: not posted",
             "failed": f"failed, to be resumed: {self.reason}",
         }[self.status]
-        return f"{self.outlet}: {said}"
-
-
-def poster_name() -> str:
-    """Who holds a claim, for people reading the store: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+        replaced = f", replacing {self.superseded}" if self.superseded else ""
+        return f"{self.outlet}: {said}{replaced}"
 
 
 async def post_digest(runs: DigestRuns, outlet: Outlet, digest: Digest, zone: ZoneInfo, *,
                       owner: str | None = None, again: bool = False) -> Posted:
-    claim = await runs.claim(outlet.name, digest.period, owner or poster_name(), again=again)
+    owner = owner or poster_name()
+    claim = await runs.claim(outlet.name, digest.period, owner, again=again, poster_gone=poster_gone)
     if claim is None:
         state = await runs.state(outlet.name, digest.period)
         if state is not None and state.status in ("posted", "empty"):
@@ -97,8 +95,9 @@ async def post_digest(runs: DigestRuns, outlet: Outlet, digest: Digest, zone: Zo
                 previous = await outlet.send(part, reply_to=previous, key=f"watchbot-digest-{claim.key}-{seq}")
             except DigestSendError as error:
                 log.warning("digest: %s: part %d not sent (%s); the run will be resumed", outlet.name, seq, error)
-                return Posted(outlet.name, "failed", remote_ids, str(error))
+                await runs.release(claim.run_id, owner)
+                return Posted(outlet.name, "failed", remote_ids, str(error), claim.superseded)
             await runs.sent(claim.run_id, seq, previous)
         remote_ids.append(previous)
     await runs.finish(claim.run_id)
-    return Posted(outlet.name, "resumed" if claim.resumed else "posted", remote_ids)
+    return Posted(outlet.name, "resumed" if claim.resumed else "posted", remote_ids, superseded=claim.superseded)

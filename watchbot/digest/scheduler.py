@@ -1,7 +1,9 @@
 """The digest on schedule: at the end of each period, to every outlet, once.
 
 After downtime across one or more scheduled times, only the latest complete period is posted (a
-week of old news is not worth five posts). The check runs at each scheduled time and every
+week of old news is not worth five posts). A store's first start posts no period that ended
+before it (a store filled by an import does not post last week's digest the minute the bot starts;
+`watchbot digest post` can). The check runs at each scheduled time and every
 RECHECK_SECONDS besides, which also resumes a run whose poster died and reaches an outlet that
 was not ready the first time (a homeserver that was down).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from watchbot.config import Settings, parse_duration
 from watchbot.digest.build import Digest, build_digest
@@ -26,6 +29,8 @@ RECHECK_SECONDS = 15 * 60
 READY_SECONDS = 120.0  # how long the first check waits for the networks to connect
 WITHDRAWN = "(This part of the digest was withdrawn.)"
 MAX_RECHECKED = 300  # Mastodon statuses asked about per digest (each one is a request)
+FIRST_START = "digest.first_start"  # the store's cursor: when its scheduler first ran
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class DigestScheduler:
@@ -39,10 +44,11 @@ class DigestScheduler:
 
     async def run(self) -> None:
         await self._wait_until_ready()
+        first_start = await self.first_start()
         while True:
             self._wake.clear()  # before the work: an approval arriving meanwhile is seen next
             now = utcnow()
-            for posted in await self.post(last_period(self.settings.digest_schedule, self.settings.zone, now)):
+            for posted in await self.check(now, first_start):
                 if posted.status not in ("already", "busy"):
                     log.info("digest: %s", posted.line())
             await self.amend()
@@ -51,6 +57,22 @@ class DigestScheduler:
                 await asyncio.wait_for(self._wake.wait(), min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
             except TimeoutError:
                 pass
+
+    async def first_start(self, now: datetime | None = None) -> datetime:
+        """When this store's scheduler first ran (recorded then, `now` if it is now)."""
+        recorded = await self.store.get_cursor(FIRST_START)
+        if recorded is None:
+            # A store that posted digests before this was recorded has been running all along.
+            recorded = (_LONG_AGO if await self.runs.any_run() else now or utcnow()).isoformat()
+            await self.store.set_cursor(FIRST_START, recorded)
+        return datetime.fromisoformat(recorded)
+
+    async def check(self, now: datetime, first_start: datetime) -> list[Posted]:
+        """Post the latest complete period where it was not, unless it ended before the first start."""
+        period = last_period(self.settings.digest_schedule, self.settings.zone, now)
+        if period.end <= first_start:
+            return []
+        return await self.post(period)
 
     async def post(self, period: Period, *, again: bool = False, only: Sequence[str] = (),
                    review: bool = True) -> list[Posted]:

@@ -1,10 +1,13 @@
 """Digest runs: one per (outlet, period), claimed by one transactional insert, each posted part
 recorded as it goes. Exactly once comes from here: two processes cannot both hold a run, a part
-recorded is never sent again, and a run whose poster died is taken over once its claim is stale.
+recorded is never sent again, and a run whose poster died is taken over: at once when the caller
+can tell (a released claim, a poster process gone: digest/claims.py decides), else once its
+claim is stale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +22,7 @@ from watchbot.store.store import Store
 
 # A claim not renewed for this long belongs to a poster that died: another may resume the run.
 # Each part sent renews it, and a part takes seconds, so a live poster is never taken over.
+# (README says this time: change both.)
 STALE_AFTER = timedelta(minutes=10)
 # Drafts for the review room are runs of an outlet of their own, named with this prefix.
 DRAFT_PREFIX = "draft:"
@@ -34,6 +38,11 @@ class Claim:
     # Unique to this run, the same when it is resumed: the parts' idempotency keys derive from it
     # (a run posted --again is a new run, whose posts must not be taken for the old ones).
     key: str
+    superseded: str | None = None  # with `again`: the run this one replaces, for people
+
+
+def _never(owner: str | None) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +59,31 @@ class DigestRuns:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def claim(self, outlet: str, period: Period, owner: str, *, again: bool = False) -> Claim | None:
+    async def claim(self, outlet: str, period: Period, owner: str, *, again: bool = False,
+                    poster_gone: Callable[[str | None], bool] = _never) -> Claim | None:
         """Hold the run of `outlet` for `period`, or None when it was posted already or another
-        live process holds it. `again` forgets a finished run first (a deliberate re-send)."""
+        live process holds it. A run held by `owner` itself, released, stale, or whose poster is
+        gone (`poster_gone` of its holder) is taken over. `again` replaces any run that no live
+        process holds with a new one (a deliberate re-send)."""
 
         def take(conn: Connection) -> Claim | None:
             now = utcnow()
+            superseded = None
             if again:
-                _forget_finished(conn, outlet, period)
+                run = _run(conn, outlet, period)
+                if run is not None and run.status == "posting" and not _may_take(run, owner, now, poster_gone):
+                    return None
+                superseded = _forget(conn, run)
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             run_id = conn.execute(dialect_insert(digest_runs).values(
                 outlet=outlet, period_start=period.start, period_end=period.end, status="posting",
                 created_at=now, claimed_by=owner, claimed_at=now,
             ).on_conflict_do_nothing().returning(digest_runs.c.id)).scalar_one_or_none()
             if run_id is not None:
-                return Claim(run_id, {}, resumed=False, key=_key(run_id, now))
+                return Claim(run_id, {}, resumed=False, key=_key(run_id, now), superseded=superseded)
             # Someone claimed it first: is that run finished, alive, or was its poster lost?
             run = _run(conn, outlet, period)
-            if run is None or run.status != "posting" or run.claimed_at > now - STALE_AFTER:
+            if run is None or run.status != "posting" or not _may_take(run, owner, now, poster_gone):
                 return None
             taken = conn.execute(
                 update(digest_runs)
@@ -77,6 +93,16 @@ class DigestRuns:
             return Claim(run.id, _sent(conn, run.id), resumed=True, key=_key(run.id, run.created_at)) if taken else None
 
         return await self.store.write(take)
+
+    async def release(self, run_id: int, owner: str) -> None:
+        """Give up a run that could not be finished now: whoever comes next resumes it at once."""
+        await self.store.write(lambda conn: conn.execute(
+            update(digest_runs).where(digest_runs.c.id == run_id, digest_runs.c.claimed_by == owner)
+            .values(claimed_by=None)))
+
+    async def any_run(self) -> bool:
+        """Whether a digest was ever posted (or tried) from this store."""
+        return await self.store.read(lambda conn: conn.execute(select(digest_runs.c.id).limit(1)).first() is not None)
 
     async def sent(self, run_id: int, seq: int, remote_id: str) -> None:
         """A part is out: remember it (never sent again) and renew the claim."""
@@ -155,8 +181,17 @@ def _sent(conn: Connection, run_id: int) -> dict[int, str]:
     return {row.seq: row.remote_id for row in rows}
 
 
-def _forget_finished(conn: Connection, outlet: str, period: Period) -> None:
-    run = _run(conn, outlet, period)
-    if run is not None and run.status != "posting":
-        conn.execute(delete(digest_parts).where(digest_parts.c.run_id == run.id))
-        conn.execute(delete(digest_runs).where(digest_runs.c.id == run.id))
+def _may_take(run, owner: str, now: datetime, poster_gone: Callable[[str | None], bool]) -> bool:
+    return (run.claimed_by == owner or run.claimed_at <= now - STALE_AFTER
+            or poster_gone(run.claimed_by))
+
+
+def _forget(conn: Connection, run) -> str | None:
+    """Delete `run` and its parts; what it was, in words (None when there was none)."""
+    if run is None:
+        return None
+    parts = len(_sent(conn, run.id))
+    conn.execute(delete(digest_parts).where(digest_parts.c.run_id == run.id))
+    conn.execute(delete(digest_runs).where(digest_runs.c.id == run.id))
+    state = {"posted": "posted", "empty": "found empty", "amend": "posted"}.get(run.status, "left unfinished")
+    return f"the run of {run.created_at:%Y-%m-%d %H:%M} UTC, {state} ({parts} part(s) out)"
