@@ -191,6 +191,25 @@ async def test_a_server_error_is_retried_and_nothing_is_lost(scene: Scene):
         assert [link.url for link in await store.list_links()] == ["https://after-503.example/"]
 
 
+@pytest.mark.parametrize("fault", [dict(status=503), dict(status=500, times=None), dict(kind="malformed")],
+                         ids=["503", "always-500", "not-json"])
+async def test_a_failing_v2_instance_falls_back_to_v1_and_the_bot_starts(scene: Scene, fault: dict, caplog):
+    alice, alice_client = scene.person("alice")
+    fault = {"kind": "status", "times": 1, **fault}
+    scene.server.inject_fault(fault.pop("kind"), path="/api/v2/instance*", **fault)
+    try:
+        with caplog.at_level("INFO", logger="watchbot.networks.fediverse"):
+            async with scene.running_bot() as (adapter, store):
+                assert "instance_v2" not in adapter.server_described and "instance_v1" in adapter.server_described
+                status = await post(alice_client, f"@{scene.bot.username} https://after-v2.example/")
+                adapter.wake()
+                await until(replies_from(alice_client, status["id"], scene.bot), "the reply")
+    finally:
+        scene.server.clear_faults()
+    told = [r.getMessage() for r in caplog.records if "instance_v2" in r.getMessage()]
+    assert len(told) == 1 and len(told[0]) < 250, told
+
+
 async def test_the_stream_brings_a_mention_in_at_once(scene: Scene):
     alice, alice_client = scene.person("alice")
     scene.streaming = True

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from mastodon import (
     Mastodon,
     MastodonAPIError,
+    MastodonError,
     MastodonNetworkError,
     MastodonNotFoundError,
     MastodonRatelimitError,
@@ -271,10 +272,16 @@ class FediverseAdapter:
         since GoToSocial, Akkoma and Pleroma speak the API with versions of their own."""
         described: dict[str, Any] = {}
         for version in ("instance_v2", "instance_v1"):
+            # Asked once each, never retried: an older server has no v2 (404), another fails on
+            # it (5xx, a page that is not JSON), and the bot must start all the same.
             try:
-                described[version] = await self._api(version)
-            except MastodonAPIError as error:  # an older server without v2 answers 404
-                log.info("Mastodon: the server has no %s (%s)", version, error)
+                await self._within_budget(version)
+                answer = await self._call(getattr(self.api, version))
+            except (MastodonError, ValueError) as error:
+                log.info("Mastodon: no answer from %s (%s)", version, _short(error))
+                continue
+            if isinstance(answer, dict):
+                described[version] = answer
         self.limits = limits_from_instance(described.get("instance_v2"), described.get("instance_v1"))
         self.server_described = described
         self._streaming_base = streaming_base(
@@ -502,6 +509,12 @@ class MastodonDigestOutlet:
             "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",
             language=self.adapter.settings.digest_language, idempotency_key=key)
         return str(status["id"])
+
+
+def _short(error: Exception) -> str:
+    """One line of an error, for the log (a server's error page can be long)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _refused_as_too_long(error: MastodonAPIError) -> bool:
