@@ -17,6 +17,7 @@ from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter
+from watchbot.networks.fediverse_events import html_to_text
 from watchbot.store import Store
 
 
@@ -167,6 +168,25 @@ async def test_a_long_answer_is_cut_to_fit_even_where_the_server_counts_urls_in_
         adapter.wake()
         [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the cut answer")
         assert "https://long.example/" in answer["content"] and "…" in answer["content"]
+
+
+async def test_a_reply_refused_as_too_long_however_cut_still_goes_out_in_short(scene: Scene):
+    # A server that counts in its own way and says so with a 400, as some do (not Mastodon's 422).
+    alice, alice_client = scene.person("alice")
+    links = " ".join(f"https://six.example/{n}/" + "y" * 50 for n in range(6))
+    async with scene.running_bot(poll_seconds=600) as (adapter, store):
+        asked = await post(alice_client, f"@{scene.bot.username} {links} #longread")
+        # The bot's next two posts (the reply as Mastodon counts it, then at raw length) refused.
+        scene.server.inject_fault("status", status=400, body={"error": "Status is too long"}, times=2,
+                                  path="/api/v1/statuses", methods=["POST"])
+        try:
+            adapter.wake()
+            [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the short answer")
+        finally:
+            scene.server.clear_faults()
+        ids = [link.id for link in await store.list_links()]
+        assert len(ids) == 6
+        assert f"Filed #{min(ids)}–#{max(ids)}." in html_to_text(answer["content"])
 
 
 async def test_bots_are_never_answered_nor_filed(scene: Scene):

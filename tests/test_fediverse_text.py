@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchbot.networks.fediverse_text import ELLIPSIS, StatusLimits, fit, limits_from_instance, status_length
+from watchbot.networks.fediverse_text import (
+    ELLIPSIS,
+    StatusLimits,
+    fit,
+    limits_from_instance,
+    minimal_reply,
+    status_length,
+)
 
 
 def test_urls_count_as_23_and_mentions_without_their_server():
@@ -68,3 +75,12 @@ def test_fit_never_goes_over_the_limit_nor_cuts_a_url(words, maximum):
         assert pieces == whole[: len(pieces)] or (
             len(pieces) <= 1 and not whole[0].startswith("https://")
         ), (pieces, whole)
+
+
+def test_a_minimal_reply_keeps_the_mentions_and_the_link_numbers():
+    assert minimal_reply("@alice Filed #12 https://a.example/x [rust]. Filed #13 https://b.example/.") == \
+        "@alice Filed #12–#13."
+    assert minimal_reply("@bob@far.example Filed #3 https://a.example/. Already shared by c (#9).") == \
+        "@bob@far.example Filed #3, #9."
+    assert minimal_reply("@carol Commands: help, search WORDS. Ask a moderator for more.") == \
+        "@carol Commands: help, search WORDS."

@@ -60,7 +60,7 @@ from watchbot.networks.fediverse_events import (
     status_uri,
 )
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
-from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
+from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, minimal_reply, split_lines
 from watchbot.policy import Role, canonical_account
 from watchbot.store import Store
 
@@ -432,8 +432,16 @@ class FediverseAdapter:
             if not _refused_as_too_long(error):
                 raise
             log.info("Mastodon: the server found the reply to %s too long; cutting it shorter", status_id)
-            stricter = replace(self.limits, urls_discounted=False)
+        stricter = replace(self.limits, urls_discounted=False)
+        try:
             return await reply(fit(text, stricter), idempotency_key=idempotency_key("short-reply", status_id))
+        except MastodonAPIError as error:
+            if not _refused_as_too_long(error):
+                raise
+            log.warning("Mastodon: the server found the reply to %s too long twice; answering in short", status_id)
+        # Never dropped silently: what was done, in as few characters as it can be said.
+        return await reply(fit(minimal_reply(text), replace(stricter, max_characters=min(stricter.max_characters, 140))),
+                           idempotency_key=idempotency_key("minimal-reply", status_id))
 
     # -- calling the server -----------------------------------------------------------------
 
@@ -518,9 +526,12 @@ def _short(error: Exception) -> str:
 
 
 def _refused_as_too_long(error: MastodonAPIError) -> bool:
-    """Mastodon.py's errors carry (message, status, reason, server's text)."""
+    """Mastodon.py's errors carry (message, status, reason, server's text). Mastodon answers 422
+    "Validation failed: Text character limit of 500 exceeded"; other servers 400 "Status is too
+    long" and the like."""
     args = list(error.args) + [None] * 4
-    return args[1] == 422 and "too long" in str(args[3] or "").lower()
+    said = str(args[3] or "").lower()
+    return args[1] in (400, 413, 422) and any(words in said for words in ("too long", "character limit", "too many characters"))
 
 
 class _WakeOnMention(StreamListener):

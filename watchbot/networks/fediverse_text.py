@@ -84,6 +84,26 @@ def split_lines(text: str, limits: StatusLimits = StatusLimits()) -> list[str]:
     return posts
 
 
+_LINK_NUMBER = re.compile(r"#(\d+)\b")
+_LEADING_MENTIONS = re.compile(r"^(?:@\S+\s+)*")
+
+
+def minimal_reply(text: str) -> str:
+    """A reply said in the fewest characters, for a server that refused it however it was cut:
+    its mentions and the numbers of the links it names ("@alice Filed #12–#17."), or its first
+    sentence."""
+    mentions = _LEADING_MENTIONS.match(text).group(0)
+    body = text[len(mentions):]
+    numbers = sorted({int(n) for n in _LINK_NUMBER.findall(body)})
+    if numbers:
+        span = f"#{numbers[0]}" if len(numbers) == 1 else (
+            f"#{numbers[0]}–#{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1))
+            else ", ".join(f"#{n}" for n in numbers))
+        return f"{mentions}Filed {span}."
+    first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0]
+    return f"{mentions}{first}"
+
+
 def _countable_length(text: str) -> int:
     return len(regex.findall(r"\X", _MENTION.sub(lambda m: "@" + m.group(1), text)))
 
