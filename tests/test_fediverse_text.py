@@ -31,13 +31,27 @@ def test_graphemes_are_counted_not_code_points():
 
 
 def test_the_limits_are_read_from_the_server_with_mastodons_defaults():
-    assert limits_from_instance(None, None) == StatusLimits(500, 23)
-    v2 = {"configuration": {"statuses": {"max_characters": 5000, "characters_reserved_per_url": 25}}}
+    mastodon = {"version": "4.3.2"}
+    assert limits_from_instance(mastodon) == StatusLimits(500, 23)
+    v2 = {**mastodon, "configuration": {"statuses": {"max_characters": 5000, "characters_reserved_per_url": 25}}}
     assert limits_from_instance(v2) == StatusLimits(5000, 25)
-    assert limits_from_instance(None, {"configuration": {"statuses": {"max_characters": 1000}}}) == StatusLimits(1000, 23)
-    assert limits_from_instance(None, {"max_toot_chars": 5000}) == StatusLimits(5000, 23)  # Akkoma, Pleroma
-    odd = {"configuration": {"statuses": {"max_characters": "lots", "characters_reserved_per_url": -1}}}
+    v1 = {**mastodon, "configuration": {"statuses": {"max_characters": 1000}}}
+    assert limits_from_instance(None, v1) == StatusLimits(1000, 23)
+    odd = {**mastodon, "configuration": {"statuses": {"max_characters": "lots", "characters_reserved_per_url": -1}}}
     assert limits_from_instance(odd) == StatusLimits(500, 23)
+
+
+def test_servers_other_than_mastodon_and_silent_ones_are_counted_conservatively():
+    akkoma = {"version": "2.7.2 (compatible; Akkoma 3.13.2)", "max_toot_chars": 5000}
+    assert limits_from_instance(None, akkoma) == StatusLimits(5000, 23, urls_discounted=False)
+    assert limits_from_instance(None, None) == StatusLimits(500, 23, urls_discounted=False)  # said nothing
+    strict = StatusLimits(500, 23, urls_discounted=False)
+    long_url = "https://example.com/" + "a" * 200
+    assert status_length(long_url, strict) == len(long_url)  # every character
+    assert status_length("see https://a.io", strict) == 4 + 23  # a URL never less than Mastodon counts it
+    assert status_length("@alice@social.example hi", strict) == len("@alice@social.example hi")
+    cut = fit("https://a.io/" + ")" * 600, strict)
+    assert status_length(cut, strict) <= 500 and cut.endswith(ELLIPSIS)
 
 
 def test_fit_keeps_what_fits_and_cuts_between_words_never_inside_a_url():

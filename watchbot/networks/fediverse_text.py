@@ -1,9 +1,12 @@
-"""How long a status is, counted the way Mastodon counts it, and text cut to fit. Pure.
+"""How long a status is, counted the way its server counts it, and text cut to fit. Pure.
 
 Mastodon (StatusLengthValidator) counts grapheme clusters, after replacing every URL that has a
 scheme by `characters_reserved_per_url` characters (23) and every mention `@user@server` by
-`@user`. The limits come from the instance (`configuration.statuses`), with Mastodon's defaults
-(500 and 23) where a server says nothing; other servers (GoToSocial, Akkoma) allow more.
+`@user`. Other servers speaking its API count in their own ways (raw characters, often), so for
+them, and for a server that did not say what it is, the count is conservative: every character as
+written, a URL never less than Mastodon would count it. The limits come from the instance
+(`configuration.statuses`), with Mastodon's defaults (500 and 23) where a server says nothing;
+other servers (GoToSocial, Akkoma) allow more.
 """
 
 from __future__ import annotations
@@ -27,34 +30,48 @@ _MENTION = re.compile(r"(?<![/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\
 class StatusLimits:
     max_characters: int = 500
     characters_reserved_per_url: int = 23
-    # False: count URLs as written, for a server that refused a text as too long although it
-    # fitted Mastodon's count (servers count differently).
+    # True: Mastodon's rules (URLs count `characters_reserved_per_url`, mentions without their
+    # server). False: conservative, for servers that count otherwise or refused a text as too
+    # long although it fitted Mastodon's count.
     urls_discounted: bool = True
 
 
 def limits_from_instance(instance_v2: Mapping[str, Any] | None, instance_v1: Mapping[str, Any] | None = None,
                          ) -> StatusLimits:
     """The limits a server announces (v2 `configuration.statuses`, else v1's, else Akkoma's and
-    Pleroma's `max_toot_chars`); anything missing or odd keeps Mastodon's default."""
-    default = StatusLimits()
+    Pleroma's `max_toot_chars`); anything missing or odd keeps Mastodon's default. Mastodon's way
+    of counting only for Mastodon."""
+    default = StatusLimits(urls_discounted=counts_as_mastodon(instance_v2, instance_v1))
     for instance in (instance_v2, instance_v1):
         statuses = _get(instance, "configuration", "statuses")
         maximum = _positive(statuses.get("max_characters")) or _positive(_get(instance).get("max_toot_chars"))
         if maximum:
             reserved = _positive(statuses.get("characters_reserved_per_url"))
-            return StatusLimits(maximum, reserved or default.characters_reserved_per_url)
+            return StatusLimits(maximum, reserved or default.characters_reserved_per_url, default.urls_discounted)
     return default
 
 
+def counts_as_mastodon(instance_v2: Mapping[str, Any] | None, instance_v1: Mapping[str, Any] | None = None) -> bool:
+    """Whether the server is Mastodon: it describes itself, and not as "(compatible; Akkoma …)",
+    the way Akkoma, Pleroma and GoToSocial give their version."""
+    versions = [_get(instance).get("version") for instance in (instance_v2, instance_v1) if instance]
+    versions = [version for version in versions if isinstance(version, str)]
+    return bool(versions) and not any("compatible" in version.lower() for version in versions)
+
+
 def status_length(text: str, limits: StatusLimits = StatusLimits()) -> int:
-    if not limits.urls_discounted or not _URLS.test(text):
-        return _countable_length(text)
+    if not _URLS.test(text):
+        return _countable_length(text) if limits.urls_discounted else _graphemes(text)
     url_spans = [(m.index, m.last_index) for m in _URLS.match(text) or []]
     count, at = 0, 0
     for start, end in url_spans:
-        count += _countable_length(text[at:start]) + limits.characters_reserved_per_url
+        if limits.urls_discounted:
+            count += _countable_length(text[at:start]) + limits.characters_reserved_per_url
+        else:
+            count += _graphemes(text[at:start]) + max(_graphemes(text[start:end]), limits.characters_reserved_per_url)
         at = end
-    return count + _countable_length(text[at:])
+    rest = text[at:]
+    return count + (_countable_length(rest) if limits.urls_discounted else _graphemes(rest))
 
 
 def fit(text: str, limits: StatusLimits = StatusLimits()) -> str:
@@ -67,9 +84,16 @@ def fit(text: str, limits: StatusLimits = StatusLimits()) -> str:
         if status_length(kept + word + ELLIPSIS, limits) > limits.max_characters:
             break
         kept += word
-    if not kept.strip():  # one enormous word (never a URL, which counts 23): cut it by graphemes
+    if not kept.strip():  # one enormous word: cut it by graphemes, as many as fit
         graphemes = regex.findall(r"\X", text)
-        kept = "".join(graphemes[: limits.max_characters - 1])
+        low, high = 0, min(len(graphemes), limits.max_characters - 1)
+        while low < high:  # the longest prefix that fits (a short URL in it may count 23)
+            middle = (low + high + 1) // 2
+            if status_length("".join(graphemes[:middle]) + ELLIPSIS, limits) <= limits.max_characters:
+                low = middle
+            else:
+                high = middle - 1
+        kept = "".join(graphemes[:low])
     return kept.rstrip() + ELLIPSIS
 
 
@@ -105,7 +129,11 @@ def minimal_reply(text: str) -> str:
 
 
 def _countable_length(text: str) -> int:
-    return len(regex.findall(r"\X", _MENTION.sub(lambda m: "@" + m.group(1), text)))
+    return _graphemes(_MENTION.sub(lambda m: "@" + m.group(1), text))
+
+
+def _graphemes(text: str) -> int:
+    return len(regex.findall(r"\X", text))
 
 
 def _get(mapping: Any, *path: str) -> Mapping[str, Any]:
