@@ -10,17 +10,21 @@ import pytest
 from watchbot.commands import Caller, Command, parse_command, run_command
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.policy import Power, Role
 from watchbot.store import Store
+from watchbot.store.moderation import ModerationStore
 
 UTC = ZoneInfo("UTC")
-ALICE = Caller("@alice:x", "Alice", is_moderator=False)
-BOB = Caller("@bob:x", "Bob", is_moderator=False)
-MOD = Caller("@mod:x", "Mod", is_moderator=True)
+ALICE = Caller("@alice:x", "Alice")
+BOB = Caller("@bob:x", "Bob")
+MOD = Caller("@mod:x", "Mod", Power(Role.MODERATOR, "!r:x"))  # a moderator of the room links are shared in
+OTHER_MOD = Caller("@other:x", "Other", Power(Role.MODERATOR, "!other:x"))  # of another room
+WATCH_MOD = Caller("@watch:x", "Watch", Power(Role.MODERATOR, "!mods:x", store_wide=True))  # the moderators' room
 
 
 async def share(store: Store, who: Caller, text: str, *, event: str, days_ago: float = 0,
-                visibility: Visibility = Visibility.PUBLIC) -> None:
-    await file_post(store, Post(source=Source.MATRIX, place="!r:x", author_id=who.user_id, author_name=who.name,
+                visibility: Visibility = Visibility.PUBLIC, place: str = "!r:x") -> None:
+    await file_post(store, Post(source=Source.MATRIX, place=place, author_id=who.user_id, author_name=who.name,
                                 text=text, event_id=event, visibility=visibility,
                                 at=utcnow() - timedelta(days=days_ago)), Rules())
 
@@ -64,25 +68,57 @@ async def test_a_room_never_sees_links_from_private_messages(store: Store):
     assert "hidden" not in await ask(store, BOB, "!watch tags")
 
 
-@pytest.mark.parametrize("caller, allowed", [(ALICE, True), (MOD, True), (BOB, False)])
-async def test_only_the_sharer_or_a_moderator_may_tag(store: Store, caller: Caller, allowed: bool):
+@pytest.mark.parametrize("caller, allowed", [(ALICE, True), (MOD, True), (WATCH_MOD, True), (BOB, False),
+                                              (OTHER_MOD, False)])
+async def test_only_the_sharer_or_a_moderator_of_its_room_may_tag(store: Store, caller: Caller, allowed: bool):
     await share(store, ALICE, "https://a.example/ #rust", event="$1")
     answer = await ask(store, caller, "!watch tag 1 +async -rust")
     if allowed:
         assert answer == "#1 is now tagged: async."
     else:
-        assert answer.startswith("#1: only the people who shared it")
+        assert answer == {
+            BOB: "#1: only the people who shared it, or the moderators of the room it was shared in, may tag it.",
+            OTHER_MOD: "Only the moderators of the room it was shared in, the moderators' room or an admin may tag "
+                       "#1: it was shared in another room.",
+        }[caller]
         assert (await store.get_link(1)).link.tags == ("rust",)
 
 
-async def test_rm_takes_a_members_own_share_and_a_moderators_whole_link(store: Store):
+async def test_rm_takes_a_members_own_share_a_rooms_shares_and_a_watch_moderators_whole_link(store: Store):
     await share(store, ALICE, "https://a.example/", event="$1")
     await share(store, BOB, "https://a.example/", event="$2")
+    await share(store, BOB, "https://a.example/", event="$3", place="!other:x")
     assert (await ask(store, ALICE, "!watch rm 1")) == "Removed your share of #1."
-    assert (await store.get_link(1)).link.share_count == 1
+    assert (await store.get_link(1)).link.share_count == 2
     assert (await ask(store, ALICE, "!watch rm 1")).startswith("#1: only the people who shared it")
-    assert (await ask(store, MOD, "!watch rm 1")) == "Removed #1 and its 1 share(s)."
+    # A room's moderator takes that room's shares; the link stays while another room has one.
+    assert (await ask(store, MOD, "!watch rm 1")) == "Removed 1 share(s) of #1."
+    assert [share.place for share in (await store.get_link(1)).shares] == ["!other:x"]
+    assert (await ask(store, MOD, "!watch rm 1")) == (
+        "Only the moderators of the room it was shared in, the moderators' room or an admin may remove #1: "
+        "it was shared in another room.")
+    assert (await ask(store, OTHER_MOD, "!watch rm 1")) == "Removed 1 share(s) of #1 (and the link with it)."
     assert await store.get_link(1) is None
+    await share(store, ALICE, "https://b.example/", event="$4")
+    await share(store, BOB, "https://b.example/", event="$5", place="!other:x")
+    [link] = await store.list_links()  # its id depends on the database (SQLite reuses #1)
+    assert (await ask(store, WATCH_MOD, f"!watch rm {link.id}")) == f"Removed #{link.id} and its 2 share(s)."
+    assert [entry.action for entry in await ModerationStore(store).log_entries()] == [
+        "remove-link", "remove-shares", "remove-shares"]
+
+
+async def test_a_room_moderator_removes_their_own_share_of_another_room_as_a_member_would(store: Store):
+    await share(store, MOD, "https://a.example/", event="$1", place="!other:x")
+    await share(store, BOB, "https://a.example/", event="$2", place="!other:x")
+    assert (await ask(store, MOD, "!watch rm 1")) == "Removed your share of #1."
+    assert (await store.get_link(1)).link.share_count == 1
+
+
+async def test_a_private_link_does_not_exist_for_another_rooms_moderator(store: Store):
+    await share(store, ALICE, "https://secret.example/", event="$dm", visibility=Visibility.DIRECT, place="!dm:x")
+    assert await ask(store, OTHER_MOD, "!watch rm 1") == "There is no link #1."
+    assert await ask(store, OTHER_MOD, "!watch tag 1 +x") == "There is no link #1."
+    assert await ask(store, OTHER_MOD, "!watch rm 2") == "There is no link #2."
 
 
 @pytest.mark.parametrize("text", ["!watch show", "!watch show x", "!watch show 99999999999999999999999",

@@ -130,7 +130,7 @@ async def test_preview_of_the_week_so_far_and_an_empty_week(store: Store):
 
 async def test_digest_preview_as_a_chat_command(store: Store):
     await share(store, "Alice", "https://a.example/new #rust", datetime.now(timezone.utc), event="$1")
-    reply = await run_command(store, parse_command("!watch digest preview"), Caller("@b:x", "B", False), PARIS)
+    reply = await run_command(store, parse_command("!watch digest preview"), Caller("@b:x", "B"), PARIS)
     assert "(so far): 1 link from 1 person" in reply.text and "https://a.example/new (Alice)" in reply.text
     assert "<h4>#rust</h4>" in reply.html
 

@@ -1,5 +1,5 @@
 """Feeds wired into the running bot, against a real Synapse: an alert feed's new entry is posted
-to the room at once, and moderators follow feeds from the room."""
+to the room at once, and the moderators' room follows feeds (they reach every room)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.test_matrix_bot import Scene, room_with_bot, say
 from watchbot.bot import feed_poller
 from watchbot.intake import Rules
 from watchbot.networks.matrix import MatrixAdapter
+from watchbot.policy import STORE_WIDE_REFUSALS
 from watchbot.store import Store
 
 
@@ -20,7 +21,7 @@ def body_starting(text: str):
     return lambda e: e.source.get("content", {}).get("body", "").startswith(text)
 
 
-async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_moderators_follow_feeds_from_it(scene: Scene):
+async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_room_follows_feeds(scene: Scene):
     alice, alice_client = await scene.person("alice")  # creates the room: a moderator there
     bob, bob_client = await scene.person("bob")
     settings = scene.settings(allowed=[alice.user_id]).model_copy(update={"fetch_allow_networks": "127.0.0.1/32"})
@@ -32,8 +33,9 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_moderators_foll
         advisories = pages.page("/advisories.xml", rss(ONE), content_type="application/rss+xml")
         try:
             room_id = await room_with_bot(scene, alice_client, bob_client)
+            adapter.settings = adapter.settings.model_copy(update={"moderators_room": room_id})
             await say(bob_client, room_id, f"!watch feed add {advisories} alert")
-            refused = await wait_for_event(bob_client, room_id, body_starting("Only moderators"))
+            refused = await wait_for_event(bob_client, room_id, body_starting(STORE_WIDE_REFUSALS["feed"]))
             assert refused.source["sender"] == scene.bot.user_id
             await say(alice_client, room_id, f"!watch feed add {advisories} #security alert")
             await wait_for_event(alice_client, room_id, body_starting("Following feed #1 “Example Advisories”"))

@@ -17,6 +17,7 @@ from tests.page_server import PageServer, serving_pages
 from watchbot.cli import cli
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.feeds import FeedPoller
+from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.store import Store
 
@@ -24,8 +25,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 CERT = (FIXTURES / "cert_advisories.rss").read_bytes()
 CERT_TITLE = "CERT-EX – Security advisories"
 UTC = ZoneInfo("UTC")
-MODERATOR = Caller("@mod:x", "Mod", is_moderator=True)
-MEMBER = Caller("@member:x", "Member", is_moderator=False)
+MODERATOR = Caller("@mod:x", "Mod", Power(Role.MODERATOR, "!mods:x", store_wide=True))  # the moderators' room
+ROOM_MODERATOR = Caller("@roommod:x", "Roommod", Power(Role.MODERATOR, "!room:x"))  # feeds reach every room
+MEMBER = Caller("@member:x", "Member")
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +186,8 @@ async def test_moderators_follow_list_and_remove_feeds_from_the_room(store: Stor
 
 
 async def test_the_feed_command_says_clearly_what_is_wrong(store: Store, feeds: FeedPoller, pages: PageServer):
-    assert await say(store, "!watch feed list", MEMBER, feeds) == "Only moderators may add, list or remove feeds."
+    assert await say(store, "!watch feed list", MEMBER, feeds) == STORE_WIDE_REFUSALS["feed"]
+    assert await say(store, "!watch feed list", ROOM_MODERATOR, feeds) == STORE_WIDE_REFUSALS["feed"]
     assert await say(store, "!watch feed list") == "Feeds are not available here."
     assert await say(store, "!watch feed", feeds=feeds) == (
         "Usage: feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, or feed rm ID")

@@ -298,13 +298,16 @@ async def test_commands_answer_in_reply_with_room_moderators_allowed_more(scene:
 
         refused = await say(member_client, room_id, f"!watch rm {link.id}")
         answer = await wait_for_event(member_client, room_id, is_reply_to(refused))
-        assert "only the people who shared it, or a moderator" in answer.source["content"]["body"]
+        assert "only the people who shared it, or the moderators of the room" in answer.source["content"]["body"]
         assert await store.count_links() == 1
 
-        removed = await say(owner_client, room_id, f"!watch rm {link.id}")
+        shared = await say(member_client, room_id, "https://lwn.net/Articles/43/")
+        await wait_for_event(member_client, room_id, is_reaction_to(shared))
+        [other] = [found for found in await store.list_links() if found.id != link.id]
+        removed = await say(owner_client, room_id, f"!watch rm {other.id}")  # the room's moderator: its shares
         answer = await wait_for_event(owner_client, room_id, is_reply_to(removed))
-        assert answer.source["content"]["body"].startswith(f"Removed #{link.id}")
-        assert await store.count_links() == 0
+        assert answer.source["content"]["body"] == f"Removed 1 share(s) of #{other.id} (and the link with it)."
+        assert [found.id for found in await store.list_links()] == [link.id]
 
 
 async def test_the_bot_killed_mid_burst_files_every_link_exactly_once_after_restart(scene: Scene, tmp_path: Path):
@@ -518,3 +521,24 @@ async def test_a_redaction_only_counts_from_the_author_or_a_moderator(tmp_path: 
             assert await store.count_links() == 0
         finally:
             await client.close()
+
+
+@pytest.mark.parametrize("allowed, said", [
+    ([], "Matrix: nobody may invite the bot"),
+    (["@alice:x", "example.org"], "Matrix: anyone on example.org may invite the bot"),
+    (["@alice:x", "!room:x"], None),
+])
+async def test_the_start_says_when_nobody_or_a_whole_server_may_invite_the_bot(tmp_path: Path, caplog, allowed, said):
+    """Said as the adapter starts, before it reaches the homeserver (here: nothing listens)."""
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                        matrix_homeserver="http://127.0.0.1:9", matrix_user_id="@bot:x", matrix_access_token="t",
+                        matrix_device_id="DEVICE", matrix_allowed_inviters=allowed)
+    async with await Store.open(settings.database_url) as store:
+        caplog.set_level("WARNING", logger="watchbot.networks.matrix")
+        running = asyncio.create_task(MatrixAdapter(settings, store, Rules()).run())
+        await asyncio.sleep(0)  # the task's first step: up to its first wait for the network
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "watchbot.networks.matrix"
+                and r.levelname == "WARNING" and "invite" in r.getMessage()]
+    assert [w[:len(said)] for w in warnings] == ([said] if said else [])

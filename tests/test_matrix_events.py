@@ -12,6 +12,7 @@ from watchbot.networks.matrix_events import (
     NEW_LINK_REACTION,
     acknowledgements,
     invite_allowed,
+    invite_warning,
     events_after_own_join,
     inviter_of,
     post_from_event,
@@ -102,6 +103,14 @@ def test_invites_follow_the_allow_list():
     assert not invite_allowed(inviter, ROOM, ["@mod:other.org", "friends.org.evil.com"])
     assert not invite_allowed("@mod:evilfriends.org", ROOM, ["friends.org"])
     assert not invite_allowed(inviter, ROOM, [])
+
+
+def test_the_start_warns_when_nobody_or_a_whole_server_may_invite_the_bot():
+    assert "nobody may invite the bot" in invite_warning([])
+    assert invite_warning(["@mod:friends.org", ROOM]) is None  # people and rooms: as recommended
+    # Servers, as invite_allowed reads them ("friends.org" or ":friends.org"), are named.
+    warned = invite_warning(["@mod:friends.org", "friends.org", ":other.org"])
+    assert warned.startswith("anyone on friends.org, other.org may invite the bot") and "moderate that room" in warned
 
 
 def test_history_from_before_the_bot_joined_is_not_filed():

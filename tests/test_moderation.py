@@ -15,13 +15,15 @@ from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.moderation import Moderation
 from watchbot.model import Post, Source, utcnow
-from watchbot.policy import Role
+from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store
 
 UTC = ZoneInfo("UTC")
-ADMIN = Caller("@root:x", "root", is_moderator=True, is_admin=True)
-MOD = Caller("@mod:x", "mod", is_moderator=True)
-MEMBER = Caller("@alice:x", "alice", is_moderator=False)
+ADMIN = Caller("@root:x", "root", Power(Role.ADMIN, "!other:x", store_wide=True))
+MOD = Caller("@mod:x", "mod", Power(Role.MODERATOR, "!mods:x", store_wide=True))  # of the moderators' room
+ROOM_MOD = Caller("@roommod:x", "roommod", Power(Role.MODERATOR, "!room:x"))  # where the posts below are
+OTHER_ROOM_MOD = Caller("@othermod:x", "othermod", Power(Role.MODERATOR, "!other:x"))
+MEMBER = Caller("@alice:x", "alice", Power(Role.MEMBER, "!room:x"))
 _events = count(1)
 
 
@@ -114,7 +116,7 @@ async def test_reports_reach_the_moderators_and_everything_is_in_the_log(store: 
     reply = await ask(store, gate, MEMBER, "!watch report 1 looks like spam")
     assert reply.text == "Thank you: the moderators were told."
     assert reply.for_moderators == ("Report on #1 https://dubious.example/: looks like spam "
-                                    "(moderators: rm 1 to remove it)")
+                                    "(rm 1 removes it; a room's moderators may remove that room's shares)")
     await ask(store, gate, MOD, "!watch block dubious.example")
     log = (await ask(store, gate, MOD, "!watch modlog")).text.splitlines()
     assert log[0].endswith("@mod:x block dubious.example") and log[1].endswith("@alice:x report link #1: looks like spam")
@@ -133,23 +135,46 @@ async def test_forget_me_removes_a_persons_shares_and_credits_and_nobody_elses(s
 
 # -- the permission matrix -------------------------------------------------------------------------
 
-PRIVILEGED = ["ban @x:y", "unban @x:y", "block spam.example", "unblock spam.example", "queue", "approve 1",
-              "reject 1", "modlog"]
+STORE_WIDE = ["ban @x:y", "unban @x:y", "block spam.example", "unblock spam.example", "modlog"]
+ROOM_SCOPED = ["approve 1", "reject 1"]  # queue #1 waits in !room:x
 EVERYONE = ["help", "search example", "recent", "top", "tags", "show 1", "digest preview", "report 1 spam"]
+CALLERS = [ADMIN, MOD, ROOM_MOD, OTHER_ROOM_MOD, MEMBER]
+CALLER_IDS = ["admin", "moderators' room", "room moderator", "another room's moderator", "member"]
 
 
-@pytest.mark.parametrize("command", PRIVILEGED)
-@pytest.mark.parametrize("caller", [ADMIN, MOD, MEMBER], ids=["admin", "moderator", "member"])
-async def test_privileged_commands_work_for_moderators_and_admins_only(store: Store, command: str, caller: Caller):
+@pytest.mark.parametrize("command", STORE_WIDE + ROOM_SCOPED)
+@pytest.mark.parametrize("caller", CALLERS, ids=CALLER_IDS)
+async def test_what_reaches_every_room_is_for_admins_and_the_moderators_room_and_a_rooms_queue_for_its_own(
+        store: Store, command: str, caller: Caller):
     gate = moderation(store, review_first_shares=1)
-    await share(store, gate, "https://held.example/", "@newbie:x")  # queue #1
+    await share(store, gate, "https://held.example/", "@newbie:x")  # queue #1, in !room:x
     answer = (await ask(store, gate, caller, f"!watch {command}")).text
-    if caller is MEMBER:
-        assert answer == f"Only moderators may use “{command.split()[0]}”."
+    name = command.split()[0]
+    refusal = {
+        (True, ROOM_MOD): STORE_WIDE_REFUSALS.get(name), (True, OTHER_ROOM_MOD): STORE_WIDE_REFUSALS.get(name),
+        (True, MEMBER): STORE_WIDE_REFUSALS.get(name),
+        (False, OTHER_ROOM_MOD): elsewhere(name, "#1", held=True), (False, MEMBER): not_a_moderator(name),
+    }.get((command in STORE_WIDE, caller))
+    if refusal is not None:
+        assert answer == refusal and "\n" not in answer
         assert not await gate.records.is_banned("@x:y") and await gate.records.blocked_patterns() == []
         assert [h.id for h in await gate.records.waiting()] == [1]
     else:
-        assert not answer.startswith("Only moderators"), answer
+        assert answer.startswith(("Banned", "@x:y was not", "Blocked", "spam.example was not",
+                                  "The moderation log is empty.",
+                                  "Approved #1", "Rejected #1")), answer
+
+
+@pytest.mark.parametrize("caller, sees", [(ADMIN, True), (MOD, True), (ROOM_MOD, True), (OTHER_ROOM_MOD, False),
+                                          (MEMBER, None)], ids=CALLER_IDS)
+async def test_the_queue_shows_a_room_moderator_what_waits_from_their_room(store: Store, caller: Caller, sees):
+    gate = moderation(store, review_first_shares=1)
+    await share(store, gate, "https://held.example/", "@newbie:x")
+    answer = (await ask(store, gate, caller, "!watch queue")).text
+    if sees is None:
+        assert answer == not_a_moderator("queue")
+    else:
+        assert answer.startswith("#1 newbie: https://held.example/") if sees else answer == "Nothing waits for review."
 
 
 @pytest.mark.parametrize("command", EVERYONE)

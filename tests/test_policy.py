@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from watchbot.policy import Limits, Role, allowed, blocked_by, domain_matches, normalise_pattern, over_limit, role_of
+from watchbot.policy import (
+    Limits,
+    Power,
+    Role,
+    allowed,
+    blocked_by,
+    domain_matches,
+    may_change,
+    may_moderate,
+    may_redact,
+    normalise_pattern,
+    over_limit,
+    power_of,
+    reaches_store,
+    role_of,
+)
 
 
 @pytest.mark.parametrize("text, pattern", [
@@ -44,3 +59,47 @@ def test_roles():
     assert role_of("@mod:x", admins=admins, moderator=True, banned=False) is Role.MODERATOR
     assert role_of("@mod:x", admins=admins, moderator=True, banned=True) is Role.STRANGER
     assert role_of("bob@social.example", admins=admins, moderator=False, banned=False) is Role.MEMBER
+
+
+ROOM_A, ROOM_B, MODS = "!a:x", "!b:x", "!mods:x"
+MEMBER_OF_A = power_of(Role.MEMBER, ROOM_A, moderators_place=False)
+MOD_OF_A = power_of(Role.MODERATOR, ROOM_A, moderators_place=False)
+MOD_OF_B = power_of(Role.MODERATOR, ROOM_B, moderators_place=False)
+MOD_OF_MODS = power_of(Role.MODERATOR, MODS, moderators_place=True)  # the moderators' room
+ADMIN_IN_B = power_of(Role.ADMIN, ROOM_B, moderators_place=False)
+MEMBER_OF_MODS = power_of(Role.MEMBER, MODS, moderators_place=True)
+
+
+@pytest.mark.parametrize("power, on_a, store_wide", [
+    (MEMBER_OF_A, False, False),
+    (MOD_OF_A, True, False),
+    (MOD_OF_B, False, False),
+    (MOD_OF_MODS, True, True),
+    (ADMIN_IN_B, True, True),
+    (MEMBER_OF_MODS, False, False),  # the moderators' room gives power to its moderators only
+    (Power(Role.STRANGER, ROOM_A, store_wide=True), False, False),
+], ids=["member of A", "moderator of A", "moderator of B", "moderators' room", "admin", "member of the "
+        "moderators' room", "banned"])
+def test_a_rooms_moderators_act_on_that_room_and_only_admins_and_the_moderators_room_on_everything(
+        power: Power, on_a: bool, store_wide: bool):
+    assert may_moderate(power, ROOM_A) is on_a
+    assert reaches_store(power) is store_wide
+
+
+def test_anyone_may_change_their_own_shares_and_moderators_those_of_the_places_they_moderate():
+    assert may_change(MEMBER_OF_A, "@alice:x", "@alice:x", ROOM_B)  # hers, wherever she shared it
+    assert not may_change(MEMBER_OF_A, "@alice:x", "@bob:x", ROOM_A)
+    assert may_change(MOD_OF_A, "@mod:x", "@bob:x", ROOM_A)
+    assert not may_change(MOD_OF_B, "@mod:x", "@bob:x", ROOM_A)
+    assert may_change(MOD_OF_MODS, "@mod:x", "@bob:x", ROOM_A)
+
+
+def test_a_redaction_takes_shares_only_in_their_own_room_from_their_author_or_its_moderators():
+    assert may_redact(MEMBER_OF_A, "@alice:x", "@alice:x", ROOM_A)
+    assert not may_redact(MEMBER_OF_A, "@bob:x", "@alice:x", ROOM_A)
+    assert may_redact(MOD_OF_A, "@bob:x", "@mod:x", ROOM_A)
+    # Sent in room B, naming room A's event: nobody's, not even its author's or an admin's.
+    assert not may_redact(MOD_OF_B, "@bob:x", "@mod:x", ROOM_A)
+    assert not may_redact(power_of(Role.MEMBER, ROOM_B, moderators_place=False), "@alice:x", "@alice:x", ROOM_A)
+    assert not may_redact(ADMIN_IN_B, "@bob:x", "@root:x", ROOM_A)
+    assert may_redact(power_of(Role.ADMIN, ROOM_A, moderators_place=False), "@bob:x", "@root:x", ROOM_A)

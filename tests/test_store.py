@@ -270,3 +270,26 @@ async def test_replies_are_counted_per_thread_and_a_post_is_answered_once(store:
     await store.record_reply("mastodon", "3", "1", "99")  # recorded once only: 99 is not the bot's
     assert await store.reply_thread("mastodon", "5", "99") == ("99", 0, False)
     assert (await store.reply_thread("matrix", "1", None))[1:] == (0, False)  # per source
+
+
+async def test_posts_held_before_the_queue_knew_places_get_theirs_from_the_post(database_url: str):
+    """Migration 0008: a room's moderators find what waited in their room before the upgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+    from watchbot.store.moderation import ModerationStore
+
+    post = ('{"source": "matrix", "place": "!room:x", "author_id": "@new:x", "author_name": "new", "text": "t", '
+            '"html": null, "event_id": "$held", "visibility": "public", "at": "2026-11-02T09:30:00+00:00", '
+            '"note": null, "extra_tags": [], "links": ["https://held.example/"], "title": null, "description": null}')
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+        conn.execute(text("INSERT INTO review_queue (source, event_id, author_id, post, at, state) "
+                          "VALUES ('matrix', '$held', '@new:x', :post, :at, 'held')"), {"post": post, "at": T0})
+    engine.dispose()
+    async with await Store.open(database_url) as store:
+        queue = ModerationStore(store)
+        assert [held.post.event_id for held in await queue.waiting(place="!room:x")] == ["$held"]
+        assert await queue.waiting(place="!other:x") == []

@@ -10,6 +10,7 @@ import click
 from watchbot.cli import Context, with_store
 from watchbot.commands import Caller, Command, run_command
 from watchbot.moderation import Moderation
+from watchbot.policy import Power, Role
 from watchbot.store import Store
 
 
@@ -19,7 +20,7 @@ def mod() -> None:
 
 
 async def _run(ctx: Context, store: Store, name: str, *args: str) -> None:
-    caller = Caller(f"cli:{getpass.getuser()}", getpass.getuser(), is_moderator=True, is_admin=True)
+    caller = Caller(f"cli:{getpass.getuser()}", getpass.getuser(), Power(Role.ADMIN, None, store_wide=True))
     reply = await run_command(store, Command(name, tuple(arg for arg in args if arg)), caller, ctx.settings.zone,
                               moderation=Moderation(store, ctx.settings))
     click.echo(reply.text)

@@ -18,9 +18,9 @@ from watchbot.digest.render import render_matrix
 from watchbot.digest.schedule import DEFAULT_SCHEDULE
 from watchbot.intake import Rules, describe, file_post
 from watchbot.links import normalise_tag
-from watchbot.model import LinkRecord, utcnow
+from watchbot.model import LinkRecord, Share, utcnow
 from watchbot.moderation import MEMBER_COMMANDS, MODERATOR_COMMANDS, Moderation, run_moderation
-from watchbot.policy import Role
+from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, may_change, reaches_store
 from watchbot.store import Store
 
 if TYPE_CHECKING:
@@ -38,14 +38,15 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Who runs a command: their id and name, and their power (role, place, reach)."""
+
     user_id: str
     name: str
-    is_moderator: bool  # a moderator or an admin
-    is_admin: bool = False
+    power: Power = Power()
 
     @property
     def role(self) -> Role:
-        return Role.ADMIN if self.is_admin else Role.MODERATOR if self.is_moderator else Role.MEMBER
+        return self.power.role
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ async def run_command(
     if command.name in MODERATOR_COMMANDS + MEMBER_COMMANDS:
         return await _moderate(store, command, caller, zone, moderation)
     if command.name == "digest":
-        return await _digest(store, command.args, zone, digest)
+        return await _digest(store, command.args, caller, zone, digest)
     if command.name == "feed":
         return await _feed(command.args, caller, zone, feeds)
     handler = HANDLERS.get(command.name)
@@ -110,13 +111,14 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
         "top [week|month] — the links most people shared",
         "tags — tags by number of links",
         "show ID — a link and who shared it",
-        "tag ID +tag -tag — add or remove tags (on what you shared; moderators: on any link)",
-        "rm ID — remove what you shared of a link (moderators: the whole link)",
+        "tag ID +tag -tag — add or remove tags (on what you shared; a room's moderators: on what was shared there)",
+        "rm ID — remove what you shared of a link (a room's moderators: what was shared there)",
         "digest preview — the weekly digest as it stands so far",
         "feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, feed rm ID — follow feeds (moderators)",
         "report ID [reason] — tell the moderators about a link",
         "forget me — remove everything you shared, and your name with it",
-        "Moderators: ban USER [reason], unban USER, block DOMAIN, unblock DOMAIN, queue, approve ID, reject ID, modlog",
+        "A room's moderators: queue, approve ID, reject ID (what was posted in their room)",
+        "Admins and the moderators' room: ban USER [reason], unban USER, block DOMAIN, unblock DOMAIN, modlog",
     ]
     return _lines(lines)
 
@@ -178,10 +180,12 @@ async def _tag(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     link_id = _number(args[0]) if args else None
     if link_id is None:
         return _lines([f"“{args[0]}” is not a link number."])
-    record = await store.change_tags(link_id, add=add, remove=remove,
-                                     sharer_id=None if caller.is_moderator else caller.user_id)
+    mine = await _changeable(store, link_id, caller, "tag")
+    if isinstance(mine, Reply):
+        return mine
+    record = await store.change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
     if record is None:
-        return _lines([f"#{link_id}: only the people who shared it, or a moderator, can tag it."])
+        return _lines([f"There is no link #{link_id}."])  # removed meanwhile
     return _lines([f"#{link_id} is now tagged: {', '.join(record.link.tags) or 'nothing'}."])
 
 
@@ -189,19 +193,47 @@ async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     link_id = _number(args[0]) if args else None
     if link_id is None:
         return _lines(["Usage: rm ID, such as: rm 12"])
-    if caller.is_moderator:
+    mine = await _changeable(store, link_id, caller, "remove")
+    if isinstance(mine, Reply):
+        return mine
+    if reaches_store(caller.power):  # the whole link, logged
         removed = await store.remove_link(link_id, actor=caller.user_id, reason="chat command")
         if removed is None:
             return _lines([f"There is no link #{link_id}."])
         return _lines([f"Removed #{link_id} and its {removed.link.share_count} share(s)."])
-    count, link_gone = await store.remove_shares_by(link_id, caller.user_id)
-    if not count:
-        return _lines([f"#{link_id}: only the people who shared it, or a moderator, can remove it."])
-    return _lines([f"Removed your share of #{link_id}" + (" (and the link with it)." if link_gone else ".")])
+    own = all(share.sharer_id == caller.user_id for share in mine)
+    count, link_gone = await store.remove_shares(link_id, [share.id for share in mine],
+                                                 actor=None if own else caller.user_id, reason="chat command")
+    gone = " (and the link with it)." if link_gone else "."
+    if own:
+        return _lines([f"Removed your share of #{link_id}{gone}"])
+    return _lines([f"Removed {count} share(s) of #{link_id}{gone}"])
 
 
-async def _digest(store: Store, args, zone: ZoneInfo, options: DigestOptions) -> Reply:
-    if not args or args[0].lower() != "preview":
+async def _changeable(store: Store, link_id: int, caller: Caller, verb: str) -> list[Share] | Reply:
+    """The shares of a link the caller may remove or retag (policy.may_change), or the answer
+    saying who may."""
+    record = await store.get_link(link_id)
+    mine = [share for share in record.shares
+            if may_change(caller.power, caller.user_id, share.sharer_id, share.place)] if record else []
+    if mine:
+        return mine
+    if caller.role < Role.MODERATOR:  # said alike whether the link exists or not
+        return _lines([f"#{link_id}: only the people who shared it, or the moderators of the room it was "
+                       f"shared in, may {verb} it."])
+    if record is None or _published(record) is None:
+        return _lines([f"There is no link #{link_id}."])  # private links do not exist here
+    return _lines([elsewhere(verb, f"#{link_id}")])
+
+
+async def _digest(store: Store, args, caller: Caller, zone: ZoneInfo, options: DigestOptions) -> Reply:
+    action = args[0].lower() if args else ""
+    if action in ("post", "approve"):  # what acts on the digest reaches every room
+        if not reaches_store(caller.power):
+            return _lines([STORE_WIDE_REFUSALS["digest"]])
+        return _lines(["The digest goes out on its schedule: approve a draft with ✅ on it in the review room, "
+                       "or post it from the server's shell with: watchbot digest post"])
+    if action != "preview":  # reading it is for everyone
         return _lines(["Usage: digest preview (the digest of the week so far)"])
     built = await preview(store, options.schedule, zone, top=options.top, feed_top=options.feed_top)
     rendered = render_matrix(built, zone, so_far=True)
@@ -215,10 +247,10 @@ async def _feed(args, caller: Caller, zone: ZoneInfo, feeds: FeedPoller | None) 
     from watchbot.feeds.poller import FeedError
     from watchbot.feeds.results import describe_added, describe_state
 
+    if not reaches_store(caller.power):
+        return _lines([STORE_WIDE_REFUSALS["feed"]])
     if feeds is None:
         return _lines(["Feeds are not available here."])
-    if not caller.is_moderator:
-        return _lines(["Only moderators may add, list or remove feeds."])
     action = args[0].lower() if args else ""
     if action == "list":
         followed = await feeds.feeds.all()
@@ -289,7 +321,7 @@ async def _moderate(store: Store, command: Command, caller: Caller, zone: ZoneIn
                                  role=Role.MODERATOR)
         return [describe(r, zone) for r in result.results] + list(result.problems)
 
-    said = await run_moderation(moderation, command.name, command.args, caller.user_id, caller.role, zone,
+    said = await run_moderation(moderation, command.name, command.args, caller.user_id, caller.power, zone,
                                 file_approved)
     return replace(_lines(said.lines), for_moderators=said.for_moderators)
 

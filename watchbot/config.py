@@ -56,7 +56,9 @@ class Settings(BaseSettings):
 
     # Moderation. Admins: Matrix ids and fediverse accounts (user@server), comma-separated; they
     # may do everything moderators may, everywhere. Room moderators: Matrix users at or above
-    # this power level in the room. On the fediverse, moderators are listed.
+    # this power level in the room, acting on that room only. On the fediverse, moderators are
+    # listed; they, the admins and the moderators of moderators_room and digest_review_room act
+    # on the whole store (bans, blocks, feeds, the log, any room's links).
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     moderator_power_level: int = Field(default=50, ge=1, le=100)
     fediverse_moderators: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -96,7 +98,8 @@ class Settings(BaseSettings):
     matrix_user_id: str | None = None
     matrix_access_token: SecretStr | None = None
     matrix_device_id: str | None = None
-    # Who may invite the bot into a room: user ids, servers or room ids, comma-separated.
+    # Who may invite the bot into a room: user ids, servers or room ids, comma-separated. Name
+    # people: anyone on a listed server may bring the bot into a room of their own.
     matrix_allowed_inviters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Notices are what bots send; file them too only when asked.
     matrix_file_notices: bool = False

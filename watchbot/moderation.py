@@ -1,5 +1,6 @@
 """Moderation, network-agnostic: the gate every shared post passes before it is filed, and the
-moderators' commands. Adapters say who the caller is (a Role); this module decides.
+moderators' commands. Adapters say who the caller is (a Role; for commands, a Power: the role,
+the place and its reach); this module and policy.py decide.
 
 The gate, in order: a banned author is ignored (no answer: nothing to feed a troll); links to
 blocked domains (or, in allow-list mode, to domains not allowed) are dropped with a sentence
@@ -19,13 +20,19 @@ from yarl import URL
 from watchbot.config import Settings
 from watchbot.model import Post, utcnow
 from watchbot.policy import (
+    STORE_WIDE_REFUSALS,
     Limits,
+    Power,
     Role,
     allowed,
     blocked_by,
     canonical_account,
+    elsewhere,
+    may_moderate,
     normalise_pattern,
+    not_a_moderator,
     over_limit,
+    reaches_store,
     role_of,
 )
 from watchbot.store import Store
@@ -106,11 +113,13 @@ MODERATOR_COMMANDS = ("ban", "unban", "block", "unblock", "queue", "approve", "r
 MEMBER_COMMANDS = ("report", "forget")
 
 
-async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...], account: str, role: Role,
+async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...], account: str, power: Power,
                          zone: ZoneInfo, file_approved) -> Said:
     """`file_approved(post)` files an approved post and returns the lines describing it."""
-    if name in MODERATOR_COMMANDS and role < Role.MODERATOR:
-        return Said([f"Only moderators may use “{name}”."])
+    if name in STORE_WIDE_REFUSALS and not reaches_store(power):
+        return Said([STORE_WIDE_REFUSALS[name]])
+    if name in MODERATOR_COMMANDS and power.role < Role.MODERATOR:
+        return Said([not_a_moderator(name)])
     records = moderation.records
     if name in ("ban", "unban"):
         if not args:
@@ -135,18 +144,22 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         return Said([f"Blocked {pattern}: links to it are not filed from now on." if done
                      else f"{pattern} was blocked already."])
     if name == "queue":
-        waiting = await records.waiting()
+        # A room's moderators see what waits from their room only.
+        waiting = await records.waiting(place=None if reaches_store(power) else power.place, limit=10)
         if not waiting:
             return Said(["Nothing waits for review."])
         return Said([f"#{held.id} {held.post.author_name}: {_shown(held.post)} "
                      f"({held.at.astimezone(zone):%Y-%m-%d %H:%M}) — approve {held.id} or reject {held.id}"
-                     for held in waiting[:10]])
+                     for held in waiting])
     if name in ("approve", "reject"):
         held_id = _number(args[0]) if args else None
         if held_id is None:
             return Said([f"Usage: {name} ID (see: queue)"])
-        held = await records.decide(held_id, approve=name == "approve", actor=account)
-        if held is None:
+        waiting = await records.held(held_id)
+        if waiting is not None and not may_moderate(power, waiting.place):
+            return Said([elsewhere(name, f"#{held_id}", held=True)])
+        held = await records.decide(held_id, approve=name == "approve", actor=account) if waiting else None
+        if held is None:  # never held, or decided meanwhile
             return Said([f"Nothing waits for review as #{held_id}."])
         if name == "reject":
             return Said([f"Rejected #{held_id} from {held.post.author_name}: not filed."])
@@ -168,7 +181,7 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         reason = " ".join(args[1:]) or None
         await records.report(link_id, reporter=account, reason=reason)
         notice = (f"Report on #{link_id} {record.link.url}" + (f": {reason}" if reason else "")
-                  + f" (moderators: rm {link_id} to remove it)")
+                  + f" (rm {link_id} removes it; a room's moderators may remove that room's shares)")
         return Said(["Thank you: the moderators were told."], for_moderators=notice)
     if name == "forget":
         if args[:1] != ("me",):

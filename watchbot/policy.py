@@ -3,6 +3,12 @@
 Roles: a stranger (banned: the bot ignores them) < a member (anyone else who can reach the bot)
 < a moderator (a Matrix room's moderators by power level, listed accounts on the fediverse) < an
 admin (listed in the settings, a moderator everywhere).
+
+Power is scoped: a room's moderators act on what was shared, held or reported in that room; what
+reaches the whole store (bans, blocks, feeds, the log, the digest, another room's shares) belongs
+to store-wide moderators: admins, listed fediverse moderators, and the moderators of the rooms
+the settings name for moderation. `Power` says which a caller is; `may_moderate` and
+`reaches_store` are the only questions commands ask.
 """
 
 from __future__ import annotations
@@ -19,6 +25,69 @@ class Role(IntEnum):
     MEMBER = 1
     MODERATOR = 2
     ADMIN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    """What a caller may do, and where."""
+
+    role: Role = Role.MEMBER
+    place: str | None = None  # where they speak from: a room id, a fediverse instance; None: the shell
+    store_wide: bool = False  # their moderation reaches every place (see power_of)
+
+
+def power_of(role: Role, place: str | None, *, moderators_place: bool) -> Power:
+    """`moderators_place`: the settings name this place for the watch's moderators (the
+    moderators' room, the digest review room; the fediverse, whose moderators are listed)."""
+    return Power(role, place, store_wide=role is Role.ADMIN or (role is Role.MODERATOR and moderators_place))
+
+
+def may_moderate(power: Power, place: str) -> bool:
+    """May `power` act as a moderator on what was shared, held or reported in `place`?"""
+    return power.role >= Role.MODERATOR and (power.store_wide or power.place == place)
+
+
+def reaches_store(power: Power) -> bool:
+    """May `power` do what reaches every place: ban, block, follow feeds, read the whole log?"""
+    return power.role >= Role.MODERATOR and power.store_wide
+
+
+def may_change(power: Power, caller_id: str, sharer_id: str, place: str) -> bool:
+    """May the caller remove or retag a share: their own, or one of a place they moderate."""
+    return sharer_id == caller_id or may_moderate(power, place)
+
+
+def may_redact(power: Power, sharer_id: str, redactor: str, place: str) -> bool:
+    """Does a redaction sent from `power.place` take a share filed from `place`? Only in that
+    room (a redaction may name any event id, of any room), by its author or a moderator there."""
+    return power.place == place and (redactor == sharer_id or may_moderate(power, place))
+
+
+# -- refusals: one line each, saying who may -------------------------------------------------------
+
+STORE_WIDE_WHO = "only admins and the moderators' room may"
+STORE_WIDE_REFUSALS = {
+    "ban": f"Banning someone reaches every room: {STORE_WIDE_WHO} do it.",
+    "unban": f"Unbanning someone reaches every room: {STORE_WIDE_WHO} do it.",
+    "block": f"Blocking a domain reaches every room: {STORE_WIDE_WHO} do it.",
+    "unblock": f"Unblocking a domain reaches every room: {STORE_WIDE_WHO} do it.",
+    "modlog": f"The moderation log covers every room: {STORE_WIDE_WHO} read it.",
+    "feed": f"Feeds file links for every room: {STORE_WIDE_WHO} add, list or remove them.",
+    "digest": f"The digest goes to every room: {STORE_WIDE_WHO} post or approve it.",
+}
+
+
+def not_a_moderator(command: str) -> str:
+    """A member asked for a moderator's command."""
+    return (f"Only moderators may use “{command}”: a room's moderators in that room, admins and the "
+            "moderators' room everywhere.")
+
+
+def elsewhere(verb: str, what: str, *, held: bool = False) -> str:
+    """A room's moderator asked to act on something of another room."""
+    done = "posted" if held else "shared"
+    return (f"Only the moderators of the room it was {done} in, the moderators' room or an admin may {verb} "
+            f"{what}: it was {done} in another room.")
 
 
 def canonical_account(account: str) -> str:

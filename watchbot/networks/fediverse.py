@@ -61,7 +61,7 @@ from watchbot.networks.fediverse_events import (
 )
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, minimal_reply, split_lines
-from watchbot.policy import Role, canonical_account
+from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -372,8 +372,8 @@ class FediverseAdapter:
         command = parse_command(command_text(status, self.own_acct), addressed=True)
         if command is None:
             return []
-        caller = Caller(post.author_id, post.author_name, is_moderator=role >= Role.MODERATOR,
-                        is_admin=role is Role.ADMIN)
+        # Fediverse moderators are listed in the settings: their power reaches the whole store.
+        caller = Caller(post.author_id, post.author_name, power_of(role, post.place, moderators_place=True))
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
                                 self.settings.feeds_digest_cap)
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,

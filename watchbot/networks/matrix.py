@@ -44,7 +44,7 @@ from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Source
 from watchbot.moderation import Moderation
-from watchbot.policy import Role
+from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix_events import (
     Outgoing,
     acknowledgements,
@@ -53,6 +53,7 @@ from watchbot.networks.matrix_events import (
     edited_post,
     events_after_own_join,
     invite_allowed,
+    invite_warning,
     inviter_of,
     is_privileged_creator,
     post_from_event,
@@ -88,7 +89,7 @@ UNDECRYPTABLE_WITHOUT_KEYS = (
     "This room is encrypted and I am not set up for encryption, so I cannot read what is said "
     "here. My operator can turn it on (WATCHBOT_MATRIX_STORE_PATH, see the README)."
 )
-# Room moderators, as Matrix clients name them, may remove and retag anyone's links.
+# Room moderators, as Matrix clients name them, may remove and retag what was shared in their room.
 APPROVE_REACTIONS = {"✅", "✔"}  # keys without the emoji variation selector (reaction_of)
 REPORT_REACTIONS = {"⚠"}
 # Filling a gap after downtime: pages of this many events, and no more than this in all.
@@ -142,6 +143,8 @@ class MatrixAdapter:
 
     async def run(self) -> None:
         """Follow the rooms until cancelled."""
+        if (warning := invite_warning(self.settings.matrix_allowed_inviters)) is not None:
+            log.warning("Matrix: %s", warning)
         client = self._client = self._new_client()
         sender = asyncio.create_task(self._send_forever(client), name="matrix-send")
         try:
@@ -293,12 +296,16 @@ class MatrixAdapter:
         self._queue(room_id, acknowledgements(result, event, self.settings.zone))
 
     async def _redacted(self, room_id: str, room, sender: str, redacted: str) -> None:
-        """A redacted message's shares go, when its author or a moderator redacted it (a server
-        on the federation could send a redaction that the room's rules do not allow)."""
+        """A redacted message's shares go, when the redaction was sent in their room by its author
+        or a moderator there (a server on the federation could send a redaction that the room's
+        rules do not allow, and a redaction may name an event of any room)."""
         shares = await self.store.shares_of_event(Source.MATRIX, redacted)
-        if shares and sender != shares[0].sharer_id and await self._role(room_id, room, sender) < Role.MODERATOR:
-            log.warning("Matrix: %s redacted %s, which %s shared; not allowed, ignored", sender, redacted,
-                        shares[0].sharer_id)
+        if not shares:
+            return
+        power = self._power(room_id, await self._role(room_id, room, sender))
+        if not may_redact(power, shares[0].sharer_id, sender, shares[0].place):
+            log.warning("Matrix: %s redacted %s in %s, which %s shared in %s; not allowed, ignored", sender,
+                        redacted, room_id, shares[0].sharer_id, shares[0].place)
             return
         removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
         if removed:
@@ -310,6 +317,11 @@ class MatrixAdapter:
         role = await self._role(room_id, room, sender)
         if role is Role.STRANGER:
             return  # banned: their reactions count for nothing
+        shares = await self.store.shares_of_event(Source.MATRIX, target)
+        if shares and shares[0].place != room_id:
+            # A reaction may name an event of any room: it counts only in the room of what it names.
+            log.info("Matrix: %s reacted in %s to %s, a message of another room; ignored", sender, room_id, target)
+            return
         await self.store.add_reaction(Source.MATRIX, target, sender)
         if room_id == self.settings.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             period = await DigestRuns(self.store).approve_draft(target, sender)
@@ -326,7 +338,7 @@ class MatrixAdapter:
                 await self._answer_command(room_id, {"event_id": target, "sender": sender},
                                            Command("approve", (str(held),)), sender, role)
         elif key in REPORT_REACTIONS and role >= Role.MEMBER:
-            for share in await self.store.shares_of_event(Source.MATRIX, target):
+            for share in shares:
                 await self._answer_command(room_id, None, Command("report", (str(share.link_id), "(⚠️ reaction)")),
                                            sender, role)
 
@@ -349,7 +361,7 @@ class MatrixAdapter:
         """Run a command and answer it (in reply to `event`, or in the room when there is none).
         Without an event (a reaction acting as a command), `name` is the caller's id."""
         sender = str((event or {}).get("sender") or name)
-        caller = Caller(sender, name, is_moderator=role >= Role.MODERATOR, is_admin=role is Role.ADMIN)
+        caller = Caller(sender, name, self._power(room_id, role))
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
                                 self.settings.feeds_digest_cap)
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
@@ -383,6 +395,12 @@ class MatrixAdapter:
         community = room is not None and (room.joined_count > 2 or chosen)
         moderator = community and await self._is_moderator(room_id, room, user_id)
         return await self.moderation.role(user_id, moderator=moderator)
+
+    def _power(self, room_id: str, role: Role) -> Power:
+        # The rooms the settings name for moderators are theirs for the whole store; any other
+        # room's moderators act on that room (anyone allowed to invite the bot can make a room).
+        named = room_id in (self.settings.moderators_room, self.settings.digest_review_room)
+        return power_of(role, room_id, moderators_place=named)
 
     async def _say_cannot_decrypt(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
         """Say once per room (remembered across restarts) that encrypted messages go unread."""

@@ -275,3 +275,19 @@ def invite_allowed(inviter: str | None, room_id: str, allowed: list[str]) -> boo
         return False
     server = inviter.partition(":")[2]
     return any(entry == inviter or entry.lstrip(":") == server for entry in allowed)
+
+
+def invite_warning(allowed: list[str]) -> str | None:
+    """What to say at start about WATCHBOT_MATRIX_ALLOWED_INVITERS, read as invite_allowed reads
+    it, when it is not a list of people and rooms: nobody may invite the bot, or a whole server may
+    (anyone there could bring the bot into a room of their own, file links into the shared watch
+    and its digest, and moderate that room)."""
+    if not allowed:
+        return ("nobody may invite the bot (WATCHBOT_MATRIX_ALLOWED_INVITERS is empty): it stays in the rooms "
+                "it is in and declines every invite")
+    servers = [entry.lstrip(":") for entry in allowed if not entry.startswith(("@", "!"))]
+    if not servers:
+        return None
+    return (f"anyone on {', '.join(servers)} may invite the bot (WATCHBOT_MATRIX_ALLOWED_INVITERS), into a room of "
+            "their own, where they file links into the shared watch and moderate that room; name people "
+            "(@alice:example.org) or rooms (!room:example.org) instead")

@@ -34,6 +34,10 @@ class Held:
     post: Post
     at: datetime
 
+    @property
+    def place(self) -> str:
+        return self.post.place
+
 
 @dataclass(frozen=True, slots=True)
 class Facts:
@@ -111,7 +115,7 @@ class ModerationStore:
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             conn.execute(dialect_insert(review_queue).values(
                 source=post.source.value, event_id=post.event_id or "", author_id=post.author_id,
-                post=_post_to_json(post), at=utcnow(), state="held",
+                place=post.place, post=_post_to_json(post), at=utcnow(), state="held",
             ).on_conflict_do_nothing())
             if cursor is not None:
                 self.store.set_cursor_in(conn, *cursor)
@@ -121,9 +125,17 @@ class ModerationStore:
 
         return await self.store.write(hold)
 
-    async def waiting(self) -> list[Held]:
-        query = select(review_queue).where(review_queue.c.state == "held").order_by(review_queue.c.id)
+    async def waiting(self, *, place: str | None = None, limit: int | None = None) -> list[Held]:
+        """What waits for review, oldest first; with `place`, only what was posted there."""
+        query = select(review_queue).where(review_queue.c.state == "held").order_by(review_queue.c.id).limit(limit)
+        if place is not None:
+            query = query.where(review_queue.c.place == place)
         return await self.store.read(lambda conn: [_held(row) for row in conn.execute(query)])
+
+    async def held(self, held_id: int) -> Held | None:
+        """A post waiting for review, by its number (None: nothing waits as that number)."""
+        query = select(review_queue).where(review_queue.c.id == held_id, review_queue.c.state == "held")
+        return await self.store.read(lambda conn: next((_held(row) for row in conn.execute(query)), None))
 
     async def held_for_event(self, source: Source, event_id: str) -> int | None:
         query = select(review_queue.c.id).where(review_queue.c.source == source.value,

@@ -303,6 +303,8 @@ review_queue = Table(
     Column("source", Text, nullable=False),
     Column("event_id", Text, nullable=False),
     Column("author_id", Text, nullable=False),
+    # Where it was posted (the Post's place): a room's moderators decide on their room's posts.
+    Column("place", Text, nullable=False, server_default=""),
     Column("post", Text, nullable=False),  # the Post as JSON, filed as it was on approval
     Column("at", UTCDateTime, nullable=False),
     Column("state", Text, nullable=False),  # held, approved, rejected

@@ -496,37 +496,45 @@ class Store:
         return await self._read(read)
 
     async def change_tags(
-        self, link_id: int, *, add: Sequence[str], remove: Sequence[str], sharer_id: str | None
+        self, link_id: int, *, add: Sequence[str], remove: Sequence[str], share_ids: Sequence[int]
     ) -> LinkRecord | None:
-        """Add and remove tags on the shares of `sharer_id` (every share of the link when None,
-        for moderators). Tags added to a link someone shares without tags go on their first share."""
+        """Add and remove tags on these shares of a link (None when none of them is left). Tags
+        added go on the earliest of them."""
+        wanted = list(share_ids)
 
         def change(conn: Connection) -> LinkRecord | None:
-            query = select(shares.c.id).where(shares.c.link_id == link_id).order_by(shares.c.shared_at, shares.c.id)
-            if sharer_id is not None:
-                query = query.where(shares.c.sharer_id == sharer_id)
-            share_ids = list(conn.execute(query).scalars())
-            if not share_ids:
+            ids = list(conn.execute(select(shares.c.id).where(
+                shares.c.link_id == link_id, shares.c.id.in_(wanted)).order_by(shares.c.shared_at, shares.c.id)
+            ).scalars())
+            if not ids:
                 return None
             if remove:
-                conn.execute(delete(share_tags).where(share_tags.c.share_id.in_(share_ids),
+                conn.execute(delete(share_tags).where(share_tags.c.share_id.in_(ids),
                                                       share_tags.c.tag.in_(list(remove))))
-            present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == share_ids[0])).scalars())
+            present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == ids[0])).scalars())
             missing = [tag for tag in _unique_sorted(add) if tag not in present]
             if missing:
-                conn.execute(_INSERT_TAG, [{"share_id": share_ids[0], "tag": tag} for tag in missing])
+                conn.execute(_INSERT_TAG, [{"share_id": ids[0], "tag": tag} for tag in missing])
             self.rebuild_search_document(conn, link_id)
             return self._load_records(conn, [link_id]).get(link_id)
 
         return await self._write(change)
 
-    async def remove_shares_by(self, link_id: int, sharer_id: str) -> tuple[int, bool]:
-        """Remove what `sharer_id` shared of a link: (shares removed, whether the link went too)."""
+    async def remove_shares(self, link_id: int, share_ids: Sequence[int], *, actor: str | None = None,
+                            reason: str | None = None) -> tuple[int, bool]:
+        """Remove these shares of a link: (shares removed, whether the link went too, having no
+        share left). With `actor` (a moderator taking others' shares), the moderation log keeps it."""
 
         def remove(conn: Connection) -> tuple[int, bool]:
-            ids = list(conn.execute(select(shares.c.id).where(
-                shares.c.link_id == link_id, shares.c.sharer_id == sharer_id)).scalars())
-            return len(ids), bool(self._delete_shares(conn, ids))
+            url = conn.execute(select(links.c.url).where(links.c.id == link_id)).scalar_one_or_none()
+            found = list(conn.execute(select(shares.c.id).where(
+                shares.c.link_id == link_id, shares.c.id.in_(list(share_ids)))).scalars())
+            gone = bool(self._delete_shares(conn, found))
+            if found and actor is not None:
+                conn.execute(insert(moderation_log).values(
+                    at=utcnow(), actor=actor, action="remove-shares", target=f"{len(found)} share(s) of {url}",
+                    reason=reason))
+            return len(found), gone
 
         return await self._write(remove)
 
