@@ -294,3 +294,62 @@ def test_moderation_from_the_shell_is_logged_as_the_local_user(run):
     log = run("modlog").output.splitlines()
     assert log[0].endswith("ban troll@social.example (flooding)") and " cli:" in log[0]
     assert run("mod", "unban", "troll@social.example").output == "troll@social.example may share again.\n"
+
+
+def keep_failures(tmp_path: Path, *failures: tuple) -> None:
+    """Failed events in the store the `run` fixture uses, as the bot would have kept them."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from watchbot.store import Store
+    from watchbot.store.failures import FailureStore
+
+    async def keep() -> None:
+        async with await Store.open(f"sqlite:///{tmp_path / 'watchbot.db'}") as store:
+            for minute, (source, place, event_id, reason, payload) in enumerate(failures):
+                at = datetime(2026, 11, 23, 10, minute, tzinfo=timezone.utc)
+                await FailureStore(store).record(source, place, event_id, reason, payload, at=at)
+
+    asyncio.run(keep())
+
+
+def test_failed_events_are_listed_retried_by_the_bot_and_forgotten(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("WATCHBOT_TIMEZONE", "UTC")
+    assert run("failed").output == "No failed events waiting.\n"
+    keep_failures(
+        tmp_path,
+        ("matrix", "!room:example.org", "$ev1", "RuntimeError: boom", '{"event_id": "$ev1"}'),
+        ("mastodon", "social.example", "77", "KeyError: 'status'", None),  # kept without its payload
+        ("feed", "https://blog.example/feed", "1:entry", "ValueError: odd date", '{"source": "feed"}'),
+    )
+    assert run("check").output.splitlines()[1] == "3 failed event(s) wait for you: see `watchbot failed`."
+    assert run("failed").output.splitlines() == [
+        "#3    2026-11-23 10:02 feed 1:entry in https://blog.example/feed (1 attempt)",
+        "      ValueError: odd date",
+        "#2    2026-11-23 10:01 mastodon 77 in social.example (1 attempt, cannot be retried)",
+        "      KeyError: 'status'",
+        "#1    2026-11-23 10:00 matrix $ev1 in !room:example.org (1 attempt)",
+        "      RuntimeError: boom",
+    ]
+
+    assert run("failed", "retry", "1").output.splitlines() == [
+        "#1 matrix $ev1: the running bot retries it at its next sync.",
+        "`watchbot failed` shows what is still waiting.",
+    ]
+    assert "(1 attempt, retry asked)" in run("failed").output
+    refused = run("failed", "retry", "2", ok=False)
+    assert refused.exit_code == 1 and "cannot be retried; `watchbot failed forget 2` closes it" in refused.output
+    missing = run("failed", "retry", "9", ok=False)
+    assert missing.output == "Error: there is no failed event #9 (see `watchbot failed`)\n"
+    assert run("failed", "retry", ok=False).exit_code == 2  # neither ids nor --all
+    assert [line.split(":")[0] for line in run("failed", "retry", "--all").output.splitlines()[:-1]] == [
+        "#1 matrix $ev1", "#3 feed 1"]
+
+    assert run("failed", "forget", "2").output == "#2 mastodon 77: forgotten.\n"
+    assert run("failed", "forget", "2", ok=False).output == "Error: failed event #2 is closed already (forgotten)\n"
+    assert "#2 " not in run("failed").output
+    listed = json.loads(run("failed", "--all", "--json").output)
+    assert [(f["id"], f["resolution"], f["retryable"]) for f in listed] == [
+        (3, None, True), (2, "forgotten", False), (1, None, True)]
+    assert run("check").output.splitlines()[1] == "2 failed event(s) wait for you: see `watchbot failed`."
+    assert run("check", "--quiet").output == ""

@@ -278,3 +278,49 @@ async def test_forget_me_reaches_shares_kept_in_merge_records_so_unmerge_cannot_
     assert shares == 2
     await LinkPages(store).unmerge(gone, actor="cli:test")
     assert await store.get_link(gone) is None and await store.count_links() == 0  # nothing of hers came back
+
+
+async def test_a_page_whose_reading_raises_is_kept_as_failed_and_the_worker_goes_on(
+        store: Store, enricher: Enricher, pages: PageServer, monkeypatch):
+    import watchbot.enrich.worker as worker
+    from tests.poison import eventually
+    from watchbot.store.failures import RETRIED, FailureStore
+
+    monkeypatch.setattr(worker, "IDLE_SECONDS", 0.1)
+    bad_url = pages.page("/raises/bad", ARTICLE.replace("/article", "/raises/bad"))
+    good_url = pages.page("/raises/good", ARTICLE.replace("/article", "/raises/good"))
+    real_found, met = enricher.pages.found, []
+
+    async def found(link_id, page, other_keys):  # a bug after the page was read, for one link
+        if link_id == bad:
+            met.append(link_id)
+            raise KeyError("og:nothing")
+        return await real_found(link_id, page, other_keys)
+
+    monkeypatch.setattr(enricher.pages, "found", found)
+    bad = await share(store, bad_url)
+    task = asyncio.create_task(enricher.run())
+    try:
+        good = await share(store, good_url)
+        await eventually(lambda: _state_is(store, good, PageState.OK), "the good page to be read")
+        [failure] = await eventually(lambda: FailureStore(store).list(), "the bad page to be kept as failed")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (failure.source, failure.place, failure.event_id, failure.reason) == (
+        "page", bad_url, str(bad), "KeyError: 'og:nothing'")
+    page = (await store.get_link(bad)).page
+    assert (page.state, page.reason, page.next_fetch_at) == (PageState.FAILED, "unexpected error: KeyError: "
+                                                             "'og:nothing'", None)
+    assert await LinkPages(store).due(utcnow() + timedelta(days=365), 10) == []  # not tried again on its own
+    assert met == [bad]
+
+    monkeypatch.setattr(enricher.pages, "found", real_found)
+    await FailureStore(store).ask_retry([failure.id])
+    await enricher.retry_asked()
+    assert (await FailureStore(store).get(failure.id)).resolution == RETRIED
+    assert (await store.get_link(bad)).link.title == "Kernel 7.0 released"
+
+
+async def _state_is(store: Store, link_id: int, state: PageState) -> bool:
+    return (await store.get_link(link_id)).page.state is state

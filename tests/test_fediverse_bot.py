@@ -384,3 +384,54 @@ async def test_saving_a_followers_only_post_files_it_as_private_however_public_t
         record = await store.get_link(link.id)
         assert [share.visibility.value for share in record.shares] == ["private"]
         assert not await store.search("followers", publishable_only=True)
+
+
+async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_and_the_bot_goes_on(
+        scene: Scene, monkeypatch, caplog):
+    import json
+    import logging
+
+    import watchbot.networks.fediverse as fediverse
+    from tests.poison import Poison, eventually, resolved
+    from watchbot.store.failures import RETRIED, FailureStore
+
+    poison = Poison(monkeypatch, fediverse)
+    alice, alice_client = scene.person("alice")
+    with caplog.at_level(logging.INFO, logger="watchbot"):
+        async with scene.running_bot() as (adapter, store):
+            bad = await post(alice_client, f"@{scene.bot.username} POISON https://poison.example/")
+            adapter.wake()
+            [failure] = await until(lambda: FailureStore(store).list(), "the mention to be kept as failed")
+            assert (failure.source, failure.place, failure.attempts) == ("mastodon", adapter.instance, 1)
+            assert failure.reason == "RuntimeError: a bug met a message it did not expect"
+            assert str(json.loads(failure.payload)["status"]["id"]) == str(bad["id"])
+            # The last mention read, and it failed: the cursor moved past it all the same.
+            assert await store.get_cursor(CURSOR) == failure.event_id
+
+            good = await post(alice_client, f"@{scene.bot.username} https://after-the-poison.example/")
+            adapter.wake()
+            await until(replies_from(alice_client, good["id"], scene.bot), "the reply to the next mention")
+            assert [link.url for link in await store.list_links()] == ["https://after-the-poison.example/"]
+            assert not await replies_from(alice_client, bad["id"], scene.bot)()
+    said = [r for r in caplog.records if f"notification {failure.event_id} " in r.getMessage()
+            and r.levelno >= logging.WARNING]
+    assert [r.levelname for r in said] == ["ERROR"] and "\n" not in said[0].getMessage()
+    assert scene.bot.access_token not in caplog.text
+
+    async with scene.running_bot() as (adapter, store):  # restarted, on the same store
+        marker = await post(alice_client, f"@{scene.bot.username} https://after-the-restart.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, marker["id"], scene.bot), "the reply after the restart")
+        assert len(poison.met) == 1  # its handler was not called again
+
+        # The bug mended, an operator asks for a retry: filed and answered, the cursor left where it is.
+        poison.cure()
+        cursor = await store.get_cursor(CURSOR)
+        await FailureStore(store).ask_retry([failure.id])
+        adapter.wake()
+        [reply] = await until(replies_from(alice_client, bad["id"], scene.bot), "the retried mention's reply")
+        assert "Filed" in reply["content"]
+        retried = await eventually(lambda: resolved(store, failure.id), "the failed event to be resolved")
+        assert retried.resolution == RETRIED
+        assert await store.get_cursor(CURSOR) == cursor
+

@@ -482,3 +482,43 @@ async def test_an_entry_on_a_blocked_domain_is_neither_filed_nor_alerted(store: 
         assert not any("evil.example" in link.url for link in await store.list_links())
     finally:
         await client.aclose()
+
+
+async def test_an_entry_that_raises_is_kept_and_the_feeds_other_entries_and_feeds_go_on(
+        store: Store, poller: FeedPoller, pages: PageServer, clock: Clock, request, monkeypatch):
+    import json
+
+    import watchbot.feeds.poller as feeds_poller
+    from tests.poison import Poison
+    from watchbot.store.failures import RETRIED, FailureStore
+
+    poison = Poison(monkeypatch, feeds_poller)
+    feed = site(pages, request, rss(ONE))
+    other = site(pages, request, rss(ONE), name="other")
+    added = await poller.add(feed.url, added_by="cli:admin")
+    await poller.add(other.url, added_by="cli:admin")
+    bad = ("p-1", "https://advisories.example/p-1", "POISON advisory", "2026-11-21T12:00:00+00:00")
+    feed.update(rss(THREE, bad, TWO, ONE))  # filed oldest first: two, the poisoned one, three
+    other.update(rss(FOUR, ONE))
+    clock.advance(EVERY)
+    polled = {p.feed.url: p for p in await poller.poll_due()}
+    assert polled[feed.url].result is Result.NEW
+    assert [f.entry.title for f in polled[feed.url].filed] == ["Advisory two (CVE-2026-1111)", "Advisory three"]
+    assert [f.entry.title for f in polled[other.url].filed] == ["OpenSSH flaw CVE-2026-2222"]
+    [failure] = await FailureStore(store).list()
+    assert (failure.source, failure.place, failure.attempts) == ("feed", feed.url, 1)
+    assert failure.event_id.startswith(f"{added.feed.id}:") and poison.met == [failure.event_id]
+    assert json.loads(failure.payload)["links"] == ["https://advisories.example/p-1"]
+    assert (await poller.feeds.get(added.feed.id)).errors == 0  # the feed itself is fine
+
+    clock.advance(EVERY)
+    feed.update(rss(THREE, bad, TWO, ONE))  # a new ETag: read again, the entry is known
+    await poller.poll_due()
+    assert len(poison.met) == 1
+
+    poison.cure()
+    await FailureStore(store).ask_retry([failure.id])
+    await poller.retry_asked()
+    assert (await FailureStore(store).get(failure.id)).resolution == RETRIED
+    [share] = await shares_of(store, "https://advisories.example/p-1")
+    assert (share.source, share.event_id, share.place) == (Source.FEED, failure.event_id, feed.url)

@@ -542,3 +542,45 @@ async def test_the_start_says_when_nobody_or_a_whole_server_may_invite_the_bot(t
     warnings = [r.getMessage() for r in caplog.records if r.name == "watchbot.networks.matrix"
                 and r.levelname == "WARNING" and "invite" in r.getMessage()]
     assert [w[:len(said)] for w in warnings] == ([said] if said else [])
+
+
+async def test_an_event_whose_handling_raises_is_kept_and_the_bot_goes_on_without_meeting_it_again(
+        scene: Scene, monkeypatch, caplog):
+    import json
+    import logging
+
+    import watchbot.networks.matrix as matrix
+    from tests.poison import Poison, eventually, resolved
+    from watchbot.store.failures import RETRIED, FailureStore
+
+    poison = Poison(monkeypatch, matrix)
+    alice, alice_client = await scene.person("alice")
+    with caplog.at_level(logging.INFO, logger="watchbot"):
+        async with scene.running_bot(allowed=[alice.user_id]) as store:
+            room_id = await room_with_bot(scene, alice_client)
+            bad = await say(alice_client, room_id, "POISON https://poison.example/")
+            good = await say(alice_client, room_id, "https://after-the-poison.example/")
+            await wait_for_event(alice_client, room_id, is_reaction_to(good, NEW_LINK_REACTION))
+            assert [link.url for link in await store.list_links()] == ["https://after-the-poison.example/"]
+            [failure] = await FailureStore(store).list()
+            assert (failure.source, failure.place, failure.event_id, failure.attempts) == ("matrix", room_id, bad, 1)
+            assert failure.reason == "RuntimeError: a bug met a message it did not expect"
+            assert json.loads(failure.payload)["content"]["body"] == "POISON https://poison.example/"
+    said = [r for r in caplog.records if bad in r.getMessage() and r.levelno >= logging.WARNING]
+    assert [r.levelname for r in said] == ["ERROR"] and "\n" not in said[0].getMessage()
+    assert scene.bot.access_token not in caplog.text
+
+    async with scene.running_bot(allowed=[alice.user_id]) as store:  # restarted, on the same store
+        later = await say(alice_client, room_id, "https://after-the-restart.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(later, NEW_LINK_REACTION))
+        assert poison.met == [bad]  # its handler was not called again
+
+        # The bug mended, an operator asks for a retry: the bot handles it as if it came now.
+        poison.cure()
+        await FailureStore(store).ask_retry([failure.id])
+        await say(alice_client, room_id, "a word that wakes the bot's sync")
+        await wait_for_event(alice_client, room_id, is_reaction_to(bad, NEW_LINK_REACTION))
+        retried = await eventually(lambda: resolved(store, failure.id), "the failed event to be resolved")
+        assert (retried.resolution, retried.attempts) == (RETRIED, 1)
+        assert "https://poison.example/" in {link.url for link in await store.list_links()}
+

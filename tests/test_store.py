@@ -293,3 +293,69 @@ async def test_posts_held_before_the_queue_knew_places_get_theirs_from_the_post(
         queue = ModerationStore(store)
         assert [held.post.event_id for held in await queue.waiting(place="!room:x")] == ["$held"]
         assert await queue.waiting(place="!other:x") == []
+
+
+async def test_a_failed_event_is_kept_once_counted_per_attempt_and_its_cursor_moves_with_it(store: Store):
+    from watchbot.store.failures import FORGOTTEN, RETRIED, FailureStore
+
+    failures = FailureStore(store)
+    first = await failures.record("mastodon", "mastodon.example", "101", "TypeError: boom", '{"id": "101"}',
+                                  at=T0, cursor=("mastodon.notification_id", "101"))
+    assert await store.get_cursor("mastodon.notification_id") == "101"  # in the same transaction
+    await failures.record("matrix", "!room:x", "$other", "KeyError: 'content'", None, at=T0 + timedelta(minutes=1))
+    again = await failures.record("mastodon", "mastodon.example", "101", "TypeError: boom again", '{"id": "101"}',
+                                  at=T0 + timedelta(minutes=2))
+    assert again == first
+    kept = await failures.get(first)
+    assert (kept.source, kept.place, kept.event_id, kept.reason) == (
+        "mastodon", "mastodon.example", "101", "TypeError: boom again")
+    assert (kept.attempts, kept.failed_at, kept.payload) == (2, T0 + timedelta(minutes=2), '{"id": "101"}')
+    assert [f.event_id for f in await failures.list()] == ["101", "$other"]  # the newest first
+    assert await failures.count_unresolved() == 2
+
+    # Asked to retry: only what has a payload can be; each worker sees its own.
+    assert [f.id for f in await failures.ask_retry(None, at=T0 + timedelta(hours=1))] == [first]
+    assert [f.id for f in await failures.to_retry("mastodon")] == [first]
+    assert await failures.to_retry("matrix") == []
+    retried = await failures.resolve(first, RETRIED, at=T0 + timedelta(hours=2))
+    assert (retried.resolution, retried.resolved_at, retried.retry_asked_at) == (RETRIED, T0 + timedelta(hours=2), None)
+    assert await failures.resolve(first, FORGOTTEN) is None  # closed already
+    assert await failures.to_retry("mastodon") == []
+    assert [f.event_id for f in await failures.list()] == ["$other"]
+    assert [f.event_id for f in await failures.list(resolved=True)] == ["101", "$other"]
+
+    # The same event failing once more opens it again.
+    await failures.record("mastodon", "mastodon.example", "101", "TypeError: boom", '{"id": "101"}',
+                          at=T0 + timedelta(hours=3))
+    reopened = await failures.get(first)
+    assert (reopened.attempts, reopened.resolved_at, reopened.resolution) == (3, None, None)
+    assert await failures.get(999) is None
+
+
+async def test_an_unexpected_error_is_kept_in_one_clean_line_without_the_token(store: Store, caplog):
+    import logging
+
+    from watchbot.isolation import PAYLOAD_CHARS, Isolation
+    from watchbot.store.failures import FailureStore
+
+    isolation = Isolation(store, "matrix", "Matrix event", logging.getLogger("test.isolation"),
+                          secrets=["syt_sEcReT"])
+    error = ValueError("bad\x00 text\nfrom https://hs.example/sync?access_token=syt_sEcReT&x=1 " + "\ud800" * 3)
+    with caplog.at_level(logging.DEBUG, logger="test.isolation"):
+        try:
+            raise error
+        except ValueError as raised:
+            reason = await isolation.failed(raised, place="!room\n:x", event_id="$e1",
+                                            payload={"body": "\x00\ud800", "big": False})
+        await isolation.failed(RuntimeError(), place="!room:x", event_id=None, payload={"x": "y" * PAYLOAD_CHARS})
+    assert reason == "ValueError: bad text from https://hs.example/sync?access_token=***&x=1"
+    [kept, nameless] = sorted(await FailureStore(store).list(), key=lambda f: f.id)
+    assert (kept.place, kept.event_id, kept.reason) == ("!room :x", "$e1", reason)
+    assert kept.payload == '{"body":"\\u0000\\ud800","big":false}'  # ASCII JSON: any database takes it
+    assert nameless.payload is None and nameless.event_id.startswith("sha256:")  # too large to keep
+    assert nameless.reason == "RuntimeError"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage().count("\n") for r in errors] == [0, 0]
+    assert "failed event #" in errors[0].getMessage()
+    assert any("Traceback" in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
+    assert not any("syt_sEcReT" in r.getMessage() for r in caplog.records)

@@ -58,6 +58,11 @@ async def run_bot(settings: Settings, store: Store) -> None:
             "nothing to run: no network is configured; set WATCHBOT_MATRIX_* or WATCHBOT_FEDIVERSE_* "
             "(see README, 'Production')"
         )
+    from watchbot.store.failures import FailureStore
+
+    unresolved = await FailureStore(store).count_unresolved()
+    if unresolved:
+        log.warning("%d failed event(s) wait for an operator: see `watchbot failed`", unresolved)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     stopping = asyncio.Event()

@@ -626,28 +626,37 @@ def check_command(ctx: Context, quiet: bool) -> None:
     except ConfigError as error:
         problems = error.problems + problems
         settings = None
+    waiting = 0
     if settings is not None:
-        problems += asyncio.run(_check_store(settings))
+        store_problems, waiting = asyncio.run(_check_store(settings))
+        problems += store_problems
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
     if not quiet:
         click.echo(f"Configuration is fine; store: {redacted(settings.database_url)}.")
+        if waiting:  # not a problem of the configuration: said, but the check passes
+            click.echo(f"{waiting} failed event(s) wait for you: see `watchbot failed`.")
 
 
-async def _check_store(settings: Settings) -> list[str]:
+async def _check_store(settings: Settings) -> tuple[list[str], int]:
+    """Problems with the store, and how many failed events wait for an operator."""
+    from watchbot.store.failures import FailureStore
+
     # Read-only: a health check must not migrate under a running bot's feet.
     try:
         store = await Store.open(settings.database_url, migrate=False)
     except StoreNotReady as error:
         if error.current is None:
-            return []  # a new store: created at first start
-        return [f"WATCHBOT_DATABASE_URL: {error}"]
+            return [], 0  # a new store: created at first start
+        return [f"WATCHBOT_DATABASE_URL: {error}"], 0
     except (StoreUnavailable, DatabaseURLError, OSError) as error:
-        return [f"WATCHBOT_DATABASE_URL: {error}"]
-    await store.close()
-    return []
+        return [f"WATCHBOT_DATABASE_URL: {error}"], 0
+    try:
+        return [], await FailureStore(store).count_unresolved()
+    finally:
+        await store.close()
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -739,8 +748,10 @@ def main() -> None:
 
 
 # The command groups of their own modules (they import this one for its helpers).
+from watchbot.cli_failed import failed  # noqa: E402
 from watchbot.cli_feeds import feeds  # noqa: E402
 from watchbot.cli_moderation import mod  # noqa: E402
 
+cli.add_command(failed)
 cli.add_command(feeds)
 cli.add_command(mod)

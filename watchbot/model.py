@@ -6,9 +6,11 @@ Every source (Matrix, Mastodon, feeds, the command line, an import) turns what i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import Any
 
 
 class Visibility(StrEnum):
@@ -56,6 +58,18 @@ class Post:
     links: tuple[str, ...] = ()
     title: str | None = None  # what the source already knows of the page (a feed entry, a bookmark)
     description: str | None = None
+
+
+def post_to_json(post: Post) -> dict[str, Any]:
+    """A Post as JSON values (kept to be filed later: a failed feed entry)."""
+    return {**asdict(post), "source": post.source.value, "visibility": post.visibility.value,
+            "at": post.at.isoformat()}
+
+
+def post_from_json(values: Mapping[str, Any]) -> Post:
+    return Post(**{**values, "source": Source(values["source"]), "visibility": Visibility(values["visibility"]),
+                   "at": datetime.fromisoformat(values["at"]), "extra_tags": tuple(values["extra_tags"]),
+                   "links": tuple(values["links"])})
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,15 @@
   two is merged into the older, and the merge is recorded (`watchbot links unmerge`).
 - The store is the cache: a page fetched once is not fetched again unless asked
   (`watchbot links refresh`).
+- A page whose reading raises (a bug, not a failed fetch) is marked failed for its link, not
+  retried on its own (it would fail the same way), and kept as a failed event (isolation.py)
+  until `watchbot failed retry` (or `forget`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +26,7 @@ from watchbot.config import Settings
 from watchbot.enrich.look import look
 from watchbot.enrich.metadata import same_site
 from watchbot.fetch import FetchFailed, FetchRefused, GuardedClient
+from watchbot.isolation import Isolation
 from watchbot.links import InvalidURL, canonical_key
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store import Store
@@ -86,6 +91,7 @@ class Enricher:
         self.client = client
         self._concurrency = concurrency
         self._limit = asyncio.Semaphore(concurrency)
+        self.isolation = Isolation(store, "page", "page of link", log)
 
     async def run(self) -> None:
         """Fetch what is due, forever (until cancelled): a slot freed is filled at once, so one
@@ -93,6 +99,8 @@ class Enricher:
         in_flight: dict[int, asyncio.Task] = {}
         try:
             while True:
+                if not in_flight:
+                    await self.retry_asked()
                 if len(in_flight) < self._concurrency:
                     for link_id, url in await self.pages.due(utcnow(), BATCH):
                         if link_id not in in_flight and len(in_flight) < 2 * self._concurrency:
@@ -112,11 +120,31 @@ class Enricher:
     async def _enrich_and_log(self, link_id: int, url: str) -> None:
         try:
             log.info("page: %s", (await self.enrich(link_id, url)).line())
-        except Exception:  # noqa: BLE001 -- one link's trouble must not stop the worker (nor the bot)
-            log.exception("page: could not keep what #%d %s gave", link_id, url)
+        except Exception as error:  # noqa: BLE001 -- not even the failure could be kept (the store): go on
+            log.error("page: could not keep what #%d %s gave (%s)", link_id, url, self.isolation.reason(error))
+
+    async def retry_asked(self) -> None:
+        """Look again at the pages an operator asked to retry (`watchbot failed retry`); the worker
+        does it when idle."""
+        async def retry(failure) -> None:
+            asked = json.loads(failure.payload)
+            looked = await self._enrich(asked["link_id"], asked["url"])  # raises again if it fails again
+            log.info("page: %s", looked.line())
+
+        await self.isolation.retry_asked(retry)
 
     async def enrich(self, link_id: int, url: str) -> Looked:
-        """Look at one link now and keep what was found (or why not)."""
+        """Look at one link now and keep what was found (or why not, an unexpected error included)."""
+        try:
+            return await self._enrich(link_id, url)
+        except Exception as error:  # noqa: BLE001 -- one page never stops the worker, nor the others
+            reason = await self.isolation.failed(error, place=url, event_id=link_id,
+                                                 payload={"link_id": link_id, "url": url})
+            # Failed, and not due again: the same bug would fail it the same way at each retry.
+            await self.pages.failed(link_id, PageState.FAILED, f"unexpected error: {reason}", None)
+            return Looked(link_id, url, PageState.FAILED, reason=reason)
+
+    async def _enrich(self, link_id: int, url: str) -> Looked:
         async with self._limit:
             try:
                 page = await look(self.client, url)
@@ -128,9 +156,6 @@ class Enricher:
                     return await self._failed(link_id, url, failed)
                 # It works, it is just not a page (a PDF, an image): nothing more to learn.
                 page = Page(state=PageState.OK, fetched_at=utcnow())
-            except Exception as error:  # noqa: BLE001 -- a bug with one page must not stop the others
-                log.exception("page: looking at #%d %s failed", link_id, url)
-                return await self._failed(link_id, url, FetchFailed(f"{url}: {type(error).__name__}"))
         if (blocked := await self._blocked(page)) is not None:
             # A shortener or a redirect hid a blocked domain: the link goes, and the log says why.
             await self.pages.store.remove_link(link_id, actor="watchbot", reason=blocked)

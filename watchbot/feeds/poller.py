@@ -11,11 +11,14 @@
   a link someone already shared stays one link with one more share. A replayed poll (a crash
   between filing and recording) files nothing twice: the share's event id names the entry.
 - Alert feeds hand each new entry to `on_alert` at once (a few per poll; the rest are counted).
+- An entry that cannot be filed (a bug) is kept as a failed event (isolation.py, `watchbot
+  failed`) and the feed's other entries go on; a feed whose poll fails backs off alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,8 +31,9 @@ from watchbot.feeds.parse import Entry, Feed, NotAFeed, parse_feed
 from watchbot.feeds.results import Checked, FiledEntry, Polled, Result
 from watchbot.fetch import Fetched, FetchFailed, FetchRefused, GuardedClient
 from watchbot.intake import IntakeResult, Outcome, Rules, file_post
+from watchbot.isolation import Isolation
 from watchbot.links import normalise_tags
-from watchbot.model import Post, Source, utcnow
+from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Role
 from watchbot.store import Store
@@ -94,6 +98,7 @@ class FeedPoller:
         self.feeds = FeedStore(store)
         self.gate = gate
         self._limit = asyncio.Semaphore(concurrency)
+        self.isolation = Isolation(store, Source.FEED.value, "feed entry", log)
 
     # -- following and checking ------------------------------------------------------------------
 
@@ -145,12 +150,17 @@ class FeedPoller:
                 for polled in await self.poll_due():
                     for line in polled.lines(ZoneInfo("UTC")):
                         log.info("feed: %s", line)
+                await self.retry_asked()
                 await self.tell_disabled()
                 next_due = await self.feeds.next_due_at()
                 wait = IDLE_SECONDS if next_due is None else (next_due - self.clock()).total_seconds()
                 await asyncio.sleep(min(max(wait, 1.0), IDLE_SECONDS))
         finally:
             await self.client.aclose()
+
+    async def retry_asked(self) -> None:
+        """File the entries an operator asked to retry (`watchbot failed retry`), as they were kept."""
+        await self.isolation.retry_asked(lambda failure: self._file(post_from_json(json.loads(failure.payload))))
 
     async def poll_due(self) -> list[Polled]:
         """One cycle: every feed that is due, polled now (a few at once)."""
@@ -167,8 +177,10 @@ class FeedPoller:
         try:
             return await self.poll(subscription)
         except Exception as error:  # noqa: BLE001 -- one feed's trouble (a bug) must not stop the others
-            log.exception("feed #%d %s: poll failed", subscription.id, subscription.url)
-            return await self._failed(subscription, f"an unexpected error ({type(error).__name__})", None)
+            reason = self.isolation.reason(error)
+            log.error("feed #%d %s: poll failed (%s)", subscription.id, subscription.url, reason)
+            log.debug("feed #%d: poll failed", subscription.id, exc_info=error)
+            return await self._failed(subscription, f"an unexpected error ({reason})", None)
 
     async def poll(self, subscription: Subscription) -> Polled:
         """Poll one feed now and keep what it gave."""
@@ -230,7 +242,8 @@ class FeedPoller:
         except NotAFeed as error:
             raise FeedError(error.reason) from None
         except Exception as error:  # noqa: BLE001 -- hostile bytes that trip the parser: one line, logged
-            log.exception("feed %s: the parser failed", url)
+            log.error("feed %s: the parser failed (%s)", url, self.isolation.reason(error))
+            log.debug("feed %s: the parser failed", url, exc_info=error)
             raise FeedError(f"{url} could not be read (the parser failed: {type(error).__name__})") from None
         return got
 
@@ -245,9 +258,15 @@ class FeedPoller:
         to_file = _newest([e for e in unseen if e.link], subscription.backfill) if first else unseen
         filed = []
         for entry in _oldest_first(e for e in to_file if e.link):
-            # Through moderation's gate as a moderator: no limits or queue, but never a blocked domain.
-            result = await file_post(self.store, self._post(subscription, feed, entry, now), self.rules,
-                                     gate=self.gate, role=Role.MODERATOR)
+            post = None
+            try:
+                post = self._post(subscription, feed, entry, now)
+                result = await self._file(post)
+            except Exception as error:  # noqa: BLE001 -- one entry never stops its feed, nor the others
+                # Its keys are remembered below with the others': kept as failed, not tried at each poll.
+                await self.isolation.failed(error, place=subscription.url, event_id=_event_id(subscription, entry),
+                                            payload=post_to_json(post) if post is not None else None)
+                continue
             filed += [FiledEntry(entry, r.outcome, r.filed.link.id) for r in result.results]
             _log_problems(subscription, result)
         next_poll_at = now + subscription.every
@@ -263,6 +282,10 @@ class FeedPoller:
             recorded=len(unseen) - len(news) if first else 0, warning=feed.warning,
             moved_to=got.moved_to, next_poll_at=next_poll_at, title=feed.title, format=feed.format)
 
+    async def _file(self, post: Post) -> IntakeResult:
+        # Through moderation's gate as a moderator: no limits or queue, but never a blocked domain.
+        return await file_post(self.store, post, self.rules, gate=self.gate, role=Role.MODERATOR)
+
     def _post(self, subscription: Subscription, feed: Feed, entry: Entry, now: datetime) -> Post:
         categories = [category.replace(" ", "-") for category in entry.tags]
         return Post(
@@ -274,7 +297,7 @@ class FeedPoller:
             links=(entry.link,),
             # Named by the feed and the entry: a replayed poll is a replay, and two feeds that
             # carry the same entry (a planet and the blog) are two shares.
-            event_id=f"{subscription.id}:{entry.key}",
+            event_id=_event_id(subscription, entry),
             extra_tags=(*subscription.tags, *(c for c in categories if c.casefold() not in _NOISE_TAGS)),
             title=entry.title,
             description=entry.summary,
@@ -350,6 +373,10 @@ def poller_from_settings(
 def _followed(existing: Subscription) -> str:
     state = f" (disabled: {existing.disabled_reason})" if existing.disabled_at else ""
     return f"{existing.url} is already followed as feed #{existing.id}{state}"
+
+
+def _event_id(subscription: Subscription, entry: Entry) -> str:
+    return f"{subscription.id}:{entry.key}"
 
 
 def _newest(entries: list[Entry], count: int) -> list[Entry]:

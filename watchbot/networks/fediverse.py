@@ -5,6 +5,8 @@
 - Nothing missed, nothing twice: notifications are walked forward from the cursor kept in the
   store, and the cursor moves in the same transaction as the shares of that mention. A first
   start takes the newest mention as its starting point and answers none of the old ones.
+- A notification whose handling raises is kept as a failed event (isolation.py), the cursor
+  moved past it in the same transaction: one mention cannot stop the bot, nor stop it again.
 - Manners: a reply mentions only the person answered; a public mention is answered unlisted,
   private stays private, direct stays direct; bots and the bot itself are never answered; a
   status is answered once (the store remembers it); every post carries an Idempotency-Key derived
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from dataclasses import replace
 import logging
 import time
@@ -45,6 +48,7 @@ from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.isolation import Isolation
 from watchbot.model import Visibility
 from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
@@ -113,6 +117,8 @@ class FediverseAdapter:
         self.server_described: dict[str, Any] = {}
         self._requests = Budget(300, 5 * 60)
         self._posts = Budget(300, 3 * 60 * 60)
+        self.isolation = Isolation(store, SOURCE, "Mastodon notification", log,
+                                   secrets=[settings.fediverse_access_token.get_secret_value()])
 
     async def run(self) -> None:
         """Follow mentions until cancelled."""
@@ -126,6 +132,7 @@ class FediverseAdapter:
                 # Cleared before reading, so a mention announced while reading is read next.
                 self._wake.clear()
                 await self._catch_up()
+                await self._retry_asked()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.fediverse_poll_seconds)
                 except TimeoutError:
@@ -302,9 +309,24 @@ class FediverseAdapter:
                                    min_id=cursor, limit=PAGE)
             # Servers return a page newest first; ids are opaque, so the order is all we use.
             for notification in reversed(page):
-                await self._handle(notification)
+                try:
+                    await self._handle(notification)
+                except Exception as error:  # noqa: BLE001 -- one mention never stops the bot: kept, and on
+                    # Kept and the cursor moved past it in one transaction: it is not read again.
+                    number = notification.get("id")
+                    await self.isolation.failed(error, place=self.instance, event_id=number, payload=notification,
+                                                cursor=(CURSOR, str(number)) if number is not None else None)
             if len(page) < PAGE:
                 return
+
+    async def _retry_asked(self) -> None:
+        """The notifications an operator asked to retry (`watchbot failed retry`). Each is handed
+        over with the cursor's position as its id: the handler moves the cursor to where it is,
+        never back to the old notification (which would read every later mention again)."""
+        async def handle(failure) -> None:
+            await self._handle({**json.loads(failure.payload), "id": await self.store.get_cursor(CURSOR) or ""})
+
+        await self.isolation.retry_asked(handle)
 
     async def _handle(self, notification: dict[str, Any]) -> None:
         cursor = (CURSOR, str(notification["id"]))

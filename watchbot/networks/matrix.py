@@ -4,6 +4,8 @@ Nothing lost, nothing twice:
 - the sync position is saved in the store only after every event of that batch went through
   intake, so a crash replays the batch; intake files each (event, link) once, and the answers of a
   replay carry the same transaction ids (the homeserver drops repeats);
+- an event whose handling raises is kept as a failed event (isolation.py) and the batch goes on,
+  so the position moves past it: one event cannot stop the bot, nor stop it again after a restart;
 - a first start saves the current position without reading the rooms' history;
 - answers go through one queue, sent by their own task: the sync loop never waits on a send, and
   nio waits out M_LIMIT_EXCEEDED (retry_after_ms) and retries with the same transaction id.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -42,6 +45,7 @@ from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
+from watchbot.isolation import Isolation
 from watchbot.model import Source
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role, may_redact, power_of
@@ -115,6 +119,8 @@ class MatrixAdapter:
         self.moderation = Moderation(store, settings)
         self.digest_approved: Callable[[], None] | None = None  # wakes the digest scheduler
         self.other_networks: list = []  # the other adapters: reports reach their moderators too
+        self.isolation = Isolation(store, Source.MATRIX.value, "Matrix event", log,
+                                   secrets=[settings.matrix_access_token.get_secret_value()])
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -233,7 +239,13 @@ class MatrixAdapter:
                 # fetch the gap, so nothing said meanwhile is lost.
                 events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events
             for event in events:
-                await self._handle_event(client, room_id, event)
+                try:
+                    await self._handle_event(client, room_id, event)
+                except Exception as error:  # noqa: BLE001 -- one event never stops the bot: kept, and on
+                    await self.isolation.failed(error, place=room_id, event_id=event.get("event_id"), payload=event)
+        # The events an operator asked to retry (`watchbot failed retry`), handled as if they came now.
+        await self.isolation.retry_asked(
+            lambda failure: self._handle_event(client, failure.place, json.loads(failure.payload)))
 
     async def _backfill(self, client: AsyncClient, room_id: str, prev_batch: str | None, since: str) -> list[dict]:
         """The events between the last sync position and a limited timeline, oldest first."""

@@ -334,3 +334,25 @@ reactions = Table(
     Column("reactor", Text, nullable=False),
     PrimaryKeyConstraint("source", "event_id", "reactor"),
 )
+
+
+# An event whose handling raised (a Matrix event, a Mastodon notification, a feed entry, a page):
+# kept with what is needed to retry it, so the bot moves on and an operator decides
+# (`watchbot failed`). A second failure of the same event counts one more attempt.
+failed_events = Table(
+    "failed_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", Text, nullable=False),  # matrix, mastodon, feed, page
+    Column("place", Text, nullable=False),  # room id, instance, feed URL, the page's URL
+    Column("event_id", Text, nullable=False),  # the source's own id (a link id for a page)
+    Column("reason", Text, nullable=False),  # one line: the error's type and message
+    Column("payload", Text),  # the event as JSON, to retry it; None when it was too large to keep
+    Column("failed_at", UTCDateTime, nullable=False),  # the last failure
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("retry_asked_at", UTCDateTime),  # an operator asked the running bot to retry it
+    Column("resolved_at", UTCDateTime),
+    Column("resolution", Text),  # retried (it went through), forgotten
+    UniqueConstraint("source", "event_id"),
+    Index(None, "source", "retry_asked_at"),  # what each worker is asked to retry
+)
