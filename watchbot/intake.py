@@ -44,13 +44,20 @@ class Reading:
     problems: tuple[str, ...]  # one sentence each, for the sharer
 
 
-def read_post(post: Post, rules: Rules) -> Reading:
+def refused_for_length(post: Post, rules: Rules) -> str | None:
+    """The one sentence that refuses a post too long to read, or None. Asked before anything of
+    the post is parsed: here, and by a network that reads a post before intake does."""
     size = len(post.text) + len(post.html or "")
-    if size > rules.max_post_chars:
-        return Reading((), (), (
-            f"This message is too long for me to read ({size:,} characters, the limit is "
-            f"{rules.max_post_chars:,}); share the links in a shorter message.",
-        ))
+    if size <= rules.max_post_chars:
+        return None
+    return (f"This message is too long for me to read ({size:,} characters, the limit is "
+            f"{rules.max_post_chars:,}); share the links in a shorter message.")
+
+
+def read_post(post: Post, rules: Rules) -> Reading:
+    refusal = refused_for_length(post, rules)
+    if refusal is not None:
+        return Reading((), (), (refusal,))
     problems: list[str] = []
     candidates = list(post.links) if post.links else extract_links(post.text, post.html)
     found: dict[str, str] = {}  # key -> url as posted, first occurrence wins

@@ -13,11 +13,12 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from html.parser import HTMLParser
 from typing import NamedTuple
 
 from linkify_it import LinkifyIt
 from yarl import URL
+
+from watchbot.markup import EndTag, StartTag, tokens
 
 __all__ = [
     "MAX_TAG_LENGTH",
@@ -271,51 +272,30 @@ _SKIPPED_CLASSES = frozenset({"mention", "hashtag"})
 
 def extract_hrefs(html: str) -> list[str]:
     """http(s) targets of the <a> elements of `html`, in order, without mentions and hashtags."""
-    collector = _HrefCollector()
-    collector.feed(html)
-    collector.close()
-    return _unique(collector.hrefs)
+    hrefs: list[str] = []
+    fallbacks: list[str] = []  # open elements whose content quotes another message
+    for token in tokens(html):
+        if isinstance(token, StartTag):
+            if is_quote_fallback(token.name, token.attrs):
+                fallbacks.append(token.name)
+            elif token.name == "a" and not fallbacks:
+                href = _fileable_href(token.attrs)
+                if href is not None:
+                    hrefs.append(href)
+        elif isinstance(token, EndTag) and fallbacks and fallbacks[-1] == token.name:
+            fallbacks.pop()
+    return _unique(hrefs)
 
 
-class _HrefCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-        self._fallbacks: list[str] = []  # open elements whose content quotes another message
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if is_quote_fallback(tag, attrs):
-            self._fallbacks.append(tag)
-        elif tag == "a" and not self._fallbacks:
-            href = _fileable_href(_first_attrs(attrs))
-            if href is not None:
-                self.hrefs.append(href)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._fallbacks and self._fallbacks[-1] == tag:
-            self._fallbacks.pop()
-
-
-def is_quote_fallback(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+def is_quote_fallback(tag: str, attrs: Mapping[str, str]) -> bool:
     """Elements that quote another message for clients that cannot show it, and that clients
     hide: their links belong to that message, not to this one. <mx-reply> is Matrix's reply
     fallback; class "quote-inline" is Mastodon's "RE: <link>" fallback for quote posts."""
-    if tag == "mx-reply":
-        return True
-    classes = next((value or "" for name, value in attrs if name == "class"), "")
-    return "quote-inline" in classes.split()
-
-
-def _first_attrs(attrs: list[tuple[str, str | None]]) -> dict[str, str]:
-    # Browsers use the first of repeated attributes; a dict() of the list would keep the last.
-    first: dict[str, str] = {}
-    for name, value in attrs:
-        first.setdefault(name, value or "")
-    return first
+    return tag == "mx-reply" or "quote-inline" in attrs.get("class", "").split()
 
 
 def _fileable_href(attrs: Mapping[str, str]) -> str | None:
-    href = attrs.get("href", "").strip()  # entities are already decoded by HTMLParser
+    href = attrs.get("href", "").strip()  # entities are already decoded by the tokenizer
     if not _WEB_LINK.match(href) or _MATRIX_USER_PILL.match(href):
         return None
     # Mastodon and its kin mark mentions and hashtags; they point to profiles and tag pages.
