@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from watchbot.links import InvalidURL, canonical_key
-from watchbot.markup import StartTag, tokens
+from watchbot.markup import START, TEXT, tokens
 
 MAX_ENTRIES = 1000  # read from one feed (feeds list the newest first); the rest is ignored
 TITLE_LENGTH = 300
@@ -272,16 +272,16 @@ def _markup_text(html: str) -> str:
     """The text of an HTML fragment, without its tags (scripts and styles left out)."""
     parts: list[str] = []
     skipping = 0  # open <script> and <style> elements
-    for token in tokens(html):
-        if isinstance(token, str):
+    for kind, token in tokens(html):
+        if kind == TEXT:
             if not skipping:
                 parts.append(token)
-        elif token.name in ("script", "style"):
-            if isinstance(token, StartTag):
+        elif token.tag in ("script", "style"):
+            if kind == START:
                 skipping += 1
             elif skipping:
                 skipping -= 1
-        elif isinstance(token, StartTag) and token.name in ("p", "br", "li", "div"):
+        elif kind == START and token.tag in ("p", "br", "li", "div"):
             parts.append(" ")
     return "".join(parts)
 

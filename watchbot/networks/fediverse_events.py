@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from watchbot.links import extract_hrefs, is_quote_fallback
-from watchbot.markup import EndTag, StartTag, tokens
+from watchbot.markup import END, TEXT, Tag, tokens
 from watchbot.model import Post, Source, Visibility
 
 VISIBILITY = {
@@ -113,24 +113,24 @@ def html_to_text(content: str) -> str:
     "RE: <link>" fallback of a quote post (clients show the quoted post instead)."""
     parts: list[str] = []
     hidden: list[str] = []  # open elements whose text is not shown
-    for token in tokens(content):
-        if isinstance(token, str):
+    for kind, token in tokens(content):
+        if kind == TEXT:
             if not hidden:
                 parts.append(token)
-        elif isinstance(token, EndTag):
-            if hidden and hidden[-1] == token.name:
+        elif kind == END:
+            if hidden and hidden[-1] == token.tag:
                 hidden.pop()
         else:
-            if token.name in ("br", "p") and not hidden:
+            if token.tag in ("br", "p") and not hidden:
                 parts.append("\n")
-            if _invisible(token) or is_quote_fallback(token.name, token.attrs):
-                hidden.append(token.name)
+            if _invisible(token) or is_quote_fallback(token):
+                hidden.append(token.tag)
     return "".join(parts).strip()
 
 
-def _invisible(tag: StartTag) -> bool:
+def _invisible(tag: Tag) -> bool:
     # Mastodon shortens a link's visible text by hiding its start and end in these.
-    return tag.name == "span" and "invisible" in tag.attrs.get("class", "").split()
+    return tag.tag == "span" and "invisible" in (tag.attr("class") or "").split()
 
 
 def _time(value: Any) -> datetime:
