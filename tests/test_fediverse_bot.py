@@ -16,6 +16,7 @@ from tests.mastodon_server import MastodonAccount, MastodonServer
 from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
+from watchbot.networks import fediverse_events
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter
 from watchbot.networks.fediverse_events import html_to_text
 from watchbot.store import Store
@@ -38,12 +39,13 @@ class Scene:
     streaming = False
 
     @asynccontextmanager
-    async def running_bot(self, poll_seconds: int = 5, **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+    async def running_bot(self, poll_seconds: int = 5, rules: Rules | None = None,
+                          **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
         settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
                             fediverse_access_token=self.bot.access_token, fediverse_streaming=self.streaming,
                             fediverse_poll_seconds=poll_seconds, **more)
         store = await Store.open(self.database_url)
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter(settings, store, rules or Rules())
         task = asyncio.create_task(adapter.run())
         try:
             await until(lambda: store.get_cursor(CURSOR), "the bot to start")
@@ -199,6 +201,27 @@ async def test_bots_are_never_answered_nor_filed(scene: Scene):
         await until(replies_from(alice_client, marker["id"], scene.bot), "the reply to a person")
         assert not await replies_from(alice_client, from_bot["id"], scene.bot)()
         assert [link.url for link in await store.list_links()] == ["https://person.example/"]
+
+
+async def test_a_status_too_long_to_read_is_refused_in_one_line_before_anything_is_read(scene: Scene, monkeypatch):
+    parsed: list[int] = []  # the length of every piece of HTML the adapter had read
+    for reader in ("extract_hrefs", "html_to_text"):
+        original = getattr(fediverse_events, reader)
+        monkeypatch.setattr(fediverse_events, reader,
+                            lambda html, original=original: parsed.append(len(html)) or original(html))
+    alice, alice_client = scene.person("alice")
+    async with scene.running_bot(rules=Rules(max_post_chars=200)) as (adapter, store):
+        long = await post(alice_client, f"@{scene.bot.username} https://long.example/ #rust " + "and more " * 30)
+        adapter.wake()
+        [reply] = await until(replies_from(alice_client, long["id"], scene.bot), "the refusal")
+        assert "This message is too long for me to read" in reply["content"]
+        assert "share the links in a shorter message" in reply["content"]
+        assert await store.list_links() == []
+        short = await post(alice_client, f"@{scene.bot.username} https://short.example/")
+        adapter.wake()
+        await until(replies_from(alice_client, short["id"], scene.bot), "the reply to a short status")
+        assert [link.url for link in await store.list_links()] == ["https://short.example/"]
+    assert parsed and max(parsed) <= 200
 
 
 async def test_a_server_error_is_retried_and_nothing_is_lost(scene: Scene):

@@ -8,6 +8,7 @@ from watchbot.model import Source, Visibility
 from watchbot.networks.fediverse_events import (
     REPLY_VISIBILITY,
     command_text,
+    html_to_text,
     idempotency_key,
     mention_from_a_person,
     opted_out,
@@ -92,3 +93,31 @@ def test_only_mentions_from_people_are_read_even_from_servers_that_ignore_the_ty
     assert mention_from_a_person(mention, own_id="42") is None  # the bot's own post
     from_a_bot = {**STATUS, "account": {**STATUS["account"], "bot": True}}
     assert mention_from_a_person({**mention, "status": from_a_bot}, own_id="7") is None
+
+
+def test_a_status_with_broken_markup_gives_its_links():
+    # "<![<![" made html.parser raise AssertionError: the whole status was lost.
+    odd = {**STATUS, "content": '<p>odd <![<![ markup</p><p><a href="https://example.org/a">a</a> '
+                                '<a href="https://example.org/b">b</a></p>'}
+    assert status_links(odd) == ["https://example.org/a", "https://example.org/b"]
+    assert post_from_status(odd, "social.example").links == ("https://example.org/a", "https://example.org/b")
+    assert html_to_text(odd["content"]) == "odd \na b"
+
+
+def test_the_text_a_reader_sees():
+    assert html_to_text(STATUS["content"]) == "@watch worth it: lwn.net/Articles/1001/ #Linux #security"
+    assert html_to_text("<p>one<br>two<br/>three</p><p>four &amp; five</p>") == "one\ntwo\nthree\nfour & five"
+    quote = ('<p class="quote-inline">RE: <a href="https://other.example/s/1">other.example/s/1</a></p>'
+             "<p>my take</p>")
+    assert html_to_text(quote) == "my take"
+
+
+def test_a_status_too_long_to_read_is_not_read(monkeypatch):
+    def never(html):
+        raise AssertionError("a status over the limit was parsed")
+
+    monkeypatch.setattr("watchbot.networks.fediverse_events.extract_hrefs", never)
+    long = {**STATUS, "content": "<p>" + "<a " * 30_000 + "</p>"}
+    post = post_from_status(long, "social.example", max_chars=65_536)
+    assert post.links == () and post.html == long["content"]  # intake refuses it by its length
+    assert post.extra_tags == ("Linux", "security")  # from tags[], not from the HTML

@@ -377,6 +377,37 @@ def test_links_in_a_matrix_reply_quote_are_not_the_replys() -> None:
     assert extract_hashtags(text) == ["new"]
 
 
+def test_the_first_of_repeated_attributes_wins_as_in_browsers() -> None:
+    assert extract_hrefs('<a href="https://x.org/first" href="https://x.org/second">x</a>') == ["https://x.org/first"]
+    assert extract_hrefs('<a class="u-url" href="https://x.org/a" class="mention">x</a>') == ["https://x.org/a"]
+
+
+def test_entities_in_an_href_are_read_as_browsers_read_them() -> None:
+    # In an attribute, "&copy=" is text, not the (c) sign: only a reference ended by ";" is read there.
+    html = '<a href="https://x.org/?a=1&amp;b=2&copy=3&#x26;c=4">x</a>'
+    assert extract_hrefs(html) == ["https://x.org/?a=1&b=2&copy=3&c=4"]
+
+
+def test_a_word_paste_with_conditional_comments_keeps_its_links() -> None:
+    # Word and Outlook pastes hold "<![if !IE]>"; html.parser raised AssertionError on them.
+    html = '<p><![ if !IE ]></p><p>read <a href="https://x.org/after">this</a></p><![endif]>'
+    assert extract_hrefs(html) == ["https://x.org/after"]
+    assert extract_links("read this", html) == ["https://x.org/after"]
+
+
+def test_text_that_markup_swallows_is_not_read_as_links() -> None:
+    # As a browser reads them: a <script>, a <textarea>, an unclosed comment hold text, not links.
+    html = ('<script>x = "<a href=\'https://x.org/script\'>"</script><textarea><a href="https://x.org/t">'
+            '</textarea><a href="https://x.org/shown">s</a><!-- <a href="https://x.org/comment">')
+    assert extract_hrefs(html) == ["https://x.org/shown"]
+
+
+def test_64_kib_of_unfinished_tags_is_read_and_holds_no_link() -> None:
+    # html.parser spent about 50 s on this message (quadratic in its length).
+    assert extract_hrefs("<a " * (65_536 // 3)) == []
+    assert extract_links("", "<a " * (65_536 // 3)) == []
+
+
 # --- extract_links -------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from watchbot.links import InvalidURL, canonical_key, extract_hashtags, extract_links, normalise_tags
+from watchbot.links import InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
 from watchbot.model import Filed, NewShare, Post, Source
 from watchbot.policy import Role
 from watchbot.store import Store
@@ -44,22 +44,31 @@ class Reading:
     problems: tuple[str, ...]  # one sentence each, for the sharer
 
 
-def read_post(post: Post, rules: Rules) -> Reading:
+def refused_for_length(post: Post, rules: Rules) -> str | None:
+    """The one sentence that refuses a post too long to read, or None. Asked before anything of
+    the post is parsed: here, and by a network that reads a post before intake does."""
     size = len(post.text) + len(post.html or "")
-    if size > rules.max_post_chars:
-        return Reading((), (), (
-            f"This message is too long for me to read ({size:,} characters, the limit is "
-            f"{rules.max_post_chars:,}); share the links in a shorter message.",
-        ))
+    if size <= rules.max_post_chars:
+        return None
+    return (f"This message is too long for me to read ({size:,} characters, the limit is "
+            f"{rules.max_post_chars:,}); share the links in a shorter message.")
+
+
+def read_post(post: Post, rules: Rules) -> Reading:
+    refusal = refused_for_length(post, rules)
+    if refusal is not None:
+        return Reading((), (), (refusal,))
     problems: list[str] = []
-    candidates = list(post.links) if post.links else extract_links(post.text, post.html)
-    found: dict[str, str] = {}  # key -> url as posted, first occurrence wins
-    for url in candidates:
-        try:
-            found.setdefault(canonical_key(url), url)
-        except InvalidURL as error:
-            problems.append(f"{_shorten(url)}: {error}")
-    links = [(url, key) for key, url in found.items()]
+    if post.links:
+        found: dict[str, str] = {}  # key -> url as posted, first occurrence wins
+        for url in post.links:
+            try:
+                found.setdefault(canonical_key(url), url)
+            except InvalidURL as error:
+                problems.append(f"{_shorten(url)}: {error}")
+        links = [(url, key) for key, url in found.items()]
+    else:  # keyed once, as they were found
+        links = keyed_links(post.text, post.html)
     if len(links) > rules.max_links_per_post:
         problems.append(
             f"This message has {len(links)} links; I filed the first {rules.max_links_per_post} "

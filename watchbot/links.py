@@ -13,11 +13,12 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from html.parser import HTMLParser
 from typing import NamedTuple
 
 from linkify_it import LinkifyIt
 from yarl import URL
+
+from watchbot.markup import END, START, Tag, tokens
 
 __all__ = [
     "MAX_TAG_LENGTH",
@@ -28,6 +29,7 @@ __all__ = [
     "extract_hrefs",
     "extract_links",
     "extract_urls",
+    "keyed_links",
     "normalise_tag",
     "normalise_tags",
 ]
@@ -271,55 +273,34 @@ _SKIPPED_CLASSES = frozenset({"mention", "hashtag"})
 
 def extract_hrefs(html: str) -> list[str]:
     """http(s) targets of the <a> elements of `html`, in order, without mentions and hashtags."""
-    collector = _HrefCollector()
-    collector.feed(html)
-    collector.close()
-    return _unique(collector.hrefs)
+    hrefs: list[str] = []
+    fallbacks: list[str] = []  # open elements whose content quotes another message
+    for kind, token in tokens(html):
+        if kind == START:
+            if is_quote_fallback(token):
+                fallbacks.append(token.tag)
+            elif token.tag == "a" and not fallbacks:
+                href = _fileable_href(token)
+                if href is not None:
+                    hrefs.append(href)
+        elif kind == END and fallbacks and fallbacks[-1] == token.tag:
+            fallbacks.pop()
+    return _unique(hrefs)
 
 
-class _HrefCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-        self._fallbacks: list[str] = []  # open elements whose content quotes another message
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if is_quote_fallback(tag, attrs):
-            self._fallbacks.append(tag)
-        elif tag == "a" and not self._fallbacks:
-            href = _fileable_href(_first_attrs(attrs))
-            if href is not None:
-                self.hrefs.append(href)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._fallbacks and self._fallbacks[-1] == tag:
-            self._fallbacks.pop()
-
-
-def is_quote_fallback(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+def is_quote_fallback(tag: Tag) -> bool:
     """Elements that quote another message for clients that cannot show it, and that clients
     hide: their links belong to that message, not to this one. <mx-reply> is Matrix's reply
     fallback; class "quote-inline" is Mastodon's "RE: <link>" fallback for quote posts."""
-    if tag == "mx-reply":
-        return True
-    classes = next((value or "" for name, value in attrs if name == "class"), "")
-    return "quote-inline" in classes.split()
+    return tag.tag == "mx-reply" or "quote-inline" in (tag.attr("class") or "").split()
 
 
-def _first_attrs(attrs: list[tuple[str, str | None]]) -> dict[str, str]:
-    # Browsers use the first of repeated attributes; a dict() of the list would keep the last.
-    first: dict[str, str] = {}
-    for name, value in attrs:
-        first.setdefault(name, value or "")
-    return first
-
-
-def _fileable_href(attrs: Mapping[str, str]) -> str | None:
-    href = attrs.get("href", "").strip()  # entities are already decoded by HTMLParser
+def _fileable_href(a: Tag) -> str | None:
+    href = (a.attr("href") or "").strip()  # entities are already decoded by the tokenizer
     if not _WEB_LINK.match(href) or _MATRIX_USER_PILL.match(href):
         return None
     # Mastodon and its kin mark mentions and hashtags; they point to profiles and tag pages.
-    classes, rel = set(attrs.get("class", "").split()), attrs.get("rel", "").split()
+    classes, rel = set((a.attr("class") or "").split()), (a.attr("rel") or "").split()
     if classes & _SKIPPED_CLASSES or "tag" in rel:
         return None
     return href
@@ -333,21 +314,23 @@ _MATRIX_REPLY_FALLBACK = re.compile(r"\A> (?:\* )?<@[^\s>]+:[^\s>]+>[^\n]*(?:\n>
 
 def extract_links(text: str, html: str | None) -> list[str]:
     """The links of a message, as posted, one per page (by canonical key)."""
+    return [link for link, _ in keyed_links(text, html)]
+
+
+def keyed_links(text: str, html: str | None) -> list[tuple[str, str]]:
+    """(link as posted, its canonical key) for each page a message links to, in order; links
+    that cannot be filed are left out (callers that report them call canonical_key themselves)."""
     # The hrefs come first: an <a>'s visible text is often shortened, its href never is.
     candidates = extract_hrefs(html) if html else []
     text_urls = extract_urls(_without_reply_fallback(text))
     candidates += [url for url in text_urls if not _truncated(url)]
-    links: list[str] = []
-    keys: set[str] = set()
+    links: dict[str, str] = {}  # key -> link, the first of each page
     for link in candidates:
         try:
-            key = canonical_key(link)
+            links.setdefault(canonical_key(link), link)
         except InvalidURL:
-            continue  # callers that report invalid links call canonical_key themselves
-        if key not in keys:
-            keys.add(key)
-            links.append(link)
-    return links
+            continue
+    return [(link, key) for key, link in links.items()]
 
 
 def _without_reply_fallback(text: str) -> str:

@@ -19,12 +19,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import feedparser
 
 from watchbot.links import InvalidURL, canonical_key
+from watchbot.markup import START, TEXT, tokens
 
 MAX_ENTRIES = 1000  # read from one feed (feeds list the newest first); the rest is ignored
 TITLE_LENGTH = 300
@@ -268,27 +268,22 @@ def _each_once(entries: Iterable[Entry]) -> tuple[Entry, ...]:
 # -- text ----------------------------------------------------------------------------------------
 
 
-class _Text(HTMLParser):
+def _markup_text(html: str) -> str:
     """The text of an HTML fragment, without its tags (scripts and styles left out)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag in ("script", "style"):
-            self._skipping += 1
-        elif tag in ("p", "br", "li", "div"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag) -> None:
-        if tag in ("script", "style") and self._skipping:
-            self._skipping -= 1
-
-    def handle_data(self, data) -> None:
-        if not self._skipping:
-            self.parts.append(data)
+    parts: list[str] = []
+    skipping = 0  # open <script> and <style> elements
+    for kind, token in tokens(html):
+        if kind == TEXT:
+            if not skipping:
+                parts.append(token)
+        elif token.tag in ("script", "style"):
+            if kind == START:
+                skipping += 1
+            elif skipping:
+                skipping -= 1
+        elif kind == START and token.tag in ("p", "br", "li", "div"):
+            parts.append(" ")
+    return "".join(parts)
 
 
 def _plain(value: object, limit: int | None, *, markup: bool = False) -> str | None:
@@ -296,10 +291,7 @@ def _plain(value: object, limit: int | None, *, markup: bool = False) -> str | N
     if not isinstance(value, str):
         return None
     if markup:
-        reader = _Text()
-        reader.feed(value)
-        reader.close()
-        value = "".join(reader.parts)
+        value = _markup_text(value)
     text = _WHITESPACE.sub(" ", _UNWANTED.sub("", value)).strip()
     return (_shortened(text, limit) if limit else text) or None
 

@@ -47,7 +47,7 @@ from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
-from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post
+from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation
 from watchbot.model import Visibility
 from watchbot.moderation import Moderation
@@ -339,11 +339,16 @@ class FediverseAdapter:
             await self.store.set_cursor(*cursor)
             await self._tell_opted_out_once(status, account)
             return
-        post = post_from_status(status, self.instance)
+        post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
         listed = {canonical_account(account) for account in self.settings.fediverse_moderators}
         role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
         if role is Role.STRANGER:
             await self.store.set_cursor(*cursor)  # banned: neither filed nor answered
+            return
+        too_long = refused_for_length(post, self.rules)
+        if too_long is not None:  # nothing of it was read: not its links, nor a command
+            await self.store.set_cursor(*cursor)
+            await self._reply(status, [too_long])
             return
         if not post.links and status.get("in_reply_to_id"):
             # "@watch save this" in reply to a post: file that post's links, shared by the asker.
@@ -352,7 +357,8 @@ class FediverseAdapter:
                 await self.store.set_cursor(*cursor)
                 await self._reply(status, [PARENT_OPTED_OUT])
                 return
-            found = post_from_status(parent, self.instance) if parent is not None else None
+            found = (post_from_status(parent, self.instance, max_chars=self.rules.max_post_chars)
+                     if parent is not None else None)
             if found is not None and found.links:
                 # Filed no more openly than the saved post was posted (a followers-only post
                 # saved by a public mention stays followers-only).

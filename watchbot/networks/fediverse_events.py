@@ -10,10 +10,10 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from typing import Any
 
 from watchbot.links import extract_hrefs, is_quote_fallback
+from watchbot.markup import END, TEXT, Tag, tokens
 from watchbot.model import Post, Source, Visibility
 
 VISIBILITY = {
@@ -62,8 +62,11 @@ def opted_out(account: Mapping[str, Any]) -> bool:
     return bool(account.get("noindex")) or bool(OPT_OUT.search(html_to_text(account.get("note") or "")))
 
 
-def post_from_status(status: Mapping[str, Any], instance: str) -> Post:
+def post_from_status(status: Mapping[str, Any], instance: str, *, max_chars: int | None = None) -> Post:
+    """The Post of a status. Content longer than `max_chars` is not read at all: its Post has no
+    links, and intake refuses it by its length."""
     account = status.get("account") or {}
+    readable = max_chars is None or len(status.get("content") or "") <= max_chars
     tags = tuple(str(t.get("name")) for t in status.get("tags") or [] if t.get("name"))
     return Post(
         source=Source.MASTODON,
@@ -78,7 +81,7 @@ def post_from_status(status: Mapping[str, Any], instance: str) -> Post:
         visibility=VISIBILITY.get(str(status.get("visibility")), Visibility.DIRECT),
         at=_time(status.get("created_at")),
         extra_tags=tags,
-        links=tuple(status_links(status)),
+        links=tuple(status_links(status)) if readable else (),
     )
 
 
@@ -105,36 +108,29 @@ def idempotency_key(purpose: str, status_id: str) -> str:
     return f"watchbot-{purpose}-" + hashlib.sha256(status_id.encode()).hexdigest()[:32]
 
 
-class _Text(HTMLParser):
+def html_to_text(content: str) -> str:
     """The text a reader sees: without the hidden parts of shortened links, and without the
     "RE: <link>" fallback of a quote post (clients show the quoted post instead)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden: list[str] = []  # open elements whose text is not shown
-
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag in ("br", "p") and not self._hidden:
-            self.parts.append("\n")
-        invisible = tag == "span" and "invisible" in (dict(attrs).get("class") or "").split()
-        if invisible or is_quote_fallback(tag, attrs):
-            self._hidden.append(tag)
-
-    def handle_endtag(self, tag) -> None:
-        if self._hidden and self._hidden[-1] == tag:
-            self._hidden.pop()
-
-    def handle_data(self, data) -> None:
-        if not self._hidden:
-            self.parts.append(data)
+    parts: list[str] = []
+    hidden: list[str] = []  # open elements whose text is not shown
+    for kind, token in tokens(content):
+        if kind == TEXT:
+            if not hidden:
+                parts.append(token)
+        elif kind == END:
+            if hidden and hidden[-1] == token.tag:
+                hidden.pop()
+        else:
+            if token.tag in ("br", "p") and not hidden:
+                parts.append("\n")
+            if _invisible(token) or is_quote_fallback(token):
+                hidden.append(token.tag)
+    return "".join(parts).strip()
 
 
-def html_to_text(content: str) -> str:
-    parser = _Text()
-    parser.feed(content)
-    parser.close()
-    return "".join(parser.parts).strip()
+def _invisible(tag: Tag) -> bool:
+    # Mastodon shortens a link's visible text by hiding its start and end in these.
+    return tag.tag == "span" and "invisible" in (tag.attr("class") or "").split()
 
 
 def _time(value: Any) -> datetime:
