@@ -584,3 +584,28 @@ async def test_an_event_whose_handling_raises_is_kept_and_the_bot_goes_on_withou
         assert (retried.resolution, retried.attempts) == (RETRIED, 1)
         assert "https://poison.example/" in {link.url for link in await store.list_links()}
 
+
+
+async def test_hostile_html_neither_stops_nor_stalls_the_bot(scene: Scene):
+    # A Word paste (html.parser raised on "<![") and 60 KB of "<a " (html.parser took 50 s on it),
+    # each followed by an ordinary message: every message is read, nothing is kept as failed.
+    from watchbot.store.failures import FailureStore
+
+    alice, alice_client = await scene.person("alice")
+    word_paste = ('<p><![if !supportLists]>·<![endif]>see '
+                  '<a href="https://word-paste.example/">this</a></p>')
+    stalling = "<a " * 20_000
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client)
+        sent = []
+        for html in (word_paste, stalling):
+            content = {"msgtype": "m.text", "body": "see this", "format": "org.matrix.custom.html",
+                       "formatted_body": html}
+            response = await alice_client.room_send(room_id, "m.room.message", content)
+            assert isinstance(response, nio.RoomSendResponse), response
+            sent.append(await say(alice_client, room_id, f"https://after-{len(sent)}.example/"))
+        for event_id in sent:
+            await wait_for_event(alice_client, room_id, is_reaction_to(event_id, NEW_LINK_REACTION))
+        urls = sorted(link.url for link in await store.list_links())
+        assert urls == ["https://after-0.example/", "https://after-1.example/", "https://word-paste.example/"]
+        assert await FailureStore(store).list() == []
