@@ -48,7 +48,7 @@ from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
-from watchbot.isolation import Isolation
+from watchbot.isolation import Isolation, one_line
 from watchbot.model import Visibility
 from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
@@ -285,7 +285,7 @@ class FediverseAdapter:
                 await self._within_budget(version)
                 answer = await self._call(getattr(self.api, version))
             except (MastodonError, ValueError) as error:
-                log.info("Mastodon: no answer from %s (%s)", version, _short(error))
+                log.info("Mastodon: no answer from %s (%s)", version, one_line(str(error), 160))
                 continue
             if isinstance(answer, dict):
                 described[version] = answer
@@ -545,12 +545,6 @@ class MastodonDigestOutlet:
             "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",
             language=self.adapter.settings.digest_language, idempotency_key=key)
         return str(status["id"])
-
-
-def _short(error: Exception) -> str:
-    """One line of an error, for the log (a server's error page can be long)."""
-    text = " ".join(str(error).split())
-    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _refused_as_too_long(error: MastodonAPIError) -> bool:

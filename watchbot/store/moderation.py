@@ -4,14 +4,14 @@ every action writes to (who, what, when, why), in the same transaction as the ac
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.model import Post, Source, Visibility, post_from_json, post_to_json, utcnow
 from watchbot.policy import canonical_account
 from watchbot.store.schema import (
     UTCDateTime,
@@ -115,7 +115,7 @@ class ModerationStore:
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             conn.execute(dialect_insert(review_queue).values(
                 source=post.source.value, event_id=post.event_id or "", author_id=post.author_id,
-                place=post.place, post=_post_to_json(post), at=utcnow(), state="held",
+                place=post.place, post=json.dumps(post_to_json(post)), at=utcnow(), state="held",
             ).on_conflict_do_nothing())
             if cursor is not None:
                 self.store.set_cursor_in(conn, *cursor)
@@ -258,19 +258,5 @@ def _log(conn: Connection, actor: str, action: str, target: str, reason: str | N
     conn.execute(insert(moderation_log).values(at=utcnow(), actor=actor, action=action, target=target, reason=reason))
 
 
-def _post_to_json(post: Post) -> str:
-    values = asdict(post)
-    values.update(source=post.source.value, visibility=post.visibility.value, at=post.at.isoformat())
-    return json.dumps(values)
-
-
-def _post_from_json(text: str) -> Post:
-    values = json.loads(text)
-    values.update(source=Source(values["source"]), visibility=Visibility(values["visibility"]),
-                  at=datetime.fromisoformat(values["at"]), extra_tags=tuple(values["extra_tags"]),
-                  links=tuple(values["links"]))
-    return Post(**values)
-
-
 def _held(row) -> Held:
-    return Held(row.id, _post_from_json(row.post), row.at)
+    return Held(row.id, post_from_json(json.loads(row.post)), row.at)
