@@ -359,3 +359,51 @@ async def test_an_unexpected_error_is_kept_in_one_clean_line_without_the_token(s
     assert "failed event #" in errors[0].getMessage()
     assert any("Traceback" in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
     assert not any("syt_sEcReT" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_removed_links_number_is_never_given_to_another_link(store: Store):
+    """An old digest or reply saying "#3" keeps meaning the link it named, or no link at all."""
+    for i in (1, 2, 3):
+        await store.file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
+    await store.remove_link(3, actor="cli:admin")
+    [filed] = await store.file_shares([share("https://a.example/next", event_id="$next")])
+    assert filed.link.id == 4
+    assert await store.get_link(3) is None
+
+
+async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_number(sqlite_url: str):
+    """Migration 0010 copies `links` on SQLite: shares, tags and search survive (foreign keys held
+    off, so nothing cascades), and numbers already handed out (a link merged away, a reported link
+    since removed) are not handed out again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0009")
+    with engine.begin() as conn:
+        for number in (1, 2):
+            conn.execute(text("INSERT INTO links (id, key, url, search_document, filed_at) "
+                              "VALUES (:n, :key, :url, :doc, :at)"),
+                         {"n": number, "key": f"a.example/{number}", "url": f"https://a.example/{number}",
+                          "doc": f"https://a.example/{number} quasar{number}", "at": T0})
+            conn.execute(text("INSERT INTO shares (link_id, url, sharer_id, sharer_name, source, place, event_id, "
+                              "visibility, shared_at) VALUES (:n, :url, '@alice:x', 'alice', 'matrix', '!r:x', "
+                              ":event, 'public', :at)"),
+                         {"n": number, "url": f"https://a.example/{number}", "event": f"${number}", "at": T0})
+        conn.execute(text("INSERT INTO share_tags (share_id, tag) VALUES (1, 'rust')"))
+        # #5 was reported, then removed: only the report remembers its number.
+        conn.execute(text("INSERT INTO reports (link_id, reporter, at) VALUES (5, '@bob:x', :at)"), {"at": T0})
+    engine.dispose()
+
+    async with await Store.open(sqlite_url) as store:
+        record = await store.get_link(1)
+        assert [s.tags for s in record.shares] == [("rust",)]
+        assert [link.id for link in await store.search("quasar2")] == [2]
+        [filed] = await store.file_shares([share("https://a.example/new", event_id="$new")])
+        assert filed.link.id == 6
+        await store.remove_link(6, actor="cli:admin")
+        [again] = await store.file_shares([share("https://a.example/newer", event_id="$newer")])
+        assert again.link.id == 7

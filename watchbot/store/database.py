@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -119,6 +121,32 @@ def upgrade(connection: Connection) -> None:
     if before != head:
         log.info("migrating the store from %s to %s", before or "an empty database", head)
         command.upgrade(config, "head")
+        if connection.dialect.name == "sqlite":
+            # Foreign keys were off while tables were copied (foreign_keys_off_while_migrating):
+            # the copies must still hold together before the migration commits.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise StoreUnavailable(
+                    f"the migration to {head} would break {len(broken)} reference(s) between tables; "
+                    "nothing was changed: please report this"
+                )
+
+
+@contextmanager
+def foreign_keys_off_while_migrating(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off around a migration, as SQLite's own procedure for changing a table
+    asks. Copying a table that others reference (`links`) drops the original, and with foreign keys
+    on, dropping it would first delete every row that references it (ON DELETE CASCADE). The pragma
+    is a no-op inside a transaction, so this goes around the migration's BEGIN."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(connection: Connection) -> tuple[str | None, str | None]:

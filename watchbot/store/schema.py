@@ -72,6 +72,8 @@ links = Table(
     # (an FTS5 table on SQLite, a GIN tsvector index on PostgreSQL).
     Column("search_document", Text, nullable=False, server_default=""),
     Column("filed_at", UTCDateTime, nullable=False),
+    # SQLite: a removed link's number is never handed out again (PostgreSQL's sequence never goes back).
+    sqlite_autoincrement=True,
 )
 
 shares = Table(

@@ -98,13 +98,15 @@ class Store:
                 yield conn
 
     def _prepare(self, migrate: bool) -> None:
-        with self._writing() as conn:
-            if migrate:
-                database.upgrade(conn)
-                return
-            current, head = database.current_revision(conn)
-            if current != head:
-                raise StoreNotReady(current, head)
+        with self._engine.connect() as conn, database.foreign_keys_off_while_migrating(conn):
+            conn.execution_options(**{database.WRITE: True})
+            with conn.begin():
+                if migrate:
+                    database.upgrade(conn)
+                    return
+                current, head = database.current_revision(conn)
+                if current != head:
+                    raise StoreNotReady(current, head)
 
     async def run(self, function: Callable[..., T], *args, **kwargs) -> T:
         """Run `function` on the store's worker thread (where every database call happens)."""
