@@ -177,6 +177,36 @@ def test_the_log_level_setting_is_applied(tmp_path):
     assert watchbot_list("WARNING", "b.db").stderr == ""
 
 
+def test_the_json_log_format_gives_one_object_per_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "watchbot", "links", "list"], capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+             "WATCHBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "WATCHBOT_LOG_FORMAT": "json"},
+    )
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries and all(set(entry) >= {"time", "level", "logger", "message"} for entry in entries)
+    assert any(entry["message"].startswith("migrating the store from an empty database") for entry in entries)
+
+
+def test_matrix_nios_lines_stay_out_of_the_log_unless_debug_is_asked(caplog):
+    import logging
+
+    from watchbot import logs
+
+    caplog.set_level(logging.INFO)
+    logs.apply("INFO", "text")
+    logging.getLogger("nio.rooms").info("Room !a:x handling event of type RoomMessageText")
+    logging.getLogger("nio.client.async_client").warning("Timed out, sleeping for 5s")
+    assert [record.getMessage() for record in caplog.records] == ["Timed out, sleeping for 5s"]
+    logs.apply("DEBUG", "text")
+    logging.getLogger("nio.rooms").info("Room !a:x handling event of type RoomMessageText")
+    assert caplog.records[-1].getMessage() == "Room !a:x handling event of type RoomMessageText"
+    logs.apply("INFO", "text")
+
+
 def test_export_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(run, tmp_path):
     import os
     import stat

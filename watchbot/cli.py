@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from dotenv import dotenv_values
 
-from watchbot import __version__
+from watchbot import __version__, logs
 from watchbot.config import ConfigError, Settings, load_settings, unknown_settings
 from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
@@ -72,8 +72,7 @@ class Context:
                     "the configuration has problems (run `watchbot check` for all of them):\n  "
                     + "\n  ".join(error.problems)
                 ) from None
-            if not self.verbose:
-                logging.getLogger().setLevel(self._settings.log_level)
+            logs.apply(self._settings.log_level, self._settings.log_format, verbose=self.verbose)
         return self._settings
 
     async def open_store(self) -> Store:
@@ -118,13 +117,7 @@ def with_store(command: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 @click.pass_context
 def cli(click_ctx: click.Context, env_file: str, verbose: bool) -> None:
     """watchbot: a community's tech watch, filed, searched and digested."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,  # WATCHBOT_LOG_LEVEL once settings load
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # Alembic says which database and DDL mode it found at every start: noise for a person.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.start(verbose)  # WATCHBOT_LOG_LEVEL and WATCHBOT_LOG_FORMAT once settings load
     named = click_ctx.get_parameter_source("env_file") is not click.core.ParameterSource.DEFAULT
     if named and not Path(env_file).is_file() and click_ctx.invoked_subcommand != "login":
         raise click.BadParameter(f"{env_file} does not exist", param_hint="--env-file")

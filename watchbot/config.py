@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Dates in answers ("already shared by alice on …") are given in this timezone.
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # text: lines for a person; json: one JSON object per line, for a log collector.
+    log_format: Literal["text", "json"] = "text"
     # Messages starting with this are commands ("!watch search rust"); so are messages that
     # mention the bot.
     command_prefix: str = Field(default="!watch", min_length=1, pattern=r"^\S+$")
