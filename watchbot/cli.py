@@ -610,8 +610,10 @@ def login_fediverse(ctx: Context, instance: str) -> None:
 
 @cli.command("check")
 @click.option("--quiet", is_flag=True, help="Print nothing when all is well (for health checks).")
+@click.option("--online", is_flag=True,
+              help="Also log in to each network, and write to the store (a row, taken back at once).")
 @click.pass_obj
-def check_command(ctx: Context, quiet: bool) -> None:
+def check_command(ctx: Context, quiet: bool, online: bool) -> None:
     """Check the configuration and that the store opens; one line per problem."""
     problems = unknown_settings(ctx.env_file)
     try:
@@ -619,21 +621,27 @@ def check_command(ctx: Context, quiet: bool) -> None:
     except ConfigError as error:
         problems = error.problems + problems
         settings = None
-    waiting = 0
+    waiting, facts = 0, []
     if settings is not None:
-        store_problems, waiting = asyncio.run(_check_store(settings))
+        store_problems, waiting = asyncio.run(_check_store(settings, write=online))
         problems += store_problems
+        if online:
+            network_problems, facts = asyncio.run(_check_networks(settings))
+            problems += network_problems
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
     if not quiet:
-        click.echo(f"Configuration is fine; store: {redacted(settings.database_url)}.")
+        click.echo(f"Configuration is fine; store: {redacted(settings.database_url)}"
+                   + (" (writable)." if online else "."))
+        for fact in facts:
+            click.echo(fact)
         if waiting:  # not a problem of the configuration: said, but the check passes
             click.echo(f"{waiting} failed event(s) wait for you: see `watchbot failed`.")
 
 
-async def _check_store(settings: Settings) -> tuple[list[str], int]:
+async def _check_store(settings: Settings, *, write: bool = False) -> tuple[list[str], int]:
     """Problems with the store, and how many failed events wait for an operator."""
     from watchbot.store.failures import FailureStore
 
@@ -647,9 +655,36 @@ async def _check_store(settings: Settings) -> tuple[list[str], int]:
     except (StoreUnavailable, DatabaseURLError, OSError) as error:
         return [f"WATCHBOT_DATABASE_URL: {error}"], 0
     try:
-        return [], await FailureStore(store).count_unresolved()
+        problems = []
+        if write:
+            try:
+                await store.try_writing()
+            except Exception as error:  # noqa: BLE001 -- whatever the database says, in one line
+                reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+                problems.append(f"WATCHBOT_DATABASE_URL: the store cannot be written to ({reason})")
+        return problems, await FailureStore(store).count_unresolved()
     finally:
         await store.close()
+
+
+async def _check_networks(settings: Settings) -> tuple[list[str], list[str]]:
+    """Each configured network logged in to: (problems, what is worth knowing), one line each."""
+    problems, facts = [], []
+    if settings.matrix_enabled:
+        from watchbot.networks.matrix_check import check_matrix
+
+        found = await check_matrix(settings)
+        problems += found.problems
+        facts += found.facts
+    if settings.fediverse_enabled:
+        from watchbot.networks.fediverse_check import check_fediverse
+
+        found = await asyncio.to_thread(check_fediverse, settings)
+        problems += found.problems
+        facts += found.facts
+    if not settings.matrix_enabled and not settings.fediverse_enabled:
+        facts.append("No network is configured: the bot would only follow feeds.")
+    return problems, facts
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -311,6 +311,19 @@ class Store:
 
         return await self.run(work)
 
+    async def try_writing(self) -> None:
+        """Write a row and take it back: raises what a real write would (a read-only file, a
+        database user without INSERT, a full disk), and leaves nothing behind."""
+
+        def work() -> None:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{database.WRITE: True})
+                with conn.begin() as transaction:
+                    self._set_cursor(conn, "watchbot.check", "written")
+                    transaction.rollback()
+
+        await self.run(work)
+
     async def get_link(self, link_id: int) -> LinkRecord | None:
         return await self._read(lambda conn: self._load_records(conn, [link_id]).get(link_id))
 
