@@ -52,8 +52,8 @@ VOLUME /data
 # Numeric, so that Kubernetes' runAsNonRoot can verify it is not root.
 USER 10001:10001
 
-HEALTHCHECK --interval=60s --timeout=15s --start-period=30s --retries=3 \
-    CMD ["watchbot", "check", "--quiet"]
+HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 \
+    CMD ["watchbot", "status", "--quiet"]
 
 ENTRYPOINT ["watchbot"]
 CMD ["run"]

@@ -121,7 +121,10 @@ def test_has_a_healthcheck() -> None:
     assert checks, "no HEALTHCHECK"
     assert checks[-1].upper() != "NONE", "the HEALTHCHECK is disabled"
     assert "CMD" in checks[-1].split(), f"the HEALTHCHECK runs no command: {checks[-1]!r}"
-    assert "watchbot" in checks[-1] and "check" in checks[-1], checks[-1]
+    # `status` reads the running bot's heartbeats: a bot stuck on a refused token is unhealthy,
+    # which `check` (the configuration and the store only) cannot see.
+    command = json.loads(checks[-1].split("CMD", 1)[1])
+    assert command[:2] == ["watchbot", "status"], checks[-1]
 
 
 def test_default_database_lives_in_the_data_volume() -> None:

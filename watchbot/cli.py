@@ -641,6 +641,43 @@ def check_command(ctx: Context, quiet: bool, online: bool) -> None:
             click.echo(f"{waiting} failed event(s) wait for you: see `watchbot failed`.")
 
 
+@cli.command("status")
+@click.option("--quiet", is_flag=True, help="Print nothing when all is well (the Docker HEALTHCHECK).")
+@click.pass_obj
+def status_command(ctx: Context, quiet: bool) -> None:
+    """How the running bot stands: each network's last good sync or poll, or why it stopped.
+
+    Exits 1 when a network stopped or fell silent, so an orchestrator can restart the bot."""
+    from watchbot.health import assess
+    from watchbot.store.failures import FailureStore
+    from watchbot.store.heartbeats import HeartbeatStore
+
+    settings = ctx.settings
+    networks = [name for name, enabled in (("matrix", settings.matrix_enabled),
+                                            ("mastodon", settings.fediverse_enabled)) if enabled]
+
+    async def read(store: Store):
+        return await HeartbeatStore(store).all(), await FailureStore(store).count_unresolved()
+
+    async def main():
+        try:
+            store = await Store.open(settings.database_url, migrate=False)  # never migrate under the bot
+        except StoreNotReady as error:
+            raise click.ClickException(f"the store is not ready ({error}): start `watchbot run` first") from None
+        try:
+            return await read(store)
+        finally:
+            await store.close()
+
+    beats, failed = asyncio.run(main())
+    health = assess(beats, networks, utcnow(), failed_events=failed)
+    if not health.healthy or not quiet:
+        for line in health.lines or ["No network is configured: nothing to watch."]:
+            click.echo(line, err=not health.healthy)
+    if not health.healthy:
+        sys.exit(1)
+
+
 async def _check_store(settings: Settings, *, write: bool = False) -> tuple[list[str], int]:
     """Problems with the store, and how many failed events wait for an operator."""
     from watchbot.store.failures import FailureStore

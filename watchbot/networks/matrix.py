@@ -66,6 +66,7 @@ from watchbot.networks.matrix_events import (
     replacement_room,
     txn_id,
 )
+from watchbot.health import Pulse
 from watchbot.store import Store
 from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
 
@@ -121,6 +122,7 @@ class MatrixAdapter:
         self.other_networks: list = []  # the other adapters: reports reach their moderators too
         self.isolation = Isolation(store, Source.MATRIX.value, "Matrix event", log,
                                    secrets=[settings.matrix_access_token.get_secret_value()])
+        self.pulse = Pulse(store, "matrix")
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -132,7 +134,7 @@ class MatrixAdapter:
         )
         if store_path is not None:
             store_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the device's secret keys
-        client = AsyncClient(
+        client = _Client(
             self.settings.matrix_homeserver,
             self.user_id,
             device_id=self.settings.matrix_device_id or "",
@@ -155,6 +157,12 @@ class MatrixAdapter:
         sender = asyncio.create_task(self._send_forever(client), name="matrix-send")
         try:
             await self._sync_forever(client)
+        except TokenRefused as refused:
+            # Retrying cannot help: the network stops here, saying what to do; the others go on.
+            line = (f"{self.settings.matrix_homeserver} refused the access token ({refused}); log in again "
+                    "with `watchbot login matrix`, then restart the bot")
+            log.error("Matrix: stopped: %s", line)
+            await self.pulse.stopped(line)
         finally:
             await self._drain(sender)
             await client.close()  # the connection only: the device stays logged in
@@ -181,10 +189,12 @@ class MatrixAdapter:
             # levels, encryption) once, or a quiet room would be unknown until someone spoke.
             await self._state_sync(client)
         self.ready.set()
+        await self.pulse.ok()
         backoff = 1.0
         while True:
             response = await client.sync(timeout=SYNC_TIMEOUT_MS, since=since)
             if not isinstance(response, SyncResponse):
+                _stop_if_token_refused(response)
                 log.warning("Matrix sync failed (%s); trying again in %.0f s", _reason(response), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 300.0)
@@ -194,6 +204,7 @@ class MatrixAdapter:
             await self._handle(client, response, since)
             await self.store.set_cursor(CURSOR, response.next_batch)
             since = response.next_batch
+            await self.pulse.ok()
 
     async def _first_sync(self, client: AsyncClient) -> str:
         response = await self._state_sync(client)
@@ -207,6 +218,7 @@ class MatrixAdapter:
             response = await client.sync(timeout=0, sync_filter=state_sync_filter(), full_state=True)
             if isinstance(response, SyncResponse):
                 break
+            _stop_if_token_refused(response)
             log.warning("Matrix first sync failed (%s); trying again in 5 s", _reason(response))
             await asyncio.sleep(5)
         await self._keep_keys(client)
@@ -618,6 +630,37 @@ def _stripped_state(event: Any) -> dict[str, Any]:
         return {"type": "m.room.member", "sender": event.sender, "state_key": event.state_key,
                 "content": event.content}
     return {}
+
+
+class TokenRefused(Exception):
+    """The homeserver says the access token is unknown (revoked, logged out, or never valid)."""
+
+
+def _stop_if_token_refused(response: Any) -> None:
+    # M_UNKNOWN_TOKEN with soft_logout would let a client refresh; the bot has no refresh token,
+    # so both kinds need a new login.
+    if isinstance(response, SyncError) and response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+        raise TokenRefused(response.message)
+
+
+class _Client(AsyncClient):
+    """nio's client, saying in watchbot's words when the homeserver cannot be reached: nio retries
+    a lost connection by itself (max_timeouts=None) and only logs "Timed out, sleeping"."""
+
+    async def get_timeout_retry_wait_time(self, got_timeouts: int) -> float:
+        wait = await super().get_timeout_retry_wait_time(got_timeouts)
+        log.warning("Matrix: cannot reach %s; trying again in %.0f s", self.homeserver, wait)
+        return wait
+
+
+class _WithoutNiosTimeoutLine(logging.Filter):
+    """_Client says it, naming the homeserver and the next try: nio's own line would repeat it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timed out, sleeping")
+
+
+logging.getLogger("nio.client.async_client").addFilter(_WithoutNiosTimeoutLine())
 
 
 def _reason(response: Any) -> str:

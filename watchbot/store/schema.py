@@ -358,3 +358,14 @@ failed_events = Table(
     UniqueConstraint("source", "event_id"),
     Index(None, "source", "retry_asked_at"),  # what each worker is asked to retry
 )
+
+
+# Each network's last sign of life, written by the running bot (`watchbot status`, the Docker
+# HEALTHCHECK): when it last synced or polled well, and, when it stopped, the one line saying why.
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("network", Text, primary_key=True),  # matrix, mastodon
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("problem", Text),  # None while all is well
+)
