@@ -369,3 +369,29 @@ heartbeats = Table(
     Column("beat_at", UTCDateTime, nullable=False),
     Column("problem", Text),  # None while all is well
 )
+
+
+# What the bot owes someone (a reaction, a reply, a notice, a favourite, a direct message): written
+# in the same transaction as what it answers, sent once from here by the network's sender, with
+# `key` as the server's idempotency key (a Matrix transaction id, a Mastodon Idempotency-Key). A
+# second write of the same answer (a replayed event) is the same row.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", Text, nullable=False),  # matrix, mastodon
+    Column("place", Text, nullable=False),  # the room, or the status answered: order is kept per place
+    Column("kind", Text, nullable=False),  # reaction, reply, notice, favourite, direct
+    Column("payload", Text, nullable=False),  # JSON: what the network's sender needs to send it
+    Column("key", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("remote_id", Text),  # the event or status id the server gave it
+    Column("failed_at", UTCDateTime),  # given up: kept for the operator, never retried by itself
+    UniqueConstraint("network", "key"),
+    Index(None, "network", "sent_at", "failed_at", "next_attempt_at"),
+    sqlite_autoincrement=True,  # ids give the order of sending; a sent row's id is never reused
+)

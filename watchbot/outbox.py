@@ -1,0 +1,121 @@
+"""Sending what the outbox holds, once: one sender per network, in order, retrying with backoff.
+
+The network's adapter gives a `deliver(item)` that sends one item with its key as the server's
+idempotency key (so a send repeated after a crash is one message) and returns the server's id for
+it. `deliver` raises `TryLater` for what time may mend (a server away, a rate limit, a 5xx) and
+`CannotSend` for what it will not (a room the bot left, a status deleted): the first is retried
+with backoff, the second, and an item still failing after MAX_ATTEMPTS, is kept as failed for
+the operator (`watchbot status`) and never sent by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from watchbot.isolation import one_line
+from watchbot.model import utcnow
+from watchbot.store import Store
+from watchbot.store.outbox import OutboxItem, OutboxStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12  # with the backoff below: about six hours of trying
+FIRST_WAIT = timedelta(seconds=2)
+LONGEST_WAIT = timedelta(hours=1)
+IDLE_CHECK = 60.0  # seconds: even unwoken, the sender looks again (an item due later)
+
+
+class TryLater(Exception):
+    """Time may mend it; `retry_after` when the server said how long to wait."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class CannotSend(Exception):
+    """Sending it again would fail again."""
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure: 2 s, 4 s, 8 s … up to an hour."""
+    return min(FIRST_WAIT * (2 ** max(0, attempts - 1)), LONGEST_WAIT)
+
+
+class Sender:
+    def __init__(self, store: Store, network: str, deliver: Callable[[OutboxItem], Awaitable[str | None]], *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.outbox = OutboxStore(store)
+        self.network = network
+        self.deliver = deliver
+        self.clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was owed: look now rather than at the next check."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            await self.send_due()
+            await self._sleep_until_due()
+
+    async def send_due(self) -> int:
+        """Send everything due now, in order; the number of items sent."""
+        sent = 0
+        while True:
+            items = await self.outbox.due(self.network, self.clock())
+            if not items:
+                return sent
+            stalled = set()  # places whose item must wait: their later items wait too
+            for item in items:
+                if item.place in stalled:
+                    continue
+                if not await self._send(item):
+                    stalled.add(item.place)
+                else:
+                    sent += 1
+            if stalled:
+                return sent
+
+    async def _send(self, item: OutboxItem) -> bool:
+        try:
+            remote_id = await self.deliver(item)
+        except TryLater as error:
+            attempts = item.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await self._give_up(item, f"{error} (tried {attempts} times)")
+                return True  # given up: the place's later answers go on
+            wait = timedelta(seconds=error.retry_after) if error.retry_after else backoff(attempts)
+            log.warning("%s: could not send the %s for %s (%s); trying again in %.0f s", self.network.capitalize(),
+                        item.kind, item.place, error, wait.total_seconds())
+            await self.outbox.retry_later(item.id, str(error), self.clock() + wait)
+            return False
+        except CannotSend as error:
+            await self._give_up(item, str(error))
+            return True
+        except Exception as error:  # noqa: BLE001 -- a bug in sending one item never stops the others
+            log.exception("%s: a bug while sending the %s for %s", self.network.capitalize(), item.kind, item.place)
+            await self._give_up(item, f"{type(error).__name__}: {one_line(str(error), 300)}")
+            return True
+        await self.outbox.sent(item.id, self.clock(), remote_id)
+        return True
+
+    async def _give_up(self, item: OutboxItem, reason: str) -> None:
+        log.error("%s: gave up sending the %s for %s: %s (kept: see `watchbot status`)", self.network.capitalize(),
+                  item.kind, item.place, reason)
+        await self.outbox.give_up(item.id, reason, self.clock())
+
+    async def _sleep_until_due(self) -> None:
+        timeout = IDLE_CHECK
+        due_at = await self.outbox.next_due_at(self.network)
+        if due_at is not None:
+            timeout = min(IDLE_CHECK, max(0.0, (due_at - self.clock()).total_seconds()))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass

@@ -1,0 +1,141 @@
+"""The outbox's rows: owed answers written beside what they answer, and their fate once sent.
+
+`add_in(conn, …)` takes the caller's transaction, so an answer is owed exactly when what it answers
+is filed (and the sync position moves); the same answer written twice (a replayed event carries the
+same key) is one row. The sender (watchbot/outbox.py) reads what is due, in order, and marks each
+row sent, to retry later, or failed (kept for the operator, never retried by itself).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from watchbot.store.schema import outbox
+from watchbot.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """An answer to send: where, what kind, what it says (JSON values), and its idempotency key."""
+
+    network: str
+    place: str
+    kind: str
+    payload: Mapping[str, Any]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    network: str
+    place: str
+    kind: str
+    payload: dict[str, Any]
+    key: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    waiting: int  # not sent yet (due now or later)
+    failed: int  # given up: the operator's to look at
+    oldest_waiting_at: datetime | None
+
+
+def add_in(conn: Connection, owed: Iterable[Owed], at: datetime) -> None:
+    """Owe these answers, in the caller's transaction; an answer already owed is left as it is."""
+    rows = [{"network": o.network, "place": o.place, "kind": o.kind, "key": o.key,
+             "payload": json.dumps(dict(o.payload), ensure_ascii=False, separators=(",", ":")),
+             "created_at": at, "next_attempt_at": at} for o in owed]
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.network, outbox.c.key]), rows)
+
+
+_PENDING = and_(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None))
+
+
+class OutboxStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add(self, owed: Iterable[Owed], at: datetime) -> None:
+        owed = list(owed)
+        await self.store.write(lambda conn: add_in(conn, owed, at))
+
+    async def due(self, network: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
+        """What waits to be sent, oldest first, with every later item of a place whose older item
+        is not due yet left out: answers in one place go out in the order they were owed."""
+
+        def read(conn: Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                select(outbox).where(outbox.c.network == network, _PENDING).order_by(outbox.c.id).limit(limit * 4)
+            ).all()
+            blocked, due = set(), []
+            for row in rows:
+                if row.place in blocked:
+                    continue
+                if row.next_attempt_at > now:
+                    blocked.add(row.place)
+                    continue
+                due.append(_item(row))
+                if len(due) == limit:
+                    break
+            return due
+
+        return await self.store.read(read)
+
+    async def next_due_at(self, network: str) -> datetime | None:
+        return await self.store.read(lambda conn: conn.execute(
+            select(func.min(outbox.c.next_attempt_at)).where(outbox.c.network == network, _PENDING)).scalar())
+
+    async def sent(self, item_id: int, at: datetime, remote_id: str | None = None) -> None:
+        await self._update(item_id, sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1)
+
+    async def retry_later(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
+        await self._update(item_id, last_error=error, next_attempt_at=next_attempt_at,
+                           attempts=outbox.c.attempts + 1)
+
+    async def give_up(self, item_id: int, error: str, at: datetime) -> None:
+        await self._update(item_id, last_error=error, failed_at=at, attempts=outbox.c.attempts + 1)
+
+    async def failed(self, network: str | None = None, *, limit: int = 100) -> list[OutboxItem]:
+        def read(conn: Connection) -> list[OutboxItem]:
+            query = select(outbox).where(outbox.c.failed_at.is_not(None))
+            if network is not None:
+                query = query.where(outbox.c.network == network)
+            return [_item(row) for row in conn.execute(query.order_by(outbox.c.id.desc()).limit(limit))]
+
+        return await self.store.read(read)
+
+    async def backlog(self, network: str | None = None) -> Backlog:
+        def read(conn: Connection) -> Backlog:
+            where = [] if network is None else [outbox.c.network == network]
+            waiting, oldest = conn.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(_PENDING, *where)).one()
+            failed = conn.execute(
+                select(func.count()).where(outbox.c.failed_at.is_not(None), *where)).scalar_one()
+            return Backlog(waiting, failed, oldest)
+
+        return await self.store.read(read)
+
+    async def _update(self, item_id: int, **values) -> None:
+        await self.store.write(lambda conn: conn.execute(
+            update(outbox).where(outbox.c.id == item_id, outbox.c.sent_at.is_(None)).values(**values)))
+
+
+def _item(row) -> OutboxItem:
+    return OutboxItem(row.id, row.network, row.place, row.kind, json.loads(row.payload), row.key, row.attempts,
+                      row.created_at, row.last_error)
