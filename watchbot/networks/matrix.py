@@ -68,7 +68,7 @@ from watchbot.networks.matrix_events import (
     replacement_room,
     txn_id,
 )
-from watchbot.rooms import RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
+from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
 from watchbot.store.rooms import RoomStore
@@ -120,6 +120,7 @@ class MatrixAdapter:
         self.rooms = RoomStore(store)
         self._direct: set[str] = set()  # direct chats: from invites, m.direct, and the store
         self._room_states: dict[str, Treatment] = {}  # what each room's state says, as last recorded
+        self._told: dict[str, Visibility] = {}  # how each room was last told its links are filed
         self._client: AsyncClient | None = None
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
@@ -546,18 +547,28 @@ class MatrixAdapter:
         self._room_states[room_id] = state
         now = await self.rooms.get(room_id)
         if before is not None and before.joined and before.visibility is now.visibility:
-            return  # known already, and treated as before (a restart, a change that changes nothing)
-        log.info("Matrix: links in %s are filed %s (%s)", room_id, now.visibility.value, now.why)
-        text = join_notice(now, digest_not_here=self.digest_not_here(room_id, now.visibility))
+            self._told[room_id] = now.visibility  # known already, and treated as before (a restart)
+            return
+        self._tell(room_id, now)
+
+    def _tell(self, room_id: str, record: RoomRecord) -> None:
+        """One notice saying how the room's links are filed (on joining, or when that changed)."""
+        log.info("Matrix: links in %s are filed %s (%s)", room_id, record.visibility.value, record.why)
+        self._told[room_id] = record.visibility
+        text = join_notice(record, digest_not_here=self.digest_not_here(room_id, record.visibility))
         content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
         self._queue(room_id, [Outgoing("m.room.message", content,
-                                       txn_id("room-treatment", room_id, now.visibility.value, now.why))])
+                                       txn_id("room-treatment", room_id, record.visibility.value, record.why))])
 
     async def _visibility(self, room_id: str) -> Visibility:
         """How a message of this room is filed now: read from the store, where an operator's
-        choice (`watchbot rooms set`, made while the bot runs) lands."""
+        choice (`watchbot rooms set`, made while the bot runs) lands; the room is told of it then."""
         record = await self.rooms.get(room_id)
-        return record.visibility if record is not None else self._treated_as(room_id)
+        if record is None:
+            return self._treated_as(room_id)
+        if self._told.get(room_id, record.visibility) is not record.visibility:
+            self._tell(room_id, record)
+        return record.visibility
 
     def digest_not_here(self, room_id: str, visibility: Visibility) -> str | None:
         settings = self.settings
