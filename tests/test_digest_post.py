@@ -15,7 +15,7 @@ import pytest
 
 from tests.mastodon_server import MastodonServer
 from tests.matrix_helpers import wait_for_event
-from tests.test_matrix_bot import Scene, room_with_bot, say
+from tests.test_matrix_bot import Scene, direct_chat_with_bot, room_with_bot, say
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
@@ -231,7 +231,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
     settings = scene.settings(allowed=[alice.user_id, carol.user_id])
     async with scene.running(settings) as (adapter, store):
         room_id = await room_with_bot(scene, alice_client, bob_client)
-        dm_id = await room_with_bot(scene, carol_client)  # two members: a direct chat, no digest
+        dm_id = await direct_chat_with_bot(scene, carol_client)  # a direct chat: no digest
         await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
         await say(bob_client, room_id, "https://lwn.net/Articles/1001/ and https://rust-lang.org/ #rust")
         for _ in range(200):

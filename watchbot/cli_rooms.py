@@ -14,7 +14,7 @@ from watchbot.rooms import RoomRecord, digest_here
 from watchbot.store import Store
 from watchbot.store.rooms import RoomStore
 
-ROOM_ID = re.compile(r"^![^:\s]+:\S+$")
+ROOM_ID = re.compile(r"^!\S+$")  # room version 12 ids have no :server
 
 
 @click.group("rooms", invoke_without_command=True)
