@@ -299,7 +299,9 @@ class MatrixAdapter:
         context = dict(
             own_user_id=self.user_id,
             sender_name=(room.user_name(sender) if room else None) or sender,
-            visibility=await self._visibility(room_id),
+            # Only a message is filed: the room's treatment is read from the store for nothing else.
+            visibility=(await self._visibility(room_id) if event.get("type") == "m.room.message"
+                        else Visibility.PRIVATE),
             file_notices=self.settings.matrix_file_notices,
         )
         edit = edited_post(event, room_id, **context)

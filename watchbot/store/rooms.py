@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -32,8 +32,9 @@ class RoomStore:
         self.store = store
 
     async def get(self, room_id: str) -> RoomRecord | None:
-        query = select(rooms).where(rooms.c.room_id == room_id)
-        return await self.store.read(lambda conn: next((_record(row) for row in conn.execute(query)), None))
+        """The room as recorded (None: never seen). Read for every message the bot files."""
+        return await self.store.read(
+            lambda conn: next((_record(row) for row in conn.execute(_ONE_ROOM, {"room_id": room_id})), None))
 
     async def joined(self) -> list[RoomRecord]:
         """Every room the bot is in, by id."""
@@ -92,6 +93,10 @@ class RoomStore:
             return Reclassified(_record(row), len(changed), len(touched))
 
         return await self.store.write(set_override)
+
+
+# Built once: building a statement costs more than running it (it is read for every message).
+_ONE_ROOM = select(rooms).where(rooms.c.room_id == bindparam("room_id"))
 
 
 def _record(row) -> RoomRecord:
