@@ -359,3 +359,30 @@ async def test_an_unexpected_error_is_kept_in_one_clean_line_without_the_token(s
     assert "failed event #" in errors[0].getMessage()
     assert any("Traceback" in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
     assert not any("syt_sEcReT" in r.getMessage() for r in caplog.records)
+
+
+async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(database_url: str):
+    """Migration 0011: the log of a `forget me` said before it scrubbed the log names them no more."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+    from watchbot.store.moderation import ModerationStore
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0010")
+        conn.execute(text("INSERT INTO moderation_log (at, actor, action, target, reason) VALUES "
+                          "(:at, '@gone:x', 'report', 'link #1', 'spam'), "
+                          "(:at, '@mod:x', 'ban', '@gone:x.org', 'not @gone:x'), "
+                          "(:at, '@gone:x', 'forget', '@gone:x', '1 share(s)')"), {"at": T0})
+    engine.dispose()
+    async with await Store.open(database_url) as store:
+        entries = sorted(await ModerationStore(store).log_entries(), key=lambda entry: entry.id)
+    [pseudonym] = {entry.actor for entry in entries if entry.action == "forget"}
+    assert pseudonym.startswith("forgotten-")
+    assert [(e.actor, e.action, e.target, e.reason) for e in entries] == [
+        (pseudonym, "report", "link #1", "spam"),
+        ("@mod:x", "ban", "@gone:x.org", f"not {pseudonym}"),
+        (pseudonym, "forget", pseudonym, "1 share(s)"),
+    ]
