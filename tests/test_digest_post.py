@@ -400,24 +400,27 @@ def test_digest_post_from_the_command_line_once_then_again_on_request(mastodon_s
     def run(*args: str):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
-    week_ago = (utcnow() - timedelta(days=7)).strftime("%Y-%m-%d")
+    # Noon of a day two weeks ago: its period is over whatever the day and hour now.
+    noon = (utcnow() - timedelta(days=14)).replace(hour=12, minute=0, second=0, microsecond=0)
+    past_day = noon.strftime("%Y-%m-%d")
     month_ago = (utcnow() - timedelta(days=30)).strftime("%Y-%m-%d")
     assert "nothing was shared in this period: not posted" in run("digest", "post", "--period", month_ago).output
     assert "already done for this period: it was empty" in run("digest", "post", "--period", month_ago).output
-    today = utcnow().strftime("%Y-%m-%d")
-    assert "not over yet" in run("digest", "post", "--period", today).output
+    # A week ahead: today's own period is over on a Friday evening (the schedule is Fridays at 17:00).
+    next_week = (utcnow() + timedelta(days=7)).strftime("%Y-%m-%d")
+    assert "not over yet" in run("digest", "post", "--period", next_week).output
     assert run("digest", "post", "--period", "someday").exit_code == 2
 
     async def backdate():
         store = await Store.open(env["WATCHBOT_DATABASE_URL"])
-        await share(store, "https://backdated.example/", at=utcnow() - timedelta(days=7))
+        await share(store, "https://backdated.example/", at=noon)
         await store.close()
     asyncio.run(backdate())
-    first = run("digest", "post", "--period", week_ago)
+    first = run("digest", "post", "--period", past_day)
     assert first.exit_code == 0 and "posted in 2 part(s)" in first.output, first.output  # root, and the link
-    again = run("digest", "post", "--period", week_ago)
+    again = run("digest", "post", "--period", past_day)
     assert "already posted for this period" in again.output
-    forced = run("digest", "post", "--period", week_ago, "--again")
+    forced = run("digest", "post", "--period", past_day, "--again")
     assert "posted in 2 part(s)" in forced.output
     assert len(asyncio.run(bot_statuses(mastodon_server, bot))) == 4
 
