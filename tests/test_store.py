@@ -362,7 +362,7 @@ async def test_an_unexpected_error_is_kept_in_one_clean_line_without_the_token(s
 
 
 async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(database_url: str):
-    """Migration 0011: the log of a `forget me` said before it scrubbed the log names them no more."""
+    """Migration 0014: the log of a `forget me` said before it scrubbed the log names them no more."""
     from alembic import command
     from sqlalchemy import text
 
@@ -371,7 +371,7 @@ async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(
 
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0010")
+        command.upgrade(_alembic_config(conn), "0013")
         conn.execute(text("INSERT INTO moderation_log (at, actor, action, target, reason) VALUES "
                           "(:at, '@gone:x', 'report', 'link #1', 'spam'), "
                           "(:at, '@mod:x', 'ban', '@gone:x.org', 'not @gone:x'), "

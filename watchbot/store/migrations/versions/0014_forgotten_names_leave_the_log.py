@@ -1,7 +1,7 @@
 """Names of people who said `forget me` before the log was scrubbed by it leave the log now.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-27
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 from watchbot.store.moderation import _scrub_log
 
-revision = "0011"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
