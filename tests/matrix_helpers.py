@@ -136,11 +136,13 @@ async def wait_for_event(
             raise RuntimeError(f"sync of {client.user_id} failed: {response}")
 
 
-async def create_room(owner_client: nio.AsyncClient, *invitees_clients: nio.AsyncClient, encrypted: bool = False) -> str:
-    """Create a private room owned by ``owner_client``'s user, invite and join each invitee; return its id.
+async def create_room(owner_client: nio.AsyncClient, *invitees_clients: nio.AsyncClient, encrypted: bool = False,
+                      preset: nio.RoomPreset | None = None) -> str:
+    """Create a room owned by ``owner_client``'s user, invite and join each invitee; return its id.
 
-    ``encrypted`` adds ``m.room.encryption`` (megolm) to the initial state; reading such a room
-    needs matrix-nio's e2e extra (python-olm).
+    Without ``preset`` the room is invite-only (Synapse's private_chat); ``nio.RoomPreset.public_chat``
+    makes it public (anyone may join, history shared). ``encrypted`` adds ``m.room.encryption``
+    (megolm) to the initial state; reading such a room needs matrix-nio's e2e extra (python-olm).
     """
     initial_state: list[dict[str, Any]] = []
     if encrypted:
@@ -150,6 +152,7 @@ async def create_room(owner_client: nio.AsyncClient, *invitees_clients: nio.Asyn
     created = await owner_client.room_create(
         invite=[invitee.user_id for invitee in invitees_clients],
         initial_state=initial_state,
+        preset=preset,
     )
     if not isinstance(created, nio.RoomCreateResponse):
         raise RuntimeError(f"{owner_client.user_id} could not create a room: {created}")

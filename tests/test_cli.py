@@ -199,8 +199,9 @@ def test_matrix_nios_lines_stay_out_of_the_log_unless_debug_is_asked(caplog):
     caplog.set_level(logging.INFO)
     logs.apply("INFO", "text")
     logging.getLogger("nio.rooms").info("Room !a:x handling event of type RoomMessageText")
-    logging.getLogger("nio.client.async_client").warning("Timed out, sleeping for 5s")
-    assert [record.getMessage() for record in caplog.records] == ["Timed out, sleeping for 5s"]
+    logging.getLogger("nio.responses").warning("Error validating response: 'next_batch' is a required property")
+    assert [record.getMessage() for record in caplog.records] == [
+        "Error validating response: 'next_batch' is a required property"]
     logs.apply("DEBUG", "text")
     logging.getLogger("nio.rooms").info("Room !a:x handling event of type RoomMessageText")
     assert caplog.records[-1].getMessage() == "Room !a:x handling event of type RoomMessageText"
@@ -383,3 +384,55 @@ def test_failed_events_are_listed_retried_by_the_bot_and_forgotten(run, tmp_path
         (3, None, True), (2, "forgotten", False), (1, None, True)]
     assert run("check").output.splitlines()[1] == "2 failed event(s) wait for you: see `watchbot failed`."
     assert run("check", "--quiet").output == ""
+
+
+def test_rooms_lists_how_each_room_is_treated_and_set_changes_it_from_now_on_or_for_the_past_too(
+        run, tmp_path: Path):
+    import asyncio
+    from datetime import datetime, timezone
+
+    from watchbot.intake import Rules, file_post
+    from watchbot.model import Post, Source, Visibility
+    from watchbot.rooms import Treatment
+    from watchbot.store import Store
+    from watchbot.store.rooms import RoomStore
+
+    assert run("rooms").output.startswith("The bot is in no room yet")
+    at = datetime(2026, 11, 20, tzinfo=timezone.utc)
+
+    async def the_bot_was_there() -> None:
+        store = await Store.open(f"sqlite:///{tmp_path / 'watchbot.db'}")
+        rooms = RoomStore(store)
+        await rooms.record("!lab:x", "Lab", Treatment(Visibility.PRIVATE, "only people let in may join"), at=at)
+        await rooms.record("!dm:x", None, Treatment(Visibility.DIRECT, "a direct chat"), at=at)
+        for n in range(3):
+            await file_post(store, Post(source=Source.MATRIX, place="!lab:x", author_id="@a:x", author_name="a",
+                                        text=f"https://lab.example/{n}", event_id=f"${n}",
+                                        visibility=Visibility.PRIVATE, at=at), Rules())
+        await store.close()
+
+    asyncio.run(the_bot_was_there())
+
+    def private_shares() -> int:
+        return sum(run("links", "show", str(n), "--json").output.count('"visibility": "private"') for n in (1, 2, 3))
+
+    assert run("rooms").output == (
+        "!dm:x: direct (a direct chat); no digest here (a direct chat)\n"
+        "!lab:x “Lab”: private (only people let in may join); digest posted here\n")
+    assert private_shares() == 3
+
+    said = run("rooms", "set", "!lab:x", "public").output
+    assert said.startswith("!lab:x is now public: links shared there from now on may be published")
+    assert "set public by cli:" in run("rooms").output
+    assert private_shares() == 3  # the past as it was
+
+    said = run("rooms", "set", "!lab:x", "public", "--past").output
+    assert "3 share(s) in !lab:x are now public (3 link(s))." in said
+    assert private_shares() == 0
+
+    refused = run("rooms", "set", "!dm:x", "public", ok=False)
+    assert (refused.exit_code, refused.output) == (1, "Error: !dm:x is a direct chat: what is said there is never "
+                                                      "published\n")
+    assert run("rooms", "set", "!nowhere:x", "private", ok=False).output == (
+        "Error: the bot is not in !nowhere:x (see: watchbot rooms)\n")
+    assert "is not a room id" in run("rooms", "set", "lab", "private", ok=False).output

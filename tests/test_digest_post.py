@@ -15,7 +15,7 @@ import pytest
 
 from tests.mastodon_server import MastodonServer
 from tests.matrix_helpers import wait_for_event
-from tests.test_matrix_bot import Scene, room_with_bot, say
+from tests.test_matrix_bot import Scene, direct_chat_with_bot, room_with_bot, say
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
@@ -231,7 +231,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
     settings = scene.settings(allowed=[alice.user_id, carol.user_id])
     async with scene.running(settings) as (adapter, store):
         room_id = await room_with_bot(scene, alice_client, bob_client)
-        dm_id = await room_with_bot(scene, carol_client)  # two members: a direct chat, no digest
+        dm_id = await direct_chat_with_bot(scene, carol_client)  # a direct chat: no digest
         await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
         await say(bob_client, room_id, "https://lwn.net/Articles/1001/ and https://rust-lang.org/ #rust")
         for _ in range(200):
@@ -400,24 +400,27 @@ def test_digest_post_from_the_command_line_once_then_again_on_request(mastodon_s
     def run(*args: str):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
-    week_ago = (utcnow() - timedelta(days=7)).strftime("%Y-%m-%d")
+    # Noon of a day two weeks ago: its period is over whatever the day and hour now.
+    noon = (utcnow() - timedelta(days=14)).replace(hour=12, minute=0, second=0, microsecond=0)
+    past_day = noon.strftime("%Y-%m-%d")
     month_ago = (utcnow() - timedelta(days=30)).strftime("%Y-%m-%d")
     assert "nothing was shared in this period: not posted" in run("digest", "post", "--period", month_ago).output
     assert "already done for this period: it was empty" in run("digest", "post", "--period", month_ago).output
-    today = utcnow().strftime("%Y-%m-%d")
-    assert "not over yet" in run("digest", "post", "--period", today).output
+    # A week ahead: today's own period is over on a Friday evening (the schedule is Fridays at 17:00).
+    next_week = (utcnow() + timedelta(days=7)).strftime("%Y-%m-%d")
+    assert "not over yet" in run("digest", "post", "--period", next_week).output
     assert run("digest", "post", "--period", "someday").exit_code == 2
 
     async def backdate():
         store = await Store.open(env["WATCHBOT_DATABASE_URL"])
-        await share(store, "https://backdated.example/", at=utcnow() - timedelta(days=7))
+        await share(store, "https://backdated.example/", at=noon)
         await store.close()
     asyncio.run(backdate())
-    first = run("digest", "post", "--period", week_ago)
+    first = run("digest", "post", "--period", past_day)
     assert first.exit_code == 0 and "posted in 2 part(s)" in first.output, first.output  # root, and the link
-    again = run("digest", "post", "--period", week_ago)
+    again = run("digest", "post", "--period", past_day)
     assert "already posted for this period" in again.output
-    forced = run("digest", "post", "--period", week_ago, "--again")
+    forced = run("digest", "post", "--period", past_day, "--again")
     assert "posted in 2 part(s)" in forced.output
     assert len(asyncio.run(bot_statuses(mastodon_server, bot))) == 4
 

@@ -325,7 +325,23 @@ async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention
         # Told once, politely, why nothing was filed; not again for the second mention.
         [told] = await replies_from(shy_client, first["id"], scene.bot)()
         assert "asks bots to leave your posts alone" in told["content"]
+        assert "I keep a keyed hash of your account" in told["content"]
         assert not await replies_from(shy_client, second["id"], scene.bot)()
+        # What the answer says is what is kept: no row of the store names them or their mentions.
+        kept = await everything_in(store)
+        assert shy.username.lower() not in kept and first["id"] not in kept and second["id"] not in kept
+        assert alice.username.lower() in kept
+
+
+async def everything_in(store: Store) -> str:
+    """Every value of every table of the store, as one lower-case text."""
+    from watchbot.store.schema import metadata
+
+    def dump(conn) -> str:
+        return "\n".join(str(value) for table in metadata.sorted_tables
+                         for row in conn.execute(table.select()) for value in row).lower()
+
+    return await store.read(dump)
 
 
 @pytest.mark.parametrize("fault", [

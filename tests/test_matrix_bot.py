@@ -102,12 +102,23 @@ async def say(client: nio.AsyncClient, room_id: str, body: str, msgtype: str = "
     return response.event_id
 
 
-async def room_with_bot(scene: Scene, owner: nio.AsyncClient, *members: nio.AsyncClient) -> str:
-    """A room created by `owner`, the bot invited (and joining by itself), members joined."""
-    room_id = await create_room(owner, *members)
+async def room_with_bot(scene: Scene, owner: nio.AsyncClient, *members: nio.AsyncClient,
+                        preset: nio.RoomPreset | None = nio.RoomPreset.public_chat) -> str:
+    """A room created by `owner`, the bot invited (and joining by itself), members joined. Public
+    by default (a community's room, whose links may be published); `preset=None`: invite-only."""
+    room_id = await create_room(owner, *members, preset=preset)
     await owner.room_invite(room_id, scene.bot.user_id)
     await wait_for_event(owner, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
     return room_id
+
+
+async def direct_chat_with_bot(scene: Scene, person: nio.AsyncClient) -> str:
+    """A direct chat: `person` invites the bot with is_direct, as a client's "start a chat" does."""
+    created = await person.room_create(invite=[scene.bot.user_id], is_direct=True,
+                                       preset=nio.RoomPreset.trusted_private_chat)
+    assert isinstance(created, nio.RoomCreateResponse), created
+    await wait_for_event(person, created.room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+    return created.room_id
 
 
 async def test_a_link_gets_a_reaction_and_is_filed_and_a_second_sharer_is_told_who_was_first(scene: Scene):
@@ -444,6 +455,9 @@ async def test_links_in_an_encrypted_room_are_read_and_an_unreadable_message_is_
         room_id = await create_room(alice_client, bob_client, encrypted=True)
         await alice_client.room_invite(room_id, scene.bot.user_id)
         await wait_for_event(alice_client, room_id, is_membership(scene.bot.user_id, "join"), timeout=30)
+        for client in (alice_client, bob_client):  # the notice saying how the room's links are filed
+            await wait_for_event(client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id
+                                 and e.source.get("type") in ("m.room.message", "m.room.encrypted"), timeout=30)
         await alice_client.sync(timeout=0)
         sent = await alice_client.room_send(room_id, "m.room.message", {
             "msgtype": "m.text", "body": "secret but shared https://e2e.example/ #crypto"},

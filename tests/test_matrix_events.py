@@ -11,6 +11,8 @@ from watchbot.networks.matrix_events import (
     ALREADY_SHARED_REACTION,
     NEW_LINK_REACTION,
     acknowledgements,
+    direct_rooms,
+    invited_as_direct,
     invite_allowed,
     invite_warning,
     events_after_own_join,
@@ -57,9 +59,17 @@ def test_what_is_not_filed():
     assert post({"type": "m.reaction", "event_id": "$x", "sender": "@a:b", "content": {}}) is None
 
 
-def test_a_room_of_two_is_private():
-    post = post_from_event(message("https://ex.org"), ROOM, own_user_id=BOT, sender_name="A", direct=True)
-    assert post.visibility is Visibility.DIRECT
+def test_a_message_is_filed_as_its_room_is_treated_and_a_direct_chat_is_known_by_its_invite_or_m_direct():
+    post = post_from_event(message("https://ex.org"), ROOM, own_user_id=BOT, sender_name="A",
+                           visibility=Visibility.PRIVATE)
+    assert post.visibility is Visibility.PRIVATE
+    invite = [{"type": "m.room.member", "state_key": BOT, "sender": "@a:b",
+               "content": {"membership": "invite", "is_direct": True}}]
+    assert invited_as_direct(invite, BOT)
+    assert not invited_as_direct([{**invite[0], "content": {"membership": "invite"}}], BOT)
+    assert not invited_as_direct([{**invite[0], "state_key": "@someone:b"}], BOT)
+    assert direct_rooms({"@a:b": ["!one:b", "!two:b"], "@c:d": ["!three:d", 7], "@e:f": "junk"}) == {
+        "!one:b", "!two:b", "!three:d"}
 
 
 async def test_answers_new_link_then_duplicate_then_replay(store: Store):

@@ -17,6 +17,7 @@ from watchbot.moderation import Moderation
 from watchbot.model import Post, Source, utcnow
 from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store
+from watchbot.store.schema import moderation_log
 
 UTC = ZoneInfo("UTC")
 ADMIN = Caller("@root:x", "root", Power(Role.ADMIN, "!other:x", store_wide=True))
@@ -131,6 +132,32 @@ async def test_forget_me_removes_a_persons_shares_and_credits_and_nobody_elses(s
     [left] = await store.list_links()
     assert (left.url, left.first_sharer_name) == ("https://both.example/", "bob")
     assert "Usage: forget me" in (await ask(store, gate, MEMBER, "!watch forget bob")).text
+
+
+async def test_after_forget_me_the_log_keeps_each_action_under_a_pseudonym_and_never_the_name(store: Store):
+    gate = moderation(store, review_first_shares=1)
+    await ask(store, gate, MOD, "!watch ban @alice:x.org spam from @alice:x")  # another person, alike
+    await share(store, gate, "https://held.example/")  # held: alice is new
+    await ask(store, gate, ROOM_MOD, "!watch approve 1")
+    await ask(store, gate, MEMBER, "!watch report 1 reported by @ALICE:x itself")
+    await ask(store, gate, MOD, "!watch block spam.example @alice:x asked")
+    before = (await ask(store, gate, MOD, "!watch modlog")).text
+    assert before.count("@alice:x") >= 4
+
+    said = (await ask(store, gate, MEMBER, "!watch forget me")).text
+    assert "the moderation log keeps what was done under a pseudonym" in said
+    log = (await ask(store, gate, MOD, "!watch modlog")).text
+    dump = await store.read(lambda conn: [tuple(row) for row in conn.execute(moderation_log.select())])
+    assert not any("alice:x" in str(value).lower().replace("alice:x.org", "") for row in dump for value in row)
+    [pseudonym] = {word for line in log.splitlines() for word in line.replace(":", " ").split()
+                   if word.startswith("forgotten-")}
+    lines = log.splitlines()
+    assert lines[0].endswith(f"{pseudonym} forget {pseudonym}: 1 share(s)")
+    assert f"{pseudonym} report link #1: reported by {pseudonym} itself" in log
+    assert f"@roommod:x approve queue #1 from {pseudonym}" in log
+    assert f"@mod:x block spam.example: {pseudonym} asked" in log
+    # The other person whose id only begins alike keeps theirs.
+    assert f"@mod:x ban @alice:x.org: spam from {pseudonym}" in log
 
 
 # -- the permission matrix -------------------------------------------------------------------------

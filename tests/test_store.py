@@ -407,3 +407,30 @@ async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_nu
         await store.remove_link(6, actor="cli:admin")
         [again] = await store.file_shares([share("https://a.example/newer", event_id="$newer")])
         assert again.link.id == 7
+
+
+async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(database_url: str):
+    """Migration 0014: the log of a `forget me` said before it scrubbed the log names them no more."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+    from watchbot.store.moderation import ModerationStore
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0013")
+        conn.execute(text("INSERT INTO moderation_log (at, actor, action, target, reason) VALUES "
+                          "(:at, '@gone:x', 'report', 'link #1', 'spam'), "
+                          "(:at, '@mod:x', 'ban', '@gone:x.org', 'not @gone:x'), "
+                          "(:at, '@gone:x', 'forget', '@gone:x', '1 share(s)')"), {"at": T0})
+    engine.dispose()
+    async with await Store.open(database_url) as store:
+        entries = sorted(await ModerationStore(store).log_entries(), key=lambda entry: entry.id)
+    [pseudonym] = {entry.actor for entry in entries if entry.action == "forget"}
+    assert pseudonym.startswith("forgotten-")
+    assert [(e.actor, e.action, e.target, e.reason) for e in entries] == [
+        (pseudonym, "report", "link #1", "spam"),
+        ("@mod:x", "ban", "@gone:x.org", f"not {pseudonym}"),
+        (pseudonym, "forget", pseudonym, "1 share(s)"),
+    ]

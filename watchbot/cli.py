@@ -816,7 +816,9 @@ def main() -> None:
 from watchbot.cli_failed import failed  # noqa: E402
 from watchbot.cli_feeds import feeds  # noqa: E402
 from watchbot.cli_moderation import mod  # noqa: E402
+from watchbot.cli_rooms import rooms  # noqa: E402
 
 cli.add_command(failed)
 cli.add_command(feeds)
 cli.add_command(mod)
+cli.add_command(rooms)

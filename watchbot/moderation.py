@@ -188,7 +188,8 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
             return Said(["Usage: forget me — everything you shared leaves the store, and your name with it."])
         shares, links = await records.forget(account)
         return Said([f"Done: {shares} share(s) of yours removed ({links} link(s) nobody else shared went with "
-                     "them). Digests from now on will not name you."])
+                     "them). Digests from now on will not name you, and the moderation log keeps what was "
+                     "done under a pseudonym."])
     raise ValueError(name)
 
 

@@ -59,6 +59,7 @@ from watchbot.networks.fediverse_events import (
     idempotency_key,
     mention_from_a_person,
     opted_out,
+    opted_out_mark,
     post_from_status,
     reply_text,
     status_uri,
@@ -77,7 +78,8 @@ CURSOR = "mastodon.notification_id"
 REQUEST_TIMEOUT = 30  # seconds; a request that takes longer is retried
 AUTHOR_OPTED_OUT = (
     "Your profile asks bots to leave your posts alone (#nobot or #noindex), so I file nothing of "
-    "yours and keep no trace of this mention. I will not say this again."
+    "yours. To say this only once I keep a keyed hash of your account, which nobody can read your "
+    "name from; nothing else of you or of this mention. I will not say this again."
 )
 PARENT_OPTED_OUT = (
     "The post you answered is by someone who asked bots not to file their posts (#nobot or "
@@ -380,12 +382,17 @@ class FediverseAdapter:
     async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any]) -> None:
         """Someone whose profile asks bots to leave them be mentioned the bot: say why nothing was
         filed, once per account (remembered in the store), never again after."""
-        who = account_id_of(account, self.instance)
-        log.info("Mastodon: %s opted out (#nobot/#noindex): not filed", who)
-        told = f"mastodon.told_opted_out:{who}"
-        if await self.store.get_cursor(told) is None:
-            await self.store.set_cursor(told, str(status.get("id")))
-            await self._reply(status, [AUTHOR_OPTED_OUT])
+        # Neither the log nor the store names them: only a keyed hash, to tell them once.
+        log.info("Mastodon: a mention from an account that opted out (#nobot/#noindex): not filed")
+        secret = self.settings.fediverse_access_token.get_secret_value()
+        told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
+        if await self.store.get_cursor(told) is not None:
+            return
+        await self.store.set_cursor(told, "told")
+        try:  # not through _reply: it records the status answered, whose address names them
+            await self._post_reply(status, reply_text(str(account.get("acct") or ""), [AUTHOR_OPTED_OUT]))
+        except MastodonAPIError as error:
+            log.warning("Mastodon: could not tell an opted-out account why: %s", error)
 
     async def _parent(self, status: dict[str, Any]) -> dict[str, Any] | None:
         try:

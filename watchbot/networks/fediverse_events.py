@@ -7,6 +7,7 @@ Written against the Mastodon client API as documented, and kept to what other se
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -60,6 +61,13 @@ def account_id_of(account: Mapping[str, Any], instance: str) -> str:
 def opted_out(account: Mapping[str, Any]) -> bool:
     """#nobot or #noindex in the profile, or the account asked search engines not to index it."""
     return bool(account.get("noindex")) or bool(OPT_OUT.search(html_to_text(account.get("note") or "")))
+
+
+def opted_out_mark(account_id: str, secret: str) -> str:
+    """What the store keeps of an opted-out account that was told so once: a keyed hash of it.
+    The key is the bot's access token, which is not in the store, so a copy of the store can
+    neither list these accounts nor test a guess."""
+    return hmac.new(secret.encode(), account_id.casefold().encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def post_from_status(status: Mapping[str, Any], instance: str, *, max_chars: int | None = None) -> Post:

@@ -46,7 +46,7 @@ from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.isolation import Isolation
-from watchbot.model import Source
+from watchbot.model import Source, Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix_events import (
@@ -54,10 +54,12 @@ from watchbot.networks.matrix_events import (
     acknowledgements,
     addressed_text,
     command_reply_content,
+    direct_rooms,
     edited_post,
     events_after_own_join,
     invite_allowed,
     invite_warning,
+    invited_as_direct,
     inviter_of,
     is_privileged_creator,
     post_from_event,
@@ -67,8 +69,10 @@ from watchbot.networks.matrix_events import (
     txn_id,
 )
 from watchbot.health import Pulse
+from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
+from watchbot.store.rooms import RoomStore
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,10 @@ class MatrixAdapter:
         self._outbox: asyncio.Queue[tuple[str, Outgoing]] = asyncio.Queue()
         self._answered_invites: set[str] = set()
         self._create_events: dict[str, dict[str, Any] | None] = {}
+        self.rooms = RoomStore(store)
+        self._direct: set[str] = set()  # direct chats: from invites, m.direct, and the store
+        self._room_states: dict[str, Treatment] = {}  # what each room's state says, as last recorded
+        self._told: dict[str, Visibility] = {}  # how each room was last told its links are filed
         self._client: AsyncClient | None = None
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
         self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
@@ -172,6 +180,7 @@ class MatrixAdapter:
         (`watchbot digest post`). The sync position in the store is left as it is."""
         self._client = self._new_client()
         await self._state_sync(self._client)
+        self._direct |= {room.room_id for room in await self.rooms.joined() if room.visibility is Visibility.DIRECT}
         self.ready.set()
 
     async def close(self) -> None:
@@ -188,6 +197,7 @@ class MatrixAdapter:
             # Incremental syncs only tell what changed: learn every room's state (members, power
             # levels, encryption) once, or a quiet room would be unknown until someone spoke.
             await self._state_sync(client)
+        await self._keep_rooms(client, client.rooms)
         self.ready.set()
         await self.pulse.ok()
         backoff = 1.0
@@ -222,6 +232,7 @@ class MatrixAdapter:
             log.warning("Matrix first sync failed (%s); trying again in 5 s", _reason(response))
             await asyncio.sleep(5)
         await self._keep_keys(client)
+        self._learn_direct_chats(response)
         await self._answer_invites(client, response)
         return response
 
@@ -239,10 +250,15 @@ class MatrixAdapter:
             await client.keys_claim(client.get_users_for_key_claiming())
 
     async def _handle(self, client: AsyncClient, response: SyncResponse, since: str) -> None:
+        self._learn_direct_chats(response)
         await self._answer_invites(client, response)
         for room_id in response.rooms.leave:
             # Kicked, banned or left: nothing more to follow there, and nothing to fail over.
             log.info("Matrix: no longer in %s", room_id)
+            self._room_states.pop(room_id, None)
+            await self.rooms.left(room_id, at=utcnow())
+        # A room joined, or whose join rule or history changed, is recorded before its messages.
+        await self._keep_rooms(client, response.rooms.join)
         for room_id, info in response.rooms.join.items():
             timeline = [e.source for e in info.timeline.events]
             events = events_after_own_join(timeline, self.user_id)
@@ -295,7 +311,9 @@ class MatrixAdapter:
         context = dict(
             own_user_id=self.user_id,
             sender_name=(room.user_name(sender) if room else None) or sender,
-            direct=room is not None and room.joined_count <= 2,
+            # Only a message is filed: the room's treatment is read from the store for nothing else.
+            visibility=(await self._visibility(room_id) if event.get("type") == "m.room.message"
+                        else Visibility.PRIVATE),
             file_notices=self.settings.matrix_file_notices,
         )
         edit = edited_post(event, room_id, **context)
@@ -414,9 +432,9 @@ class MatrixAdapter:
 
     async def _role(self, room_id: str, room, user_id: str) -> Role:
         # In a direct chat, the person is the room's admin: that makes nobody a moderator (but
-        # the rooms the settings name for moderators are theirs, however small).
+        # the rooms the settings name for moderators are theirs).
         chosen = room_id in (self.settings.digest_review_room, self.settings.moderators_room)
-        community = room is not None and (room.joined_count > 2 or chosen)
+        community = room is not None and (has_moderators(self._treated_as(room_id)) or chosen)
         moderator = community and await self._is_moderator(room_id, room, user_id)
         return await self.moderation.role(user_id, moderator=moderator)
 
@@ -488,8 +506,11 @@ class MatrixAdapter:
             if room_id in self._answered_invites:
                 continue
             self._answered_invites.add(room_id)
-            inviter = inviter_of([_stripped_state(e) for e in info.invite_state], self.user_id)
+            invite_state = [_stripped_state(e) for e in info.invite_state]
+            inviter = inviter_of(invite_state, self.user_id)
             if invite_allowed(inviter, room_id, self.settings.matrix_allowed_inviters):
+                if invited_as_direct(invite_state, self.user_id):
+                    self._direct.add(room_id)  # known before the first message: recorded on joining
                 answer = await client.join(room_id)
                 if isinstance(answer, JoinError):
                     log.warning("Matrix: could not join %s (invited by %s): %s", room_id, inviter, answer)
@@ -502,6 +523,72 @@ class MatrixAdapter:
                     room_id, inviter, f": {answer}" if isinstance(answer, RoomLeaveError) else "",
                 )
 
+    # -- how each room's links are filed (watchbot/rooms.py) ------------------------------------
+
+    def _learn_direct_chats(self, response: SyncResponse) -> None:
+        for event in response.account_data_events:
+            if getattr(event, "type", None) == "m.direct" and isinstance(getattr(event, "content", None), dict):
+                self._direct |= direct_rooms(event.content)
+
+    def _treated_as(self, room_id: str) -> Visibility:
+        """Direct chat or not, from what is known in memory (an operator cannot change that)."""
+        if room_id in self._direct:
+            return Visibility.DIRECT
+        state = self._room_states.get(room_id)
+        return state.visibility if state is not None else Visibility.PRIVATE
+
+    async def _keep_rooms(self, client: AsyncClient, room_ids) -> None:
+        """Record what each room's state says about its links when the bot first sees it or the
+        state changes, and tell the room how its links are filed when that is new to it."""
+        for room_id in room_ids:
+            room = client.rooms.get(room_id)
+            if room is None:
+                continue
+            try:
+                await self._keep_room(room_id, room)
+            except Exception:  # noqa: BLE001 -- one room never stops the others; tried again at its next sync
+                log.exception("Matrix: could not record how %s is treated", room_id)
+
+    async def _keep_room(self, room_id: str, room) -> None:
+        if room_id not in self._room_states:
+            known = await self.rooms.get(room_id)
+            if known is not None and known.state.visibility is Visibility.DIRECT:
+                self._direct.add(room_id)  # a direct chat stays one: its invite is long gone
+        state = treatment_of(RoomState(room.join_rule, room.history_visibility, direct=room_id in self._direct))
+        if self._room_states.get(room_id) == state:
+            return
+        before = await self.rooms.record(room_id, room.name or room.canonical_alias, state, at=utcnow())
+        self._room_states[room_id] = state
+        now = await self.rooms.get(room_id)
+        if before is not None and before.joined and before.visibility is now.visibility:
+            self._told[room_id] = now.visibility  # known already, and treated as before (a restart)
+            return
+        self._tell(room_id, now)
+
+    def _tell(self, room_id: str, record: RoomRecord) -> None:
+        """One notice saying how the room's links are filed (on joining, or when that changed)."""
+        log.info("Matrix: links in %s are filed %s (%s)", room_id, record.visibility.value, record.why)
+        self._told[room_id] = record.visibility
+        text = join_notice(record, digest_not_here=self.digest_not_here(room_id, record.visibility))
+        content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
+        self._queue(room_id, [Outgoing("m.room.message", content,
+                                       txn_id("room-treatment", room_id, record.visibility.value, record.why))])
+
+    async def _visibility(self, room_id: str) -> Visibility:
+        """How a message of this room is filed now: read from the store, where an operator's
+        choice (`watchbot rooms set`, made while the bot runs) lands; the room is told of it then."""
+        record = await self.rooms.get(room_id)
+        if record is None:
+            return self._treated_as(room_id)
+        if self._told.get(room_id, record.visibility) is not record.visibility:
+            self._tell(room_id, record)
+        return record.visibility
+
+    def digest_not_here(self, room_id: str, visibility: Visibility) -> str | None:
+        settings = self.settings
+        return digest_here(room_id, visibility, enabled=settings.digest_enabled, rooms_off=settings.digest_rooms_off,
+                           review_room=settings.digest_review_room)
+
     # -- the digest -------------------------------------------------------------------------
 
     def digest_outlets(self) -> list[MatrixDigestOutlet]:
@@ -513,7 +600,7 @@ class MatrixAdapter:
         return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped,
                                    archive_url=settings.digest_archive_url)
                 for room_id, room in sorted(self._client.rooms.items())
-                if room.joined_count > 2 and room_id not in settings.digest_rooms_off
+                if self._treated_as(room_id) is not Visibility.DIRECT and room_id not in settings.digest_rooms_off
                 and room_id != settings.digest_review_room]
 
     def draft_outlets(self) -> list[MatrixDigestOutlet]:

@@ -41,7 +41,7 @@ def post_from_event(
     *,
     own_user_id: str,
     sender_name: str,
-    direct: bool = False,
+    visibility: Visibility = Visibility.PUBLIC,
     file_notices: bool = False,
 ) -> Post | None:
     """The Post for an `m.room.message`, or None when the event is not something to file."""
@@ -64,8 +64,7 @@ def post_from_event(
         text=body if isinstance(body, str) else "",
         html=formatted if isinstance(formatted, str) else None,
         event_id=str(event.get("event_id", "")) or None,
-        # A room of two (the bot and one person) is a private conversation: never published.
-        visibility=Visibility.DIRECT if direct else Visibility.PUBLIC,
+        visibility=visibility,  # the room's (watchbot/rooms.py)
         at=_timestamp(event.get("origin_server_ts")),
     )
 
@@ -76,7 +75,7 @@ def edited_post(
     *,
     own_user_id: str,
     sender_name: str,
-    direct: bool = False,
+    visibility: Visibility = Visibility.PUBLIC,
     file_notices: bool = False,
 ) -> tuple[str, Post] | None:
     """For an edit (`m.replace`): the original's event id, and the Post of the new content under
@@ -93,7 +92,7 @@ def edited_post(
         return None
     post = post_from_event(
         {**event, "event_id": original, "content": new_content}, room_id, own_user_id=own_user_id,
-        sender_name=sender_name, direct=direct, file_notices=file_notices,
+        sender_name=sender_name, visibility=visibility, file_notices=file_notices,
     )
     return (original, post) if post is not None else None
 
@@ -264,6 +263,20 @@ def inviter_of(invite_state: list[Mapping[str, Any]], own_user_id: str) -> str |
         ):
             return event.get("sender")
     return None
+
+
+def invited_as_direct(invite_state: list[Mapping[str, Any]], own_user_id: str) -> bool:
+    """Whether an invite is to a direct chat (`is_direct` on the bot's own m.room.member)."""
+    return any(
+        event.get("type") == "m.room.member" and event.get("state_key") == own_user_id
+        and (event.get("content") or {}).get("is_direct") is True
+        for event in invite_state
+    )
+
+
+def direct_rooms(m_direct: Mapping[str, Any]) -> set[str]:
+    """The room ids of the m.direct account data ({user id: [room ids]})."""
+    return {room for rooms in m_direct.values() if isinstance(rooms, list) for room in rooms if isinstance(room, str)}
 
 
 def invite_allowed(inviter: str | None, room_id: str, allowed: list[str]) -> bool:

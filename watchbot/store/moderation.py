@@ -4,10 +4,12 @@ every action writes to (who, what, when, why), in the same transaction as the ac
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -175,7 +177,8 @@ class ModerationStore:
     async def forget(self, account: str) -> tuple[int, int]:
         """Everything `account` shared, and every credit of it, leaves the store: (shares
         removed, links removed because nobody else shared them). Posted digests of the periods
-        they shared in are marked to be edited. The log keeps only that it happened."""
+        they shared in are marked to be edited. The log keeps what was done, but every row that
+        named them names a pseudonym instead (see _scrub_log)."""
 
         def forget(conn: Connection) -> tuple[int, int]:
             rows = conn.execute(select(shares.c.id, shares.c.shared_at, shares.c.visibility)
@@ -191,7 +194,8 @@ class ModerationStore:
             conn.execute(delete(reactions).where(reactions.c.reactor == account))
             conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
             conn.execute(delete(reports).where(reports.c.reporter == account))
-            _log(conn, account, "forget", account, f"{len(ids) + kept_in_merges} share(s)")
+            pseudonym = _scrub_log(conn, account)
+            _log(conn, pseudonym, "forget", pseudonym, f"{len(ids) + kept_in_merges} share(s)")
             return len(ids) + kept_in_merges, len(removed)
 
         return await self.store.write(forget)
@@ -238,6 +242,28 @@ def _forget_in_merges(conn: Connection, account: str) -> int:
             details["dropped"] = dropped
             conn.execute(update(link_merges).where(link_merges.c.id == merge.id).values(details=json.dumps(details)))
     return forgotten
+
+
+def _scrub_log(conn: Connection, account: str) -> str:
+    """Every log row naming `account` (as who acted, in what was acted on, in a reason) names a
+    pseudonym instead, and the pseudonym is returned. It is random, kept nowhere beside the log:
+    nothing leads from it back to the account, while one person's rows still read as one
+    person's (a hash of the account could be recomputed from a guess)."""
+    pseudonym = f"forgotten-{secrets.token_hex(4)}"
+    # The account as a whole word: "@al:x" must not take "@al:x.org", nor "al@x" "val@x".
+    named = re.compile(rf"(?<![\w.-]){re.escape(account)}(?![\w-]|[.:]\w)", re.IGNORECASE)
+    needle = account.lower()
+    rows = conn.execute(select(moderation_log).where(or_(
+        moderation_log.c.actor == account,
+        func.lower(moderation_log.c.target).contains(needle, autoescape=True),
+        func.lower(moderation_log.c.reason).contains(needle, autoescape=True)))).all()
+    for row in rows:
+        changed = {"actor": pseudonym if row.actor == account else named.sub(pseudonym, row.actor),
+                   "target": named.sub(pseudonym, row.target),
+                   "reason": named.sub(pseudonym, row.reason) if row.reason is not None else None}
+        if changed != {"actor": row.actor, "target": row.target, "reason": row.reason}:
+            conn.execute(update(moderation_log).where(moderation_log.c.id == row.id).values(**changed))
+    return pseudonym
 
 
 # The gate's statements, built once: building one per message cost more than running it.

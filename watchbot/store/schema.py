@@ -395,3 +395,20 @@ outbox = Table(
     Index(None, "network", "sent_at", "failed_at", "next_attempt_at"),
     sqlite_autoincrement=True,  # ids give the order of sending; a sent row's id is never reused
 )
+
+
+# The chat rooms the bot is or was in, and how their links are filed (watchbot/rooms.py): what
+# the room's state says, kept up to date by the bot, and an operator's choice over it.
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("room_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("state_visibility", Text, nullable=False),  # public, private, direct
+    Column("state_reason", Text, nullable=False),
+    Column("override", Text),  # public or private, set by an operator; None: the state decides
+    Column("overridden_by", Text),
+    Column("overridden_at", UTCDateTime),
+    Column("joined", Boolean, nullable=False, server_default=false()),  # the bot is in it now
+    Column("updated_at", UTCDateTime, nullable=False),
+)
