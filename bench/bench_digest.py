@@ -90,7 +90,7 @@ async def main(links: int, week: int, repeat: int) -> None:
                   for moment in (period.start, period.end)]
 
         async def ours() -> int:
-            records = await store.records_shared_between(period.start, period.end)
+            records = await store.published().shared_between(period.start, period.end)
             digest = build_digest(records, period, top=20)
             render_matrix_parts(digest, zone)
             render_thread(digest, zone)

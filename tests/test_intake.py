@@ -93,5 +93,5 @@ async def test_a_message_without_links_still_moves_the_cursor(store: Store):
 
 async def test_private_messages_are_filed_private(store: Store):
     await file_post(store, matrix_post("https://example.com/dm", visibility=Visibility.DIRECT), RULES)
-    assert await store.list_links(publishable_only=True) == []
+    assert await store.published().recent() == []
     assert len(await store.list_links()) == 1

@@ -136,8 +136,8 @@ async def test_tag_counts_count_links_not_shares(store: Store):
 async def test_private_shares_are_kept_but_not_counted_as_publishable(store: Store):
     await store.file_shares([share(visibility=Visibility.DIRECT, tags=("secret",))])
     assert await store.tag_counts() == [("secret", 1)]
-    assert await store.tag_counts(publishable_only=True) == []
-    assert await store.list_links(publishable_only=True) == []
+    assert await store.published().tag_counts() == []
+    assert await store.published().recent() == []
 
 
 async def test_removing_a_link_removes_its_shares_search_entry_and_logs_it(store: Store):
@@ -170,9 +170,12 @@ async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
             return compare_metadata(MigrationContext.configure(conn), metadata)
 
     differences = await store.run(diff)
-    # links_fts and its shadow tables are SQLite's search index, made by the migration on purpose.
-    differences = [d for d in differences if not (d[0] == "remove_table" and d[1].name.startswith("links_fts"))]
-    differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name == "ix_links_search")]
+    # links_fts, published_fts and their shadow tables are SQLite's search indexes, made by the
+    # migrations on purpose, as are PostgreSQL's GIN indexes.
+    differences = [d for d in differences if not (d[0] == "remove_table"
+                                                  and d[1].name.startswith(("links_fts", "published_fts")))]
+    differences = [d for d in differences if not (d[0] == "remove_index"
+                                                  and d[1].name in ("ix_links_search", "ix_links_published_search"))]
     assert differences == []
 
 
@@ -211,7 +214,7 @@ async def test_search_can_leave_out_what_may_not_be_published(store: Store):
                                    event_id="$dm")])
     await store.file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
     assert len(await store.search("rust")) == 2
-    assert [link.url for link in await store.search("rust", publishable_only=True)] == ["https://a.example/room"]
+    assert [link.url for link in await store.published().search("rust")] == ["https://a.example/room"]
 
 
 async def test_a_long_read_never_blocks_a_write(sqlite_url: str):

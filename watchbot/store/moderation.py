@@ -57,6 +57,7 @@ class LogEntry:
     action: str
     target: str
     reason: str | None
+    private_target: bool = False  # names a link only private shares held: moderators' rooms only
 
 
 class ModerationStore:
@@ -204,7 +205,8 @@ class ModerationStore:
     async def log_entries(self, limit: int = 50) -> list[LogEntry]:
         query = select(moderation_log).order_by(moderation_log.c.id.desc()).limit(limit)
         return await self.store.read(lambda conn: [
-            LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason) for row in conn.execute(query)])
+            LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason, row.private_target)
+            for row in conn.execute(query)])
 
     async def _add(self, table, key: dict, action: str, target: str, actor: str, reason: str | None) -> bool:
         def add(conn: Connection) -> bool:
