@@ -125,6 +125,7 @@ async def arrive(kind: str, store: Store, pages: PageServer, enricher: Enricher)
         await file_post(store, private_post(pages, 5), Rules())
         await fetch_due_pages(store, enricher)
         await file_post(store, public_post(pages, 4), Rules())
+        return  # read before the page worker fetches it again from the public URL
     elif kind == "feed_entry":  # the public share is a feed's entry, filed after the private one
         await file_post(store, private_post(pages, 5), Rules())
         await file_post(store, _post("https://feeds.example/atom", ("https://feeds.example/atom", "Example feed"),
@@ -268,6 +269,9 @@ async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(stor
 async def test_a_page_fetched_from_a_private_url_is_fetched_again_from_the_published_one(
         store: Store, pages: PageServer, enricher: Enricher):
     await arrive("title_from_private_url", store, pages, enricher)
+    [link] = await store.published().search("public")
+    assert link.url == published(pages) and link.title is None  # not the private URL's page
+    await fetch_due_pages(store, enricher)
     [link] = await store.published().search("public")
     assert link.url == published(pages)
     assert link.title == "Post id=7"  # fetched again from the URL published, once it was public

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from watchbot.model import NewShare, Source, Visibility
+from watchbot.model import NewShare, PageState, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.schema import metadata
 
@@ -410,3 +410,51 @@ async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_nu
         await store.remove_link(6, actor="cli:admin")
         [again] = await store.file_shares([share("https://a.example/newer", event_id="$newer")])
         assert again.link.id == 7
+
+
+async def test_links_filed_before_the_published_view_get_theirs(database_url: str):
+    """Migration 0013: each link's public URL and search text, and its title only where no
+    private share can have given it; a page fetched from another URL is fetched again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0012")
+        insert_link = text("INSERT INTO links (id, key, url, title, search_document, filed_at) "
+                           "VALUES (:id, :key, :url, :title, '', :at)")
+        insert_share = text("INSERT INTO shares (link_id, url, sharer_id, sharer_name, source, place, event_id, "
+                            "visibility, shared_at, note) VALUES (:link, :url, :who, :who, 'matrix', :place, :event, "
+                            ":visibility, :at, :note)")
+        conn.execute(insert_link, [
+            {"id": 1, "key": "https://mixed.example/a", "url": "https://mixed.example/a?utm_source=dm#secret",
+             "title": "Secret given title", "at": T0},
+            {"id": 2, "key": "https://public.example/b", "url": "https://public.example/b?fbclid=x&p=1",
+             "title": "Imported title", "at": T0},
+            {"id": 3, "key": "https://private.example/c", "url": "https://private.example/c", "title": None, "at": T0},
+        ])
+        conn.execute(insert_share, [
+            {"link": 1, "url": "https://mixed.example/a?utm_source=dm#secret", "who": "@dm:x", "place": "!dm:x",
+             "event": "$1", "visibility": "direct", "at": T0, "note": "whispered"},
+            {"link": 1, "url": "https://mixed.example/a?utm_medium=room", "who": "@room:x", "place": "!room:x",
+             "event": "$2", "visibility": "public", "at": T0 + timedelta(hours=1), "note": None},
+            {"link": 2, "url": "https://public.example/b?fbclid=x&p=1", "who": "@room:x", "place": "!room:x",
+             "event": "$3", "visibility": "public", "at": T0, "note": None},
+            {"link": 3, "url": "https://private.example/c", "who": "@dm:x", "place": "!dm:x",
+             "event": "$4", "visibility": "direct", "at": T0, "note": None},
+        ])
+        conn.execute(text("INSERT INTO link_pages (link_id, state, title, attempts, fetched_at) "
+                          "VALUES (1, 'ok', 'Page of the private URL', 0, :at)"), {"at": T0})
+    engine.dispose()
+    async with await Store.open(database_url) as store:
+        public = store.published()
+        mixed, imported = await public.link(1), await public.link(2)
+        assert (mixed.url, mixed.title) == ("https://mixed.example/a", None)
+        assert (imported.url, imported.title) == ("https://public.example/b?p=1", "Imported title")
+        assert await public.link(3) is None
+        assert [link.id for link in await public.search("imported")] == [2]
+        assert await public.search("whispered") == [] and await public.search("secret") == []
+        assert (await store.get_link(1)).page.state is PageState.PENDING  # to be fetched from the public URL
+        assert (await store.get_link(1)).link.title == "Secret given title"  # the operator still sees it

@@ -176,9 +176,8 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         entries = await records.log_entries(10)
         # A link only private shares held is named in the moderators' rooms only (and at the shell).
         private_here = power.place is None or power.place in moderation.moderators_places
-        return Said([f"{e.at.astimezone(zone):%Y-%m-%d %H:%M} {e.actor} {e.action} "
-                     + (e.target if private_here or not e.private_target else "a link shared privately")
-                     + (f": {e.reason}" if e.reason else "") for e in entries] or ["The moderation log is empty."])
+        return Said([_log_line(e, zone, shown=private_here or not e.private_target) for e in entries]
+                    or ["The moderation log is empty."])
     if name == "report":
         link_id = _number(args[0]) if args else None
         if link_id is None:
@@ -199,6 +198,15 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         return Said([f"Done: {shares} share(s) of yours removed ({links} link(s) nobody else shared went with "
                      "them). Digests from now on will not name you."])
     raise ValueError(name)
+
+
+def _log_line(entry, zone: ZoneInfo, *, shown: bool) -> str:
+    """One entry of the log; one naming a link only private shares held hides it, and its
+    reason (a page's final URL), unless `shown`."""
+    if not shown:
+        return f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M} {entry.actor} {entry.action} a link shared privately"
+    return (f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M} {entry.actor} {entry.action} {entry.target}"
+            + (f": {entry.reason}" if entry.reason else ""))
 
 
 def _account(text: str, caller: str) -> str:

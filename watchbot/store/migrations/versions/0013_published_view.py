@@ -51,6 +51,9 @@ def _create_search_index() -> None:
         "CREATE VIRTUAL TABLE published_fts USING fts5(published_document, content='links', "
         "content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
     )
+    # Index the links already there (their documents are empty yet): an external-content index
+    # must hold a row before the update trigger may delete it, or it is corrupt.
+    op.execute("INSERT INTO published_fts(published_fts) VALUES ('rebuild')")
     op.execute(
         "CREATE TRIGGER published_fts_insert AFTER INSERT ON links BEGIN "
         "INSERT INTO published_fts(rowid, published_document) VALUES (new.id, new.published_document); END"
