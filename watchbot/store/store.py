@@ -191,27 +191,27 @@ class Store:
                 self._rebuild_published(conn, link_id)
             return self._filed(conn, link_id, share_id, new_link=False, new_share=True)
 
-        link_id = conn.execute(_INSERT_LINK, {
-            "key": new.key, "url": new.url, "title": new.title, "description": new.description,
-            "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
-        }).scalar_one()
-        share_id = self._add_share(conn, link_id, new)
-        conn.execute(_PAGE_TO_FETCH, {"link_id": link_id, "now": utcnow()})
-        # A new link's record is all in `new`: no need to read it back.
+        # A new link's record is all in `new`: no need to read it back, nor to write it twice.
         share = Share(
-            id=share_id, link_id=link_id, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
+            id=0, link_id=0, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
             source=new.source, place=new.place, event_id=new.event_id, visibility=new.visibility,
             shared_at=new.shared_at, note=new.note, tags=_unique_sorted(new.tags), title=new.title,
             description=new.description,
         )
         link = Link(
-            id=link_id, key=new.key, url=new.url, title=new.title, description=new.description,
+            id=0, key=new.key, url=new.url, title=new.title, description=new.description,
             tags=share.tags, share_count=1, first_sharer_name=new.sharer_name, first_shared_at=new.shared_at,
         )
-        if new.visibility.publishable:  # a new link has no page yet: its view is all in `share`
-            view = view_of(LinkRecord(link, (share,)))
-            conn.execute(update(links).where(links.c.id == link_id).values(
-                published_url=view.url, published_document=view.search_text()))
+        view = view_of(LinkRecord(link, (share,)))  # None for a private share; no page yet either way
+        link_id = conn.execute(_INSERT_LINK, {
+            "key": new.key, "url": new.url, "title": new.title, "description": new.description,
+            "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
+            "published_url": view and view.url, "published_document": view.search_text() if view else "",
+        }).scalar_one()
+        share_id = self._add_share(conn, link_id, new)
+        conn.execute(_PAGE_TO_FETCH, {"link_id": link_id, "now": utcnow()})
+        share = replace(share, id=share_id, link_id=link_id)
+        link = replace(link, id=link_id)
         return Filed(link, share, new_link=True, new_share=True, first_share=share, shares=(share,))
 
     def _add_share(self, conn: Connection, link_id: int, new: NewShare) -> int:
