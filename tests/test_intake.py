@@ -96,9 +96,10 @@ async def test_an_earlier_private_share_counts_without_a_name(store: Store):
     link_id = public.results[0].filed.link.id
     assert describe(public.results[0], zone) == f"Shared before by someone (#{link_id}); your share is counted too."
     # In the direct chat, the person is told of the public share, by name, and of their own.
-    again = await file_post(store, matrix_post("https://example.com/a", author_name="Dana", author_id="@dana:example.org",
-                                               visibility=Visibility.DIRECT, place="!dm:example.org", event_id="$e3",
-                                               at=T0 + timedelta(days=2)), RULES)
+    again = await file_post(store, matrix_post("https://example.com/a", author_name="Dana",
+                                               author_id="@dana:example.org", visibility=Visibility.DIRECT,
+                                               place="!dm:example.org", event_id="$e3", at=T0 + timedelta(days=2)),
+                            RULES)
     assert describe(again.results[0], zone) == f"You already shared #{link_id} on 2026-11-20; counted again."
 
 

@@ -286,11 +286,13 @@ def tracked_urls() -> list[tuple[str, str]]:
     key's own rule lists: each generic name, and each site's own names on that site."""
     generic = sorted(TRACKING_PARAMS)
     query = "&".join(f"{name.replace('*', 'campaign')}=trk{i}" for i, name in enumerate(generic))
-    urls = [(f"https://Blog.Example/Path/Post?id=7&{query}&Keep=Me#section", "https://Blog.Example/Path/Post?id=7&Keep=Me")]
+    urls = [(f"https://Blog.Example/Path/Post?id=7&{query}&Keep=Me#section",
+             "https://Blog.Example/Path/Post?id=7&Keep=Me")]
     for n, rule in enumerate(HOST_TRACKING_PARAMS):
         path = "/someone/status/123" if rule.path is not None else f"/watch{n}"
         names = "&".join(f"{name}=trk{n}x{i}" for i, name in enumerate(sorted(rule.names)))
-        urls.append((f"https://{rule.domains[0]}{path}?v=keep{n}&{names}", f"https://{rule.domains[0]}{path}?v=keep{n}"))
+        clean = f"https://{rule.domains[0]}{path}?v=keep{n}"
+        urls.append((f"{clean}&{names}", clean))
     return urls
 
 

@@ -60,7 +60,8 @@ class PublishedReader:
         found = await self._store.read(lambda conn: self._views(conn, [link_id]))
         return found[0] if found else None
 
-    async def recent(self, *, limit: int = 10, tag: str | None = None, since: datetime | None = None) -> list[PublishedLink]:
+    async def recent(self, *, limit: int = 10, tag: str | None = None,
+                     since: datetime | None = None) -> list[PublishedLink]:
         """The links most recently shared where this audience saw it, the latest first."""
         last = func.max(shares.c.shared_at).label("last")
         query = (select(shares.c.link_id, last).where(self._visible()).group_by(shares.c.link_id)

@@ -76,7 +76,8 @@ def _fill() -> None:
     the link was given goes to its first share only where that cannot publish a private share's
     title (its shares are all publishable, or none is): elsewhere the page's title stands."""
     conn = op.get_bind()
-    conn.execute(sa.text("UPDATE link_pages SET fetched_url = (SELECT url FROM links WHERE links.id = link_pages.link_id)"))
+    conn.execute(sa.text(
+        "UPDATE link_pages SET fetched_url = (SELECT url FROM links WHERE links.id = link_pages.link_id)"))
     after = 0
     while True:
         ids = list(conn.execute(sa.text("SELECT id FROM links WHERE id > :after ORDER BY id LIMIT :n"),
