@@ -413,7 +413,7 @@ async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_nu
 
 
 async def test_links_filed_before_the_published_view_get_theirs(database_url: str):
-    """Migration 0013: each link's public URL and search text, and its title only where no
+    """Migration 0015: each link's public URL and search text, and its title only where no
     private share can have given it; a page fetched from another URL is fetched again."""
     from alembic import command
     from sqlalchemy import text
@@ -422,7 +422,7 @@ async def test_links_filed_before_the_published_view_get_theirs(database_url: st
 
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0012")
+        command.upgrade(_alembic_config(conn), "0014")
         insert_link = text("INSERT INTO links (id, key, url, title, search_document, filed_at) "
                            "VALUES (:id, :key, :url, :title, '', :at)")
         insert_share = text("INSERT INTO shares (link_id, url, sharer_id, sharer_name, source, place, event_id, "

@@ -1,8 +1,8 @@
 """The published view: each link's public URL and search text, the title each share gave, the URL
 each page was fetched from, and which log entries name private links (decision 15).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-27
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 from watchbot.model import Link, LinkRecord, Page, PageState, Share, Source, Visibility
 from watchbot.published import view_of
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
