@@ -9,8 +9,9 @@ million links through intake would take 20 minutes and measure something else: s
 bench_store.py).
 
 Measured, alternately, `--repeat` times each:
-- watchbot: `store.records_shared_between` for the week (the links, all their shares, their
-  tags), `build_digest` (rank, group, cap), then rendering for Matrix and as a Mastodon thread.
+- watchbot: `store.published().shared_between` for the week (the links, their public shares and
+  tags, each as its published view), `build_digest` (rank, group, cap), then rendering for Matrix
+  and as a Mastodon thread.
 - plain SQL: one sqlite3 query selecting the same rows (the week's publishable shares joined to
   their links and tags), fetched into Python tuples, nothing else.
 The ratio of the medians is the price of everything the digest does beyond reading its rows.
@@ -90,7 +91,7 @@ async def main(links: int, week: int, repeat: int) -> None:
                   for moment in (period.start, period.end)]
 
         async def ours() -> int:
-            records = await store.records_shared_between(period.start, period.end)
+            records = await store.published().shared_between(period.start, period.end)
             digest = build_digest(records, period, top=20)
             render_matrix_parts(digest, zone)
             render_thread(digest, zone)

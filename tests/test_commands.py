@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 
 from watchbot.commands import Caller, Command, parse_command, run_command
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.model import Audience, Post, Source, Visibility, utcnow
 from watchbot.policy import Power, Role
 from watchbot.store import Store
 from watchbot.store.moderation import ModerationStore
@@ -66,6 +67,29 @@ async def test_a_room_never_sees_links_from_private_messages(store: Store):
     assert "only-private" not in await ask(store, BOB, "!watch search example")
     assert "only-private" not in await ask(store, BOB, "!watch recent 10")
     assert "hidden" not in await ask(store, BOB, "!watch tags")
+
+
+async def test_a_direct_chat_sees_its_own_shares_besides_the_public_ones(store: Store):
+    await share(store, ALICE, "https://mine.example/ #diary", event="$dm", visibility=Visibility.DIRECT, place="!dm:x")
+    await share(store, BOB, "https://theirs.example/ #secret", event="$dm2", visibility=Visibility.DIRECT,
+                place="!other-dm:x")
+    await share(store, BOB, "https://open.example/ #open", event="$pub")
+    in_my_chat = replace(ALICE, audience=Audience(place="!dm:x"))
+    assert "mine.example" in await ask(store, in_my_chat, "!watch show 1")
+    assert "mine.example" in await ask(store, in_my_chat, "!watch search diary")
+    assert "theirs.example" not in await ask(store, in_my_chat, "!watch search example")
+    assert await ask(store, in_my_chat, "!watch show 2") == "There is no link #2."
+    assert await ask(store, in_my_chat, "!watch tags") == "diary (1), open (1)"
+    assert await ask(store, ALICE, "!watch show 1") == "There is no link #1."  # a group room does not
+
+
+async def test_tag_answers_with_the_tags_the_room_may_see(store: Store):
+    await share(store, ALICE, "https://a.example/ #whispered", event="$dm", visibility=Visibility.DIRECT,
+                place="!dm:x")
+    await share(store, BOB, "https://a.example/ #open", event="$pub")
+    admin = Caller("@root:x", "root", Power(Role.ADMIN, "!r:x", store_wide=True))  # retags every share
+    assert await ask(store, admin, "!watch tag 1 +more") == "#1 is now tagged: open."
+    assert "whispered" in (await store.get_link(1)).link.tags  # still there for the operator
 
 
 @pytest.mark.parametrize("caller, allowed", [(ALICE, True), (MOD, True), (WATCH_MOD, True), (BOB, False),

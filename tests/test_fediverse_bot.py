@@ -422,7 +422,7 @@ async def test_saving_a_followers_only_post_files_it_as_private_however_public_t
         [link] = await store.list_links()
         record = await store.get_link(link.id)
         assert [share.visibility.value for share in record.shares] == ["private"]
-        assert not await store.search("followers", publishable_only=True)
+        assert not await store.published().search("followers")
 
 
 async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_and_the_bot_goes_on(

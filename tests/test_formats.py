@@ -20,7 +20,8 @@ from watchbot.formats import (
 )
 from watchbot.formats.atom import entry_id
 from watchbot.formats.fields import BACKUP_COLUMNS
-from watchbot.model import Link, LinkRecord, Post, Share, Source, Visibility
+from watchbot.model import Link, LinkRecord, Page, PageState, Post, Share, Source, Visibility
+from watchbot.published import clean_url
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -82,7 +83,11 @@ def make_record(
         first_sharer_name=shares[0].sharer_name,
         first_shared_at=shares[0].shared_at,
     )
-    return LinkRecord(link=link, shares=tuple(shares))
+    # The title and description are the page's, fetched from the URL published (as the bot does).
+    public = sorted((s for s in shares if s.visibility.publishable), key=lambda s: (s.shared_at, s.id))
+    page = Page(PageState.OK, title=title, description=description,
+                fetched_url=clean_url(public[0].url)) if public and (title or description) else None
+    return LinkRecord(link=link, shares=tuple(shares), page=page)
 
 
 def _fields(share: Share) -> dict:
@@ -311,7 +316,7 @@ def test_bookmarks_export_holds_publishable_shares_only():
     assert "secret remark" not in text and "internal" not in text and "#private" not in text
     first_date = int(T0.timestamp())
     assert (
-        f'<DT><A HREF="https://example.org/async?utm_source=x" ADD_DATE="{first_date}" '
+        f'<DT><A HREF="https://example.org/async" ADD_DATE="{first_date}" '
         'TAGS="asyncio,python">Async Python, “déjà vu” — 非同期</A>'
     ) in text
     # Two noting sharers: each note is credited; quotes are escaped.
@@ -324,7 +329,7 @@ def test_bookmarks_export_reads_back():
     text, _ = export(sample_records(), "html")
     posts = posts_of(imported(text, "html", default_sharer="me"))
     assert [post.links for post in posts] == [
-        ("https://example.org/async?utm_source=x",),
+        ("https://example.org/async",),
         ("https://example.com/cli",),
     ]
     assert posts[0].extra_tags == ("asyncio", "python")
@@ -350,7 +355,8 @@ def test_atom_feed_structure():
     assert first.findtext(f"{ATOM}id") == entry_id("https://example.org/async")
     assert first.findtext(f"{ATOM}id").startswith("urn:uuid:")
     assert first.findtext(f"{ATOM}title") == "Async Python, “déjà vu” — 非同期"
-    assert first.find(f"{ATOM}link").get("href") == "https://example.org/async?utm_source=x"
+    # Published without its tracking parameter (the backups keep the URL as posted).
+    assert first.find(f"{ATOM}link").get("href") == "https://example.org/async"
     assert first.findtext(f"{ATOM}published") == "2026-01-05T09:15:30Z"
     assert first.findtext(f"{ATOM}updated") == "2026-01-07T09:15:30Z"
     assert first.findtext(f"{ATOM}author/{ATOM}name") == "Alice"

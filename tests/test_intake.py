@@ -80,9 +80,27 @@ async def test_filing_says_new_duplicate_and_replayed(store: Store):
     replay = await file_post(store, bob, RULES)
     assert [r.outcome for r in replay.results] == [Outcome.REPLAYED]
     assert not replay.filed_anything
+    assert describe(replay.results[0], zone) == (
+        f"Already filed from this message: #{replay.results[0].filed.link.id} https://EXAMPLE.com/a.")
     record = await store.get_link(first.results[0].filed.link.id)
     assert [s.sharer_name for s in record.shares] == ["Alice", "Bob"]
     assert record.shares[1].url == "https://EXAMPLE.com/a?fbclid=abc#top"  # kept as posted
+
+
+async def test_an_earlier_private_share_counts_without_a_name(store: Store):
+    zone = ZoneInfo("UTC")
+    await file_post(store, matrix_post("https://example.com/a", author_name="Dana", author_id="@dana:example.org",
+                                       visibility=Visibility.DIRECT, place="!dm:example.org"), RULES)
+    public = await file_post(store, matrix_post("https://example.com/a", author_id="@bob:example.org",
+                                                author_name="Bob", event_id="$e2", at=T0 + timedelta(days=1)), RULES)
+    link_id = public.results[0].filed.link.id
+    assert describe(public.results[0], zone) == f"Shared before by someone (#{link_id}); your share is counted too."
+    # In the direct chat, the person is told of the public share, by name, and of their own.
+    again = await file_post(store, matrix_post("https://example.com/a", author_name="Dana",
+                                               author_id="@dana:example.org", visibility=Visibility.DIRECT,
+                                               place="!dm:example.org", event_id="$e3", at=T0 + timedelta(days=2)),
+                            RULES)
+    assert describe(again.results[0], zone) == f"You already shared #{link_id} on 2026-11-20; counted again."
 
 
 async def test_a_message_without_links_still_moves_the_cursor(store: Store):
@@ -93,5 +111,5 @@ async def test_a_message_without_links_still_moves_the_cursor(store: Store):
 
 async def test_private_messages_are_filed_private(store: Store):
     await file_post(store, matrix_post("https://example.com/dm", visibility=Visibility.DIRECT), RULES)
-    assert await store.list_links(publishable_only=True) == []
+    assert await store.published().recent() == []
     assert len(await store.list_links()) == 1

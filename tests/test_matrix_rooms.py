@@ -89,7 +89,8 @@ async def test_an_invite_only_room_is_private_however_many_are_in_it_and_keeps_i
         bob_client = members[0][1]
         await share(bob_client, room_id, "https://members-only.example/ #canary")
         assert await visibilities(store) == {"https://members-only.example/": Visibility.PRIVATE}
-        assert "members-only" not in await ask(bob_client, room_id, "!watch recent")
+        # The room sees what was shared in it (decision 17); the digest, which is public, does not.
+        assert "members-only" in await ask(bob_client, room_id, "!watch recent")
         assert "members-only" not in await ask(bob_client, room_id, "!watch digest preview")
         # Still a room with moderators, and the digest of public links is posted to it.
         assert await ask(owner_client, room_id, "!watch queue") == "Nothing waits for review."
@@ -105,7 +106,7 @@ async def test_a_direct_chat_is_known_by_its_invite_has_no_moderators_and_gets_n
 
         await share(alice_client, dm_id, "https://just-for-me.example/")
         assert await visibilities(store) == {"https://just-for-me.example/": Visibility.DIRECT}
-        assert "just-for-me" not in await ask(alice_client, dm_id, "!watch recent")
+        assert "just-for-me" in await ask(alice_client, dm_id, "!watch recent")  # the chat sees its own
         assert "Only moderators may use “queue”" in await ask(alice_client, dm_id, "!watch queue")
         assert dm_id not in [outlet.room_id for outlet in adapter.digest_outlets()]
 

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from watchbot.model import NewShare, Source, Visibility
+from watchbot.model import NewShare, PageState, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.schema import metadata
 
@@ -136,8 +136,8 @@ async def test_tag_counts_count_links_not_shares(store: Store):
 async def test_private_shares_are_kept_but_not_counted_as_publishable(store: Store):
     await store.file_shares([share(visibility=Visibility.DIRECT, tags=("secret",))])
     assert await store.tag_counts() == [("secret", 1)]
-    assert await store.tag_counts(publishable_only=True) == []
-    assert await store.list_links(publishable_only=True) == []
+    assert await store.published().tag_counts() == []
+    assert await store.published().recent() == []
 
 
 async def test_removing_a_link_removes_its_shares_search_entry_and_logs_it(store: Store):
@@ -170,9 +170,12 @@ async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
             return compare_metadata(MigrationContext.configure(conn), metadata)
 
     differences = await store.run(diff)
-    # links_fts and its shadow tables are SQLite's search index, made by the migration on purpose.
-    differences = [d for d in differences if not (d[0] == "remove_table" and d[1].name.startswith("links_fts"))]
-    differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name == "ix_links_search")]
+    # links_fts, published_fts and their shadow tables are SQLite's search indexes, made by the
+    # migrations on purpose, as are PostgreSQL's GIN indexes.
+    differences = [d for d in differences if not (d[0] == "remove_table"
+                                                  and d[1].name.startswith(("links_fts", "published_fts")))]
+    differences = [d for d in differences if not (d[0] == "remove_index"
+                                                  and d[1].name in ("ix_links_search", "ix_links_published_search"))]
     assert differences == []
 
 
@@ -211,7 +214,7 @@ async def test_search_can_leave_out_what_may_not_be_published(store: Store):
                                    event_id="$dm")])
     await store.file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
     assert len(await store.search("rust")) == 2
-    assert [link.url for link in await store.search("rust", publishable_only=True)] == ["https://a.example/room"]
+    assert [link.url for link in await store.published().search("rust")] == ["https://a.example/room"]
 
 
 async def test_a_long_read_never_blocks_a_write(sqlite_url: str):
@@ -407,6 +410,54 @@ async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_nu
         await store.remove_link(6, actor="cli:admin")
         [again] = await store.file_shares([share("https://a.example/newer", event_id="$newer")])
         assert again.link.id == 7
+
+
+async def test_links_filed_before_the_published_view_get_theirs(database_url: str):
+    """Migration 0015: each link's public URL and search text, and its title only where no
+    private share can have given it; a page fetched from another URL is fetched again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0014")
+        insert_link = text("INSERT INTO links (id, key, url, title, search_document, filed_at) "
+                           "VALUES (:id, :key, :url, :title, '', :at)")
+        insert_share = text("INSERT INTO shares (link_id, url, sharer_id, sharer_name, source, place, event_id, "
+                            "visibility, shared_at, note) VALUES (:link, :url, :who, :who, 'matrix', :place, :event, "
+                            ":visibility, :at, :note)")
+        conn.execute(insert_link, [
+            {"id": 1, "key": "https://mixed.example/a", "url": "https://mixed.example/a?utm_source=dm#secret",
+             "title": "Secret given title", "at": T0},
+            {"id": 2, "key": "https://public.example/b", "url": "https://public.example/b?fbclid=x&p=1",
+             "title": "Imported title", "at": T0},
+            {"id": 3, "key": "https://private.example/c", "url": "https://private.example/c", "title": None, "at": T0},
+        ])
+        conn.execute(insert_share, [
+            {"link": 1, "url": "https://mixed.example/a?utm_source=dm#secret", "who": "@dm:x", "place": "!dm:x",
+             "event": "$1", "visibility": "direct", "at": T0, "note": "whispered"},
+            {"link": 1, "url": "https://mixed.example/a?utm_medium=room", "who": "@room:x", "place": "!room:x",
+             "event": "$2", "visibility": "public", "at": T0 + timedelta(hours=1), "note": None},
+            {"link": 2, "url": "https://public.example/b?fbclid=x&p=1", "who": "@room:x", "place": "!room:x",
+             "event": "$3", "visibility": "public", "at": T0, "note": None},
+            {"link": 3, "url": "https://private.example/c", "who": "@dm:x", "place": "!dm:x",
+             "event": "$4", "visibility": "direct", "at": T0, "note": None},
+        ])
+        conn.execute(text("INSERT INTO link_pages (link_id, state, title, attempts, fetched_at) "
+                          "VALUES (1, 'ok', 'Page of the private URL', 0, :at)"), {"at": T0})
+    engine.dispose()
+    async with await Store.open(database_url) as store:
+        public = store.published()
+        mixed, imported = await public.link(1), await public.link(2)
+        assert (mixed.url, mixed.title) == ("https://mixed.example/a", None)
+        assert (imported.url, imported.title) == ("https://public.example/b?p=1", "Imported title")
+        assert await public.link(3) is None
+        assert [link.id for link in await public.search("imported")] == [2]
+        assert await public.search("whispered") == [] and await public.search("secret") == []
+        assert (await store.get_link(1)).page.state is PageState.PENDING  # to be fetched from the public URL
+        assert (await store.get_link(1)).link.title == "Secret given title"  # the operator still sees it
 
 
 async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(database_url: str):

@@ -1,7 +1,8 @@
 """Chat commands, the same on every network: parse the text, run it against the store, answer.
 
-Answers shown in a room hold only what may be published there: links from direct or private
-messages are never listed, and sharers are credited from public shares only.
+Answers hold only what their audience may read (the caller's `Audience`: the public in a group
+room or on the fediverse, the place itself in a private room or direct chat): every link shown
+is a PublishedLink read through `store.published(audience)`, never a full record.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from watchbot.digest.render import render_matrix
 from watchbot.digest.schedule import DEFAULT_SCHEDULE
 from watchbot.intake import Rules, describe, file_post
 from watchbot.links import normalise_tag
-from watchbot.model import LinkRecord, Share, utcnow
+from watchbot.model import PUBLIC, Audience, Share, utcnow
 from watchbot.moderation import MEMBER_COMMANDS, MODERATOR_COMMANDS, Moderation, run_moderation
 from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, may_change, reaches_store
+from watchbot.published import PublishedLink, view_of
 from watchbot.store import Store
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class Caller:
     user_id: str
     name: str
     power: Power = Power()
+    audience: Audience = PUBLIC  # who reads the answer: where it is said
 
     @property
     def role(self) -> Role:
@@ -126,20 +129,20 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
 async def _search(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     if not args:
         return _lines(["Search for what? Example: search rust async"])
-    found = await store.search(" ".join(args), limit=MAX_LISTED, publishable_only=True)
+    found = await store.published(caller.audience).search(" ".join(args), limit=MAX_LISTED)
     if not found:
         return _lines([f"Nothing found for “{' '.join(args)}”."])
-    return await _listing(store, [link.id for link in found], zone)
+    return _listing(found, zone)
 
 
 async def _recent(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     count = _number(args[0]) if args else 5
     if count is None or not 1 <= count <= MAX_LISTED:
         return _lines([f"recent takes a number from 1 to {MAX_LISTED}, such as: recent 5"])
-    links = await store.list_links(limit=count, publishable_only=True)
+    links = await store.published(caller.audience).recent(limit=count)
     if not links:
         return _lines(["Nothing shared yet."])
-    return await _listing(store, [link.id for link in links], zone)
+    return _listing(links, zone)
 
 
 async def _top(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
@@ -147,27 +150,32 @@ async def _top(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     days = {"week": 7, "month": 30}.get(period)
     if days is None:
         return _lines(["top takes week or month, such as: top month"])
-    ranked = await store.top_links(since=utcnow() - timedelta(days=days), limit=MAX_LISTED)
+    ranked = await store.published(caller.audience).top(since=utcnow() - timedelta(days=days), limit=MAX_LISTED)
     if not ranked:
         return _lines([f"Nothing shared this {period}."])
-    return await _listing(store, [link.id for link, _ in ranked], zone, heading=f"Most shared this {period}:")
+    return _listing([link for link, _ in ranked], zone, heading=f"Most shared this {period}:")
 
 
 async def _tags(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
-    counts = await store.tag_counts(publishable_only=True)
+    counts = await store.published(caller.audience).tag_counts()
     if not counts:
         return _lines(["No tags yet."])
     return _lines([", ".join(f"{tag} ({count})" for tag, count in counts[:30])])
 
 
 async def _show(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
-    record = await _published_record(store, args)
-    if isinstance(record, Reply):
-        return record
-    lines = [_describe_link(record, zone)]
-    for share in record.shares:
+    link_id = _number(args[0]) if args else None
+    if link_id is None:
+        return _lines(["Usage: show ID, such as: show 12"])
+    link = await store.published(caller.audience).link(link_id)
+    if link is None:
+        return _lines([f"There is no link #{link_id}."])  # private links do not exist here
+    lines = [_describe_link(link, zone)]
+    for share in link.shares:
         day = share.shared_at.astimezone(zone).strftime("%Y-%m-%d")
         lines.append(f"shared by {share.sharer_name} on {day}" + (f": {share.note}" if share.note else ""))
+    if link.hidden:  # counted, never named
+        lines.append(f"and {link.hidden} more share(s) not shown here")
     return _lines(lines)
 
 
@@ -186,7 +194,10 @@ async def _tag(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     record = await store.change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
     if record is None:
         return _lines([f"There is no link #{link_id}."])  # removed meanwhile
-    return _lines([f"#{link_id} is now tagged: {', '.join(record.link.tags) or 'nothing'}."])
+    seen = view_of(record, caller.audience)  # the tags this room may see, not every share's
+    if seen is None:
+        return _lines([f"Changed the tags of your share of #{link_id}."])
+    return _lines([f"#{link_id} is now tagged: {', '.join(seen.tags) or 'nothing'}."])
 
 
 async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
@@ -221,7 +232,7 @@ async def _changeable(store: Store, link_id: int, caller: Caller, verb: str) -> 
     if caller.role < Role.MODERATOR:  # said alike whether the link exists or not
         return _lines([f"#{link_id}: only the people who shared it, or the moderators of the room it was "
                        f"shared in, may {verb} it."])
-    if record is None or _published(record) is None:
+    if record is None or view_of(record, caller.audience) is None:
         return _lines([f"There is no link #{link_id}."])  # private links do not exist here
     return _lines([elsewhere(verb, f"#{link_id}")])
 
@@ -329,42 +340,16 @@ async def _moderate(store: Store, command: Command, caller: Caller, zone: ZoneIn
 # -- helpers --------------------------------------------------------------------------------
 
 
-async def _published_record(store: Store, args) -> LinkRecord | Reply:
-    link_id = _number(args[0]) if args else None
-    if link_id is None:
-        return _lines(["Usage: show ID, such as: show 12"])
-    record = await store.get_link(link_id)
-    published = _published(record) if record else None
-    if published is None:
-        return _lines([f"There is no link #{link_id}."])  # private links do not exist here
-    return published
+def _listing(links: list[PublishedLink], zone: ZoneInfo, heading: str | None = None) -> Reply:
+    return _lines(([heading] if heading else []) + [_describe_link(link, zone) for link in links])
 
 
-def _published(record: LinkRecord) -> LinkRecord | None:
-    """The record as a room may see it: public shares only, or None if there is none."""
-    public = tuple(s for s in record.shares if s.visibility.publishable)
-    return LinkRecord(record.link, public) if public else None
-
-
-async def _listing(store: Store, link_ids: list[int], zone: ZoneInfo, heading: str | None = None) -> Reply:
-    lines = [heading] if heading else []
-    for link_id in link_ids:
-        record = await store.get_link(link_id)
-        published = _published(record) if record else None
-        if published is not None:
-            lines.append(_describe_link(published, zone))
-    return _lines(lines)
-
-
-def _describe_link(record: LinkRecord, zone: ZoneInfo) -> str:
-    link, first = record.link, record.shares[0]
-    tags = {t for s in record.shares for t in s.tags}
-    day = first.shared_at.astimezone(zone).strftime("%Y-%m-%d")
-    sharers = len({s.sharer_id for s in record.shares})
-    more = f", {sharers} sharers" if sharers > 1 else ""
-    tag_text = f" [{', '.join(sorted(tags))}]" if tags else ""
+def _describe_link(link: PublishedLink, zone: ZoneInfo) -> str:
+    day = link.first_shared_at.astimezone(zone).strftime("%Y-%m-%d")
+    more = f", {link.sharer_count} sharers" if link.sharer_count > 1 else ""
+    tag_text = f" [{', '.join(link.tags)}]" if link.tags else ""
     title = f"{link.title} — " if link.title else ""
-    return f"#{link.id} {title}{first.url}{tag_text} ({first.sharer_name}, {day}{more})"
+    return f"#{link.id} {title}{link.url}{tag_text} ({link.first_sharer_name}, {day}{more})"
 
 
 def _lines(lines: list[str]) -> Reply:

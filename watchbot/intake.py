@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.links import InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
-from watchbot.model import Filed, NewShare, Post, Source
+from watchbot.model import Audience, Filed, NewShare, Post, Source
+from watchbot.published import clean_url
 from watchbot.policy import Role
 from watchbot.store import Store
 
@@ -192,16 +193,21 @@ def _outcome(filed: Filed) -> Outcome:
 
 
 def describe(result: LinkResult, zone: ZoneInfo) -> str:
-    """One sentence for the sharer about one link."""
-    link = result.filed.link
+    """One sentence for the sharer about one link, said where they shared it: it names only
+    earlier sharers whom that place may see (Audience.of_share); others count without a name."""
+    link, share = result.filed.link, result.filed.share
+    url = clean_url(result.url)
     if result.outcome is Outcome.FILED:
-        tags = f" [{', '.join(result.filed.share.tags)}]" if result.filed.share.tags else ""
-        return f"Filed #{link.id} {result.url}{tags}."
+        tags = f" [{', '.join(share.tags)}]" if share.tags else ""
+        return f"Filed #{link.id} {url}{tags}."
     if result.outcome is Outcome.REPLAYED:
-        return f"Already filed from this message: #{link.id} {result.url}."
-    first = result.filed.first_share
+        return f"Already filed from this message: #{link.id} {url}."
+    audience = Audience.of_share(share)
+    first = next((s for s in result.filed.shares if audience.sees(s)), share)
+    if first.id == share.id:  # what came before was shared where this place may not see it
+        return f"Shared before by someone (#{link.id}); your share is counted too."
     day = first.shared_at.astimezone(zone).strftime("%Y-%m-%d")
-    if first.sharer_id == result.filed.share.sharer_id:
+    if first.sharer_id == share.sharer_id:
         return f"You already shared #{link.id} on {day}; counted again."
     return f"Already shared by {first.sharer_name} on {day} (#{link.id}); your share is counted too."
 

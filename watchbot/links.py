@@ -32,6 +32,7 @@ __all__ = [
     "keyed_links",
     "normalise_tag",
     "normalise_tags",
+    "published_url",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -118,6 +119,24 @@ def canonical_key(url: str) -> str:
     if len(key) > MAX_URL_LENGTH:
         raise InvalidURL(f"this link is longer than {MAX_URL_LENGTH} characters once encoded")
     return key
+
+
+def published_url(url: str) -> str:
+    """The link as it is published: the URL as posted, less what the dedupe key drops because it
+    never changes the page (tracking parameters, in-page anchors), by the key's own rules.
+    Everything else (host and path as spelled, meaningful parameters and their order) stays as
+    the sharer wrote it. Raises InvalidURL, as `canonical_key` does, for what cannot be filed."""
+    url = url.strip()
+    _check_scheme(url)
+    _check_characters(url)
+    parsed = _parse(url)
+    # The query starts at the first "?" and the fragment at the first "#" (RFC 3986), so the
+    # posted text is cut there rather than rebuilt: a rebuilt URL would be re-encoded.
+    before_fragment = url.split("#", 1)[0]
+    address, has_query, _ = before_fragment.partition("?")
+    query = _without_tracking(parsed.raw_query_string, _canonical_host(parsed), parsed.raw_path) if has_query else ""
+    fragment = _kept_fragment(parsed.raw_fragment)
+    return address + (f"?{query}" if query else "") + (f"#{fragment}" if fragment is not None else "")
 
 
 def _check_scheme(url: str) -> None:

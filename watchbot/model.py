@@ -108,6 +108,10 @@ class Share:
     shared_at: datetime
     note: str | None
     tags: tuple[str, ...]
+    # What the source said of the page (a feed entry, a bookmark, the command line's --title):
+    # kept per share, so a title only a private share gave is never published.
+    title: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,36 @@ class Page:
     attempts: int = 0
     fetched_at: datetime | None = None
     next_fetch_at: datetime | None = None
+    # The URL that was asked for: what the page says is published only when it was fetched from
+    # the published URL (a private URL's page may say what its private parameters selected).
+    fetched_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who reads an answer, and so which shares it may be computed from (watchbot/published.py).
+
+    The public (a group room, the digest, exports, the fediverse) sees publishable shares only.
+    A private place (a direct chat, a private room) sees those and the shares made in that very
+    place; with `person`, only that person's own shares there (an answer to a private share on
+    the fediverse, whose place is the whole instance). The operator's own view (the command
+    line, backups) is the whole LinkRecord, not an Audience."""
+
+    place: str | None = None  # a private place whose own shares it sees too; None: the public
+    person: str | None = None  # only this sharer's shares of that place
+
+    def sees(self, share: Share) -> bool:
+        if share.visibility.publishable:
+            return True
+        return share.place == self.place and (self.person is None or share.sharer_id == self.person)
+
+    @classmethod
+    def of_share(cls, share: Share) -> Audience:
+        """Who reads an answer to this share: where it was posted, as it was posted."""
+        return PUBLIC if share.visibility.publishable else cls(share.place, share.sharer_id)
+
+
+PUBLIC = Audience()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +206,5 @@ class Filed:
     new_link: bool  # the link was not in the store before
     new_share: bool  # False when this very share was already recorded (a replayed event)
     first_share: Share  # the earliest share of the link; `share` itself when new_link
+    # Every share of the link, oldest first: what an answer computes its audience's view from.
+    shares: tuple[Share, ...] = ()

@@ -58,6 +58,11 @@ class Moderation:
         self.limits = Limits(settings.links_per_hour, settings.links_per_day)
         self._told_over_limit: dict[str, datetime] = {}
 
+    @property
+    def moderators_places(self) -> tuple[str, ...]:
+        """The rooms the settings name for the watch's moderators."""
+        return tuple(place for place in (self.settings.moderators_room, self.settings.digest_review_room) if place)
+
     async def role(self, account: str, *, moderator: bool = False) -> Role:
         return role_of(account, admins=self.settings.admins, moderator=moderator,
                        banned=await self.records.is_banned(canonical_account(account)))
@@ -169,18 +174,21 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         return Said([f"Approved #{held_id} from {held.post.author_name}:"] + filed)
     if name == "modlog":
         entries = await records.log_entries(10)
-        return Said([f"{e.at.astimezone(zone):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target}"
-                     + (f": {e.reason}" if e.reason else "") for e in entries] or ["The moderation log is empty."])
+        # A link only private shares held is named in the moderators' rooms only (and at the shell).
+        private_here = power.place is None or power.place in moderation.moderators_places
+        return Said([_log_line(e, zone, shown=private_here or not e.private_target) for e in entries]
+                    or ["The moderation log is empty."])
     if name == "report":
         link_id = _number(args[0]) if args else None
         if link_id is None:
             return Said(["Usage: report ID [reason], such as: report 12 spam"])
-        record = await moderation.store.get_link(link_id)
-        if record is None or not any(share.visibility.publishable for share in record.shares):
+        # The public view only: the notice may go to the room the report came from.
+        link = await moderation.store.published().link(link_id)
+        if link is None:
             return Said([f"There is no link #{link_id}."])  # private links do not exist here
         reason = " ".join(args[1:]) or None
         await records.report(link_id, reporter=account, reason=reason)
-        notice = (f"Report on #{link_id} {record.link.url}" + (f": {reason}" if reason else "")
+        notice = (f"Report on #{link_id} {link.url}" + (f": {reason}" if reason else "")
                   + f" (rm {link_id} removes it; a room's moderators may remove that room's shares)")
         return Said(["Thank you: the moderators were told."], for_moderators=notice)
     if name == "forget":
@@ -191,6 +199,15 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
                      "them). Digests from now on will not name you, and the moderation log keeps what was "
                      "done under a pseudonym."])
     raise ValueError(name)
+
+
+def _log_line(entry, zone: ZoneInfo, *, shown: bool) -> str:
+    """One entry of the log; one naming a link only private shares held hides it, and its
+    reason (a page's final URL), unless `shown`."""
+    if not shown:
+        return f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M} {entry.actor} {entry.action} a link shared privately"
+    return (f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M} {entry.actor} {entry.action} {entry.target}"
+            + (f": {entry.reason}" if entry.reason else ""))
 
 
 def _account(text: str, caller: str) -> str:

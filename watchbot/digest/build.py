@@ -1,6 +1,7 @@
 """What a digest holds: the links of a period, ranked, each under one tag. A pure function.
 
-Only what may be published goes in: shares from public or unlisted messages, made in the period.
+Only what may be published goes in: the published views of links (watchbot/published.py), so
+their shares from public or unlisted messages, made in the period, and the URL without trackers.
 Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by the
 reactions and favourites their messages had, then by when they were first shared; each appears
 once, under its strongest tag (the tag most links of the period carry), and the sharers are
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from watchbot.digest.schedule import Period
-from watchbot.model import LinkRecord, Source
+from watchbot.model import Source
+from watchbot.published import PublishedLink
 
 UNTAGGED = "other"
 
@@ -48,13 +50,13 @@ class Digest:
     feed_count: int = 0
 
 
-def build_digest(records: Iterable[LinkRecord], period: Period, *, top: int = 20, place: str | None = None,
+def build_digest(links: Iterable[PublishedLink], period: Period, *, top: int = 20, place: str | None = None,
                  feed_top: int = 10, reactions: Mapping[tuple[Source, str], int] | None = None) -> Digest:
     """`place`: only what was shared there (a room's own digest); None: everything. `feed_top`:
     how many links only feeds brought are shown, in their own section. `reactions`: per shared
     message (source, event id), the reactions or favourites it had: they rank links that the
     same number of people shared."""
-    entries = [entry for entry in (_entry(record, period, place, reactions or {}) for record in records)
+    entries = [entry for entry in (_entry(link, period, place, reactions or {}) for link in links)
                if entry is not None]
     shared = [entry for entry in entries if entry.people]
     from_feeds = [entry for entry in entries if not entry.people]
@@ -86,15 +88,14 @@ class _Entry:
     reactions: int
 
 
-def _entry(record: LinkRecord, period: Period, place: str | None,
+def _entry(published: PublishedLink, period: Period, place: str | None,
            reactions: Mapping[tuple[Source, str], int]) -> _Entry | None:
-    shares = [s for s in record.shares if s.visibility.publishable and period.contains(s.shared_at)
-              and (place is None or s.place == place)]
+    shares = [s for s in published.shares if period.contains(s.shared_at) and (place is None or s.place == place)]
     if not shares:
         return None
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
     tags = tuple(sorted({tag for s in shares for tag in s.tags}))
-    link = DigestLink(record.link.id, shares[0].url, record.link.title, tags, sharers)
+    link = DigestLink(published.id, published.url, published.title, tags, sharers)
     return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
                   sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id))
 

@@ -18,5 +18,5 @@ async def preview(
     moment = now or utcnow()
     period = (last_period if last else current_period)(schedule, zone, moment)
     end = min(period.end, moment)  # "so far": nothing from the future, however clocks disagree
-    records = await store.records_shared_between(period.start, end)
+    records = await store.published().shared_between(period.start, end)
     return build_digest(records, period, top=top, feed_top=feed_top)

@@ -138,7 +138,7 @@ class DigestScheduler:
         return edited
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
-        records = await self.store.records_shared_between(period.start, period.end)
+        records = await self.store.published().shared_between(period.start, period.end)
         matrix_events = [s.event_id for r in records for s in r.shares if s.source is Source.MATRIX and s.event_id]
         reactions = {(Source.MATRIX, event_id): count for event_id, count in
                      (await self.store.reaction_counts(Source.MATRIX, matrix_events)).items()}
@@ -153,7 +153,7 @@ class DigestScheduler:
         fediverse = [adapter for adapter in self.adapters if hasattr(adapter, "recheck")]
         if not fediverse:
             return {}
-        records = await self.store.records_shared_between(period.start, period.end)
+        records = await self.store.published().shared_between(period.start, period.end)
         uris = list(dict.fromkeys(
             share.event_id for record in records for share in record.shares
             if share.source is Source.MASTODON and share.event_id and period.contains(share.shared_at)))

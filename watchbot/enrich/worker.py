@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from watchbot import __version__
@@ -141,7 +141,7 @@ class Enricher:
             reason = await self.isolation.failed(error, place=url, event_id=link_id,
                                                  payload={"link_id": link_id, "url": url})
             # Failed, and not due again: the same bug would fail it the same way at each retry.
-            await self.pages.failed(link_id, PageState.FAILED, f"unexpected error: {reason}", None)
+            await self.pages.failed(link_id, PageState.FAILED, f"unexpected error: {reason}", None, fetched_url=url)
             return Looked(link_id, url, PageState.FAILED, reason=reason)
 
     async def _enrich(self, link_id: int, url: str) -> Looked:
@@ -149,13 +149,14 @@ class Enricher:
             try:
                 page = await look(self.client, url)
             except FetchRefused as refused:
-                await self.pages.failed(link_id, PageState.REFUSED, refused.reason, None)
+                await self.pages.failed(link_id, PageState.REFUSED, refused.reason, None, fetched_url=url)
                 return Looked(link_id, url, PageState.REFUSED, reason=refused.reason)
             except FetchFailed as failed:
                 if failed.content_type is None:
                     return await self._failed(link_id, url, failed)
                 # It works, it is just not a page (a PDF, an image): nothing more to learn.
                 page = Page(state=PageState.OK, fetched_at=utcnow())
+        page = replace(page, fetched_url=url)  # what it says is published only if `url` is
         if (blocked := await self._blocked(page)) is not None:
             # A shortener or a redirect hid a blocked domain: the link goes, and the log says why.
             await self.pages.store.remove_link(link_id, actor="watchbot", reason=blocked)
@@ -173,12 +174,12 @@ class Enricher:
     async def _failed(self, link_id: int, url: str, failed: FetchFailed) -> Looked:
         attempts = await self.pages.attempts(link_id) + 1
         if failed.status in GONE or attempts >= MAX_ATTEMPTS:
-            await self.pages.failed(link_id, PageState.DEAD, failed.reason, None)
+            await self.pages.failed(link_id, PageState.DEAD, failed.reason, None, fetched_url=url)
             return Looked(link_id, url, PageState.DEAD, reason=failed.reason)
         wait = min(FIRST_RETRY * 4 ** (attempts - 1), LAST_RETRY)
         if failed.retry_after is not None:
             wait = max(wait, timedelta(seconds=min(failed.retry_after, LAST_RETRY.total_seconds())))
-        await self.pages.failed(link_id, PageState.FAILED, failed.reason, utcnow() + wait)
+        await self.pages.failed(link_id, PageState.FAILED, failed.reason, utcnow() + wait, fetched_url=url)
         return Looked(link_id, url, PageState.FAILED, reason=failed.reason)
 
 

@@ -36,6 +36,7 @@ from watchbot.links import normalise_tags
 from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Role
+from watchbot.published import clean_url
 from watchbot.store import Store
 from watchbot.store.feeds import FeedAlreadyFollowed, FeedStore, Subscription
 
@@ -311,7 +312,8 @@ class FeedPoller:
         for n, filed in enumerate(shown, 1):
             entry = filed.entry
             more = len(news) - len(shown) if n == len(shown) else 0
-            alert = Alert(subscription.id, feed.title or subscription.name, entry.title, entry.link,
+            # Published as every link is: without the trackers feeds like to add (utm_source=rss).
+            alert = Alert(subscription.id, feed.title or subscription.name, entry.title, clean_url(entry.link),
                           entry.cve_ids, more)
             try:
                 await self.on_alert(alert)

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import TextIO
 
 from watchbot.formats.fields import as_utc
-from watchbot.formats.published import PublishedLink, one_line, published_view, xml_safe
+from watchbot.formats.published import one_line, xml_safe
 from watchbot.model import LinkRecord
+from watchbot.published import PublishedLink, view_of
 
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 
@@ -42,7 +43,7 @@ def write_atom(
     site_url: str | None,
     now: datetime,
 ) -> int:
-    links = [link for link in map(published_view, records) if link is not None]
+    links = [link for link in map(view_of, records) if link is not None]
     # Tag names are written unqualified under a default xmlns attribute, rather than through
     # ET.register_namespace, which would change ElementTree's global state for the whole process.
     feed = ET.Element("feed", {"xmlns": ATOM_NAMESPACE})
@@ -66,12 +67,12 @@ def write_atom(
 def _add_entry(feed: ET.Element, link: PublishedLink) -> None:
     entry = ET.SubElement(feed, "entry")
     _text(entry, "id", entry_id(link.key))
-    _text(entry, "title", one_line(link.title))
+    _text(entry, "title", one_line(link.title or link.url))
     ET.SubElement(entry, "link", {"rel": "alternate", "href": one_line(link.url)})
     _text(entry, "published", atom_time(link.first_shared_at))
     _text(entry, "updated", atom_time(link.last_shared_at))
     author = ET.SubElement(entry, "author")
-    _text(author, "name", one_line(link.author))
+    _text(author, "name", one_line(link.first_sharer_name))
     for tag in link.tags:
         ET.SubElement(entry, "category", {"term": one_line(tag)})
     # Both as type="text": notes and page descriptions are plain text, never markup to render.

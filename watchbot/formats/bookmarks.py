@@ -13,8 +13,9 @@ from html import escape
 from html.parser import HTMLParser
 from typing import TextIO
 
-from watchbot.formats.published import PublishedLink, one_line, published_view, xml_safe
+from watchbot.formats.published import one_line, xml_safe
 from watchbot.model import LinkRecord
+from watchbot.published import PublishedLink, view_of
 
 _HEADER = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
 <!-- This is an automatically generated file.
@@ -32,7 +33,7 @@ def write_bookmarks(records: Iterable[LinkRecord], out: TextIO, *, title: str) -
     out.write(_HEADER.format(title=escape(one_line(title))))
     written = 0
     for record in records:
-        link = published_view(record)
+        link = view_of(record)
         if link is not None:
             out.write(_bookmark_entry(link))
             written += 1
@@ -45,7 +46,7 @@ def _bookmark_entry(link: PublishedLink) -> str:
     attributes += f' ADD_DATE="{int(link.first_shared_at.timestamp())}"'
     if link.tags:
         attributes += f' TAGS="{escape(one_line(",".join(link.tags)))}"'
-    entry = f"    <DT><A {attributes}>{escape(one_line(link.title))}</A>\n"
+    entry = f"    <DT><A {attributes}>{escape(one_line(link.title or link.url))}</A>\n"
     if link.notes:
         # Notes keep their line breaks: <DD> runs to the next tag, and readers keep its text.
         entry += f"    <DD>{escape(xml_safe(link.notes))}\n"

@@ -46,7 +46,7 @@ from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
 from watchbot.intake import Rules, file_post, refile_post
 from watchbot.isolation import Isolation
-from watchbot.model import Source, Visibility, utcnow
+from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix_events import (
@@ -403,7 +403,7 @@ class MatrixAdapter:
         """Run a command and answer it (in reply to `event`, or in the room when there is none).
         Without an event (a reaction acting as a command), `name` is the caller's id."""
         sender = str((event or {}).get("sender") or name)
-        caller = Caller(sender, name, self._power(room_id, role))
+        caller = Caller(sender, name, self._power(room_id, role), await self._audience(room_id))
         options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
                                 self.settings.feeds_digest_cap)
         reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
@@ -437,6 +437,12 @@ class MatrixAdapter:
         community = room is not None and (has_moderators(self._treated_as(room_id)) or chosen)
         moderator = community and await self._is_moderator(room_id, room, user_id)
         return await self.moderation.role(user_id, moderator=moderator)
+
+    async def _audience(self, room_id: str) -> Audience:
+        """Who reads answers in this room: the public, or in a room whose shares are private (a
+        direct chat, a private room: rooms.py decides) the room itself, which sees its own shares
+        besides the public ones."""
+        return PUBLIC if (await self._visibility(room_id)).publishable else Audience(place=room_id)
 
     def _power(self, room_id: str, role: Role) -> Power:
         # The rooms the settings name for moderators are theirs for the whole store; any other

@@ -59,6 +59,7 @@ class LogEntry:
     action: str
     target: str
     reason: str | None
+    private_target: bool = False  # names a link only private shares held: moderators' rooms only
 
 
 class ModerationStore:
@@ -208,7 +209,8 @@ class ModerationStore:
     async def log_entries(self, limit: int = 50) -> list[LogEntry]:
         query = select(moderation_log).order_by(moderation_log.c.id.desc()).limit(limit)
         return await self.store.read(lambda conn: [
-            LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason) for row in conn.execute(query)])
+            LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason, row.private_target)
+            for row in conn.execute(query)])
 
     async def _add(self, table, key: dict, action: str, target: str, actor: str, reason: str | None) -> bool:
         def add(conn: Connection) -> bool:
@@ -253,7 +255,9 @@ def _scrub_log(conn: Connection, account: str) -> str:
     # The account as a whole word: "@al:x" must not take "@al:x.org", nor "al@x" "val@x".
     named = re.compile(rf"(?<![\w.-]){re.escape(account)}(?![\w-]|[.:]\w)", re.IGNORECASE)
     needle = account.lower()
-    rows = conn.execute(select(moderation_log).where(or_(
+    # The columns it needs, named: migration 0014 runs this before later columns exist.
+    rows = conn.execute(select(moderation_log.c.id, moderation_log.c.actor, moderation_log.c.target,
+                               moderation_log.c.reason).where(or_(
         moderation_log.c.actor == account,
         func.lower(moderation_log.c.target).contains(needle, autoescape=True),
         func.lower(moderation_log.c.reason).contains(needle, autoescape=True)))).all()

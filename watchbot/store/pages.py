@@ -18,10 +18,13 @@ from sqlalchemy.engine import Connection
 
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store.schema import link_aliases, link_merges, link_pages, links, moderation_log, share_tags, shares
-from watchbot.store.store import LINK_ID_BY_KEY, Store
+from watchbot.store.store import LINK_ID_BY_KEY, Store, log_target
 
 # Fetched again when due; ok, dead and refused pages wait for `watchbot links refresh`.
 _RETRYABLE = (PageState.PENDING.value, PageState.FAILED.value)
+# A page is fetched from the URL published, so that what it says may be published; a link no
+# share of which may be published is fetched from its stored URL, for the operator's eyes only.
+_TO_FETCH = func.coalesce(links.c.published_url, links.c.url).label("url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class LinkPages:
         """Links to fetch now (new ones, and failed ones due again), the most recently due first:
         a link just shared in the room gets its title before the backlog of a big import."""
         query = (
-            select(links.c.id, links.c.url)
+            select(links.c.id, _TO_FETCH)
             .join(link_pages, link_pages.c.link_id == links.c.id)
             .where(link_pages.c.state.in_(_RETRYABLE), link_pages.c.next_fetch_at <= now)
             .order_by(link_pages.c.next_fetch_at.desc(), links.c.id.desc())
@@ -66,7 +69,8 @@ class LinkPages:
         return await self.store.read(lambda conn: conn.execute(query).scalar_one_or_none())
 
     async def urls(self, link_ids: list[int] | None = None) -> list[tuple[int, str]]:
-        query = select(links.c.id, links.c.url).order_by(links.c.id)
+        """The URL each link's page is fetched from (see _TO_FETCH)."""
+        query = select(links.c.id, _TO_FETCH).order_by(links.c.id)
         if link_ids is not None:
             query = query.where(links.c.id.in_(link_ids))
         return await self.store.read(lambda conn: [tuple(row) for row in conn.execute(query)])
@@ -98,8 +102,10 @@ class LinkPages:
 
         return await self.store.write(record)
 
-    async def failed(self, link_id: int, state: PageState, reason: str, next_fetch_at: datetime | None) -> None:
-        """Remember a failed fetch: retried from `next_fetch_at`, or never (dead, refused)."""
+    async def failed(self, link_id: int, state: PageState, reason: str, next_fetch_at: datetime | None,
+                     *, fetched_url: str | None = None) -> None:
+        """Remember a failed fetch of `fetched_url`: retried from `next_fetch_at`, or never (dead,
+        refused)."""
 
         def record(conn: Connection) -> None:
             if conn.execute(select(links.c.id).where(links.c.id == link_id)).first() is None:
@@ -107,6 +113,8 @@ class LinkPages:
             before = conn.execute(select(link_pages).where(link_pages.c.link_id == link_id)).first()
             values = dict(state=state.value, reason=reason, next_fetch_at=next_fetch_at,
                           attempts=(before.attempts if before else 0) + 1, fetched_at=utcnow())
+            if fetched_url is not None:
+                values["fetched_url"] = fetched_url
             if before is None:
                 conn.execute(insert(link_pages).values(link_id=link_id, **values))
             else:  # what an earlier fetch found (title, site) stays: the page may be back
@@ -158,12 +166,14 @@ class LinkPages:
                 conn.execute(delete(links).where(links.c.id == row.merged_id))
             undone = utcnow()
             conn.execute(update(link_merges).where(link_merges.c.id == row.id).values(undone_at=undone))
-            conn.execute(insert(moderation_log).values(
-                at=undone, actor=actor, action="unmerge", target=row.merged_url,
-                reason=f"#{row.merged_id} had been merged into #{row.kept_id} ({row.reason})"))
             for link_id in (row.kept_id, row.merged_id):
                 if conn.execute(select(links.c.id).where(links.c.id == link_id)).first() is not None:
                     self.store.rebuild_search_document(conn, link_id)
+            # Named by its published URL; by its stored one, marked private, when nothing of it is public.
+            target, private = log_target(conn, row.merged_id) or (row.merged_url, True)
+            conn.execute(insert(moderation_log).values(
+                at=undone, actor=actor, action="unmerge", target=target, private_target=private,
+                reason=f"#{row.merged_id} had been merged into #{row.kept_id} ({row.reason})"))
             return replace(_merge_of(row), undone_at=undone)
 
         return await self.store.write(undo)
@@ -174,7 +184,7 @@ def _save_page(conn: Connection, link_id: int, page: Page) -> None:
         state=page.state.value, final_url=page.final_url, canonical_url=page.canonical_url, title=page.title,
         description=page.description, site_name=page.site_name, language=page.language,
         image_url=page.image_url, author=page.author, published_at=page.published_at, reason=page.reason,
-        attempts=0, fetched_at=page.fetched_at or utcnow(), next_fetch_at=None,
+        attempts=0, fetched_at=page.fetched_at or utcnow(), next_fetch_at=None, fetched_url=page.fetched_url,
     )
     if conn.execute(update(link_pages).where(link_pages.c.link_id == link_id).values(**values)).rowcount == 0:
         conn.execute(insert(link_pages).values(link_id=link_id, **values))

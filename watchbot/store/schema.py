@@ -72,6 +72,11 @@ links = Table(
     # (an FTS5 table on SQLite, a GIN tsvector index on PostgreSQL).
     Column("search_document", Text, nullable=False, server_default=""),
     Column("filed_at", UTCDateTime, nullable=False),
+    # The public view (watchbot/published.py), kept by Store.rebuild_search_document: the URL
+    # published (NULL: no share may be published, the link does not exist for the public) and
+    # the only text public search matches (published_fts on SQLite, a GIN index on PostgreSQL).
+    Column("published_url", Text),
+    Column("published_document", Text, nullable=False, server_default=""),
     # SQLite: a removed link's number is never handed out again (PostgreSQL's sequence never goes back).
     sqlite_autoincrement=True,
 )
@@ -90,6 +95,8 @@ shares = Table(
     Column("visibility", Text, nullable=False),
     Column("shared_at", UTCDateTime, nullable=False),
     Column("note", Text),
+    Column("title", Text),  # what the source said of the page (a feed entry, a bookmark)
+    Column("description", Text),
     # One event can share several links, and a replayed event files none of them twice.
     # NULL event ids (the CLI, some imports) are distinct on both databases.
     UniqueConstraint("source", "event_id", "link_id"),
@@ -186,6 +193,7 @@ link_pages = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("fetched_at", UTCDateTime),
     Column("next_fetch_at", UTCDateTime),
+    Column("fetched_url", Text),  # the URL asked for: only a page fetched from the published URL is published
     PrimaryKeyConstraint("link_id"),
     Index(None, "next_fetch_at"),
 )
@@ -232,6 +240,8 @@ moderation_log = Table(
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False),
     Column("reason", Text),
+    # The target names what only private shares held: shown in the moderators' rooms only.
+    Column("private_target", Boolean, nullable=False, server_default=false()),
 )
 
 

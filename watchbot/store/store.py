@@ -31,9 +31,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from watchbot.model import Filed, Link, LinkRecord, NewShare, Page, PageState, Share, Source, Visibility, utcnow
+from watchbot.model import (
+    PUBLIC,
+    Audience,
+    Filed,
+    Link,
+    LinkRecord,
+    NewShare,
+    Page,
+    PageState,
+    Share,
+    Source,
+    Visibility,
+    utcnow,
+)
+from watchbot.published import view_of
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
+from watchbot.store.published import PublishedReader
 from watchbot.store.schema import (
     UTCDateTime,
     cursors,
@@ -49,7 +64,6 @@ from watchbot.store.schema import (
 
 log = logging.getLogger(__name__)
 
-PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
 T = TypeVar("T")
 
 
@@ -173,25 +187,32 @@ class Store:
                 "link": link_id, "new_title": new.title, "new_description": new.description,
                 "more_words": " " + _search_text(new, with_url=False),
             })
+            if new.visibility.publishable:  # the public view may change; a private share adds nothing to it
+                self._rebuild_published(conn, link_id)
             return self._filed(conn, link_id, share_id, new_link=False, new_share=True)
 
+        # A new link's record is all in `new`: no need to read it back, nor to write it twice.
+        share = Share(
+            id=0, link_id=0, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
+            source=new.source, place=new.place, event_id=new.event_id, visibility=new.visibility,
+            shared_at=new.shared_at, note=new.note, tags=_unique_sorted(new.tags), title=new.title,
+            description=new.description,
+        )
+        link = Link(
+            id=0, key=new.key, url=new.url, title=new.title, description=new.description,
+            tags=share.tags, share_count=1, first_sharer_name=new.sharer_name, first_shared_at=new.shared_at,
+        )
+        view = view_of(LinkRecord(link, (share,)))  # None for a private share; no page yet either way
         link_id = conn.execute(_INSERT_LINK, {
             "key": new.key, "url": new.url, "title": new.title, "description": new.description,
             "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
+            "published_url": view and view.url, "published_document": view.search_text() if view else "",
         }).scalar_one()
         share_id = self._add_share(conn, link_id, new)
         conn.execute(_PAGE_TO_FETCH, {"link_id": link_id, "now": utcnow()})
-        # A new link's record is all in `new`: no need to read it back.
-        share = Share(
-            id=share_id, link_id=link_id, url=new.url, sharer_id=new.sharer_id, sharer_name=new.sharer_name,
-            source=new.source, place=new.place, event_id=new.event_id, visibility=new.visibility,
-            shared_at=new.shared_at, note=new.note, tags=_unique_sorted(new.tags),
-        )
-        link = Link(
-            id=link_id, key=new.key, url=new.url, title=new.title, description=new.description,
-            tags=share.tags, share_count=1, first_sharer_name=new.sharer_name, first_shared_at=new.shared_at,
-        )
-        return Filed(link, share, new_link=True, new_share=True, first_share=share)
+        share = replace(share, id=share_id, link_id=link_id)
+        link = replace(link, id=link_id)
+        return Filed(link, share, new_link=True, new_share=True, first_share=share, shares=(share,))
 
     def _add_share(self, conn: Connection, link_id: int, new: NewShare) -> int:
         share_id = conn.execute(_INSERT_SHARE, _share_values(link_id, new)).scalar_one()
@@ -204,7 +225,8 @@ class Store:
     ) -> Filed:
         record = (self._load_records(conn, [link_id]))[link_id]
         share = next(s for s in record.shares if s.id == share_id)
-        return Filed(record.link, share, new_link=new_link, new_share=new_share, first_share=record.shares[0])
+        return Filed(record.link, share, new_link=new_link, new_share=new_share, first_share=record.shares[0],
+                     shares=record.shares)
 
     # -- edits and redactions --------------------------------------------------------------
 
@@ -286,6 +308,20 @@ class Store:
         document = " ".join(filter(None, [link.url, link.title, link.description, *(page or ()),
                                           *notes.scalars(), *tags.scalars()]))
         conn.execute(update(links).where(links.c.id == link_id).values(search_document=document))
+        self._rebuild_published(conn, link_id)
+
+    def _rebuild_published(self, conn: Connection, link_id: int) -> None:
+        """The public view's URL and search text (watchbot/published.py), after anything that can
+        change it. A page fetched from another URL than the one now published is fetched again
+        from that one: what it said is not published meanwhile (see view_of)."""
+        record = self._load_records(conn, [link_id]).get(link_id)
+        view = view_of(record) if record is not None else None
+        conn.execute(update(links).where(links.c.id == link_id).values(
+            published_url=view and view.url, published_document=view.search_text() if view else ""))
+        page = record and record.page
+        if view is not None and page is not None and page.fetched_url != view.url and page.state in _REFETCHED:
+            conn.execute(update(link_pages).where(link_pages.c.link_id == link_id).values(
+                state=PageState.PENDING.value, next_fetch_at=utcnow()))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -324,7 +360,17 @@ class Store:
 
         await self.run(work)
 
+    def published(self, audience: Audience = PUBLIC) -> PublishedReader:
+        """The store as `audience` may read it: what every public answer is made from."""
+        return PublishedReader(self, audience)
+
+    def load_records(self, conn: Connection, link_ids: Iterable[int]) -> dict[int, LinkRecord]:
+        """Full records inside a transaction of the caller's (the store's query modules)."""
+        return self._load_records(conn, link_ids)
+
     async def get_link(self, link_id: int) -> LinkRecord | None:
+        """The whole record, private shares included: the operator's view (CLI, backups), and
+        what moderation decides from. Public answers read `published(...)` instead."""
         return await self._read(lambda conn: self._load_records(conn, [link_id]).get(link_id))
 
     async def count_links(self) -> int:
@@ -336,11 +382,11 @@ class Store:
         tag: str | None = None,
         since: datetime | None = None,
         by: str | None = None,
-        publishable_only: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Link]:
-        """Links, the most recently shared first, filtered by what their shares say."""
+        """Links, the most recently shared first, filtered by what their shares say (every
+        share: the operator's view; public answers read `published(...).recent`)."""
         last_shared = func.max(shares.c.shared_at).label("last_shared")
         query = (
             select(shares.c.link_id, last_shared)
@@ -357,8 +403,6 @@ class Store:
             query = query.where(
                 or_(func.lower(shares.c.sharer_name) == by.lower(), shares.c.sharer_id == by)
             )
-        if publishable_only:
-            query = query.where(shares.c.visibility.in_(PUBLISHABLE))
         return await self._read(lambda conn: self._links_in_order(conn, query))
 
     def _links_in_order(self, conn: Connection, id_query) -> list[Link]:
@@ -366,35 +410,29 @@ class Store:
         records = self._load_records(conn, ids)
         return [records[i].link for i in ids if i in records]
 
-    async def search(self, words: str, *, limit: int = 20, publishable_only: bool = False) -> list[Link]:
-        """Full-text search over URL, title, description, notes and tags; every word must match
-        (as a word prefix), best matches first."""
+    async def search(self, words: str, *, limit: int = 20) -> list[Link]:
+        """Full-text search over URL, title, description, notes and tags of every share; every
+        word must match (as a word prefix), best matches first. The operator's search: public
+        answers read `published(...).search`."""
         tokens = search_tokens(words)
         if not tokens:
             return []
-        # PUBLISHABLE holds our own constants, never user input.
-        published = (
-            " AND {id} IN (SELECT link_id FROM shares WHERE visibility IN ("
-            + ", ".join(f"'{v}'" for v in PUBLISHABLE) + "))"
-        ) if publishable_only else ""
         if self.dialect == "postgresql":
             query = text(
                 "SELECT id FROM links "
                 "WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q)"
-                + published.format(id="id")
-                + " ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
+                " ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
                 "id DESC LIMIT :limit"
             ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), limit=limit)
         else:
             query = text(
                 "SELECT rowid FROM links_fts WHERE links_fts MATCH :q"
-                + published.format(id="rowid")
-                + " ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
+                " ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
             ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
         return await self._read(lambda conn: self._links_in_order(conn, query))
 
-    async def tag_counts(self, *, publishable_only: bool = False) -> list[tuple[str, int]]:
-        """Each tag with the number of links carrying it, the most used first."""
+    async def tag_counts(self) -> list[tuple[str, int]]:
+        """Each tag with the number of links carrying it, the most used first (every share)."""
         count = func.count(shares.c.link_id.distinct()).label("links")
         query = (
             select(share_tags.c.tag, count)
@@ -402,8 +440,6 @@ class Store:
             .group_by(share_tags.c.tag)
             .order_by(count.desc(), share_tags.c.tag)
         )
-        if publishable_only:
-            query = query.where(shares.c.visibility.in_(PUBLISHABLE))
         return await self._read(lambda conn: [(row.tag, row.links) for row in conn.execute(query)])
 
     async def iter_records(self, *, tag: str | None = None, batch: int = 500) -> AsyncIterator[LinkRecord]:
@@ -479,37 +515,6 @@ class Store:
             records[row.id] = LinkRecord(link, tuple(link_shares), page)
         return records
 
-    async def records_shared_between(self, start: datetime, end: datetime) -> list[LinkRecord]:
-        """Every link with a publishable share in [start, end), with all its shares (a digest)."""
-        query = (
-            select(shares.c.link_id).distinct()
-            .where(shares.c.shared_at >= start, shares.c.shared_at < end, shares.c.visibility.in_(PUBLISHABLE))
-        )
-
-        def read(conn: Connection) -> list[LinkRecord]:
-            return list(self._load_records(conn, conn.execute(query).scalars()).values())
-
-        return await self._read(read)
-
-    async def top_links(self, *, since: datetime, limit: int = 10) -> list[tuple[Link, int]]:
-        """The publishable links shared since `since`, by how many people shared them, most first."""
-        sharers = func.count(shares.c.sharer_id.distinct()).label("sharers")
-        last = func.max(shares.c.shared_at).label("last")
-        query = (
-            select(shares.c.link_id, sharers, last)
-            .where(shares.c.shared_at >= since, shares.c.visibility.in_(PUBLISHABLE))
-            .group_by(shares.c.link_id)
-            .order_by(sharers.desc(), last.desc(), shares.c.link_id.desc())
-            .limit(limit)
-        )
-
-        def read(conn: Connection) -> list[tuple[Link, int]]:
-            rows = conn.execute(query).all()
-            records = self._load_records(conn, [row.link_id for row in rows])
-            return [(records[row.link_id].link, row.sharers) for row in rows if row.link_id in records]
-
-        return await self._read(read)
-
     async def change_tags(
         self, link_id: int, *, add: Sequence[str], remove: Sequence[str], share_ids: Sequence[int]
     ) -> LinkRecord | None:
@@ -541,14 +546,15 @@ class Store:
         share left). With `actor` (a moderator taking others' shares), the moderation log keeps it."""
 
         def remove(conn: Connection) -> tuple[int, bool]:
-            url = conn.execute(select(links.c.url).where(links.c.id == link_id)).scalar_one_or_none()
+            target = log_target(conn, link_id) or (f"#{link_id}", False)
             found = list(conn.execute(select(shares.c.id).where(
                 shares.c.link_id == link_id, shares.c.id.in_(list(share_ids)))).scalars())
             gone = bool(self._delete_shares(conn, found))
             if found and actor is not None:
+                url, private = target
                 conn.execute(insert(moderation_log).values(
                     at=utcnow(), actor=actor, action="remove-shares", target=f"{len(found)} share(s) of {url}",
-                    reason=reason))
+                    reason=reason, private_target=private))
             return len(found), gone
 
         return await self._write(remove)
@@ -562,12 +568,10 @@ class Store:
             record = self._load_records(conn, [link_id]).get(link_id)
             if record is None:
                 return None
+            url, private = log_target(conn, link_id) or (record.link.url, True)
             conn.execute(delete(links).where(links.c.id == link_id))
-            conn.execute(
-                insert(moderation_log).values(
-                    at=utcnow(), actor=actor, action="remove-link", target=record.link.url, reason=reason
-                )
-            )
+            conn.execute(insert(moderation_log).values(
+                at=utcnow(), actor=actor, action="remove-link", target=url, reason=reason, private_target=private))
             return record
 
         return await self._write(remove)
@@ -703,11 +707,27 @@ _ADD_TO_LINK = (
 )
 
 
+# A page fetched from another URL than the published one is fetched again from that one (pending
+# pages are due anyway; a refused one would be refused again, its host being the same).
+_REFETCHED = (PageState.OK, PageState.FAILED, PageState.DEAD)
+
+
+def log_target(conn: Connection, link_id: int) -> tuple[str, bool] | None:
+    """How the moderation log names a link: its published URL, or (no share of it may be
+    published) the URL as stored, marked private so modlog shows it in moderators' rooms only.
+    None when there is no such link."""
+    row = conn.execute(select(links.c.url, links.c.published_url).where(links.c.id == link_id)).first()
+    if row is None:
+        return None
+    return (row.published_url, False) if row.published_url else (row.url, True)
+
+
 def _share_values(link_id: int, new: NewShare) -> dict:
     return {
         "link_id": link_id, "url": new.url, "sharer_id": new.sharer_id, "sharer_name": new.sharer_name,
         "source": new.source.value, "place": new.place, "event_id": new.event_id,
         "visibility": new.visibility.value, "shared_at": new.shared_at, "note": new.note,
+        "title": new.title, "description": new.description,
     }
 
 
@@ -745,7 +765,7 @@ def page_of_row(row) -> Page:
         state=PageState(row.state), final_url=row.final_url, canonical_url=row.canonical_url, title=row.title,
         description=row.description, site_name=row.site_name, language=row.language, image_url=row.image_url,
         author=row.author, published_at=row.published_at, reason=row.reason, attempts=row.attempts,
-        fetched_at=row.fetched_at, next_fetch_at=row.next_fetch_at,
+        fetched_at=row.fetched_at, next_fetch_at=row.next_fetch_at, fetched_url=row.fetched_url,
     )
 
 
@@ -763,4 +783,6 @@ def _share(row, tags: tuple[str, ...]) -> Share:
         shared_at=row.shared_at,
         note=row.note,
         tags=tags,
+        title=row.title,
+        description=row.description,
     )

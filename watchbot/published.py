@@ -1,0 +1,106 @@
+"""The published view of a link: what an audience may read of it, computed once, here.
+
+Whatever a public audience reads (room answers, the digest, Atom and bookmark exports, reports)
+is a `PublishedLink`, made by `view_of` from the shares that audience may see (`Audience.sees`)
+and from nothing else: the URL shown (the first such share's, without tracking parameters), the
+title, the tags, the notes, the sharers, the counts. A share the audience may not see adds
+nothing but a count without a name (`hidden`, `seen_before`). The store keeps the public view's
+URL and search text beside each link (store/published.py), so public search matches only it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from watchbot.links import InvalidURL, published_url
+from watchbot.model import PUBLIC, Audience, LinkRecord, Share
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedLink:
+    id: int
+    key: str
+    url: str  # the first visible share's URL, without tracking parameters
+    title: str | None  # a visible sharer's own title, else the page's if fetched from `url`
+    description: str | None
+    site_name: str | None
+    tags: tuple[str, ...]  # the visible shares' tags, sorted
+    # The visible shares, oldest first, each with its URL cleaned as `url` is.
+    shares: tuple[Share, ...]
+    hidden: int = 0  # shares this audience may not see: counted, never named
+    seen_before: bool = False  # one of those came before the first visible share
+
+    @property
+    def first(self) -> Share:
+        return self.shares[0]
+
+    @property
+    def first_sharer_name(self) -> str:
+        return self.first.sharer_name or self.first.sharer_id
+
+    @property
+    def first_shared_at(self) -> datetime:
+        return as_utc(self.first.shared_at)
+
+    @property
+    def last_shared_at(self) -> datetime:
+        return max(as_utc(share.shared_at) for share in self.shares)
+
+    @property
+    def sharer_count(self) -> int:
+        return len({share.sharer_id for share in self.shares})
+
+    @property
+    def notes(self) -> str | None:
+        """The visible notes, each credited to its sharer unless it is the only one and the
+        first sharer's own."""
+        noted = [share for share in self.shares if share.note and share.note.strip()]
+        if not noted:
+            return None
+        if len(noted) == 1 and noted[0].sharer_id == self.first.sharer_id:
+            return noted[0].note.strip()
+        return "\n\n".join(f"{share.sharer_name or share.sharer_id}: {share.note.strip()}" for share in noted)
+
+    def search_text(self) -> str:
+        """The words public search may match (store/published.py keeps it per link)."""
+        return " ".join(filter(None, [self.url, self.title, self.description, self.site_name,
+                                      *(share.note for share in self.shares), *self.tags]))
+
+
+def view_of(record: LinkRecord, audience: Audience = PUBLIC) -> PublishedLink | None:
+    """The link as `audience` may read it, or None when it may see no share of it."""
+    ordered = sorted(record.shares, key=lambda share: (as_utc(share.shared_at), share.id))
+    visible = [share for share in ordered if audience.sees(share)]
+    if not visible:
+        return None
+    url = clean_url(visible[0].url)
+    titled = next((share for share in visible if share.title), None)
+    described = next((share for share in visible if share.description), None)
+    page = record.page if record.page is not None and record.page.fetched_url == url else None
+    return PublishedLink(
+        id=record.link.id,
+        key=record.link.key,
+        url=url,
+        title=(titled and titled.title) or (page and page.title) or None,
+        description=(described and described.description) or (page and page.description) or None,
+        site_name=page and page.site_name,
+        tags=tuple(sorted({tag for share in visible for tag in share.tags})),
+        shares=tuple(replace(share, url=clean_url(share.url)) for share in visible),
+        hidden=len(ordered) - len(visible),
+        seen_before=ordered[0] is not visible[0],
+    )
+
+
+def clean_url(url: str) -> str:
+    """`links.published_url`, for a URL the store already holds (so one that was filed)."""
+    try:
+        return published_url(url)
+    except InvalidURL:  # filed under rules since tightened: show nothing of its query
+        return url.split("?", 1)[0].split("#", 1)[0]
+
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a naive datetime (as SQLite hands them back) is taken as UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
