@@ -59,7 +59,7 @@ def account_domain(instance_v2: Mapping[str, Any] | None, instance_v1: Mapping[s
     v2's `domain` (Mastodon's LOCAL_DOMAIN, not its web address), else v1's `uri`, else the
     domain in the account's own acct; the API's host only when the server says none of these."""
     for value in (_field(instance_v2, "account_domain"), _field(instance_v1, "account_domain"),
-                  _field(instance_v2, "domain"), _field(instance_v1, "uri"), own_acct.rpartition("@")[2]):
+                  _field(instance_v2, "domain"), _field(instance_v1, "uri"), own_acct.partition("@")[2]):
         domain = value.strip().lower().removeprefix("https://").removeprefix("http://").split("/")[0]
         if domain and "@" not in domain and " " not in domain:
             return domain
