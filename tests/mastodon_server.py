@@ -183,6 +183,9 @@ class _Front:
     backend: str
     port: int = 0
     passed: list[Passed] = field(default_factory=list)
+    # Refuse the status posted after `skip` more posts, once, with this status (a server refusing
+    # for a reason of its own, half-way through a thread): (skip, status) or None.
+    refusal: tuple[int, int] | None = None
 
     _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -231,7 +234,15 @@ class _Front:
         self.passed.append(Passed(time.monotonic(), request.method, request.path, answer.status))
         return answer
 
+    def refuse_a_post(self, *, skip: int, status: int = 403) -> None:
+        self.refusal = (skip, status)
+
     async def _answer(self, request: web.Request) -> web.Response:
+        if self.refusal is not None and request.method == "POST" and request.path == "/api/v1/statuses":
+            skip, status = self.refusal
+            self.refusal = (skip - 1, status) if skip else None
+            if not skip:
+                return web.json_response({"error": "This action is not allowed"}, status=status)
         if self.profile.v2_instance_status and request.path.rstrip("/") == "/api/v2/instance":
             return web.json_response({"error": "Internal server error"}, status=self.profile.v2_instance_status)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}

@@ -98,6 +98,35 @@ async def test_a_thirty_link_digest_reaches_each_server_as_one_thread_every_link
     assert max(as_written(s) for s in statuses) <= LIMIT
 
 
+async def test_a_digest_refused_half_way_is_resumed_from_the_part_where_it_stopped(other_server: MastodonServer,
+                                                                                 tmp_path: Path):
+    bot = other_server.create_account(f"resume{tmp_path.name[-6:].replace('-', '')}", bot=True)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    settings = Settings(_env_file=None, database_url=url, fediverse_instance=other_server.url,
+                        fediverse_access_token=bot.access_token, digest_top=30)
+    links = [f"https://resumed.example/{n}/" + "long-path-" * 6 for n in range(30)]
+    period = this_hour()
+    async with await Store.open(url) as store:
+        for n, link in enumerate(links):
+            await share(store, link, f"person{n % 4}")
+        adapter = FediverseAdapter(settings, store, Rules())
+        await adapter.connect()
+        try:
+            other_server.front.refuse_a_post(skip=2)  # the root and one part go out, the third is refused
+            [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
+            assert failed.status == "failed" and "403" in failed.reason, failed
+            assert sorted((await DigestRuns(store).state("mastodon:social.example", period)).sent) == [0, 1]
+            [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        finally:
+            other_server.front.refusal = None
+            await adapter.close()
+    assert resumed.status == "resumed", resumed
+    statuses = await bot_statuses(other_server, bot)
+    assert [s["in_reply_to_id"] for s in statuses[1:]] == [s["id"] for s in statuses[:-1]]
+    text = " ".join(html_to_text(s["content"]) for s in statuses)
+    assert [text.count(link) for link in links] == [1] * 30
+
+
 async def test_a_server_failing_on_v2_is_described_by_v1_and_counted_as_written(other_server: MastodonServer,
                                                                               tmp_path: Path):
     scene = Scene(other_server, tmp_path)
