@@ -199,6 +199,11 @@ class RecordingClock(Clock):
 
     def __init__(self) -> None:
         self.slept: list[float] = []
+        self.polls_apart: list[float] = []  # what each wait between two polls was to last
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        self.polls_apart.append(seconds)
+        return await super().wait(event, seconds)
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -236,8 +241,9 @@ async def test_without_streaming_the_first_poll_runs_at_once_the_bot_says_so_onc
             await until(replies_from(alice_client, first["id"], scene.bot), "the first reply")
             # Not woken: the poll finds it, at the pace kept after a mention (5 s, not 15 or 60).
             second = await post(alice_client, f"@{scene.bot.username} https://second.example/")
-            await until(replies_from(alice_client, second["id"], scene.bot), "the second reply",
-                        timeout=adapter.pace.active + 4)
+            await until(replies_from(alice_client, second["id"], scene.bot), "the second reply")
+            # Quiet at the start (15 s between polls), 5 s once a mention came.
+            assert clock.polls_apart[0] == DEFAULT_POLL and clock.polls_apart[-1] == adapter.pace.active == 5
             await until(waiting_an_hour, "the probe to end in an hour's wait")
             probes = len(passed("/api/v1/streaming"))
             for _ in range(3):  # later polls look for no stream

@@ -247,9 +247,15 @@ class FediverseAdapter:
         none is said so once and asked again hourly. Server-Sent Events first (the token travels
         in a header); WebSocket where the server has no SSE (GoToSocial, Akkoma)."""
         while True:
-            if await self._open_stream():
+            try:
+                opened = await self._open_stream()
+            except Exception as error:  # noqa: BLE001 -- the polls go on, whatever streaming does
+                log.warning("Mastodon: looking for a stream failed (%s); polling meanwhile", one_line(str(error), 160))
+                opened = False
+            if opened:
                 await self._until_the_stream_ends()
                 self._live = False
+                self.wake()  # a poll now, then the pace kept without a stream
                 await self.clock.sleep(STREAM_REOPEN_SECONDS)
             else:
                 await self.clock.sleep(STREAM_RETRY_SECONDS)
