@@ -277,3 +277,4 @@ def test_the_accounts_domain_comes_from_what_the_server_says_of_itself():
                           "gts.example.org") == "example.org"
     assert account_domain(None, None, "bot@acct.example", "127.0.0.1") == "acct.example"
     assert account_domain(None, None, "bot", "127.0.0.1") == "127.0.0.1"  # said nothing at all
+    assert account_domain({"domain": "localhost:3000"}, None, "bot", "localhost") == "localhost"  # no port

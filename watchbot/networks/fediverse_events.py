@@ -57,10 +57,13 @@ def account_domain(instance_v2: Mapping[str, Any] | None, instance_v1: Mapping[s
     """The domain the bot's account lives on, which names its places, outlets and local accounts:
     GoToSocial's `account_domain` (its accounts may live on a domain other than its host), else
     v2's `domain` (Mastodon's LOCAL_DOMAIN, not its web address), else v1's `uri`, else the
-    domain in the account's own acct; the API's host only when the server says none of these."""
+    domain in the account's own acct; the API's host only when the server says none of these. A
+    port is left out (a development server's `localhost:3000`): a fediverse account with a colon
+    would be taken for a Matrix id."""
     for value in (_field(instance_v2, "account_domain"), _field(instance_v1, "account_domain"),
                   _field(instance_v2, "domain"), _field(instance_v1, "uri"), own_acct.partition("@")[2]):
         domain = value.strip().lower().removeprefix("https://").removeprefix("http://").split("/")[0]
+        domain = domain.rpartition(":")[0] if domain.rpartition(":")[2].isdigit() else domain
         if domain and "@" not in domain and " " not in domain:
             return domain
     return api_host
