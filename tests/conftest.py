@@ -70,6 +70,23 @@ def mastodon_server(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def other_server(mastodon_server, tmp_path_factory):
+    """The stand-in for a server that speaks Mastodon's API without being Mastodon
+    (tests/mastodon_server.py, OTHER_SERVER): raw counting and 400 for too long, no streaming,
+    a failing /api/v2/instance, accounts on a domain other than the API's address."""
+    from tests.mastodon_server import OTHER_SERVER, running_mastodon
+
+    with running_mastodon(tmp_path_factory.mktemp("other-server"), profile=OTHER_SERVER) as server:
+        yield server
+
+
+@pytest.fixture(params=["mastodon", "other-server"])
+def any_server(request):
+    """Each stand-in in turn: Mastodon, and a server speaking its API otherwise."""
+    return request.getfixturevalue("mastodon_server" if request.param == "mastodon" else "other_server")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path: Path) -> str:
     """A URL to an empty database, once per supported database."""

@@ -11,11 +11,22 @@ and a ready access token), then ``bot``/``note`` are set with the ordinary
 ``PATCH /api/v1/accounts/update_credentials``. Faults go through ``POST /api/v1/_mock/faults``;
 the mock never faults its own ``/api/v1/_mock`` paths, so the control plane stays reachable.
 
-No pytest here: stdlib and Mastodon.py only.
+A profile says which server the mock stands in for. MASTODON is the mock as it is. OTHER_SERVER
+stands in for a server that speaks Mastodon's client API without being Mastodon, built from what
+GoToSocial, Akkoma and Pleroma document and what the bot met on such a server (issue 15): it
+describes itself with a "compatible" version, counts a status's characters as written (the mock
+does, against 500) and refuses a long one with 400 "Status is too long" (not Mastodon's 422), has
+no streaming API, fails on /api/v2/instance with a 500, and names its accounts by a domain
+(`social.example`) other than the address its API is reached at (http://127.0.0.1:PORT). The
+mock is configured for the first three; a small aiohttp front on its own port (``_Front``) turns
+the 422 into a 400 and fails v2, passing everything else through, and counts what it passes.
+
+No pytest here: stdlib, aiohttp and Mastodon.py only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -26,11 +37,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import mastodon
+from aiohttp import web
 
 from watchbot.processes import OPENER, die_with_parent, free_port, read_tail, stop
 from watchbot.processes import request_json as _request
@@ -55,6 +68,23 @@ _FAULT_TYPES = {
 
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What the stand-in server is like (see the module's docstring)."""
+
+    name: str
+    domain: str | None = None  # the accounts' domain; None: the API's own host and port
+    version: str | None = None  # what the instance says it is; None: the mock's Mastodon version
+    streaming: bool = True
+    too_long_status: int = 422  # how a status over the limit is refused
+    v2_instance_status: int | None = None  # a status /api/v2/instance always fails with
+
+
+MASTODON = Profile("mastodon")
+OTHER_SERVER = Profile("other-server", domain="social.example", version="3.5.3 (compatible; GoToSocial 0.17.3)",
+                       streaming=False, too_long_status=400, v2_instance_status=500)
+
+
 class MastodonServerError(RuntimeError):
     """The throwaway Mastodon could not be started or used."""
 
@@ -75,18 +105,21 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def _write_config(base_dir: Path, port: int, rate_limit: tuple[int, int] | None) -> Path:
+def _write_config(base_dir: Path, port: int, rate_limit: tuple[int, int] | None, profile: Profile = MASTODON) -> Path:
     config = base_dir / "mastodon_mock.toml"
     lines = [
         "# Written by tests/mastodon_server.py for one run of mastodon_mock.",
-        f"domain = {_toml_str(f'127.0.0.1:{port}')}",  # status/account URLs point at this server
+        # Status/account URLs point at this server, unless the profile's accounts live elsewhere.
+        f"domain = {_toml_str(profile.domain or f'127.0.0.1:{port}')}",
         'url_scheme = "http"',
         f"media_storage_path = {_toml_str(str(base_dir / 'media'))}",
+        *([f"mocked_version = {_toml_str(profile.version)}"] if profile.version else []),
         "",
         "[database]",
         f"path = {_toml_str(str(base_dir / 'mastodon_mock.sqlite3'))}",
         "",
         "[streaming]",
+        f"enabled = {'true' if profile.streaming else 'false'}",
         f"heartbeat_seconds = {_HEARTBEAT_SECONDS}",
         "",
         "[seed]",  # no seeded accounts (the default seeds testuser/mock_token); tests make their own
@@ -128,16 +161,116 @@ def _spawn(base_dir: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
         )
 
 
+# --------------------------------------------------------------------------- the front
+
+
+@dataclass
+class Passed:
+    """A request the front passed on (or answered itself)."""
+
+    at: float  # time.monotonic()
+    method: str
+    path: str
+    status: int
+
+
+@dataclass
+class _Front:
+    """An aiohttp server on its own thread and port, in front of the mock: answers as the
+    profile's server would where it differs from Mastodon, and passes the rest through."""
+
+    profile: Profile
+    backend: str
+    port: int = 0
+    passed: list[Passed] = field(default_factory=list)
+    # Refuse the status posted after `skip` more posts, once, with this status (a server refusing
+    # for a reason of its own, half-way through a thread): (skip, status) or None.
+    refusal: tuple[int, int] | None = None
+
+    _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
+
+    def start(self) -> None:
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._failed: BaseException | None = None
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(started,), daemon=True, name="mastodon-front")
+        self._thread.start()
+        if not started.wait(START_TIMEOUT) or self._failed is not None:
+            raise MastodonServerError(f"the front of the stand-in did not start: {self._failed!r}")
+
+    def _serve(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._open())
+        except BaseException as error:  # noqa: BLE001 -- said by start()
+            self._failed = error
+            return
+        finally:
+            started.set()
+        self._loop.run_forever()
+
+    async def _open(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._pass)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._session = aiohttp.ClientSession(auto_decompress=False, trust_env=False)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            await self._session.close()
+            await self._runner.cleanup()
+
+        if self._failed is None:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(STOP_TIMEOUT)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(STOP_TIMEOUT)
+        self._loop.close()
+
+    async def _pass(self, request: web.Request) -> web.StreamResponse:
+        answer = await self._answer(request)
+        self.passed.append(Passed(time.monotonic(), request.method, request.path, answer.status))
+        return answer
+
+    def refuse_a_post(self, *, skip: int, status: int = 403) -> None:
+        self.refusal = (skip, status)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        if self.refusal is not None and request.method == "POST" and request.path == "/api/v1/statuses":
+            skip, status = self.refusal
+            self.refusal = (skip - 1, status) if skip else None
+            if not skip:
+                return web.json_response({"error": "This action is not allowed"}, status=status)
+        if self.profile.v2_instance_status and request.path.rstrip("/") == "/api/v2/instance":
+            return web.json_response({"error": "Internal server error"}, status=self.profile.v2_instance_status)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}
+        async with self._session.request(request.method, self.backend + request.rel_url.path_qs, headers=headers,
+                                         data=await request.read(), allow_redirects=False) as response:
+            body = await response.read()
+            if (response.status == 422 and request.path.startswith("/api/v1/statuses")
+                    and b"too long" in body.lower()):
+                return web.json_response({"error": "Status is too long"}, status=self.profile.too_long_status)
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in self._HOP}
+            return web.Response(status=response.status, body=body, headers=kept)
+
+
 # --------------------------------------------------------------------------- server
 
 
 class MastodonServer:
     """A started mock Mastodon: its URL, accounts and clients on it, faults, and its log."""
 
-    def __init__(self, base_dir: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, base_dir: Path, port: int, process: subprocess.Popen[bytes],
+                 profile: Profile = MASTODON, front: _Front | None = None) -> None:
         self.base_dir = base_dir
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.profile = profile
+        self.front = front
+        # Clients speak to the front where there is one: it is the server as the profile has it.
+        self.url = f"http://127.0.0.1:{front.port if front else port}"
+        self.domain = profile.domain or f"127.0.0.1:{port}"  # where its accounts live
         self.log_path = base_dir / "mastodon_mock.log"
         self.process = process
 
@@ -266,7 +399,7 @@ class MastodonServer:
         return read_tail(self.log_path, lines)
 
     def _wait_until_ready(self, timeout: float) -> None:
-        probe = f"{self.url}/health"
+        probe = f"http://127.0.0.1:{self.port}/health"
         deadline = time.monotonic() + timeout
         while True:
             code = self.process.poll()
@@ -295,6 +428,7 @@ def running_mastodon(
     *,
     start_timeout: float = START_TIMEOUT,
     rate_limit: tuple[int, int] | None = None,
+    profile: Profile = MASTODON,
 ) -> Iterator[MastodonServer]:
     """Start mastodon_mock on a free 127.0.0.1 port with its files in ``base_dir``; stop it at exit.
 
@@ -315,9 +449,10 @@ def running_mastodon(
     attempts = 3
     for attempt in range(1, attempts + 1):
         port = free_port()
-        config = _write_config(base_dir, port, rate_limit)
+        config = _write_config(base_dir, port, rate_limit, profile)
         process = _spawn(base_dir, config, port)
         server = MastodonServer(base_dir, port, process)
+        front = None
         try:
             try:
                 server._wait_until_ready(start_timeout)
@@ -325,8 +460,13 @@ def running_mastodon(
                 if "address already in use" in str(exc).lower() and attempt < attempts:
                     continue  # the finally below stops this attempt's process
                 raise MastodonServerError(f"{exc}\n(attempt {attempt} of {attempts}, port {port})") from None
-            yield server
+            if profile != MASTODON:
+                front = _Front(profile, server.url)
+                front.start()
+            yield MastodonServer(base_dir, port, process, profile, front)
             return
         finally:
+            if front is not None:
+                front.stop()
             stop(process, STOP_TIMEOUT)
     raise AssertionError("unreachable")

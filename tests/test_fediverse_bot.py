@@ -39,13 +39,13 @@ class Scene:
     streaming = False
 
     @asynccontextmanager
-    async def running_bot(self, poll_seconds: int = 5, rules: Rules | None = None,
+    async def running_bot(self, poll_seconds: int = 5, rules: Rules | None = None, clock=None,
                           **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
         settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
                             fediverse_access_token=self.bot.access_token, fediverse_streaming=self.streaming,
                             fediverse_poll_seconds=poll_seconds, **more)
         store = await Store.open(self.database_url)
-        adapter = FediverseAdapter(settings, store, rules or Rules())
+        adapter = FediverseAdapter(settings, store, rules or Rules(), clock=clock)
         task = asyncio.create_task(adapter.run())
         try:
             await until(lambda: store.get_cursor(CURSOR), "the bot to start")

@@ -50,6 +50,9 @@ def test_servers_other_than_mastodon_and_silent_ones_are_counted_conservatively(
     assert status_length(long_url, strict) == len(long_url)  # every character
     assert status_length("see https://a.io", strict) == 4 + 23  # a URL never less than Mastodon counts it
     assert status_length("@alice@social.example hi", strict) == len("@alice@social.example hi")
+    # A server counting as written counts code points: a family emoji is five, not one grapheme.
+    assert status_length("👩‍👩‍👧", strict) == 5
+    assert len(fit("👩‍👩‍👧 " * 200, strict)) <= 500
     cut = fit("https://a.io/" + ")" * 600, strict)
     assert status_length(cut, strict) <= 500 and cut.endswith(ELLIPSIS)
 

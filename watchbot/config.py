@@ -114,8 +114,10 @@ class Settings(BaseSettings):
     fediverse_access_token: SecretStr | None = None
     # Follow mentions live (streaming API) as well as by polling; polling alone when false.
     fediverse_streaming: bool = True
-    # How often to poll for mentions; with streaming this is only the safety net.
-    fediverse_poll_seconds: int = Field(default=60, ge=5, le=3600)
+    # How often to poll for mentions while the account is quiet and no stream is live (every 5 s
+    # for two minutes after a mention; with a live stream, every max(this, 60) s as a safety net).
+    # An older setting (then the one interval, 60 by default) keeps meaning the slowest pace.
+    fediverse_poll_seconds: int = Field(default=15, ge=5, le=3600)
     # "reply" says what was filed; "favourite" acknowledges quietly (commands still get replies).
     fediverse_acknowledge: Literal["reply", "favourite"] = "reply"
     # No endless back-and-forth in a thread (with a person or another bot): favourites after this.

@@ -54,6 +54,7 @@ from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
     REPLY_VISIBILITY,
+    account_domain,
     account_id_of,
     command_text,
     idempotency_key,
@@ -64,10 +65,12 @@ from watchbot.networks.fediverse_events import (
     reply_text,
     status_uri,
 )
+from watchbot.networks.fediverse_pace import Clock, PollPace
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, minimal_reply, split_lines
 from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
+from watchbot.store.servers import adopt_server_name, server_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,14 +95,20 @@ NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "stat
 MAX_BACKOFF = 300.0
 READY_SECONDS = 120.0  # how long an alert waits for the server to be known
 SSE_PROBE_SECONDS = 10.0  # an SSE stream not receiving by then: the server has none
+STREAM_RETRY_SECONDS = 3600.0  # a server without streaming is asked again hourly, not at each poll
+STREAM_REOPEN_SECONDS = 5.0  # a stream that ended is opened again after this (never in a tight loop)
 
 
 class FediverseAdapter:
-    def __init__(self, settings: Settings, store: Store, rules: Rules) -> None:
+    def __init__(self, settings: Settings, store: Store, rules: Rules, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.store = store
         self.rules = rules
-        self.instance = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
+        self.api_host = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
+        # The account's domain once connected (connect()): it names places, outlets and accounts.
+        self.instance = self.api_host
+        self.clock = clock or Clock()
+        self.pace = PollPace(idle=float(settings.fediverse_poll_seconds))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()  # the account and the server's limits are known
@@ -115,6 +124,8 @@ class FediverseAdapter:
         self._sse_offered = True
         self._stream_refused: str | None = None
         self._streaming_base = ""
+        self._live = False  # a stream is open and receiving
+        self._streaming: asyncio.Task | None = None  # the watchdog that keeps a stream open
         self.limits = StatusLimits()
         self.server_described: dict[str, Any] = {}
         self._requests = Budget(300, 5 * 60)
@@ -123,22 +134,20 @@ class FediverseAdapter:
                                    secrets=[settings.fediverse_access_token.get_secret_value()])
 
     async def run(self) -> None:
-        """Follow mentions until cancelled."""
+        """Follow mentions until cancelled: the first poll at once, streaming looked for after it."""
         try:
             await self.connect()
             if await self.store.get_cursor(CURSOR) is None:
                 await self._first_start()
             while True:
-                if self.settings.fediverse_streaming:
-                    await self._keep_stream()
                 # Cleared before reading, so a mention announced while reading is read next.
                 self._wake.clear()
-                await self._catch_up()
+                if await self._catch_up():
+                    self.pace.found(self.clock.monotonic())
                 await self._retry_asked()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.fediverse_poll_seconds)
-                except TimeoutError:
-                    pass
+                if self.settings.fediverse_streaming and self._streaming is None:
+                    self._streaming = asyncio.create_task(self._keep_streaming())
+                await self.clock.wait(self._wake, self.pace.wait(self.clock.monotonic(), live_stream=self._live))
         finally:
             await self.close()
 
@@ -155,9 +164,29 @@ class FediverseAdapter:
         me = await self._api("account_verify_credentials")
         self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
         await self._learn_the_server()
+        self.instance = account_domain(self.server_described.get("instance_v2"),
+                                       self.server_described.get("instance_v1"), self.own_acct, self.api_host)
+        await self._adopt_the_name()
         self.ready.set()
 
+    async def _adopt_the_name(self) -> None:
+        """Older versions filed things under the API's host: rename them to the account's domain
+        once (the first start that knows it); a store that names the server otherwise is told of
+        in the log, never renamed behind the operator's back."""
+        named = await server_name(self.store)
+        if named is None:
+            renamed = await adopt_server_name(self.store, self.instance, formerly=self.api_host)
+            if renamed:
+                log.warning("Mastodon: %d records filed under the API's address %s now name the account's "
+                            "domain %s", renamed, self.api_host, self.instance)
+        elif named != self.instance:
+            log.warning("Mastodon: this store names the server %s but the account is on %s; what was filed "
+                        "under %s keeps that name (see README, Fediverse servers)", named, self.instance, named)
+
     async def close(self) -> None:
+        if self._streaming is not None:
+            self._streaming.cancel()
+            await asyncio.gather(self._streaming, return_exceptions=True)
         if self._stream is not None:
             self._stream.close()
         if self._websocket is not None:
@@ -211,22 +240,52 @@ class FediverseAdapter:
         """Poll now (the stream saw a mention)."""
         self._wake.set()
 
-    async def _keep_stream(self) -> None:
-        """The streaming API only says "something came": the poll that follows reads it from the
-        cursor, so a stream that drops (or was never offered) loses nothing. A dead stream is
-        opened again at each poll (the watchdog). Server-Sent Events first (the token travels in
-        a header); WebSocket where the server has no SSE (GoToSocial, Akkoma)."""
-        if self._stream is not None and self._stream.is_alive():
-            return
-        if self._websocket is not None and not self._websocket.done():
-            return
-        self._websocket_ended()
+    async def _keep_streaming(self) -> None:
+        """The watchdog, beside the polls (it never delays one). The streaming API only says
+        "something came": the poll that follows reads it from the cursor, so a stream that drops
+        (or was never offered) loses nothing. A stream that ends is opened again; a server with
+        none is said so once and asked again hourly. Server-Sent Events first (the token travels
+        in a header); WebSocket where the server has no SSE (GoToSocial, Akkoma)."""
+        while True:
+            try:
+                opened = await self._open_stream()
+            except Exception as error:  # noqa: BLE001 -- the polls go on, whatever streaming does
+                log.warning("Mastodon: looking for a stream failed (%s); polling meanwhile", one_line(str(error), 160))
+                opened = False
+            if opened:
+                await self._until_the_stream_ends()
+                self._live = False
+                self.wake()  # a poll now, then the pace kept without a stream
+                await self.clock.sleep(STREAM_REOPEN_SECONDS)
+            else:
+                await self.clock.sleep(STREAM_RETRY_SECONDS)
+
+    async def _open_stream(self) -> bool:
         if self._sse_offered and await self._open_sse():
-            return
+            return True
         self._sse_offered = False  # not again: the WebSocket is the way with this server
+        opened = asyncio.Event()
         self._websocket = asyncio.create_task(follow_websocket(
             self._streaming_base, self.settings.fediverse_access_token.get_secret_value(),
-            self.wake, on_open=self._streaming_opened))
+            self.wake, on_open=lambda: (opened.set(), self._streaming_opened())))
+        waiting = asyncio.create_task(opened.wait())
+        await asyncio.wait({self._websocket, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if opened.is_set():
+            return True
+        self._websocket_ended()
+        return False
+
+    async def _until_the_stream_ends(self) -> None:
+        if self._stream is not None:
+            while self._stream.is_alive():
+                await self.clock.sleep(STREAM_REOPEN_SECONDS)
+            self._stream = None
+            self._sse_offered = True
+            log.warning("Mastodon: the stream ended; polling meanwhile")
+        elif self._websocket is not None:
+            await asyncio.wait({self._websocket})
+            self._websocket_ended()
 
     async def _open_sse(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -240,7 +299,7 @@ class FediverseAdapter:
             stream = await self._call(streamer.stream_user, listener, run_async=True,
                                       reconnect_async=True, reconnect_async_wait_sec=5)
         except Exception as error:  # noqa: BLE001 -- no SSE: the WebSocket or polling will do
-            log.info("Mastodon: no streaming over SSE (%s); trying WebSocket", error)
+            log.debug("Mastodon: no streaming over SSE (%s); trying WebSocket", error)
             return False
         # Mastodon.py connects on its own thread and keeps retrying a refused connection there:
         # a stream that is not receiving soon is a server without SSE.
@@ -249,16 +308,17 @@ class FediverseAdapter:
             await asyncio.sleep(0.1)
         if not stream.is_receiving():
             stream.close()
-            log.info("Mastodon: no streaming over SSE; trying WebSocket")
+            log.debug("Mastodon: no streaming over SSE; trying WebSocket")
             return False
         self._stream = stream
         self._streaming_opened()
         return True
 
     def _streaming_opened(self) -> None:
-        log.info("Mastodon: following mentions live (%s), polling every %d s as well",
-                 "SSE" if self._sse_offered else "WebSocket", self.settings.fediverse_poll_seconds)
+        log.info("Mastodon: following mentions live (%s), polling every %.0f s as well",
+                 "SSE" if self._sse_offered else "WebSocket", self.pace.wait(0, live_stream=True))
         self._stream_refused = None
+        self._live = True
         self.wake()  # what came before the stream opened
 
     def _websocket_ended(self) -> None:
@@ -268,13 +328,16 @@ class FediverseAdapter:
             return
         error = task.exception()
         if isinstance(error, StreamUnavailable):
-            # Said once as a warning; the watchdog tries again at each poll, quietly.
+            # Said once; the watchdog asks again hourly, quietly while the answer is the same.
             level = logging.DEBUG if self._stream_refused == str(error) else logging.WARNING
-            log.log(level, "Mastodon: no streaming (%s); polling every %d s", error,
-                    self.settings.fediverse_poll_seconds)
+            log.log(level, "Mastodon: the server offers no streaming (%s); polling every %.0f s while "
+                    "mentions come, every %.0f s when quiet, and looking for streaming again hourly",
+                    error, self.pace.active, self.pace.idle)
             self._stream_refused = str(error)
         elif error is not None:
             log.warning("Mastodon: the stream failed (%s); polling meanwhile", type(error).__name__)
+        else:
+            log.warning("Mastodon: the stream ended; polling meanwhile")
 
     async def _learn_the_server(self) -> None:
         """What the server allows, from what it says of itself (v2, else v1): no version checks,
@@ -303,12 +366,14 @@ class FediverseAdapter:
         await self.store.set_cursor(CURSOR, str(newest[0]["id"]) if newest else "")
         log.info("Mastodon: first start as @%s; answering mentions from now on", self.own_acct)
 
-    async def _catch_up(self) -> None:
-        """Every mention newer than the cursor, oldest first, page by page."""
+    async def _catch_up(self) -> bool:
+        """Every mention newer than the cursor, oldest first, page by page; whether any came."""
+        found = False
         while True:
             cursor = await self.store.get_cursor(CURSOR) or None
             page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
                                    min_id=cursor, limit=PAGE)
+            found = found or bool(page)
             # Servers return a page newest first; ids are opaque, so the order is all we use.
             for notification in reversed(page):
                 try:
@@ -319,7 +384,7 @@ class FediverseAdapter:
                     await self.isolation.failed(error, place=self.instance, event_id=number, payload=notification,
                                                 cursor=(CURSOR, str(number)) if number is not None else None)
             if len(page) < PAGE:
-                return
+                return found
 
     async def _retry_asked(self) -> None:
         """The notifications an operator asked to retry (`watchbot failed retry`). Each is handed

@@ -52,6 +52,28 @@ def mention_from_a_person(notification: Mapping[str, Any], own_id: str) -> Mappi
     return status
 
 
+def account_domain(instance_v2: Mapping[str, Any] | None, instance_v1: Mapping[str, Any] | None,
+                   own_acct: str, api_host: str) -> str:
+    """The domain the bot's account lives on, which names its places, outlets and local accounts:
+    GoToSocial's `account_domain` (its accounts may live on a domain other than its host), else
+    v2's `domain` (Mastodon's LOCAL_DOMAIN, not its web address), else v1's `uri`, else the
+    domain in the account's own acct; the API's host only when the server says none of these. A
+    port is left out (a development server's `localhost:3000`): a fediverse account with a colon
+    would be taken for a Matrix id."""
+    for value in (_field(instance_v2, "account_domain"), _field(instance_v1, "account_domain"),
+                  _field(instance_v2, "domain"), _field(instance_v1, "uri"), own_acct.partition("@")[2]):
+        domain = value.strip().lower().removeprefix("https://").removeprefix("http://").split("/")[0]
+        domain = domain.rpartition(":")[0] if domain.rpartition(":")[2].isdigit() else domain
+        if domain and "@" not in domain and " " not in domain:
+            return domain
+    return api_host
+
+
+def _field(document: Mapping[str, Any] | None, key: str) -> str:
+    value = document.get(key) if isinstance(document, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
 def account_id_of(account: Mapping[str, Any], instance: str) -> str:
     """A stable, global name for an account: user@server (local accounts have no @server)."""
     acct = str(account.get("acct") or account.get("username") or "")

@@ -3,8 +3,9 @@
 Mastodon (StatusLengthValidator) counts grapheme clusters, after replacing every URL that has a
 scheme by `characters_reserved_per_url` characters (23) and every mention `@user@server` by
 `@user`. Other servers speaking its API count in their own ways (raw characters, often), so for
-them, and for a server that did not say what it is, the count is conservative: every character as
-written, a URL never less than Mastodon would count it. The limits come from the instance
+them, and for a server that did not say what it is, the count is conservative: every code point as
+written (what Python's len and Go's rune count give: an emoji family is five, not one), a URL never
+less than Mastodon would count it. The limits come from the instance
 (`configuration.statuses`), with Mastodon's defaults (500 and 23) where a server says nothing;
 other servers (GoToSocial, Akkoma) allow more.
 """
@@ -61,17 +62,17 @@ def counts_as_mastodon(instance_v2: Mapping[str, Any] | None, instance_v1: Mappi
 
 def status_length(text: str, limits: StatusLimits = StatusLimits()) -> int:
     if not _URLS.test(text):
-        return _countable_length(text) if limits.urls_discounted else _graphemes(text)
+        return _countable_length(text) if limits.urls_discounted else len(text)
     url_spans = [(m.index, m.last_index) for m in _URLS.match(text) or []]
     count, at = 0, 0
     for start, end in url_spans:
         if limits.urls_discounted:
             count += _countable_length(text[at:start]) + limits.characters_reserved_per_url
         else:
-            count += _graphemes(text[at:start]) + max(_graphemes(text[start:end]), limits.characters_reserved_per_url)
+            count += len(text[at:start]) + max(len(text[start:end]), limits.characters_reserved_per_url)
         at = end
     rest = text[at:]
-    return count + (_countable_length(rest) if limits.urls_discounted else _graphemes(rest))
+    return count + (_countable_length(rest) if limits.urls_discounted else len(rest))
 
 
 def fit(text: str, limits: StatusLimits = StatusLimits()) -> str:
