@@ -186,6 +186,8 @@ class _Front:
     # Refuse the status posted after `skip` more posts, once, with this status (a server refusing
     # for a reason of its own, half-way through a thread): (skip, status) or None.
     refusal: tuple[int, int] | None = None
+    # Drop the Idempotency-Key header on its way to the mock: a server that does not honour it.
+    ignores_idempotency: bool = False
 
     _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -245,7 +247,8 @@ class _Front:
                 return web.json_response({"error": "This action is not allowed"}, status=status)
         if self.profile.v2_instance_status and request.path.rstrip("/") == "/api/v2/instance":
             return web.json_response({"error": "Internal server error"}, status=self.profile.v2_instance_status)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}
+        dropped = self._HOP | ({"idempotency-key"} if self.ignores_idempotency else set())
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
         async with self._session.request(request.method, self.backend + request.rel_url.path_qs, headers=headers,
                                          data=await request.read(), allow_redirects=False) as response:
             body = await response.read()

@@ -49,7 +49,7 @@ from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
-from watchbot.model import Visibility
+from watchbot.model import Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
@@ -70,6 +70,7 @@ from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websock
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, minimal_reply, split_lines
 from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
+from watchbot.store.outbox import Owed, OutboxStore
 from watchbot.store.servers import adopt_server_name, server_name
 
 log = logging.getLogger(__name__)
@@ -599,9 +600,17 @@ class MastodonDigestOutlet:
         # The server counts differently (URLs in full): the same lines, in shorter posts.
         log.info("Mastodon: the server found a digest post too long; posting it in shorter pieces")
         stricter = replace(self.adapter.limits, urls_discounted=False)
+        posted = OutboxStore(self.adapter.store)
         try:
             for number, piece in enumerate(split_lines(part.text, stricter)):
-                reply_to = await self._post(piece, reply_to, f"{key}-{number}")
+                # Each piece is kept as posted: a run resumed among them goes on after the last
+                # one, on servers that ignore Idempotency-Key too (digest_parts keeps the part's last).
+                owed = Owed(SOURCE, reply_to or "", "digest-piece", {"text": piece}, f"{key}-{number}")
+                done = await posted.sent_id(SOURCE, owed.key)
+                if done is None:
+                    done = await self._post(piece, reply_to, owed.key)
+                    await posted.record_sent(owed, done, utcnow())
+                reply_to = done
         except MastodonAPIError as error:
             raise DigestSendError(f"the server refused it: {error}") from None
         return reply_to

@@ -75,6 +75,24 @@ class OutboxStore:
         owed = list(owed)
         await self.store.write(lambda conn: add_in(conn, owed, at))
 
+    async def record_sent(self, owed: Owed, remote_id: str, at: datetime) -> None:
+        """Keep what was posted directly (not through the sender) under its key: a server that
+        ignores idempotency keys is not sent the same thing twice after a crash."""
+
+        def write(conn: Connection) -> None:
+            add_in(conn, [owed], at)
+            conn.execute(update(outbox).where(outbox.c.network == owed.network, outbox.c.key == owed.key,
+                                              outbox.c.sent_at.is_(None))
+                         .values(sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1))
+
+        await self.store.write(write)
+
+    async def sent_id(self, network: str, key: str) -> str | None:
+        """The server's id for what was sent under this key, or None when nothing was."""
+        return await self.store.read(lambda conn: conn.execute(
+            select(outbox.c.remote_id).where(outbox.c.network == network, outbox.c.key == key,
+                                             outbox.c.sent_at.is_not(None))).scalar())
+
     async def due(self, network: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
         """What waits to be sent, oldest first, with every later item of a place whose older item
         is not due yet left out: answers in one place go out in the order they were owed."""
