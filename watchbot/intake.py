@@ -7,14 +7,14 @@ Mastodon, feeds) only carry out the answer: print it, react, reply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.links import InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
-from watchbot.model import Audience, Filed, NewShare, Post, Source
+from watchbot.model import Audience, Filed, NewShare, Owed, Post, Source
 from watchbot.published import clean_url
 from watchbot.policy import Role
 from watchbot.store import Store
@@ -107,51 +107,59 @@ class IntakeResult:
         return any(r.outcome is not Outcome.REPLAYED for r in self.results)
 
 
+Answers = Callable[["IntakeResult"], Iterable[Owed]]
+
+
 async def file_post(
     store: Store, post: Post, rules: Rules, *, cursor: tuple[str, str] | None = None,
-    gate: Moderation | None = None, role: Role = Role.MEMBER,
+    gate: Moderation | None = None, role: Role = Role.MEMBER, answers: Answers | None = None,
 ) -> IntakeResult:
     """File every link of `post` in one transaction (with the source's cursor, when given).
-    With a `gate`, moderation decides first what may be filed (`role`: the author's)."""
-    reading, stopped = await _through_gate(store, post, read_post(post, rules), gate, role, cursor)
+    With a `gate`, moderation decides first what may be filed (`role`: the author's).
+    `answers(result)` (pure) gives what the bot owes for it: written to the outbox in the same
+    transaction as the filing and the cursor, so a crash loses neither, nor sends one twice."""
+    reading, stopped = await _through_gate(post, read_post(post, rules), gate, role)
     if stopped is not None:
+        # A held post's entry is made once (a replay finds it), so its answer is the same again.
+        await store.owe(answers(stopped) if answers else (), cursor=cursor)
         return stopped
     new_shares = _new_shares(post, reading)
-    if new_shares:
-        filed = await store.file_shares(new_shares, cursor=cursor)
-    else:
-        filed = []
-        if cursor is not None:
-            await store.set_cursor(*cursor)
+    if not new_shares:
+        result = _result(post, reading, new_shares, [])
+        await store.owe(answers(result) if answers else (), cursor=cursor)
+        return result
+    owe = (lambda filed: answers(_result(post, reading, new_shares, filed))) if answers else None
+    filed = await store.file_shares(new_shares, cursor=cursor, owe=owe)
     return _result(post, reading, new_shares, filed)
 
 
 async def refile_post(store: Store, post: Post, rules: Rules, *, gate: Moderation | None = None,
-                      role: Role = Role.MEMBER) -> tuple[IntakeResult, list[int]]:
+                      role: Role = Role.MEMBER, answers: Answers | None = None) -> tuple[IntakeResult, list[int]]:
     """An edited message (`post` carries the original's event id and the new text): its shares
     become those of the new text. Returns the result and the ids of links that no longer exist.
     With a `gate`, the edit passes moderation as a new message would (an edit is no way around a
-    ban, a block, a limit or the review queue)."""
-    reading, stopped = await _through_gate(store, post, read_post(post, rules), gate, role, None)
+    ban, a block, a limit or the review queue). `answers` as for file_post."""
+    reading, stopped = await _through_gate(post, read_post(post, rules), gate, role)
     if stopped is not None:
+        await store.owe(answers(stopped) if answers else ())
         return stopped, []
     new_shares = _new_shares(post, reading)
-    filed, removed = await store.replace_event_shares(post.source, post.event_id, new_shares)
+    owe = (lambda filed: answers(_result(post, reading, new_shares, filed))) if answers else None
+    filed, removed = await store.replace_event_shares(post.source, post.event_id, new_shares, owe=owe)
     return _result(post, reading, new_shares, filed), removed
 
 
-async def _through_gate(store: Store, post: Post, reading: Reading, gate: Moderation | None, role: Role,
-                        cursor: tuple[str, str] | None) -> tuple[Reading, IntakeResult | None]:
+async def _through_gate(post: Post, reading: Reading, gate: Moderation | None,
+                        role: Role) -> tuple[Reading, IntakeResult | None]:
     """What moderation lets through (the reading, with its links screened), or the result of a
-    post stopped there: ignored (banned), refused (a limit), or held for review."""
+    post stopped there: ignored (banned), refused (a limit), or held for review. The caller moves
+    the cursor, with the answers owed."""
     if gate is None or not reading.links:
         return reading, None
     verdict = await gate.screen(post, reading.links, role)
     if not (verdict.ignore or verdict.refuse or verdict.hold):
         return replace(reading, links=verdict.links, problems=reading.problems + verdict.problems), None
-    held = await gate.hold(post, cursor=cursor) if verdict.hold else None
-    if held is None and cursor is not None:
-        await store.set_cursor(*cursor)
+    held = await gate.hold(post, cursor=None) if verdict.hold else None
     problems = verdict.problems + ((verdict.refuse,) if verdict.refuse else ())
     if held is not None:
         problems += (f"Thanks! As you are new here, a moderator will look at this first (#{held}).",)

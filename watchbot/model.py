@@ -95,6 +95,19 @@ class NewShare:
 
 
 @dataclass(frozen=True, slots=True)
+class Owed:
+    """An answer the bot owes (a reaction, a reply, a notice): where, what kind, what it says (JSON
+    values, as the network's sender reads them), and the idempotency key it is sent with. Written
+    to the outbox in the same transaction as what it answers (store/outbox.py)."""
+
+    network: str
+    place: str
+    kind: str
+    payload: Mapping[str, Any]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
     id: int
     link_id: int

@@ -9,7 +9,7 @@ row sent, to retry later, or failed (kept for the operator, never retried by its
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,19 +18,9 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from watchbot.model import Owed
 from watchbot.store.schema import outbox
 from watchbot.store.store import Store
-
-
-@dataclass(frozen=True, slots=True)
-class Owed:
-    """An answer to send: where, what kind, what it says (JSON values), and its idempotency key."""
-
-    network: str
-    place: str
-    kind: str
-    payload: Mapping[str, Any]
-    key: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from watchbot.model import (
     Link,
     LinkRecord,
     NewShare,
+    Owed,
     Page,
     PageState,
     Share,
@@ -149,12 +150,18 @@ class Store:
     # -- filing -----------------------------------------------------------------------------
 
     async def file_shares(
-        self, new_shares: Sequence[NewShare], *, cursor: tuple[str, str] | None = None
+        self, new_shares: Sequence[NewShare], *, cursor: tuple[str, str] | None = None,
+        owe: Callable[[list[Filed]], Iterable[Owed]] | None = None,
     ) -> list[Filed]:
-        """Record the shares of one message, and optionally move a sync cursor, atomically."""
-        return await self.run(self._file_shares, list(new_shares), cursor)
+        """Record the shares of one message, and optionally move a sync cursor, atomically; `owe`
+        (pure: no I/O) says from what was filed which answers are owed, written to the outbox in
+        the same transaction, so an answer is owed exactly when its filing is kept."""
+        return await self.run(self._file_shares, list(new_shares), cursor, owe)
 
-    def _file_shares(self, new_shares: list[NewShare], cursor: tuple[str, str] | None) -> list[Filed]:
+    def _file_shares(self, new_shares: list[NewShare], cursor: tuple[str, str] | None,
+                     owe: Callable[[list[Filed]], Iterable[Owed]] | None = None) -> list[Filed]:
+        from watchbot.store.outbox import add_in  # the outbox's module imports this one
+
         # Two writers may race to create the same link on PostgreSQL; the loser's transaction
         # fails on the unique key and, run again, finds the link the winner made.
         for attempt in range(3):
@@ -163,6 +170,8 @@ class Store:
                     filed = [self._file_one(conn, new) for new in new_shares]
                     if cursor is not None:
                         self._set_cursor(conn, *cursor)
+                    if owe is not None:
+                        add_in(conn, owe(filed), utcnow())
                     return filed
             except IntegrityError:
                 if attempt == 2:
@@ -241,11 +250,37 @@ class Store:
         return await self._read(read)
 
     async def replace_event_shares(
-        self, source: Source, event_id: str, new_shares: Sequence[NewShare]
+        self, source: Source, event_id: str, new_shares: Sequence[NewShare], *,
+        owe: Callable[[list[Filed]], Iterable[Owed]] | None = None,
     ) -> tuple[list[Filed], list[int]]:
         """An edited message: its shares become `new_shares` (links added, kept or dropped, tags
-        and note as edited). Returns what was filed and the ids of links that no longer exist."""
-        return await self._write(lambda conn: self._replace_event_shares(conn, source, event_id, list(new_shares)))
+        and note as edited). Returns what was filed and the ids of links that no longer exist;
+        `owe` as for file_shares."""
+        from watchbot.store.outbox import add_in
+
+        def replace_them(conn: Connection) -> tuple[list[Filed], list[int]]:
+            filed, removed = self._replace_event_shares(conn, source, event_id, list(new_shares))
+            if owe is not None:
+                add_in(conn, owe(filed), utcnow())
+            return filed, removed
+
+        return await self._write(replace_them)
+
+    async def owe(self, owed: Iterable[Owed], *, cursor: tuple[str, str] | None = None) -> None:
+        """Owe answers and move a sync cursor in one transaction (what answers a message that
+        filed nothing: a refusal, a held post); nothing to do when there is neither."""
+        from watchbot.store.outbox import add_in
+
+        owed = list(owed)
+        if not owed and cursor is None:
+            return
+
+        def write(conn: Connection) -> None:
+            add_in(conn, owed, utcnow())
+            if cursor is not None:
+                self._set_cursor(conn, *cursor)
+
+        await self._write(write)
 
     def _replace_event_shares(
         self, conn: Connection, source: Source, event_id: str, new_shares: list[NewShare]
