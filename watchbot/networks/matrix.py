@@ -7,8 +7,10 @@ Nothing lost, nothing twice:
 - an event whose handling raises is kept as a failed event (isolation.py) and the batch goes on,
   so the position moves past it: one event cannot stop the bot, nor stop it again after a restart;
 - a first start saves the current position without reading the rooms' history;
-- answers go through one queue, sent by their own task: the sync loop never waits on a send, and
-  nio waits out M_LIMIT_EXCEEDED (retry_after_ms) and retries with the same transaction id.
+- every answer is owed in the store's outbox, in the transaction that files what it answers, and
+  sent from there by its own task (watchbot/outbox.py) with a transaction id derived from what it
+  answers: a crash at any point sends each answer once (the homeserver drops a repeated
+  transaction id), and the sync loop never waits on a send.
 
 The bot's device is never logged out: stopping only closes the connection.
 """
@@ -62,6 +64,7 @@ from watchbot.networks.matrix_events import (
     invited_as_direct,
     inviter_of,
     is_privileged_creator,
+    owed_in,
     post_from_event,
     reaction_of,
     redacted_event_id,
@@ -69,9 +72,11 @@ from watchbot.networks.matrix_events import (
     txn_id,
 )
 from watchbot.health import Pulse
+from watchbot.outbox import CannotSend, Sender, TryLater
 from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
+from watchbot.store.outbox import OutboxItem
 from watchbot.store.rooms import RoomStore
 
 log = logging.getLogger(__name__)
@@ -104,8 +109,6 @@ REPORT_REACTIONS = {"⚠"}
 # Filling a gap after downtime: pages of this many events, and no more than this in all.
 BACKFILL_PAGE = 100
 MAX_BACKFILL_EVENTS = 5_000
-# Answers still queued at shutdown get this long to go out.
-DRAIN_SECONDS = 5.0
 READY_SECONDS = 120.0  # how long a notice waits for the rooms to be known
 
 
@@ -115,7 +118,9 @@ class MatrixAdapter:
         self.store = store
         self.rules = rules
         self.user_id = settings.matrix_user_id
-        self._outbox: asyncio.Queue[tuple[str, Outgoing]] = asyncio.Queue()
+        # Owed answers live in the store (the outbox), written with what they answer, and are
+        # sent from there by their own task: the sync loop never waits on a send.
+        self.sender = Sender(store, "matrix", self._deliver)
         self._answered_invites: set[str] = set()
         self._create_events: dict[str, dict[str, Any] | None] = {}
         self.rooms = RoomStore(store)
@@ -162,7 +167,7 @@ class MatrixAdapter:
         if (warning := invite_warning(self.settings.matrix_allowed_inviters)) is not None:
             log.warning("Matrix: %s", warning)
         client = self._client = self._new_client()
-        sender = asyncio.create_task(self._send_forever(client), name="matrix-send")
+        sender = asyncio.create_task(self.sender.run(), name="matrix-send")
         try:
             await self._sync_forever(client)
         except TokenRefused as refused:
@@ -172,7 +177,8 @@ class MatrixAdapter:
             log.error("Matrix: stopped: %s", line)
             await self.pulse.stopped(line)
         finally:
-            await self._drain(sender)
+            sender.cancel()  # what it did not send waits in the outbox for the next start
+            await asyncio.gather(sender, return_exceptions=True)
             await client.close()  # the connection only: the device stays logged in
 
     async def connect(self) -> None:
@@ -334,8 +340,10 @@ class MatrixAdapter:
         if command is not None:
             await self._answer_command(room_id, event, command, post.author_name, role)
             return
-        result = await file_post(self.store, post, self.rules, gate=self.moderation, role=role)
-        self._queue(room_id, acknowledgements(result, event, self.settings.zone))
+        zone = self.settings.zone
+        await file_post(self.store, post, self.rules, gate=self.moderation, role=role,
+                        answers=lambda result: owed_in(room_id, acknowledgements(result, event, zone)))
+        self.sender.wake()
 
     async def _redacted(self, room_id: str, room, sender: str, redacted: str) -> None:
         """A redacted message's shares go, when the redaction was sent in their room by its author
@@ -369,7 +377,7 @@ class MatrixAdapter:
             period = await DigestRuns(self.store).approve_draft(target, sender)
             if period is not None:
                 await self.moderation.records.log(sender, "approve-digest", f"the digest from {period.start:%Y-%m-%d}")
-                self._queue(room_id, [Outgoing("m.room.message", {"msgtype": "m.notice",
+                await self._owe(room_id, [Outgoing("m.room.message", {"msgtype": "m.notice",
                             "body": "Approved: the digest goes out now."}, txn_id("approved", target))])
                 if self.digest_approved is not None:
                     self.digest_approved()
@@ -415,7 +423,7 @@ class MatrixAdapter:
             content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
                        "formatted_body": reply.html}
             key = f"{command.name}:{sender}:{' '.join(command.args)}:{(event or {}).get('event_id')}"
-        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
+        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
         if reply.for_moderators:
             await self.tell_moderators(reply.for_moderators, room_id=room_id, key=key)
             for network in self.other_networks:  # the moderators, wherever they read
@@ -428,7 +436,7 @@ class MatrixAdapter:
             return
         content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html",
                    "formatted_body": html.escape(text)}
-        self._queue(target, [Outgoing("m.room.message", content, txn_id("moderators", key))])
+        await self._owe(target, [Outgoing("m.room.message", content, txn_id("moderators", key))])
 
     async def _role(self, room_id: str, room, user_id: str) -> Role:
         # In a direct chat, the person is the room's admin: that makes nobody a moderator (but
@@ -456,10 +464,10 @@ class MatrixAdapter:
         said = f"matrix.undecryptable_notice:{room_id}"
         if await self.store.get_cursor(said) is not None:
             return
-        await self.store.set_cursor(said, str(event.get("event_id")))
         text = UNDECRYPTABLE_WITH_KEYS if client.olm is not None else UNDECRYPTABLE_WITHOUT_KEYS
         content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
-        self._queue(room_id, [Outgoing("m.room.message", content, txn_id("undecryptable", room_id))])
+        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("undecryptable", room_id))],
+                        cursor=(said, str(event.get("event_id"))))
 
     async def _follow_upgrade(self, client: AsyncClient, room_id: str, successor: str) -> None:
         """A room upgrade: the conversation goes on in the new room, and so does the bot."""
@@ -493,19 +501,42 @@ class MatrixAdapter:
         role = await self._role(room_id, client.rooms.get(room_id), post.author_id)
         if role is Role.STRANGER:
             return  # banned: their edits are ignored as their messages are
-        result, removed = await refile_post(self.store, post, self.rules, gate=self.moderation, role=role)
+        original = {"event_id": original_id, "sender": post.author_id, "content": {}}
+        zone = self.settings.zone
+        _, removed = await refile_post(
+            self.store, post, self.rules, gate=self.moderation, role=role,
+            answers=lambda result: owed_in(room_id, acknowledgements(result, original, zone,
+                                                                      answering=edit["event_id"])))
+        self.sender.wake()
         if removed:
             log.info("Matrix: %s was edited; link(s) %s removed", original_id, removed)
-        original = {"event_id": original_id, "sender": post.author_id, "content": {}}
-        self._queue(room_id, acknowledgements(result, original, self.settings.zone, answering=edit["event_id"]))
 
     async def _sender_of(self, client: AsyncClient, room_id: str, event_id: str) -> str | None:
         response = await client.room_get_event(room_id, event_id)
         return getattr(getattr(response, "event", None), "sender", None)
 
-    def _queue(self, room_id: str, outgoing: list[Outgoing]) -> None:
-        for item in outgoing:
-            self._outbox.put_nowait((room_id, item))
+    async def _owe(self, room_id: str, outgoing: list[Outgoing], *, cursor: tuple[str, str] | None = None) -> None:
+        """Answers that follow no filing (a command's, a notice): owed in the store, then sent."""
+        await self.store.owe(owed_in(room_id, outgoing), cursor=cursor)
+        self.sender.wake()
+
+    async def _deliver(self, item: OutboxItem) -> str | None:
+        """Send one owed event with its transaction id (the homeserver drops a repeat); the
+        sender's TryLater and CannotSend say what may and may not mend with time."""
+        client = self._client
+        if client is None or not self.ready.is_set():
+            raise TryLater("the rooms are not known yet")
+        try:
+            # The bot trusts the devices in its rooms as it finds them: nobody verifies a bot by hand.
+            response = await client.room_send(item.place, item.payload["type"], item.payload["content"],
+                                              tx_id=item.key, ignore_unverified_devices=True)
+        except (ClientError, TimeoutError) as error:
+            raise TryLater(f"{self.settings.matrix_homeserver} unreachable ({type(error).__name__})") from None
+        except LocalProtocolError as error:  # a room nio does not know (yet): left, or not synced
+            raise TryLater(str(error)) from None
+        if isinstance(response, RoomSendError):
+            return _send_refused(response, item)
+        return response.event_id
 
     async def _answer_invites(self, client: AsyncClient, response: SyncResponse) -> None:
         for room_id, info in response.rooms.invite.items():
@@ -569,15 +600,15 @@ class MatrixAdapter:
         if before is not None and before.joined and before.visibility is now.visibility:
             self._told[room_id] = now.visibility  # known already, and treated as before (a restart)
             return
-        self._tell(room_id, now)
+        await self._tell(room_id, now)
 
-    def _tell(self, room_id: str, record: RoomRecord) -> None:
+    async def _tell(self, room_id: str, record: RoomRecord) -> None:
         """One notice saying how the room's links are filed (on joining, or when that changed)."""
         log.info("Matrix: links in %s are filed %s (%s)", room_id, record.visibility.value, record.why)
         self._told[room_id] = record.visibility
         text = join_notice(record, digest_not_here=self.digest_not_here(room_id, record.visibility))
         content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
-        self._queue(room_id, [Outgoing("m.room.message", content,
+        await self._owe(room_id, [Outgoing("m.room.message", content,
                                        txn_id("room-treatment", room_id, record.visibility.value, record.why))])
 
     async def _visibility(self, room_id: str) -> Visibility:
@@ -587,7 +618,7 @@ class MatrixAdapter:
         if record is None:
             return self._treated_as(room_id)
         if self._told.get(room_id, record.visibility) is not record.visibility:
-            self._tell(room_id, record)
+            await self._tell(room_id, record)
         return record.visibility
 
     def digest_not_here(self, room_id: str, visibility: Visibility) -> str | None:
@@ -626,39 +657,9 @@ class MatrixAdapter:
             return
         content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html", "formatted_body": html}
         for outlet in self.digest_outlets():
-            self._queue(outlet.room_id, [Outgoing("m.room.message", content, txn_id("announce", key, outlet.room_id))])
+            await self._owe(outlet.room_id, [Outgoing("m.room.message", content, txn_id("announce", key, outlet.room_id))])
 
     # -- sending ----------------------------------------------------------------------------
-
-    async def _send_forever(self, client: AsyncClient) -> None:
-        while True:
-            room_id, outgoing = await self._outbox.get()
-            try:
-                await self._send(client, room_id, outgoing)
-            except Exception:  # noqa: BLE001 -- one answer that fails must not stop the others
-                log.exception("Matrix: sending %s to %s failed", outgoing.event_type, room_id)
-            finally:
-                self._outbox.task_done()
-
-    async def _send(self, client: AsyncClient, room_id: str, outgoing: Outgoing) -> None:
-        # The bot trusts the devices in its rooms as it finds them: nobody verifies a bot by hand.
-        response = await client.room_send(room_id, outgoing.event_type, outgoing.content, tx_id=outgoing.txn_id,
-                                          ignore_unverified_devices=True)
-        if isinstance(response, RoomSendError):
-            # A reaction sent again after a replay is refused as a duplicate: nothing is lost.
-            log.log(
-                logging.DEBUG if outgoing.event_type == "m.reaction" else logging.WARNING,
-                "Matrix: could not send %s to %s: %s", outgoing.event_type, room_id, response,
-            )
-
-    async def _drain(self, sender: asyncio.Task) -> None:
-        try:
-            await asyncio.wait_for(self._outbox.join(), DRAIN_SECONDS)
-        except TimeoutError:
-            log.warning("Matrix: %d answer(s) not sent before stopping", self._outbox.qsize())
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
 
 
 class MatrixDigestOutlet:
@@ -723,6 +724,20 @@ def _stripped_state(event: Any) -> dict[str, Any]:
         return {"type": "m.room.member", "sender": event.sender, "state_key": event.state_key,
                 "content": event.content}
     return {}
+
+
+def _send_refused(response: RoomSendError, item: OutboxItem) -> str | None:
+    """What a homeserver's refusal to send means for the outbox."""
+    code = response.status_code or ""
+    if code == "M_LIMIT_EXCEEDED":
+        wait = getattr(response, "retry_after_ms", None)
+        raise TryLater("rate limited", retry_after=wait / 1000 if wait else None)
+    if item.kind == "m.reaction" and code == "M_DUPLICATE_ANNOTATION":
+        return None  # the same reaction was sent before (a replay): it is there
+    if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE",
+                "M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+        raise CannotSend(f"{code}: {response.message}")
+    raise TryLater(str(response))  # no code: a server error or a gateway's page
 
 
 class TokenRefused(Exception):

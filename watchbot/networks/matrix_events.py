@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watchbot.intake import IntakeResult, Outcome, describe
-from watchbot.model import Post, Source, Visibility
+from watchbot.model import Owed, Post, Source, Visibility
 
 # One reaction for a link the bot had not seen, another for one shared before.
 NEW_LINK_REACTION = "🔖"
@@ -195,13 +195,19 @@ def acknowledgements(
             outgoing.append(Outgoing("m.reaction", reaction_content(event_id, key), txn_id("react", event_id, key)))
     lines = [describe(r, zone) for r in result.results if r.outcome is Outcome.DUPLICATE]
     lines += list(result.problems)
-    # A replay never repeats the reply: it was sent (or lost) the first time, and a second one
-    # after the homeserver forgot the transaction id would be a visible duplicate.
+    # A replay never repeats the reply: it was owed in the outbox with the filing the first time
+    # (and is sent from there, once), and a second one would be a visible duplicate.
     replayed = bool(result.results) and all(r.outcome is Outcome.REPLAYED for r in result.results)
     if lines and not replayed:
         reply_txn = txn_id("reply", answering or event_id)
         outgoing.append(Outgoing("m.room.message", thread_reply_content(event, lines), reply_txn))
     return outgoing
+
+
+def owed_in(room_id: str, outgoing: list[Outgoing]) -> list[Owed]:
+    """Events to send in a room, as the outbox keeps them: the transaction id is the key."""
+    return [Owed("matrix", room_id, item.event_type, {"type": item.event_type, "content": item.content},
+                 item.txn_id) for item in outgoing]
 
 
 def reaction_content(event_id: str, key: str) -> dict[str, Any]:
