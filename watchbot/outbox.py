@@ -19,6 +19,7 @@ from watchbot.isolation import one_line
 from watchbot.model import utcnow
 from watchbot.store import Store
 from watchbot.store.outbox import OutboxItem, OutboxStore
+from watchbot.waits import event_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,4 @@ class Sender:
         due_at = await self.outbox.next_due_at(self.network)
         if due_at is not None:
             timeout = min(IDLE_CHECK, max(0.0, (due_at - self.clock()).total_seconds()))
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+        await event_or_timeout(self._wake, timeout)

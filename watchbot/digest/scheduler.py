@@ -22,6 +22,7 @@ from watchbot.digest.schedule import Period, current_period, last_period
 from watchbot.model import Source, utcnow
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
+from watchbot.waits import event_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ class DigestScheduler:
                     log.info("digest: %s", posted.line())
             await self.amend()
             until_next = (current_period(self.settings.digest_schedule, self.settings.zone, now).end - utcnow())
-            try:
-                await asyncio.wait_for(self._wake.wait(), min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
-            except TimeoutError:
-                pass
+            await event_or_timeout(self._wake, min(max(until_next.total_seconds(), 0) + 1, RECHECK_SECONDS))
 
     async def first_start(self, now: datetime | None = None) -> datetime:
         """When this store's scheduler first ran (recorded then, `now` if it is now)."""

@@ -21,6 +21,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from watchbot.waits import event_or_timeout
+
 ACTIVE_SECONDS = 5.0
 ACTIVE_FOR = 120.0
 SAFETY_NET_SECONDS = 60.0
@@ -57,8 +59,4 @@ class Clock:
 
     async def wait(self, event: asyncio.Event, seconds: float) -> bool:
         """Until `event` is set (True) or `seconds` have passed (False)."""
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await event_or_timeout(event, seconds)
