@@ -143,7 +143,7 @@ class FediverseAdapter:
         self.pulse = Pulse(store, SOURCE)
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
-                                                     settings.fediverse_instance))
+                                                     settings.fediverse_instance, lambda: self.own_id))
 
     async def run(self) -> None:
         """Follow mentions until cancelled: the first poll at once, streaming looked for after it;
@@ -389,8 +389,11 @@ class FediverseAdapter:
         found = False
         while True:
             cursor = await self.store.get_cursor(CURSOR) or None
-            page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
-                                   min_id=cursor, limit=PAGE)
+            if cursor is None:  # no mention before the first start: every one since is new
+                page = await self._every_mention()
+            else:
+                page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
+                                       min_id=cursor, limit=PAGE)
             found = found or bool(page)
             # Servers return a page newest first; ids are opaque, so the order is all we use.
             for notification in reversed(page):
@@ -405,6 +408,17 @@ class FediverseAdapter:
                                                 cursor=(CURSOR, str(number)) if number is not None else None)
             if len(page) < PAGE:
                 return found
+
+    async def _every_mention(self) -> list[dict[str, Any]]:
+        """All mentions there are, newest first (read backwards page by page): without a cursor,
+        a first page would be the newest ones only, and the older ones of a burst lost."""
+        mentions: list[dict[str, Any]] = []
+        while True:
+            page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
+                                   max_id=mentions[-1]["id"] if mentions else None, limit=PAGE)
+            mentions += page
+            if len(page) < PAGE:
+                return mentions
 
     async def _retry_asked(self) -> None:
         """The notifications an operator asked to retry (`watchbot failed retry`). Each is handed

@@ -8,8 +8,11 @@ the server refuses the post for good).
 
 On a server that ignores `Idempotency-Key`, the store is the record: a reply or favourite is
 recorded as the status's answer (the `replies` table) as soon as the server has answered, and a
-row whose status is recorded answered is not posted again. A crash after the server's 200 and
-before that record is the one window in which such a server can be sent an answer twice.
+row whose status is recorded answered is not posted again. A crash while a post is on its way
+(sent, the server's answer not yet recorded) is the window left: for replies it is closed by
+asking the server, after a restart, whether the bot's reply is there before posting a reply owed
+before the restart (one read each); direct messages to moderators and alerts owed before a crash
+may, on such a server only, be posted twice.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from mastodon import (
 )
 
 from watchbot.isolation import one_line
-from watchbot.model import Owed
+from watchbot.model import Owed, utcnow
 from watchbot.networks.fediverse_events import REPLY_VISIBILITY, idempotency_key, reply_text, status_uri
 from watchbot.networks.fediverse_text import StatusLimits, fit, minimal_reply
 from watchbot.outbox import CannotSend, TryLater
@@ -90,11 +93,16 @@ Call = Callable[..., Awaitable[Any]]  # one API call, on the adapter's worker, n
 class Delivery:
     """`deliver(item)` for the outbox's Sender: posts one row, returns the server's id for it."""
 
-    def __init__(self, store: Store, call: Call, limits: Callable[[], StatusLimits], instance: str) -> None:
+    def __init__(self, store: Store, call: Call, limits: Callable[[], StatusLimits], instance: str,
+                 own_id: Callable[[], str]) -> None:
         self.store = store
         self.call = call
         self.limits = limits
         self.instance = instance
+        self.own_id = own_id
+        # Owed before this process started: one of them may have been posting when the last one
+        # died, so the server is asked before it is posted (servers that ignore the key).
+        self.started = utcnow()
 
     async def __call__(self, item: OutboxItem) -> str | None:
         try:
@@ -119,7 +127,8 @@ class Delivery:
             if answered:  # posted before a crash, on a server that may ignore the key: not twice
                 return None
         if item.kind == REPLY:
-            posted = await self._post_cut(item, payload["text"], in_reply_to_id=payload["status_id"],
+            posted = await self._posted_before(item) if item.created_at < self.started else None
+            posted = posted or await self._post_cut(item, payload["text"], in_reply_to_id=payload["status_id"],
                                           visibility=payload["visibility"])
             await self.store.record_reply(SOURCE, payload["status_id"], payload["thread"], posted, payload["uri"])
             return posted
@@ -142,6 +151,15 @@ class Delivery:
             return await self._post(fit(payload["text"], self.limits()), item.key, visibility="unlisted",
                                     language=payload.get("language"))
         raise CannotSend(f"unknown kind of answer {item.kind!r}")
+
+    async def _posted_before(self, item: OutboxItem) -> str | None:
+        """The bot's reply to the status, if the server has one: posted by a process killed
+        before it could record it."""
+        context = await self.call("status_context", item.payload["status_id"])
+        own = self.own_id()
+        return next((str(status["id"]) for status in context.get("descendants") or []
+                     if str((status.get("account") or {}).get("id")) == own
+                     and str(status.get("in_reply_to_id")) == item.payload["status_id"]), None)
 
     async def _post_cut(self, item: OutboxItem, text: str, **options) -> str:
         """Cut to the server's length; if the server still finds it too long (it counts
