@@ -474,3 +474,17 @@ async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_
         assert retried.resolution == RETRIED
         assert await store.get_cursor(CURSOR) == cursor
 
+
+
+async def test_after_a_first_start_without_mentions_more_than_a_page_of_mentions_are_all_filed(scene: Scene):
+    people = [scene.person("crowd")[1] for _ in range(3)]  # under the links one person may share an hour
+    async with scene.running_bot(poll_seconds=600) as (adapter, store):
+        assert await store.get_cursor(CURSOR) == ""  # no mention before: nothing to start from
+        for n in range(45):  # more than the 40 a page holds, all before the next poll
+            await post(people[n % 3], f"@{scene.bot.username} https://crowd.example/{n}")
+        adapter.wake()
+
+        async def all_filed():
+            return await store.count_links() == 45
+
+        await until(all_filed, "every mention to be filed", timeout=60)

@@ -651,13 +651,15 @@ def status_command(ctx: Context, quiet: bool) -> None:
     from watchbot.health import assess
     from watchbot.store.failures import FailureStore
     from watchbot.store.heartbeats import HeartbeatStore
+    from watchbot.store.outbox import OutboxStore
 
     settings = ctx.settings
     networks = [name for name, enabled in (("matrix", settings.matrix_enabled),
                                             ("mastodon", settings.fediverse_enabled)) if enabled]
 
     async def read(store: Store):
-        return await HeartbeatStore(store).all(), await FailureStore(store).count_unresolved()
+        return (await HeartbeatStore(store).all(), await FailureStore(store).count_unresolved(),
+                await OutboxStore(store).backlog())
 
     async def main():
         try:
@@ -669,8 +671,9 @@ def status_command(ctx: Context, quiet: bool) -> None:
         finally:
             await store.close()
 
-    beats, failed = asyncio.run(main())
-    health = assess(beats, networks, utcnow(), failed_events=failed)
+    beats, failed, backlog = asyncio.run(main())
+    health = assess(beats, networks, utcnow(), failed_events=failed, outbox_failed=backlog.failed,
+                    outbox_waiting=backlog.waiting)
     if not health.healthy or not quiet:
         for line in health.lines or ["No network is configured: nothing to watch."]:
             click.echo(line, err=not health.healthy)

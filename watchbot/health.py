@@ -50,7 +50,7 @@ class Health:
 
 
 def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *,
-           failed_events: int = 0) -> Health:
+           failed_events: int = 0, outbox_failed: int = 0, outbox_waiting: int = 0) -> Health:
     """How each configured network stands, from its last heartbeat (pure: the caller reads)."""
     by_network = {beat.network: beat for beat in beats}
     healthy, lines = True, []
@@ -70,6 +70,11 @@ def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *
             lines.append(f"{network}: ok, last good sync or poll {_ago(now - beat.beat_at)}")
     if failed_events:
         lines.append(f"{failed_events} failed event(s) wait for you: see `watchbot failed`")
+    # Said, not unwell: a network that cannot send also stops syncing or says why it stopped.
+    if outbox_waiting:
+        lines.append(f"{outbox_waiting} answer(s) waiting to be sent")
+    if outbox_failed:
+        lines.append(f"{outbox_failed} answer(s) could not be sent and are kept (the bot's log says why)")
     return Health(healthy, lines)
 
 

@@ -12,10 +12,16 @@
   status is answered once (the store remembers it); every post carries an Idempotency-Key derived
   from what it answers, so a retry never posts twice. Replies per thread are capped (after that a
   favourite acknowledges), and a favourite can replace the reply for filed links altogether.
+- Owed answers are data: every reply, favourite, direct message and alert is written to the
+  outbox in the transaction of what it answers (the filing and the cursor), and one Sender sends
+  them from there (fediverse_outbox.py): after a crash, each is sent once.
+- A refused access token (401) stops this network with one line saying how to log in again; the
+  other networks go on. Each good poll is a heartbeat (`watchbot status`).
 - Servers that speak the API differently are tolerated: no version check, only `mention`
   notifications are read even where `types` is ignored, ids are opaque strings.
 - 429 waits for the reset the server announced (or backs off); 5xx and network errors are retried
-  with backoff and the same key; other 4xx are not retried.
+  with backoff and the same key, said in one line naming the server and the next try; other 4xx
+  are not retried.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from mastodon import (
     MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonServerError,
+    MastodonUnauthorizedError,
     StreamListener,
 )
 
@@ -47,30 +54,31 @@ from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
+from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
 from watchbot.model import Visibility, utcnow
+from watchbot.networks import fediverse_outbox as owing
 from watchbot.moderation import Moderation
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
-    REPLY_VISIBILITY,
     account_domain,
     account_id_of,
     command_text,
-    idempotency_key,
     mention_from_a_person,
     opted_out,
     opted_out_mark,
     post_from_status,
-    reply_text,
-    status_uri,
 )
 from watchbot.networks.fediverse_pace import Clock, PollPace
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
-from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, minimal_reply, split_lines
+from watchbot.networks.fediverse_outbox import Delivery, refused_as_too_long
+from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
+from watchbot.outbox import Sender
 from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
-from watchbot.store.outbox import Owed, OutboxStore
+from watchbot.model import Owed
+from watchbot.store.outbox import OutboxStore
 from watchbot.store.servers import adopt_server_name, server_name
 
 log = logging.getLogger(__name__)
@@ -94,7 +102,6 @@ PAGE = 40
 NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "status", "update",
                 "admin.sign_up", "admin.report", "severed_relationships", "moderation_warning"]
 MAX_BACKOFF = 300.0
-READY_SECONDS = 120.0  # how long an alert waits for the server to be known
 SSE_PROBE_SECONDS = 10.0  # an SSE stream not receiving by then: the server has none
 STREAM_RETRY_SECONDS = 3600.0  # a server without streaming is asked again hourly, not at each poll
 STREAM_REOPEN_SECONDS = 5.0  # a stream that ended is opened again after this (never in a tight loop)
@@ -133,11 +140,18 @@ class FediverseAdapter:
         self._posts = Budget(300, 3 * 60 * 60)
         self.isolation = Isolation(store, SOURCE, "Mastodon notification", log,
                                    secrets=[settings.fediverse_access_token.get_secret_value()])
+        self.pulse = Pulse(store, SOURCE)
+        self.outbox = OutboxStore(store)
+        self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
+                                                     settings.fediverse_instance, lambda: self.own_id))
 
     async def run(self) -> None:
-        """Follow mentions until cancelled: the first poll at once, streaming looked for after it."""
+        """Follow mentions until cancelled: the first poll at once, streaming looked for after it;
+        the owed answers sent beside. Returns when the server refuses the token."""
+        sending = None
         try:
             await self.connect()
+            sending = asyncio.create_task(self.sender.run(), name="mastodon-send")
             if await self.store.get_cursor(CURSOR) is None:
                 await self._first_start()
             while True:
@@ -145,11 +159,21 @@ class FediverseAdapter:
                 self._wake.clear()
                 if await self._catch_up():
                     self.pace.found(self.clock.monotonic())
+                await self.pulse.ok()
                 await self._retry_asked()
                 if self.settings.fediverse_streaming and self._streaming is None:
                     self._streaming = asyncio.create_task(self._keep_streaming())
                 await self.clock.wait(self._wake, self.pace.wait(self.clock.monotonic(), live_stream=self._live))
+        except MastodonUnauthorizedError:
+            # Retrying cannot help: this network stops here, saying what to do; the others go on.
+            line = (f"{self.settings.fediverse_instance} refused the access token; log in again with "
+                    "`watchbot login fediverse`, then restart the bot")
+            log.error("Mastodon: stopped: %s", line)
+            await self.pulse.stopped(line)
         finally:
+            if sending is not None:
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
             await self.close()
 
     async def connect(self) -> None:
@@ -209,16 +233,9 @@ class FediverseAdapter:
         stay in the rooms."""
         if not (public and self.settings.feeds_alerts_to_fediverse):
             return
-        try:
-            await asyncio.wait_for(self.ready.wait(), READY_SECONDS)
-        except TimeoutError:
-            log.warning("Mastodon: not connected; an alert was not posted: %s", text.splitlines()[0])
-            return
-        try:
-            await self._api("status_post", fit(text, self.limits), visibility="unlisted",
-                            language=self.settings.digest_language, idempotency_key=idempotency_key("announce", key))
-        except MastodonAPIError as error:
-            log.warning("Mastodon: could not post an alert: %s", error)
+        # Owed, not posted: sent once connected (cut to the server's length then), kept if refused.
+        await self.store.owe([owing.announcement(text, self.settings.digest_language, key)])
+        self.sender.wake()
 
     async def recheck(self, uri: str) -> tuple[bool, int]:
         """Whether the status a share came from still exists (deleted ones leave the digest), and
@@ -372,13 +389,18 @@ class FediverseAdapter:
         found = False
         while True:
             cursor = await self.store.get_cursor(CURSOR) or None
-            page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
-                                   min_id=cursor, limit=PAGE)
+            if cursor is None:  # no mention before the first start: every one since is new
+                page = await self._every_mention()
+            else:
+                page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
+                                       min_id=cursor, limit=PAGE)
             found = found or bool(page)
             # Servers return a page newest first; ids are opaque, so the order is all we use.
             for notification in reversed(page):
                 try:
                     await self._handle(notification)
+                except MastodonUnauthorizedError:
+                    raise  # not this mention's fault: the network stops (run)
                 except Exception as error:  # noqa: BLE001 -- one mention never stops the bot: kept, and on
                     # Kept and the cursor moved past it in one transaction: it is not read again.
                     number = notification.get("id")
@@ -386,6 +408,17 @@ class FediverseAdapter:
                                                 cursor=(CURSOR, str(number)) if number is not None else None)
             if len(page) < PAGE:
                 return found
+
+    async def _every_mention(self) -> list[dict[str, Any]]:
+        """All mentions there are, newest first (read backwards page by page): without a cursor,
+        a first page would be the newest ones only, and the older ones of a burst lost."""
+        mentions: list[dict[str, Any]] = []
+        while True:
+            page = await self._api("notifications", types=["mention"], exclude_types=NOT_MENTIONS,
+                                   max_id=mentions[-1]["id"] if mentions else None, limit=PAGE)
+            mentions += page
+            if len(page) < PAGE:
+                return mentions
 
     async def _retry_asked(self) -> None:
         """The notifications an operator asked to retry (`watchbot failed retry`). Each is handed
@@ -404,8 +437,7 @@ class FediverseAdapter:
             return
         account = status.get("account") or {}
         if opted_out(account):
-            await self.store.set_cursor(*cursor)
-            await self._tell_opted_out_once(status, account)
+            await self._tell_opted_out_once(status, account, cursor)
             return
         post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
         listed = {canonical_account(account) for account in self.settings.fediverse_moderators}
@@ -415,15 +447,13 @@ class FediverseAdapter:
             return
         too_long = refused_for_length(post, self.rules)
         if too_long is not None:  # nothing of it was read: not its links, nor a command
-            await self.store.set_cursor(*cursor)
-            await self._reply(status, [too_long])
+            await self._answer(status, [too_long], cursor=cursor)
             return
         if not post.links and status.get("in_reply_to_id"):
             # "@watch save this" in reply to a post: file that post's links, shared by the asker.
             parent = await self._parent(status)
             if parent is not None and opted_out(parent.get("account") or {}):
-                await self.store.set_cursor(*cursor)
-                await self._reply(status, [PARENT_OPTED_OUT])
+                await self._answer(status, [PARENT_OPTED_OUT], cursor=cursor)
                 return
             found = (post_from_status(parent, self.instance, max_chars=self.rules.max_post_chars)
                      if parent is not None else None)
@@ -434,35 +464,43 @@ class FediverseAdapter:
                 post = replace(post, links=found.links, extra_tags=post.extra_tags + found.extra_tags,
                                visibility=visibility)
         if not post.links:
-            await self.store.set_cursor(*cursor)
-            await self._reply(status, await self._command(status, post, role))
+            # The command runs first, its answer owed with the cursor: a crash in between runs it
+            # again (commands say where things stand), never answers it twice.
+            await self._answer(status, await self._command(status, post, role), cursor=cursor)
             return
-        result = await file_post(self.store, post, self.rules, cursor=cursor, gate=self.moderation, role=role)
-        if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
-            return  # a burst past the limit (told once), or answered when it was filed
-        # A favourite says "filed" as well as a reply would, unless there is more to say.
-        quiet = self.settings.fediverse_acknowledge == "favourite" and not result.problems and all(
-            r.outcome is Outcome.FILED for r in result.results)
-        await self._reply(status, [] if quiet else self._lines(result), filed=True)
+        answer = await self._answering(status)
 
-    async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any]) -> None:
+        def answers(result: IntakeResult) -> list[Owed]:
+            if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
+                return []  # a burst past the limit (told once), or answered when it was filed
+            # A favourite says "filed" as well as a reply would, unless there is more to say.
+            quiet = self.settings.fediverse_acknowledge == "favourite" and not result.problems and all(
+                r.outcome is Outcome.FILED for r in result.results)
+            return answer([] if quiet else self._lines(result), filed=True)
+
+        await file_post(self.store, post, self.rules, cursor=cursor, gate=self.moderation, role=role,
+                        answers=answers)
+        self.sender.wake()
+
+    async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any],
+                                   cursor: tuple[str, str]) -> None:
         """Someone whose profile asks bots to leave them be mentioned the bot: say why nothing was
         filed, once per account (remembered in the store), never again after."""
         # Neither the log nor the store names them: only a keyed hash, to tell them once.
         log.info("Mastodon: a mention from an account that opted out (#nobot/#noindex): not filed")
         secret = self.settings.fediverse_access_token.get_secret_value()
         told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
-        if await self.store.get_cursor(told) is not None:
-            return
-        await self.store.set_cursor(told, "told")
-        try:  # not through _reply: it records the status answered, whose address names them
-            await self._post_reply(status, reply_text(str(account.get("acct") or ""), [AUTHOR_OPTED_OUT]))
-        except MastodonAPIError as error:
-            log.warning("Mastodon: could not tell an opted-out account why: %s", error)
+        if await self.store.get_cursor(told) is None:
+            # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
+            await self.store.owe([owing.opted_out_answer(status, AUTHOR_OPTED_OUT)], cursor=(told, "told"))
+            self.sender.wake()
+        await self.store.set_cursor(*cursor)
 
     async def _parent(self, status: dict[str, Any]) -> dict[str, Any] | None:
         try:
             return await self._api("status", status["in_reply_to_id"])
+        except MastodonUnauthorizedError:
+            raise
         except MastodonAPIError:  # deleted, or not visible to the bot
             return None
 
@@ -485,64 +523,43 @@ class FediverseAdapter:
         return reply.text.splitlines()
 
     async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
-        """A direct message to the fediverse's moderators and admins (a report made here)."""
+        """A direct message to the fediverse's moderators and admins (a report made here), owed."""
         accounts = [a for a in [*self.settings.fediverse_moderators, *self.settings.admins]
                     if "@" in a and ":" not in a]
         if not accounts:
             return
         # Local accounts are mentioned by their name alone, as the server knows them.
         mentions = " ".join(f"@{account.removesuffix('@' + self.instance)}" for account in dict.fromkeys(accounts))
-        try:
-            await self._api("status_post", fit(f"{mentions} {text}", self.limits), visibility="direct",
-                            idempotency_key=idempotency_key("moderators", key))
-        except MastodonAPIError as error:
-            log.warning("Mastodon: could not tell the moderators: %s", error)
+        await self.store.owe([owing.to_moderators(mentions, text, key)])
+        self.sender.wake()
 
     # -- answering --------------------------------------------------------------------------
 
-    async def _reply(self, status: dict[str, Any], lines: list[str], *, filed: bool = False) -> None:
-        """Answer a status once: with a reply while the thread is under its cap, else (for filed
-        links) with a favourite; nothing at all for a status answered before."""
+    async def _answering(self, status: dict[str, Any]) -> Callable[..., list[Owed]]:
+        """How `status` is to be answered, from what the store knows now; the function returned is
+        pure, so it can run inside the filing's transaction. A reply while its thread is under its
+        cap (answers still waiting to be sent count as made), else for filed links a favourite;
+        nothing for a status answered before."""
         status_id = str(status["id"])
         parent = status.get("in_reply_to_id")
-        thread, replies, answered = await self.store.reply_thread(SOURCE, status_id, parent and str(parent))
-        if answered or not (lines or filed):
-            return
-        where = status.get("url") or status_id
-        try:
-            if lines and replies < self.settings.fediverse_replies_per_thread:
-                posted = await self._post_reply(status, reply_text(str((status.get("account") or {}).get("acct") or ""), lines))
-                await self.store.record_reply(SOURCE, status_id, thread, str(posted["id"]), status_uri(status))
-            elif filed:
-                await self._api("status_favourite", status_id)
-                await self.store.record_reply(SOURCE, status_id, thread, None, status_uri(status))
-            else:
-                log.info("Mastodon: not answering %s: %d replies in that thread already", where, replies)
-        except MastodonAPIError as error:  # a 4xx: retrying would not help
-            log.warning("Mastodon: could not answer %s: %s", where, error)
+        thread, made, answered = await self.store.reply_thread(SOURCE, status_id, parent and str(parent))
+        made += await self.outbox.waiting_in(SOURCE, thread)
+        under_cap = made < self.settings.fediverse_replies_per_thread
 
-    async def _post_reply(self, status: dict[str, Any], text: str) -> dict[str, Any]:
-        """Post a reply cut to the server's length; if the server still finds it too long (it
-        counts differently), cut it counting URLs as written, and post that instead."""
-        status_id = str(status["id"])
-        reply = functools.partial(self._api, "status_post", in_reply_to_id=status_id,
-                                  visibility=REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"))
-        try:
-            return await reply(fit(text, self.limits), idempotency_key=idempotency_key("reply", status_id))
-        except MastodonAPIError as error:
-            if not _refused_as_too_long(error):
-                raise
-            log.info("Mastodon: the server found the reply to %s too long; cutting it shorter", status_id)
-        stricter = replace(self.limits, urls_discounted=False)
-        try:
-            return await reply(fit(text, stricter), idempotency_key=idempotency_key("short-reply", status_id))
-        except MastodonAPIError as error:
-            if not _refused_as_too_long(error):
-                raise
-            log.warning("Mastodon: the server found the reply to %s too long twice; answering in short", status_id)
-        # Never dropped silently: what was done, in as few characters as it can be said.
-        return await reply(fit(minimal_reply(text), replace(stricter, max_characters=min(stricter.max_characters, 140))),
-                           idempotency_key=idempotency_key("minimal-reply", status_id))
+        def answer(lines: list[str], *, filed: bool = False) -> list[Owed]:
+            if answered or not (lines or filed):
+                return []
+            if lines and under_cap:
+                return [owing.reply(status, lines, thread)]
+            return [owing.favourite(status, thread)] if filed else []
+
+        return answer
+
+    async def _answer(self, status: dict[str, Any], lines: list[str], *, cursor: tuple[str, str]) -> None:
+        """Owe the answer to a status that filed nothing, and move the cursor past it, at once."""
+        answer = await self._answering(status)
+        await self.store.owe(answer(lines), cursor=cursor)
+        self.sender.wake()
 
     # -- calling the server -----------------------------------------------------------------
 
@@ -559,21 +576,33 @@ class FediverseAdapter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, functools.partial(function, *args, **kwargs))
 
+    async def _api_once(self, method: str, *args, **kwargs) -> Any:
+        """One call on the worker thread, within the budget; a 429 carries the announced reset."""
+        await self._within_budget(method)
+        try:
+            return await self._call(getattr(self.api, method), *args, **kwargs)
+        except MastodonRatelimitError as error:
+            error.reset = getattr(self.api, "ratelimit_reset", None)
+            raise
+
     async def _api(self, method: str, *args, **kwargs) -> Any:
-        """Call the API on the worker thread, waiting out 429s and retrying 5xx and network
-        errors with the same arguments (so the same Idempotency-Key)."""
+        """Call the API, waiting out 429s and retrying 5xx and network errors with the same
+        arguments (so the same Idempotency-Key), one line each naming the server and the next try."""
         backoff = 1.0
+        where = self.settings.fediverse_instance
         while True:
-            await self._within_budget(method)
             try:
-                return await self._call(getattr(self.api, method), *args, **kwargs)
-            except MastodonRatelimitError:
-                reset = getattr(self.api, "ratelimit_reset", None)
-                wait = max(float(reset) - time.time(), 1.0) if reset else backoff
-                log.warning("Mastodon: rate limited; waiting %.0f s", min(wait, MAX_BACKOFF))
-                await asyncio.sleep(min(wait, MAX_BACKOFF))
-            except (MastodonServerError, MastodonNetworkError) as error:
-                log.warning("Mastodon: %s failed (%s); retrying in %.0f s", method, error, backoff)
+                return await self._api_once(method, *args, **kwargs)
+            except MastodonRatelimitError as error:
+                wait = min(max(float(error.reset) - time.time(), 1.0) if error.reset else backoff, MAX_BACKOFF)
+                log.warning("Mastodon: %s asks the bot to slow down; trying again in %.0f s", where, wait)
+                await asyncio.sleep(wait)
+            except MastodonNetworkError:
+                log.warning("Mastodon: cannot reach %s; trying again in %.0f s", where, backoff)
+                await asyncio.sleep(backoff)
+            except MastodonServerError as error:
+                status = (list(error.args) + [None] * 2)[1] or "an error"
+                log.warning("Mastodon: %s answered %s (%s); trying again in %.0f s", where, status, method, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -595,7 +624,7 @@ class MastodonDigestOutlet:
         try:
             return await self._post(part.text, reply_to, key)
         except MastodonAPIError as error:
-            if not _refused_as_too_long(error):
+            if not refused_as_too_long(error):
                 raise DigestSendError(f"the server refused it: {error}") from None
         # The server counts differently (URLs in full): the same lines, in shorter posts.
         log.info("Mastodon: the server found a digest post too long; posting it in shorter pieces")
@@ -626,15 +655,6 @@ class MastodonDigestOutlet:
             "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",
             language=self.adapter.settings.digest_language, idempotency_key=key)
         return str(status["id"])
-
-
-def _refused_as_too_long(error: MastodonAPIError) -> bool:
-    """Mastodon.py's errors carry (message, status, reason, server's text). Mastodon answers 422
-    "Validation failed: Text character limit of 500 exceeded"; other servers 400 "Status is too
-    long" and the like."""
-    args = list(error.args) + [None] * 4
-    said = str(args[3] or "").lower()
-    return args[1] in (400, 413, 422) and any(words in said for words in ("too long", "character limit", "too many characters"))
 
 
 class _WakeOnMention(StreamListener):

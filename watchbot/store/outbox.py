@@ -83,6 +83,17 @@ class OutboxStore:
             select(outbox.c.remote_id).where(outbox.c.network == network, outbox.c.key == key,
                                              outbox.c.sent_at.is_not(None))).scalar())
 
+    async def waiting_in(self, network: str, place: str) -> int:
+        """How many answers in this place wait to be sent (a thread's cap counts them as made)."""
+        return await self.store.read(lambda conn: conn.execute(
+            select(func.count()).where(outbox.c.network == network, outbox.c.place == place, _PENDING)).scalar_one())
+
+    async def forget(self, item_id: int) -> None:
+        """Empty a row's payload once it is sent (what it said need not be kept: an answer to
+        someone who asked bots to keep nothing of them)."""
+        await self.store.write(lambda conn: conn.execute(
+            update(outbox).where(outbox.c.id == item_id).values(payload="{}")))
+
     async def due(self, network: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
         """What waits to be sent, oldest first, with every later item of a place whose older item
         is not due yet left out: answers in one place go out in the order they were owed."""
