@@ -260,7 +260,7 @@ def figures(*, quick: bool, log=print) -> list[Figure]:
             await filing(store_path, 20 if quick else 400),
             await digest(store_path, size, 3 if quick else 15),
             await search(store_path, size, 6 if quick else 100, common=False),
-            await search(store_path, size, 4 if quick else 40, common=True),
+            await search(store_path, size, 4 if quick else 20, common=True),
         ]
 
     return asyncio.run(run())
