@@ -34,7 +34,8 @@ from watchbot.digest.schedule import Period, last_period  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
 BUILDER_VERSION = 1  # raise it when what is built here changes
-CACHE = Path(__file__).resolve().parent / ".cache"
+# WATCHBOT_BENCH_CACHE moves it (the test of the quick mode keeps its store in its own directory).
+CACHE = Path(os.environ.get("WATCHBOT_BENCH_CACHE") or Path(__file__).resolve().parent / ".cache")
 ZONE = ZoneInfo("Europe/Paris")
 SCHEDULE = "0 17 * * fri"
 # The benchmarks' own "now": the digest's week is the one before it, whatever day they run.
@@ -74,7 +75,7 @@ def head_revision() -> str:
 
 def cached_store(size: Size, *, log=print) -> Path:
     """The path of the store of this size, built first if the cache has none for this schema."""
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"store-{head_revision()}-{size.links}-{size.week}-{size.heavy}-v{BUILDER_VERSION}.db"
     if path.exists():
         return path
