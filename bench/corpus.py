@@ -100,7 +100,7 @@ async def _migrated(path: Path) -> None:
     await store.close()
 
 
-def _stamp(at: datetime) -> str:
+def stamp(at: datetime) -> str:
     """As SQLAlchemy writes a UTCDateTime on SQLite (microseconds always there: text order is time order)."""
     return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -138,15 +138,15 @@ def _fill(path: Path, size: Size, week: Period) -> None:
                 heavy = heavy_every and n <= old and n % heavy_every == 0 and n // heavy_every <= size.heavy
                 sharer = HEAVY_SHARER if heavy else f"@user{n % 300}:example.org"
                 note = f"worth a read {n}"
-                link_rows.append((n, url, url, " ".join([url, title, description, note, *tags]), _stamp(at)))
-                page_rows.append((n, "ok", url, title, description, f"Site {n % 5000}", "en", _stamp(at)))
+                link_rows.append((n, url, url, " ".join([url, title, description, note, *tags]), stamp(at)))
+                page_rows.append((n, "ok", url, title, description, f"Site {n % 5000}", "en", stamp(at)))
                 sharings = [(sharer, at)]
                 if n > old and n % 10 == 0:  # shared before, and again this week
                     sharings.insert(0, (f"@user{(n + 7) % 300}:example.org", week.start - timedelta(days=30)))
                 for who, when in sharings:
                     share_id += 1
                     share_rows.append((share_id, n, url, who, who[1:].split(":")[0], "matrix", "!room:example.org",
-                                       f"$event{share_id}", "public", _stamp(when), note))
+                                       f"$event{share_id}", "public", stamp(when), note))
                     tag_rows += [(share_id, tag) for tag in tags]
             connection.executemany(
                 "INSERT INTO links (id, key, url, search_document, filed_at) VALUES (?, ?, ?, ?, ?)", link_rows)

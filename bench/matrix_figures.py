@@ -359,7 +359,8 @@ def memory_figure(server, scratch: Path, *, quick: bool) -> Figure:
             try:
                 connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
                 try:
-                    return connection.execute("SELECT 1 FROM heartbeats WHERE network = 'matrix'").fetchone() is not None
+                    beat = connection.execute("SELECT 1 FROM heartbeats WHERE network = 'matrix'").fetchone()
+                    return beat is not None
                 finally:
                     connection.close()
             except sqlite3.Error:
