@@ -21,7 +21,7 @@ test: $(BIN)/watchbot
 	$(BIN)/pytest
 
 bench: $(BIN)/watchbot
-	$(BIN)/python bench/bench_store.py
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nio  # noqa: E402
 from bench_hostile import SHAPES, ordinary  # noqa: E402
-from bench_matrix import REACTION_TIMEOUT, Watcher, logged_in, median, ms, wait_until_joined  # noqa: E402
+from bench.matrix_figures import REACTION_TIMEOUT, Watcher, logged_in, wait_until_joined  # noqa: E402
 
 from watchbot.config import Settings  # noqa: E402
 from watchbot.devserver import running_synapse  # noqa: E402
@@ -51,6 +52,14 @@ def fitting(html: str) -> str:
     return html
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
 async def after(sender: nio.AsyncClient, watcher: Watcher, room_id: str, html: str, n: int) -> float:
     """Send `html` as a message, then an ordinary link: seconds from that link's send to its reaction."""
     content = {"msgtype": "m.text", "body": "see this", "format": "org.matrix.custom.html", "formatted_body": html}
@@ -61,7 +70,7 @@ async def after(sender: nio.AsyncClient, watcher: Watcher, room_id: str, html: s
     probe = await sender.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": f"https://next.example/{n}"})
     if not isinstance(probe, nio.RoomSendResponse):
         raise RuntimeError(f"the probe was refused: {probe}")
-    return await watcher.reaction_to(probe.event_id, REACTION_TIMEOUT) - sent
+    return await watcher.all_reacted([probe.event_id], REACTION_TIMEOUT) - sent
 
 
 async def measure(server, tmp: Path, rounds: int) -> dict[str, list[float]]:
