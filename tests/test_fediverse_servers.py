@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -99,69 +100,63 @@ async def test_a_thirty_link_digest_reaches_each_server_as_one_thread_every_link
     assert max(as_written(s) for s in statuses) <= LIMIT
 
 
-async def test_a_digest_refused_half_way_is_resumed_from_the_part_where_it_stopped(other_server: MastodonServer,
-                                                                                 tmp_path: Path):
-    bot = other_server.create_account(f"resume{tmp_path.name[-6:].replace('-', '')}", bot=True)
+@asynccontextmanager
+async def digest_of_thirty(server: MastodonServer, tmp_path: Path, name: str):
+    """A store holding thirty long links shared this hour, and the bot's adapter connected to
+    `server`: (the bot's account, settings, store, adapter, the links, the period)."""
+    bot = server.create_account(f"{name}{tmp_path.name[-6:].replace('-', '')}", bot=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    settings = Settings(_env_file=None, database_url=url, fediverse_instance=other_server.url,
+    settings = Settings(_env_file=None, database_url=url, fediverse_instance=server.url,
                         fediverse_access_token=bot.access_token, digest_top=30)
-    links = [f"https://resumed.example/{n}/" + "long-path-" * 6 for n in range(30)]
-    period = this_hour()
+    links = [f"https://{name}.example/{n}/" + "long-path-" * 6 for n in range(30)]
     async with await Store.open(url) as store:
         for n, link in enumerate(links):
             await share(store, link, f"person{n % 4}")
         adapter = FediverseAdapter(settings, store, Rules())
         await adapter.connect()
         try:
-            other_server.front.refuse_a_post(skip=2)  # the root and one part go out, the third is refused
-            [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
-            assert failed.status == "failed" and "403" in failed.reason, failed
-            assert sorted((await DigestRuns(store).state("mastodon:social.example", period)).sent) == [0, 1]
-            [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
+            yield bot, settings, store, adapter, links, this_hour()
         finally:
-            other_server.front.refusal = None
+            server.front.refusal = None
+            server.front.ignores_idempotency = False
             await adapter.close()
-    assert resumed.status == "resumed", resumed
-    statuses = await bot_statuses(other_server, bot)
+
+
+async def assert_one_thread_with_each_link_once(server: MastodonServer, bot, links: list[str]) -> None:
+    statuses = await bot_statuses(server, bot)
     assert [s["in_reply_to_id"] for s in statuses[1:]] == [s["id"] for s in statuses[:-1]]
     text = " ".join(html_to_text(s["content"]) for s in statuses)
-    assert [text.count(link) for link in links] == [1] * 30
+    assert [text.count(link) for link in links] == [1] * len(links)
+
+
+async def test_a_digest_refused_half_way_is_resumed_from_the_part_where_it_stopped(other_server: MastodonServer,
+                                                                                 tmp_path: Path):
+    async with digest_of_thirty(other_server, tmp_path, "resumed") as (bot, settings, store, adapter, links, period):
+        other_server.front.refuse_a_post(skip=2)  # the root and one part go out, the third is refused
+        [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        assert failed.status == "failed" and "403" in failed.reason, failed
+        assert sorted((await DigestRuns(store).state("mastodon:social.example", period)).sent) == [0, 1]
+        [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
+    assert resumed.status == "resumed", resumed
+    await assert_one_thread_with_each_link_once(other_server, bot, links)
 
 
 async def test_a_digest_part_posted_in_pieces_is_resumed_after_the_last_piece_posted(other_server: MastodonServer,
                                                                                        tmp_path: Path):
     """A part the server finds too long goes out in pieces; a run stopped among them goes on after
     the last piece posted, also on a server that ignores Idempotency-Key (the store's record)."""
-    bot = other_server.create_account(f"pieces{tmp_path.name[-6:].replace('-', '')}", bot=True)
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    settings = Settings(_env_file=None, database_url=url, fediverse_instance=other_server.url,
-                        fediverse_access_token=bot.access_token, digest_top=30)
-    links = [f"https://pieces.example/{n}/" + "long-path-" * 6 for n in range(30)]
-    period = this_hour()
-    async with await Store.open(url) as store:
-        for n, link in enumerate(links):
-            await share(store, link, f"person{n % 4}")
-        adapter = FediverseAdapter(settings, store, Rules())
-        await adapter.connect()
+    async with digest_of_thirty(other_server, tmp_path, "pieces") as (bot, settings, store, adapter, links, period):
         # Counted as Mastodon counts (a URL as 23), which this server does not: parts are refused
         # as too long every time, and posted in pieces.
         adapter.limits = replace(adapter.limits, urls_discounted=True)
         other_server.front.ignores_idempotency = True
-        try:
-            # The root, the first part (refused: too long), its first piece, then a refusal.
-            other_server.front.refuse_a_post(skip=3)
-            [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
-            assert failed.status == "failed", failed
-            [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
-        finally:
-            other_server.front.refusal = None
-            other_server.front.ignores_idempotency = False
-            await adapter.close()
+        # The root, the first part (refused: too long), its first piece, then a refusal.
+        other_server.front.refuse_a_post(skip=3)
+        [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        assert failed.status == "failed", failed
+        [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
     assert resumed.status == "resumed", resumed
-    statuses = await bot_statuses(other_server, bot)
-    assert [s["in_reply_to_id"] for s in statuses[1:]] == [s["id"] for s in statuses[:-1]]
-    text = " ".join(html_to_text(s["content"]) for s in statuses)
-    assert [text.count(link) for link in links] == [1] * 30
+    await assert_one_thread_with_each_link_once(other_server, bot, links)
 
 
 async def test_a_server_failing_on_v2_is_described_by_v1_and_counted_as_written(other_server: MastodonServer,

@@ -322,25 +322,12 @@ async def test_commands_answer_in_reply_with_room_moderators_allowed_more(scene:
 
 
 async def test_the_bot_killed_mid_burst_files_every_link_exactly_once_after_restart(scene: Scene, tmp_path: Path):
-    import os
     import signal
     import subprocess
     import sys
 
     alice, alice_client = await scene.person("alice")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "WATCHBOT_DATABASE_URL": scene.database_url,
-        "WATCHBOT_MATRIX_HOMESERVER": scene.server.url,
-        "WATCHBOT_MATRIX_USER_ID": scene.bot.user_id,
-        "WATCHBOT_MATRIX_ACCESS_TOKEN": scene.bot.access_token,
-        "WATCHBOT_MATRIX_DEVICE_ID": scene.bot.device_id,
-        "WATCHBOT_MATRIX_ALLOWED_INVITERS": alice.user_id,
-        "WATCHBOT_LINKS_PER_HOUR": "10000",  # a burst on purpose
-        "WATCHBOT_LINKS_PER_DAY": "100000",
-        "WATCHBOT_FETCH_ENABLED": "false",  # nothing to fetch on this machine; keep the run quiet
-    }
+    env = bot_env(scene, alice.user_id)
 
     def start_bot() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
@@ -377,6 +364,26 @@ async def test_the_bot_killed_mid_burst_files_every_link_exactly_once_after_rest
         links = await store.list_links(limit=1000)
         assert {link.url for link in links} == {f"https://burst.example/{i}" for i in range(200)}
         assert all(link.share_count == 1 for link in links)
+
+
+def bot_env(scene: Scene, allowed: str) -> dict[str, str]:
+    """The environment of `watchbot run` as a child process, on the scene's bot account."""
+    import os
+
+    return {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "WATCHBOT_DATABASE_URL": scene.database_url,
+        "WATCHBOT_MATRIX_HOMESERVER": scene.server.url,
+        "WATCHBOT_MATRIX_USER_ID": scene.bot.user_id,
+        "WATCHBOT_MATRIX_ACCESS_TOKEN": scene.bot.access_token,
+        "WATCHBOT_MATRIX_DEVICE_ID": scene.bot.device_id,
+        "WATCHBOT_MATRIX_ALLOWED_INVITERS": allowed,
+        "WATCHBOT_LINKS_PER_HOUR": "10000",  # a burst on purpose
+        "WATCHBOT_LINKS_PER_DAY": "100000",
+        "WATCHBOT_FETCH_ENABLED": "false",  # nothing to fetch on this machine; keep the run quiet
+        "WATCHBOT_DIGEST_ENABLED": "false",
+    }
 
 
 def await_store(url: str):

@@ -6,7 +6,6 @@ reaction from the bot, every repeated link exactly one reply, and every link is 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -15,30 +14,13 @@ from pathlib import Path
 
 import nio
 
-from tests.test_matrix_bot import Scene, await_store, room_with_bot, say
+from tests.test_matrix_bot import Scene, await_store, bot_env, room_with_bot, say
 from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
 from watchbot.store.outbox import OutboxStore
 
 MESSAGES = 500
 KILLS = 20
 REPEATED_EVERY = 10  # every tenth message shares a link shared before: a reply is owed too
-
-
-def bot_env(scene: Scene, allowed: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "WATCHBOT_DATABASE_URL": scene.database_url,
-        "WATCHBOT_MATRIX_HOMESERVER": scene.server.url,
-        "WATCHBOT_MATRIX_USER_ID": scene.bot.user_id,
-        "WATCHBOT_MATRIX_ACCESS_TOKEN": scene.bot.access_token,
-        "WATCHBOT_MATRIX_DEVICE_ID": scene.bot.device_id,
-        "WATCHBOT_MATRIX_ALLOWED_INVITERS": allowed,
-        "WATCHBOT_LINKS_PER_HOUR": "10000",  # a burst on purpose
-        "WATCHBOT_LINKS_PER_DAY": "100000",
-        "WATCHBOT_FETCH_ENABLED": "false",
-        "WATCHBOT_DIGEST_ENABLED": "false",
-    }
 
 
 def message(i: int) -> str:
