@@ -29,6 +29,7 @@ COMMANDS = {
     "login": "watchbot.cli.login:login",
     "mod": "watchbot.cli.mod:mod",
     "modlog": "watchbot.cli.links:modlog_command",
+    "outbox": "watchbot.cli.outbox:outbox",
     "rooms": "watchbot.cli.rooms:rooms",
     "run": "watchbot.cli.running:run_command",
     "status": "watchbot.cli.health:status_command",
