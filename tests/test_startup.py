@@ -51,7 +51,7 @@ def test_a_command_on_a_current_store_does_not_import_alembic(tmp_path):
     output, again = imported_by("links", "list", cwd=tmp_path, env=env)
     assert output == ""  # no links yet, and no error
     assert "sqlalchemy" in again and "alembic" not in again
-    assert "nio" not in again and "feedparser" not in again  # nothing of the bot's networks or feeds
+    assert not {"nio", "feedparser", "aiohttp"} & again  # nothing of the bot's networks, feeds or fetching
 
 
 def test_the_schemas_head_is_read_from_the_migrations_as_alembic_reads_it():
