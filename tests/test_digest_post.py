@@ -523,12 +523,13 @@ def test_digest_post_gives_up_with_one_line_when_a_network_cannot_be_reached(tmp
     from click.testing import CliRunner
 
     import watchbot.cli as cli_module
+    import watchbot.cli.digest as digest_module
 
     for name in list(os.environ):
         if name.startswith("WATCHBOT_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_module, "CONNECT_SECONDS", 2)
+    monkeypatch.setattr(digest_module, "CONNECT_SECONDS", 2)
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]

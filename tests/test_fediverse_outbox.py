@@ -118,7 +118,7 @@ async def test_an_answer_to_a_deleted_mention_is_kept_as_failed_and_status_says_
         await until(lambda: favourited_by(alice_client, later["id"], scene.bot), "the next favourite")
         assert (await outbox.backlog("mastodon")).failed == 1
     result = await asyncio.to_thread(_status, scene.database_url)
-    assert "1 answer(s) could not be sent and are kept (the bot's log says why)" in result.output
+    assert "1 answer(s) could not be sent and are kept: see `watchbot outbox --failed`" in result.output
 
 
 def _far_future():

@@ -46,7 +46,7 @@ def test_answers_waiting_and_answers_kept_as_failed_are_said_but_do_not_make_the
     health = assess([Heartbeat("mastodon", NOW, None)], ["mastodon"], NOW, outbox_waiting=3, outbox_failed=1)
     assert health.healthy
     assert health.lines[1:] == ["3 answer(s) waiting to be sent",
-                                "1 answer(s) could not be sent and are kept (the bot's log says why)"]
+                                "1 answer(s) could not be sent and are kept: see `watchbot outbox --failed`"]
 
 
 async def test_the_pulse_is_written_once_a_minute_and_at_once_when_stopping(store: Store):

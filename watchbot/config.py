@@ -22,7 +22,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from watchbot.links import normalise_tag
-from watchbot.store.database import DatabaseURLError, driver_url
 
 ENV_PREFIX = "WATCHBOT_"
 # Settings whose values are never repeated in a message: they may hold a password or a token.
@@ -242,6 +241,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_is_usable(cls, value: str) -> str:
+        # Here, not at the top: importing the settings must not import the store (SQLAlchemy).
+        from watchbot.store.database import DatabaseURLError, driver_url
+
         try:
             driver_url(value)
         except DatabaseURLError as error:

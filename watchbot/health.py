@@ -64,7 +64,7 @@ def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *
             lines.append(f"{network}: stopped {_ago(now - beat.beat_at)}: {beat.problem}")
         elif now - beat.beat_at > STALE_AFTER:
             healthy = False
-            lines.append(f"{network}: no good sync or poll for {_duration(now - beat.beat_at)} "
+            lines.append(f"{network}: no good sync or poll for {duration(now - beat.beat_at)} "
                          "(see the bot's log)")
         else:
             lines.append(f"{network}: ok, last good sync or poll {_ago(now - beat.beat_at)}")
@@ -74,15 +74,16 @@ def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *
     if outbox_waiting:
         lines.append(f"{outbox_waiting} answer(s) waiting to be sent")
     if outbox_failed:
-        lines.append(f"{outbox_failed} answer(s) could not be sent and are kept (the bot's log says why)")
+        lines.append(f"{outbox_failed} answer(s) could not be sent and are kept: see `watchbot outbox --failed`")
     return Health(healthy, lines)
 
 
 def _ago(delta: timedelta) -> str:
-    return f"{_duration(delta)} ago"
+    return f"{duration(delta)} ago"
 
 
-def _duration(delta: timedelta) -> str:
+def duration(delta: timedelta) -> str:
+    """How long, as a person reads it at a glance: 40 s, 12 min, 5 h."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 120:
         return f"{seconds} s"

@@ -5,7 +5,7 @@ idempotency key (so a send repeated after a crash is one message) and returns th
 it. `deliver` raises `TryLater` for what time may mend (a server away, a rate limit, a 5xx) and
 `CannotSend` for what it will not (a room the bot left, a status deleted): the first is retried
 with backoff, the second, and an item still failing after MAX_ATTEMPTS, is kept as failed for
-the operator (`watchbot status`) and never sent by itself.
+the operator (`watchbot outbox`) and never sent by itself.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Sender:
         return True
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:
-        log.error("%s: gave up sending the %s for %s: %s (kept: see `watchbot status`)", self.network.capitalize(),
+        log.error("%s: gave up sending the %s for %s: %s (kept: see `watchbot outbox --failed`)", self.network.capitalize(),
                   item.kind, item.place, reason)
         await self.outbox.give_up(item.id, reason, self.clock())
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-import feedparser
-
 from watchbot.links import InvalidURL, canonical_key
 from watchbot.markup import START, TEXT, tokens
 
@@ -93,6 +91,8 @@ def cve_ids(*texts: str | None) -> tuple[str, ...]:
 
 
 def _xml_feed(body: bytes, headers: Mapping[str, str], content_type: str, url: str) -> Feed:
+    import feedparser  # here: a bot that follows no RSS or Atom feed never holds it (memory at idle)
+
     # A BytesIO, never the bytes: feedparser reads a bytes argument that names a file as that file.
     parsed = feedparser.parse(
         io.BytesIO(body),
@@ -118,6 +118,8 @@ def _xml_feed(body: bytes, headers: Mapping[str, str], content_type: str, url: s
 
 
 def _bozo_reason(parsed, *, declared: bool) -> str:
+    import feedparser
+
     error = parsed.get("bozo_exception")
     if isinstance(error, feedparser.NonXMLContentType):
         return "it is not served as a feed (Content-Type)"

@@ -6,14 +6,18 @@ environment, one deadline per fetch and a cap on the decompressed size.
 """
 
 from watchbot.fetch.addresses import Address, Network, parse_allow_networks, refusal
-from watchbot.fetch.client import (
-    Fetched,
-    FetchError,
-    FetchFailed,
-    FetchRefused,
-    GuardedClient,
-    Resolve,
-)
+
+# The client (aiohttp) is imported when first named: the settings check addresses with this
+# package at every command, and most commands fetch nothing.
+_CLIENT = {"Fetched", "FetchError", "FetchFailed", "FetchRefused", "GuardedClient", "Resolve"}
+
+
+def __getattr__(name: str):
+    if name in _CLIENT:
+        from watchbot.fetch import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Address",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -34,6 +34,8 @@ class OutboxItem:
     attempts: int
     created_at: datetime
     last_error: str | None
+    next_attempt_at: datetime | None = None
+    failed_at: datetime | None = None  # given up: kept for the operator (`watchbot outbox`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,47 @@ class OutboxStore:
 
         return await self.store.read(read)
 
+    async def unsent(self, *, failed_only: bool = False, limit: int = 1000) -> list[OutboxItem]:
+        """What is not sent, waiting or failed, oldest first (the order it is sent in)."""
+        query = select(outbox).where(outbox.c.sent_at.is_(None))
+        if failed_only:
+            query = query.where(outbox.c.failed_at.is_not(None))
+        return await self.store.read(lambda conn: [
+            _item(row) for row in conn.execute(query.order_by(outbox.c.id).limit(limit))])
+
+    async def get_unsent(self, item_id: int) -> OutboxItem | None:
+        row = await self.store.read(lambda conn: conn.execute(
+            select(outbox).where(outbox.c.id == item_id, outbox.c.sent_at.is_(None))).first())
+        return None if row is None else _item(row)
+
+    async def retry(self, item_ids: Iterable[int] | None, at: datetime) -> list[OutboxItem]:
+        """Failed items (these, or every one) back in the queue, due now, with their tries counted
+        afresh; the running bot's sender finds them at its next look. The items put back."""
+        ids = None if item_ids is None else list(item_ids)
+
+        def write(conn: Connection) -> list[OutboxItem]:
+            which = [outbox.c.failed_at.is_not(None), outbox.c.sent_at.is_(None)]
+            if ids is not None:
+                which.append(outbox.c.id.in_(ids))
+            rows = conn.execute(select(outbox).where(*which).order_by(outbox.c.id)).all()
+            if rows:
+                conn.execute(update(outbox).where(outbox.c.id.in_([row.id for row in rows]))
+                             .values(failed_at=None, next_attempt_at=at, attempts=0))
+            return [_item(row) for row in rows]
+
+        return await self.store.write(write)
+
+    async def drop(self, item_id: int) -> OutboxItem | None:
+        """Remove an answer not sent (waiting or failed): it is never sent. None if there is none."""
+
+        def write(conn: Connection) -> OutboxItem | None:
+            row = conn.execute(select(outbox).where(outbox.c.id == item_id, outbox.c.sent_at.is_(None))).first()
+            if row is not None:
+                conn.execute(delete(outbox).where(outbox.c.id == item_id))
+            return None if row is None else _item(row)
+
+        return await self.store.write(write)
+
     async def backlog(self, network: str | None = None) -> Backlog:
         def read(conn: Connection) -> Backlog:
             where = [] if network is None else [outbox.c.network == network]
@@ -157,4 +200,4 @@ class OutboxStore:
 
 def _item(row) -> OutboxItem:
     return OutboxItem(row.id, row.network, row.place, row.kind, json.loads(row.payload), row.key, row.attempts,
-                      row.created_at, row.last_error)
+                      row.created_at, row.last_error, row.next_attempt_at, row.failed_at)

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from watchbot.cli import Context, _valid_tags, with_store
+from watchbot.cli.context import Context, valid_tags, with_store
 from watchbot.feeds.poller import MAX_BACKFILL, FeedError, FeedPoller, parse_every, poller_from_settings
 from watchbot.feeds.results import describe_added, describe_state
 from watchbot.store import Store
@@ -32,7 +32,7 @@ def feeds() -> None:
 
 @feeds.command("add")
 @click.argument("url")
-@click.option("--tag", "tags", multiple=True, callback=_valid_tags, help="A tag for every entry (repeat for more).")
+@click.option("--tag", "tags", multiple=True, callback=valid_tags, help="A tag for every entry (repeat for more).")
 @click.option("--alert", is_flag=True, help="Post each new entry to the rooms at once, as well as in the digest.")
 @click.option("--every", callback=_every, default=None, metavar="DURATION",
               help="How often to poll it: 30m, 2h, 1d (default: WATCHBOT_FEEDS_EVERY).")

@@ -7,7 +7,7 @@ import getpass
 
 import click
 
-from watchbot.cli import Context, with_store
+from watchbot.cli.context import Context, with_store
 from watchbot.commands import Caller, Command, run_command
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role

@@ -8,7 +8,7 @@ import re
 
 import click
 
-from watchbot.cli import Context, with_store
+from watchbot.cli.context import Context, with_store
 from watchbot.model import Visibility, utcnow
 from watchbot.rooms import RoomRecord, digest_here
 from watchbot.store import Store

@@ -12,7 +12,7 @@ import json
 
 import click
 
-from watchbot.cli import Context, with_store
+from watchbot.cli.context import Context, with_store
 from watchbot.store import Store
 from watchbot.store.failures import FailedEvent, FailureStore, FORGOTTEN
 
