@@ -18,7 +18,7 @@ import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Audience, Visibility
@@ -117,6 +117,41 @@ class PublishedReader:
             return found[:limit]
 
         return await self._store.read(read)
+
+    async def page(self, *, limit: int, before: int | None = None, tag: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   words: str | None = None) -> list[PublishedLink]:
+        """A page of links, the highest number first (the web API's listing): those below
+        `before`, with a visible share in [since, until) carrying `tag`, whose view holds `words`.
+        Numbers never go back, so `before` pages through a store that grows without repeats."""
+        query = (select(shares.c.link_id).where(self._visible()).group_by(shares.c.link_id)
+                 .order_by(shares.c.link_id.desc()).limit(limit))
+        if before is not None:
+            query = query.where(shares.c.link_id < before)
+        if tag is not None:
+            query = query.where(shares.c.id.in_(select(share_tags.c.share_id).where(share_tags.c.tag == tag)))
+        if since is not None:
+            query = query.where(shares.c.shared_at >= since)
+        if until is not None:
+            query = query.where(shares.c.shared_at < until)
+        if words is not None:
+            from watchbot.store.store import search_tokens
+
+            tokens = search_tokens(words)
+            if not tokens:
+                return []
+            query = query.where(shares.c.link_id.in_(self._public_matches(tokens)))
+        return await self._store.read(lambda conn: self._views(conn, list(conn.execute(query).scalars())))
+
+    def _public_matches(self, tokens: list[str]):
+        """Every link whose public view holds each token (unranked: a filter, not a search)."""
+        if self._store.dialect == "postgresql":
+            return text(
+                "SELECT id FROM links WHERE published_url IS NOT NULL "
+                "AND to_tsvector('simple', published_document) @@ to_tsquery('simple', :q)"
+            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens)).columns(column("id"))
+        return text("SELECT rowid FROM published_fts WHERE published_fts MATCH :q").bindparams(
+            q=" AND ".join(f'"{t}"*' for t in tokens)).columns(column("rowid"))
 
     def _public_search(self, tokens: list[str], limit: int):
         if self._store.dialect == "postgresql":
