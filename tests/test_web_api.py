@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from watchbot.model import Source, Visibility
 from watchbot.store import Store
+from watchbot.store import published as published_reads
 from tests.web_serving import BASE_URL, serving, share
 
 HOSTILE_TITLE = "<script>alert(1)</script><b>unclosed & \u202eevil\u202c"
@@ -116,3 +117,21 @@ async def test_with_a_token_the_api_and_feeds_answer_only_its_bearer(store: Stor
         said = await (await client.get("/api/links")).json()
         assert said["error"].startswith("This watch's API and feeds need a token")
         assert (await client.get("/healthz")).status == 200  # operators' routes do not ask
+
+
+async def test_a_tags_listing_is_the_same_whether_its_links_are_near_the_top_or_far_down(
+        store: Store, monkeypatch):
+    # The listing probes the newest TAG_WINDOW shares first, then gathers the tag's shares: both
+    # tries must give the same pages (a small window here, so both are taken on a small store).
+    monkeypatch.setattr(published_reads, "TAG_WINDOW", 3)
+    tags = ["rust", "go", "rust", "go", "go", "go", "rust", "rust", "go", "rust"]
+    ids = {n: (await share(store, f"https://example.org/{n} #{tag}", hours_ago=50 - n))[0]
+           for n, tag in enumerate(tags)}
+    rust = [ids[n] for n in reversed(range(len(tags))) if tags[n] == "rust"]
+    async with serving(store) as client:
+        seen, url = [], "/api/links?tag=rust&limit=2"
+        while url:
+            body = await (await client.get(url.removeprefix(BASE_URL))).json()
+            seen += [link["id"] for link in body["links"]]
+            url = body["next"]
+    assert seen == rust
