@@ -29,15 +29,16 @@ from watchbot.store import Store
 from watchbot.web.app import build_app
 from watchbot.web.site import Site
 
-# (figure name, path): each is measured beside a static file of its answer's size.
+# (figure name, path): each is measured beside a static file of its answer's size. {rare}: the
+# last topic word, in about 20 links and the prefix of no other word (search matches prefixes).
 ROUTES = (
     ("web: GET /api/links (20 links)", "/api/links"),
     ("web: GET /api/links?tag=rust", "/api/links?tag=rust"),
-    ("web: GET /api/search?q=topic7", "/api/search?q=topic7"),
+    ("web: GET /api/search?q= a rare word", "/api/search?q={rare}"),
 )
 
 
-async def measure(store_path: Path, repeat: int) -> list[Figure]:
+async def measure(store_path: Path, size: corpus.Size, repeat: int) -> list[Figure]:
     store = await Store.open(f"sqlite:///{store_path}", migrate=False)
     site = Site(store=store, settings=Settings(_env_file=None), base_url="http://127.0.0.1",
                 clock=lambda: corpus.NOW)
@@ -52,7 +53,9 @@ async def measure(store_path: Path, repeat: int) -> list[Figure]:
         try:
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}",
                                              connector=aiohttp.TCPConnector(limit=1)) as client:
-                return [await _route(client, Path(files), name, path, repeat) for name, path in ROUTES]
+                rare = f"topic{size.topics - 1}"
+                return [await _route(client, Path(files), name, path.format(rare=rare), repeat)
+                        for name, path in ROUTES]
         finally:
             await runner.cleanup()
             await store.close()
@@ -83,7 +86,7 @@ async def _route(client: aiohttp.ClientSession, files: Path, name: str, path: st
 def figures(*, quick: bool, log=print) -> list[Figure]:
     size = corpus.QUICK if quick else corpus.FULL
     store_path = corpus.cached_store(size, log=log)
-    measured = asyncio.run(measure(store_path, 20 if quick else 300))
+    measured = asyncio.run(measure(store_path, size, 20 if quick else 300))
     for figure in measured:
         log(f"{figure.name}: {figure.note}")
     return measured

@@ -32,7 +32,7 @@ FIGURES = (
     "`watchbot --version`",
     "web: GET /api/links (20 links)",
     "web: GET /api/links?tag=rust",
-    "web: GET /api/search?q=topic7",
+    "web: GET /api/search?q= a rare word",
 )
 # Figures the issue gives no target for: they are ratios to read, not to meet.
 WITHOUT_TARGET = ("filing, as above, vs plain sqlite3", "web: ")
