@@ -5,7 +5,7 @@
     python -m bench --only store,startup
 
 Groups: store (filing, digest, search), matrix (reaction, catch-up, memory: starts a throwaway
-Synapse), startup (`watchbot --version`). Each figure interleaves watchbot with a baseline doing
+Synapse), startup (`watchbot --version`), web (the JSON API beside a static file of the same size). Each figure interleaves watchbot with a baseline doing
 the same work (bench/harness.py). Progress goes to standard error, the table to standard output.
 """
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
 
-GROUPS = ("store", "matrix", "startup")
+GROUPS = ("store", "matrix", "startup", "web")
 
 
 def run(groups: tuple[str, ...], *, quick: bool) -> list[harness.Figure]:
@@ -36,6 +36,8 @@ def run(groups: tuple[str, ...], *, quick: bool) -> list[harness.Figure]:
             from bench import store_figures as module
         elif group == "matrix":
             from bench import matrix_figures as module
+        elif group == "web":
+            from bench import web_figures as module
         else:
             from bench import startup_figures as module
         figures += module.figures(quick=quick, log=log)
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"`{command}`, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
     print(f"Before: {before}  \nAfter: {harness.machine()}\n")
     print(harness.table(figures))
+    if notes := [f"- {figure.name}: {figure.note}" for figure in figures if figure.note]:
+        print("\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from watchbot.digest.schedule import Period, last_period  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
-BUILDER_VERSION = 1  # raise it when what is built here changes
+BUILDER_VERSION = 2  # raise it when what is built here changes
 # WATCHBOT_BENCH_CACHE moves it (the test of the quick mode keeps its store in its own directory).
 CACHE = Path(os.environ.get("WATCHBOT_BENCH_CACHE") or Path(__file__).resolve().parent / ".cache")
 ZONE = ZoneInfo("Europe/Paris")
@@ -138,7 +138,9 @@ def _fill(path: Path, size: Size, week: Period) -> None:
                 heavy = heavy_every and n <= old and n % heavy_every == 0 and n // heavy_every <= size.heavy
                 sharer = HEAVY_SHARER if heavy else f"@user{n % 300}:example.org"
                 note = f"worth a read {n}"
-                link_rows.append((n, url, url, " ".join([url, title, description, note, *tags]), stamp(at)))
+                document = " ".join([url, title, description, note, *tags])
+                # Every share is public: the published view is the whole link (public search reads it).
+                link_rows.append((n, url, url, document, stamp(at), url, document))
                 page_rows.append((n, "ok", url, title, description, f"Site {n % 5000}", "en", stamp(at)))
                 sharings = [(sharer, at)]
                 if n > old and n % 10 == 0:  # shared before, and again this week
@@ -149,7 +151,8 @@ def _fill(path: Path, size: Size, week: Period) -> None:
                                        f"$event{share_id}", "public", stamp(when), note))
                     tag_rows += [(share_id, tag) for tag in tags]
             connection.executemany(
-                "INSERT INTO links (id, key, url, search_document, filed_at) VALUES (?, ?, ?, ?, ?)", link_rows)
+                "INSERT INTO links (id, key, url, search_document, filed_at, published_url, published_document) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", link_rows)
             connection.executemany(
                 "INSERT INTO link_pages (link_id, state, final_url, title, description, site_name, language, "
                 "attempts, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)", page_rows)

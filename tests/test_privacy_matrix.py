@@ -203,6 +203,22 @@ async def modlog_after_removing_a_private_link(store: Store, gate: Moderation, p
     return await command(ADMIN_IN_PUBLIC, "!watch modlog")(store, gate, pages)
 
 
+def on_the_web(path: str, asked: str | None = None) -> Surface:
+    """What the web's JSON API or Atom feeds answer at `path` (`{id}`: the link's number). The
+    answer repeats what was `asked` (a search's words, a feed's tag): that is not a leak."""
+    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
+        from tests.web_serving import serving
+
+        async with serving(store) as client:
+            answer = await client.get(path.format(id=await the_link_id(store, pages)))
+            said = f"{answer.status} " + await answer.text()
+        if asked is not None:
+            for echo in (f'"query": "{asked}"', f"#{asked}<", f"/tags/{asked}.atom", f"/tags/{asked}\""):
+                said = said.replace(echo, "…")
+        return said
+    return run
+
+
 # Each surface, and what of the public share it must show (so an empty answer cannot pass).
 SURFACES: dict[str, tuple[Surface, str | None]] = {
     "show": (command_on_the_link(BOB, "!watch show {id}"), "/post?id=7"),
@@ -225,6 +241,16 @@ SURFACES: dict[str, tuple[Surface, str | None]] = {
     "export html": (export_as("html"), "/post?id=7"),
     "export atom": (export_as("atom"), "/post?id=7"),
     "modlog outside the moderators' room": (modlog_after_removing_a_private_link, "a link shared privately"),
+    "web /api/links": (on_the_web("/api/links"), "/post?id=7"),
+    "web /api/links/ID": (on_the_web("/api/links/{id}"), "/post?id=7"),
+    "web /api/search": (on_the_web("/api/search?q=public"), "/post?id=7"),
+    **{f"web /api/search {word}": (on_the_web(f"/api/search?q={word}", word), '"links": []')
+       for word in ("canarytag", "canarynote", "canarytitle", "canaryname", "canarypath")},
+    "web /api/links?q=canarynote": (on_the_web("/api/links?q=canarynote"), '"links": []'),
+    "web /api/tags": (on_the_web("/api/tags"), '"tag": "public"'),
+    "web /feeds/links.atom": (on_the_web("/feeds/links.atom"), "/post?id=7"),
+    "web /feeds/tags/public.atom": (on_the_web("/feeds/tags/public.atom"), "/post?id=7"),
+    "web /feeds/tags/canarytag.atom": (on_the_web("/feeds/tags/canarytag.atom", "canarytag"), "200 "),
 }
 
 

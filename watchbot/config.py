@@ -25,7 +25,8 @@ from watchbot.links import normalise_tag
 
 ENV_PREFIX = "WATCHBOT_"
 # Settings whose values are never repeated in a message: they may hold a password or a token.
-SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN", "WATCHBOT_FEDIVERSE_ACCESS_TOKEN"}
+SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN", "WATCHBOT_FEDIVERSE_ACCESS_TOKEN",
+                   "WATCHBOT_WEB_API_TOKEN"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -141,6 +142,10 @@ class Settings(BaseSettings):
     feeds_digest_cap: int = Field(default=10, ge=0, le=100)
     # Alert feeds post each new entry to the rooms at once; to the fediverse too when true.
     feeds_alerts_to_fediverse: bool = False
+
+    # The web's JSON API and Atom feeds (web/): when set, they answer only requests bearing
+    # "Authorization: Bearer <this>" (a private deployment); the pages, /healthz and /metrics do not ask.
+    web_api_token: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("feeds_every")
     @classmethod

@@ -9,7 +9,7 @@ a network stops, with the line saying what to do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from watchbot.model import utcnow
@@ -47,25 +47,27 @@ class Pulse:
 class Health:
     healthy: bool
     lines: list[str]
+    # The lines that make it unhealthy, alone (what /healthz answers with its 503).
+    problems: list[str] = field(default_factory=list)
 
 
 def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *,
            failed_events: int = 0, outbox_failed: int = 0, outbox_waiting: int = 0) -> Health:
     """How each configured network stands, from its last heartbeat (pure: the caller reads)."""
     by_network = {beat.network: beat for beat in beats}
-    healthy, lines = True, []
+    lines, problems = [], []
     for network in networks:
         beat = by_network.get(network)
         if beat is None:
-            healthy = False
-            lines.append(f"{network}: no sign of life yet (is `watchbot run` running?)")
+            problems.append(f"{network}: no sign of life yet (is `watchbot run` running?)")
+            lines.append(problems[-1])
         elif beat.problem:
-            healthy = False
-            lines.append(f"{network}: stopped {_ago(now - beat.beat_at)}: {beat.problem}")
+            problems.append(f"{network}: stopped {_ago(now - beat.beat_at)}: {beat.problem}")
+            lines.append(problems[-1])
         elif now - beat.beat_at > STALE_AFTER:
-            healthy = False
-            lines.append(f"{network}: no good sync or poll for {duration(now - beat.beat_at)} "
-                         "(see the bot's log)")
+            problems.append(f"{network}: no good sync or poll for {duration(now - beat.beat_at)} "
+                            "(see the bot's log)")
+            lines.append(problems[-1])
         else:
             lines.append(f"{network}: ok, last good sync or poll {_ago(now - beat.beat_at)}")
     if failed_events:
@@ -75,7 +77,7 @@ def assess(beats: Iterable[Heartbeat], networks: Iterable[str], now: datetime, *
         lines.append(f"{outbox_waiting} answer(s) waiting to be sent")
     if outbox_failed:
         lines.append(f"{outbox_failed} answer(s) could not be sent and are kept: see `watchbot outbox --failed`")
-    return Health(healthy, lines)
+    return Health(not problems, lines, problems)
 
 
 def _ago(delta: timedelta) -> str:

@@ -1,10 +1,16 @@
-"""An Atom 1.0 feed (RFC 4287) of the publishable links, one entry per link."""
+"""An Atom 1.0 feed (RFC 4287) of the publishable links, one entry per link.
+
+`write_atom` is the export (`watchbot export --format atom`, from the store's records);
+`write_published_atom` writes links already read as published views (the web's feeds), with a
+link to each link's page and to the feed's own page when a site is given.
+"""
 
 from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
@@ -35,6 +41,14 @@ def atom_time(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPages:
+    """A feed served by the web: the page it stands for, and each link's page."""
+
+    page_url: str
+    link_page: Callable[[PublishedLink], str]
+
+
 def write_atom(
     records: Iterable[LinkRecord],
     out: TextIO,
@@ -44,19 +58,34 @@ def write_atom(
     now: datetime,
 ) -> int:
     links = [link for link in map(view_of, records) if link is not None]
+    return write_published_atom(links, out, title=title, feed_url=site_url, now=now)
+
+
+def write_published_atom(
+    links: Iterable[PublishedLink],
+    out: TextIO,
+    *,
+    title: str,
+    feed_url: str | None,
+    now: datetime,
+    pages: FeedPages | None = None,
+) -> int:
+    """The feed of `links` (published views, in the order given); how many entries it holds."""
+    links = list(links)
     # Tag names are written unqualified under a default xmlns attribute, rather than through
     # ET.register_namespace, which would change ElementTree's global state for the whole process.
     feed = ET.Element("feed", {"xmlns": ATOM_NAMESPACE})
-    _text(feed, "id", feed_id(title, site_url))
+    _text(feed, "id", feed_id(title, feed_url))
     _text(feed, "title", one_line(title))
     # The feed changes only when an entry does, so an unchanged store gives an unchanged feed.
-    updated = max((link.last_shared_at for link in links), default=now)
-    _text(feed, "updated", atom_time(updated))
-    if site_url:
-        ET.SubElement(feed, "link", {"rel": "self", "href": site_url})
+    _text(feed, "updated", atom_time(feed_updated(links, now)))
+    if feed_url:
+        ET.SubElement(feed, "link", {"rel": "self", "href": feed_url})
+    if pages is not None:
+        ET.SubElement(feed, "link", {"rel": "alternate", "type": "text/html", "href": pages.page_url})
     _text(feed, "generator", "watchbot")
     for link in links:
-        _add_entry(feed, link)
+        _add_entry(feed, link, pages)
     ET.indent(feed)
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write(ET.tostring(feed, encoding="unicode"))
@@ -64,11 +93,19 @@ def write_atom(
     return len(links)
 
 
-def _add_entry(feed: ET.Element, link: PublishedLink) -> None:
+def feed_updated(links: Iterable[PublishedLink], now: datetime) -> datetime:
+    """The feed's `updated`: its newest visible share (`now` for an empty feed)."""
+    return max((link.last_shared_at for link in links), default=now)
+
+
+def _add_entry(feed: ET.Element, link: PublishedLink, pages: FeedPages | None) -> None:
     entry = ET.SubElement(feed, "entry")
     _text(entry, "id", entry_id(link.key))
     _text(entry, "title", one_line(link.title or link.url))
+    # The link itself is what a reader opens; its page on the site (who shared it, where) is related.
     ET.SubElement(entry, "link", {"rel": "alternate", "href": one_line(link.url)})
+    if pages is not None:
+        ET.SubElement(entry, "link", {"rel": "related", "type": "text/html", "href": pages.link_page(link)})
     _text(entry, "published", atom_time(link.first_shared_at))
     _text(entry, "updated", atom_time(link.last_shared_at))
     author = ET.SubElement(entry, "author")

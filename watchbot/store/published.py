@@ -18,7 +18,7 @@ import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Audience, Visibility
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
 # How many candidates a private place's search looks at before giving up on more.
 PLACE_CANDIDATES = 200
+# How many of the newest shares a tagged listing probes before it gathers the tag's shares instead.
+TAG_WINDOW = 2000
 
 
 class PublishedReader:
@@ -117,6 +119,60 @@ class PublishedReader:
             return found[:limit]
 
         return await self._store.read(read)
+
+    async def page(self, *, limit: int, before: int | None = None, tag: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   words: str | None = None) -> list[PublishedLink]:
+        """A page of links, the highest number first (the web API's listing): those below
+        `before`, with a visible share in [since, until) carrying `tag`, whose view holds `words`.
+        Numbers never go back, so `before` pages through a store that grows without repeats."""
+        query = (select(shares.c.link_id).where(self._visible()).group_by(shares.c.link_id)
+                 .order_by(shares.c.link_id.desc()).limit(limit))
+        if before is not None:
+            query = query.where(shares.c.link_id < before)
+        if since is not None:
+            query = query.where(shares.c.shared_at >= since)
+        if until is not None:
+            query = query.where(shares.c.shared_at < until)
+        if words is not None:
+            from watchbot.store.store import search_tokens
+
+            tokens = search_tokens(words)
+            if not tokens:
+                return []
+            query = query.where(shares.c.link_id.in_(self._public_matches(tokens)))
+        if tag is None:
+            return await self._store.read(lambda conn: self._views(conn, list(conn.execute(query).scalars())))
+        return await self._store.read(lambda conn: self._views(conn, self._tagged_page(conn, query, tag, limit,
+                                                                                       before)))
+
+    def _tagged_page(self, conn: Connection, query, tag: str, limit: int, before: int | None) -> list[int]:
+        """`query` held to links with a visible share tagged `tag`, in two tries. SQLite either
+        gathers every share of the tag before ordering (a common tag: a tenth of the store) or
+        walks the links from the newest, probing each (a rare tag: the whole store). So: probe
+        the newest TAG_WINDOW shares first, which finds a common tag's page at once, and gather
+        the tag's shares only when that window holds too few (a rare tag: few shares to gather)."""
+        tagged = select(share_tags.c.share_id).where(share_tags.c.share_id == shares.c.id, share_tags.c.tag == tag)
+        edge = select(shares.c.link_id).where(self._visible()).order_by(shares.c.link_id.desc()).offset(TAG_WINDOW)
+        if before is not None:
+            edge = edge.where(shares.c.link_id < before)
+        window_starts = conn.execute(edge.limit(1)).scalar_one_or_none()
+        if window_starts is not None:
+            near = list(conn.execute(query.where(shares.c.link_id > window_starts, tagged.exists())).scalars())
+            if len(near) >= limit:
+                return near
+        return list(conn.execute(query.where(
+            shares.c.id.in_(select(share_tags.c.share_id).where(share_tags.c.tag == tag)))).scalars())
+
+    def _public_matches(self, tokens: list[str]):
+        """Every link whose public view holds each token (unranked: a filter, not a search)."""
+        if self._store.dialect == "postgresql":
+            return text(
+                "SELECT id FROM links WHERE published_url IS NOT NULL "
+                "AND to_tsvector('simple', published_document) @@ to_tsquery('simple', :q)"
+            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens)).columns(column("id"))
+        return text("SELECT rowid FROM published_fts WHERE published_fts MATCH :q").bindparams(
+            q=" AND ".join(f'"{t}"*' for t in tokens)).columns(column("rowid"))
 
     def _public_search(self, tokens: list[str], limit: int):
         if self._store.dialect == "postgresql":

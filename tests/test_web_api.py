@@ -1,0 +1,137 @@
+"""The JSON API (watchbot/web/api.py) served on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from watchbot.model import Source, Visibility
+from watchbot.store import Store
+from watchbot.store import published as published_reads
+from tests.web_serving import BASE_URL, serving, share
+
+HOSTILE_TITLE = "<script>alert(1)</script><b>unclosed & \u202eevil\u202c"
+HOSTILE_NOTE = "</textarea><img src=x onerror=alert(2)> \u202egnp.exe"
+TOKEN = "s3cret-token-for-tests-only"
+
+
+async def test_links_are_listed_newest_first_a_page_at_a_time_to_the_end(store: Store):
+    ids = [(await share(store, f"https://example.org/{n} #rust", hours_ago=50 - n))[0] for n in range(5)]
+    async with serving(store) as client:
+        seen, url = [], "/api/links?limit=2"
+        while url:
+            answer = await client.get(url.removeprefix(BASE_URL))
+            assert answer.status == 200
+            body = await answer.json()
+            seen.append([link["id"] for link in body["links"]])
+            url = body["next"]
+    assert seen == [ids[:-3:-1], ids[2:0:-1], ids[:1]]
+
+
+async def test_a_link_says_what_the_public_may_read_of_it_and_where_its_page_is(store: Store):
+    [link_id] = await share(store, "https://example.org/post?id=7&utm_source=x #Rust #async", hours_ago=3,
+                            title=HOSTILE_TITLE, note=HOSTILE_NOTE)
+    await share(store, "https://example.org/post?id=7", hours_ago=2, who=("@bob:x", "Bob"), place="!dm:x",
+                visibility=Visibility.DIRECT, note="private words")
+    async with serving(store) as client:
+        answer = await client.get(f"/api/links/{link_id}")
+        link = await answer.json()
+    assert answer.status == 200 and answer.content_type == "application/json"
+    assert link["url"] == "https://example.org/post?id=7"  # no tracking parameter
+    assert link["title"] == HOSTILE_TITLE  # intact: JSON escapes it, whoever shows it must too
+    assert link["tags"] == ["async", "rust"]
+    assert link["first_shared_at"] == "2026-11-30T09:00:00Z"
+    assert link["shares"] == [{"by": "Alice", "source": "matrix", "place": "!pub:x", "at": "2026-11-30T09:00:00Z"}]
+    assert link["page"] == f"{BASE_URL}/links/{link_id}"
+    assert "private words" not in str(link) and "Bob" not in str(link)
+
+
+async def test_links_filter_by_tag_dates_and_words(store: Store):
+    rust = (await share(store, "https://example.org/a io_uring #rust", hours_ago=30))[0]
+    await share(store, "https://example.org/b #python", hours_ago=20)
+    late = (await share(store, "https://example.org/c #rust", hours_ago=2, note="kernel news"))[0]
+    async with serving(store) as client:
+        async def ids(query: str) -> list[int]:
+            answer = await client.get("/api/links?" + query)
+            assert answer.status == 200, await answer.text()
+            return [link["id"] for link in (await answer.json())["links"]]
+
+        assert await ids("tag=%23Rust") == [late, rust]
+        assert await ids("tag=rust&since=2026-11-30") == [late]
+        assert await ids("until=2026-11-29T12:00:00Z") == [rust]
+        assert await ids("q=kernel") == [late]
+        assert await ids("q=kernel&tag=python") == []
+
+
+async def test_a_bad_filter_gets_400_and_one_line_saying_what_is_expected(store: Store):
+    async with serving(store) as client:
+        for query, said in [("since=yesterday", "since: expected a date such as 2026-11-30"),
+                            ("limit=lots", "limit: expected a whole number from 1 to 100"),
+                            ("tag=%20", "tag: not a tag"), ("before=x", "before: expected a link number")]:
+            answer = await client.get("/api/links?" + query)
+            assert answer.status == 400
+            assert said in (await answer.json())["error"]
+        answer = await client.get("/api/search")
+        assert answer.status == 400 and "q: say what to search for" in (await answer.json())["error"]
+
+
+async def test_a_link_nobody_shared_publicly_is_404_as_is_an_unknown_address(store: Store):
+    [secret] = await share(store, "https://secret.example/x", hours_ago=1, place="!dm:x", visibility=Visibility.DIRECT)
+    async with serving(store) as client:
+        for path, said in [(f"/api/links/{secret}", f"There is no link #{secret}."),
+                           ("/api/links/99999", "There is no link #99999."),
+                           ("/api/nothing-here", "There is no such API address")]:
+            answer = await client.get(path)
+            assert answer.status == 404
+            assert said in (await answer.json())["error"]
+
+
+async def test_tags_are_counted_from_public_shares_with_their_pages(store: Store):
+    await share(store, "https://example.org/a #rust #web", hours_ago=3)
+    await share(store, "https://example.org/b #rust", hours_ago=2)
+    await share(store, "https://example.org/c #secret", hours_ago=1, place="!dm:x", visibility=Visibility.DIRECT)
+    async with serving(store) as client:
+        body = await (await client.get("/api/tags")).json()
+    assert body["tags"] == [{"tag": "rust", "count": 2, "page": f"{BASE_URL}/tags/rust"},
+                            {"tag": "web", "count": 1, "page": f"{BASE_URL}/tags/web"}]
+
+
+async def test_search_is_the_bots_search_of_the_published_view(store: Store):
+    [found] = await share(store, "https://example.org/a #rust", hours_ago=3, note="borrow checker tricks")
+    await share(store, "https://example.org/b", hours_ago=2, place="!dm:x", visibility=Visibility.DIRECT,
+                note="borrow secrets")
+    await share(store, "https://example.org/c", hours_ago=2, source=Source.FEED, place="https://feed.example/atom",
+                who=("https://feed.example/atom", "Feed"), links=("https://example.org/c",), title="Checker news")
+    async with serving(store) as client:
+        body = await (await client.get("/api/search?q=borrow")).json()
+    assert body["query"] == "borrow" and [link["id"] for link in body["links"]] == [found]
+
+
+async def test_with_a_token_the_api_and_feeds_answer_only_its_bearer(store: Store):
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    async with serving(store, web_api_token=TOKEN) as client:
+        for path in ("/api/links", "/api/tags", "/feeds/links.atom", "/feeds/tags/rust.atom"):
+            for header in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"}):
+                refused = await client.get(path, headers=header)
+                assert refused.status == 401, path
+                assert refused.headers["WWW-Authenticate"] == 'Bearer realm="watchbot"'
+                assert TOKEN not in await refused.text()
+            assert (await client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 200, path
+        said = await (await client.get("/api/links")).json()
+        assert said["error"].startswith("This watch's API and feeds need a token")
+        assert (await client.get("/healthz")).status == 200  # operators' routes do not ask
+
+
+async def test_a_tags_listing_is_the_same_whether_its_links_are_near_the_top_or_far_down(
+        store: Store, monkeypatch):
+    # The listing probes the newest TAG_WINDOW shares first, then gathers the tag's shares: both
+    # tries must give the same pages (a small window here, so both are taken on a small store).
+    monkeypatch.setattr(published_reads, "TAG_WINDOW", 3)
+    tags = ["rust", "go", "rust", "go", "go", "go", "rust", "rust", "go", "rust"]
+    ids = {n: (await share(store, f"https://example.org/{n} #{tag}", hours_ago=50 - n))[0]
+           for n, tag in enumerate(tags)}
+    rust = [ids[n] for n in reversed(range(len(tags))) if tags[n] == "rust"]
+    async with serving(store) as client:
+        seen, url = [], "/api/links?tag=rust&limit=2"
+        while url:
+            body = await (await client.get(url.removeprefix(BASE_URL))).json()
+            seen += [link["id"] for link in body["links"]]
+            url = body["next"]
+    assert seen == rust

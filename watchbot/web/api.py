@@ -1,0 +1,177 @@
+"""The read-only JSON API: links (filtered, paged), one link, tags, search.
+
+Every answer is computed from `Store.published(PUBLIC)`: the published view, never a private
+share, nor anything of a person who used `forget me`. Strings go out as they were written
+(JSON escapes them; whoever shows them must escape them too). A bad parameter gets 400 and one
+line saying what is expected; guard.py answers 401 and the router's 404s in the same shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime, timezone
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from watchbot.links import normalise_tag
+from watchbot.model import PUBLIC
+from watchbot.published import PublishedLink, as_utc
+from watchbot.web.guard import json_error
+from watchbot.web.site import SITE, Site
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100  # a larger limit is served as this many: one request never reads the whole store
+
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+class BadParameter(ValueError):
+    """A query parameter that cannot be read; its message is the one line the client gets."""
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/links", links)
+    app.router.add_get("/api/links/{id}", one_link)
+    app.router.add_get("/api/tags", tags)
+    app.router.add_get("/api/search", search)
+
+
+def _answer(body: dict) -> web.Response:
+    return web.json_response(body, dumps=_dumps)
+
+
+def iso(moment: datetime) -> str:
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def link_json(site: Site, link: PublishedLink) -> dict:
+    """One link as the API gives it: its published view and the page that shows it."""
+    return {
+        "id": link.id,
+        "url": link.url,
+        "title": link.title,
+        "description": link.description,
+        "site_name": link.site_name,
+        "tags": list(link.tags),
+        "first_shared_at": iso(link.first_shared_at),
+        "last_shared_at": iso(link.last_shared_at),
+        "shares": [{"by": share.sharer_name or share.sharer_id, "source": str(share.source),
+                    "place": share.place, "at": iso(as_utc(share.shared_at))} for share in link.shares],
+        "page": site.url(f"/links/{link.id}"),
+    }
+
+
+def tag_page(site: Site, tag: str) -> str:
+    return site.url(f"/tags/{quote(tag, safe='')}")
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+
+def limit_of(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadParameter(f"limit: expected a whole number from 1 to {MAX_LIMIT}, such as limit=50.")
+    return min(int(raw), MAX_LIMIT)
+
+
+def moment_of(request: web.Request, name: str) -> datetime | None:
+    """A date (2026-11-30, midnight UTC) or a date and time (2026-11-30T12:00:00Z); naive is UTC."""
+    raw = request.query.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise BadParameter(f"{name}: expected a date such as 2026-11-30 or 2026-11-30T12:00:00Z.") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def tag_of(request: web.Request, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    tag = normalise_tag(raw, request.app[SITE].settings.tag_aliases)
+    if tag is None:
+        raise BadParameter("tag: not a tag (letters, digits, - and _, such as tag=rust).")
+    return tag
+
+
+def before_of(request: web.Request) -> int | None:
+    raw = request.query.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadParameter("before: expected a link number, as given in “next”.")
+    return int(raw)
+
+
+def words_of(request: web.Request, *, required: bool) -> str | None:
+    words = request.query.get("q", "").strip()
+    if not words:
+        if required:
+            raise BadParameter("q: say what to search for, such as q=rust async.")
+        return None
+    return words
+
+
+def _reading_parameters(handler):
+    """A BadParameter raised while reading the query becomes a 400 with its one line."""
+    @functools.wraps(handler)
+    async def read(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadParameter as error:
+            return json_error(400, str(error))
+    return read
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+
+@_reading_parameters
+async def links(request: web.Request) -> web.Response:
+    """`GET /api/links?tag=&since=&until=&q=&before=&limit=`: the newest links first; `next`
+    is the URL of the following page (None on the last)."""
+    site = request.app[SITE]
+    limit = limit_of(request)
+    filters = {"tag": tag_of(request, request.query.get("tag")), "since": moment_of(request, "since"),
+               "until": moment_of(request, "until"), "words": words_of(request, required=False)}
+    # One more than asked: whether a next page exists, without a count over the whole store.
+    found = await site.store.published(PUBLIC).page(limit=limit + 1, before=before_of(request), **filters)
+    shown = found[:limit]
+    following = None
+    if len(found) > limit:
+        kept = {name: value for name, value in request.query.items() if name not in ("before", "limit")}
+        following = site.url("/api/links?" + urlencode({**kept, "limit": limit, "before": shown[-1].id}))
+    return _answer({"links": [link_json(site, link) for link in shown], "next": following})
+
+
+@_reading_parameters
+async def one_link(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise BadParameter("A link's number is a whole number, such as /api/links/12.")
+    link = await site.store.published(PUBLIC).link(int(raw))
+    if link is None:
+        return json_error(404, f"There is no link #{int(raw)}.")
+    return _answer(link_json(site, link))
+
+
+async def tags(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    counts = await site.store.published(PUBLIC).tag_counts()
+    return _answer({"tags": [{"tag": tag, "count": count, "page": tag_page(site, tag)} for tag, count in counts]})
+
+
+@_reading_parameters
+async def search(request: web.Request) -> web.Response:
+    """`GET /api/search?q=&limit=`: the bot's own search (`search WORDS`), best matches first."""
+    site = request.app[SITE]
+    words = words_of(request, required=True)
+    found = await site.store.published(PUBLIC).search(words, limit=limit_of(request))
+    return _answer({"query": words, "links": [link_json(site, link) for link in found]})
