@@ -1,7 +1,8 @@
 """What a digest holds: the links of a period, ranked, each under one tag. A pure function.
 
-Only what may be published goes in: the published views of links (watchbot/published.py), so
-their shares from public or unlisted messages, made in the period, and the URL without trackers.
+Only what may be published goes in: the published views of links (watchbot/published.py, read as
+light `PeriodLink`s), so their shares from public or unlisted messages, made in the period, and the
+URL without trackers.
 Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by the
 reactions and favourites their messages had, then by when they were first shared; each appears
 once, under its strongest tag (the tag most links of the period carry), and the sharers are
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from watchbot.digest.schedule import Period
 from watchbot.model import Source
-from watchbot.published import PublishedLink
+from watchbot.published import PeriodLink
 
 UNTAGGED = "other"
 
@@ -50,7 +51,7 @@ class Digest:
     feed_count: int = 0
 
 
-def build_digest(links: Iterable[PublishedLink], period: Period, *, top: int = 20, place: str | None = None,
+def build_digest(links: Iterable[PeriodLink], period: Period, *, top: int = 20, place: str | None = None,
                  feed_top: int = 10, reactions: Mapping[tuple[Source, str], int] | None = None) -> Digest:
     """`place`: only what was shared there (a room's own digest); None: everything. `feed_top`:
     how many links only feeds brought are shown, in their own section. `reactions`: per shared
@@ -88,7 +89,7 @@ class _Entry:
     reactions: int
 
 
-def _entry(published: PublishedLink, period: Period, place: str | None,
+def _entry(published: PeriodLink, period: Period, place: str | None,
            reactions: Mapping[tuple[Source, str], int]) -> _Entry | None:
     shares = [s for s in published.shares if period.contains(s.shared_at) and (place is None or s.place == place)]
     if not shares:
