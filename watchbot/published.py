@@ -78,7 +78,7 @@ class SharedThen:
     place: str | None
     event_id: str | None
     shared_at: datetime
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # sorted, each once
 
 
 @dataclass(frozen=True, slots=True)

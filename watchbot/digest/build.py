@@ -91,14 +91,18 @@ class _Entry:
 
 def _entry(published: PeriodLink, period: Period, place: str | None,
            reactions: Mapping[tuple[Source, str], int]) -> _Entry | None:
-    shares = [s for s in published.shares if period.contains(s.shared_at) and (place is None or s.place == place)]
+    start, end = period.start, period.end
+    shares = [s for s in published.shares if start <= s.shared_at < end and (place is None or s.place == place)]
     if not shares:
         return None
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
-    tags = tuple(sorted({tag for s in shares for tag in s.tags}))
+    tags = shares[0].tags if len(shares) == 1 else tuple(sorted({tag for s in shares for tag in s.tags}))
     link = DigestLink(published.id, published.url, published.title, tags, sharers)
+    count = 0
+    if reactions:
+        count = sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id)
     return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
-                  sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id))
+                  count)
 
 
 def _strongest_tag(link: DigestLink, weight: Counter) -> str:

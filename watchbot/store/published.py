@@ -13,10 +13,10 @@ only if the place's view holds every word.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, or_, select
@@ -33,7 +33,7 @@ from watchbot.published import (
     summary_of,
     view_of,
 )
-from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, ranked, search_tokens, split_tags
+from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, parameters, ranked, search_tokens, split_tags
 from watchbot.store.schema import link_pages, links, share_tags, shares
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class PublishedReader:
 
     def _visible(self):
         """The SQL condition on `shares` for the shares this audience sees (Audience.sees)."""
-        return self._visible_on(shares)
+        return _visible_on(shares, self.audience)
 
     def _views(self, conn: Connection, ids: list[int]) -> list[PublishedLink]:
         records = self._store.load_records(conn, ids)
@@ -119,54 +119,61 @@ class PublishedReader:
             return []
 
         def read(conn: Connection) -> list[LinkSummary]:
-            best = ranked(self._store.dialect, PUBLISHED, tokens, limit)
-            found = _summaries(conn.execute(self._summary_query(best)))
+            dialect = self._store.dialect
+            found = _summaries(conn.execute(_summary_query(dialect, self.audience),
+                                            parameters(dialect, tokens, limit)))
             if self.audience.place is not None:  # and what was shared here, held to the place's view
                 public = {summary.id for summary in found}
-                here = ranked(self._store.dialect, FULL, tokens, PLACE_CANDIDATES, place=self.audience.place)
-                candidates = [i for i in conn.execute(select(here.c.id)).scalars() if i not in public]
+                here = select(ranked(dialect, FULL, in_place=True).c.id)
+                values = parameters(dialect, tokens, PLACE_CANDIDATES, place=self.audience.place)
+                candidates = [i for i in conn.execute(here, values).scalars() if i not in public]
                 views = [view for view in self._views(conn, candidates) if _holds_every(view.search_text(), tokens)]
                 found = [summary_of(view) for view in views] + found
             return found[:limit]
 
         return await self._store.read(read)
 
-    def _summary_query(self, best):
-        """What a list shows of each ranked link (LinkSummary), by the rules of `view_of`."""
-        visible = self._visible_on(seen := shares.alias("seen"))
 
-        def first(column, *, given: bool = False):
-            """The column of the first visible share (holding it, with `given`: a title, a description)."""
-            query = select(column).where(seen.c.link_id == links.c.id, visible)
-            if given:
-                query = query.where(column != "")
-            return query.order_by(seen.c.shared_at, seen.c.id).limit(1).scalar_subquery()
+@functools.lru_cache(maxsize=256)  # a statement per audience: SQLAlchemy compiles it once
+def _summary_query(dialect: str, audience: Audience):
+    """What a list shows of each ranked link (LinkSummary), by the rules of `view_of`."""
+    best = ranked(dialect, PUBLISHED)
+    visible = _visible_on(seen := shares.alias("seen"), audience)
 
-        tags = (select(func.aggregate_strings(share_tags.c.tag, TAG_SEPARATOR))
-                .select_from(share_tags.join(seen, seen.c.id == share_tags.c.share_id))
-                .where(seen.c.link_id == links.c.id, visible).scalar_subquery())
-        sharers = select(func.count(seen.c.sharer_id.distinct())).where(seen.c.link_id == links.c.id, visible)
-        return (select(links.c.id, links.c.published_url, first(seen.c.url).label("first_url"),
-                       first(seen.c.visibility).label("first_visibility"),
-                       first(func.coalesce(func.nullif(seen.c.sharer_name, ""), seen.c.sharer_id)).label("first_name"),
-                       first(seen.c.shared_at).label("first_at"), first(seen.c.title, given=True).label("title"),
-                       first(seen.c.description, given=True).label("description"), tags.label("tags"),
-                       sharers.scalar_subquery().label("sharers"), link_pages.c.title.label("page_title"),
-                       link_pages.c.description.label("page_description"), link_pages.c.site_name,
-                       link_pages.c.fetched_url)
-                .select_from(best.join(links, links.c.id == best.c.id)
-                             .outerjoin(link_pages, link_pages.c.link_id == links.c.id))
-                .order_by(best.c.rank, best.c.id.desc()))
+    def first(column, *, given: bool = False):
+        """The column of the first visible share (holding it, with `given`: a title, a description)."""
+        query = select(column).where(seen.c.link_id == links.c.id, visible)
+        if given:
+            query = query.where(column != "")
+        return query.order_by(seen.c.shared_at, seen.c.id).limit(1).scalar_subquery()
 
-    def _visible_on(self, table):
-        """`_visible`, on another name for `shares`."""
-        public = table.c.visibility.in_(PUBLISHABLE)
-        if self.audience.place is None:
-            return public
-        here = table.c.place == self.audience.place
-        if self.audience.person is not None:
-            here = and_(here, table.c.sharer_id == self.audience.person)
-        return or_(public, here)
+    tags = (select(func.aggregate_strings(share_tags.c.tag, TAG_SEPARATOR))
+            .select_from(share_tags.join(seen, seen.c.id == share_tags.c.share_id))
+            .where(seen.c.link_id == links.c.id, visible).scalar_subquery())
+    sharers = select(func.count(seen.c.sharer_id.distinct())).where(seen.c.link_id == links.c.id, visible)
+    return (select(links.c.id, links.c.published_url, first(seen.c.url).label("first_url"),
+                   first(seen.c.visibility).label("first_visibility"),
+                   first(func.coalesce(func.nullif(seen.c.sharer_name, ""), seen.c.sharer_id)).label("first_name"),
+                   first(seen.c.shared_at).label("first_at"), first(seen.c.title, given=True).label("title"),
+                   first(seen.c.description, given=True).label("description"), tags.label("tags"),
+                   sharers.scalar_subquery().label("sharers"), link_pages.c.title.label("page_title"),
+                   link_pages.c.description.label("page_description"), link_pages.c.site_name,
+                   link_pages.c.fetched_url)
+            .select_from(best.join(links, links.c.id == best.c.id)
+                         .outerjoin(link_pages, link_pages.c.link_id == links.c.id))
+            .order_by(best.c.rank, best.c.id.desc()))
+
+
+def _visible_on(table, audience: Audience):
+    """The SQL condition on `table` (shares, or another name for it) for the shares `audience`
+    sees (Audience.sees)."""
+    public = table.c.visibility.in_(PUBLISHABLE)
+    if audience.place is None:
+        return public
+    here = table.c.place == audience.place
+    if audience.person is not None:
+        here = and_(here, table.c.sharer_id == audience.person)
+    return or_(public, here)
 
 
 def _summaries(rows) -> list[LinkSummary]:
@@ -197,21 +204,34 @@ _PERIOD_COLUMNS = (
 def _period_links(rows) -> list[PeriodLink]:
     """The rows of `shared_between` (one per visible share, by link, oldest first), as `view_of`
     would read them: the URL is the first visible share's, the title a visible share's own, else
-    the page's when it was fetched from that URL."""
-    found = []
-    for _link_id, group in groupby(rows, key=lambda row: row.link_id):
-        group = list(group)
-        first = group[0]
-        # links.published_url is the public view's URL, kept by the store: the first public
-        # share's, cleaned. Only a private place's own share, first, makes another.
-        url = first.published_url if first.visibility in PUBLISHABLE and first.published_url else clean_url(first.url)
-        titled = next((row.title for row in group if row.title), None)
-        title = titled or (first.page_title if first.fetched_url == url else None) or None
-        found.append(PeriodLink(first.link_id, url, title, tuple(
-            SharedThen(row.sharer_id, row.sharer_name, Source(row.source), row.place, row.event_id, row.shared_at,
-                       split_tags(row.tags))
-            for row in group)))
+    the page's when it was fetched from that URL. Rows are unpacked by position: a digest's week
+    is thousands of them (benchmarks: bench/store_figures.py)."""
+    found: list[PeriodLink] = []
+    current, link_shares, title, page_title, fetched_url, url = None, [], None, None, None, ""
+
+    def finish() -> None:
+        shown = title or (page_title if fetched_url == url else None) or None
+        found.append(PeriodLink(current, url, shown, tuple(link_shares)))
+
+    for (link_id, share_url, visibility, sharer_id, sharer_name, source, place, event_id, shared_at, share_title,
+         tags, published_url, row_page_title, row_fetched_url) in rows:
+        if link_id != current:
+            if current is not None:
+                finish()
+            current, link_shares, title = link_id, [], None
+            page_title, fetched_url = row_page_title, row_fetched_url
+            # links.published_url is the public view's URL, kept by the store: the first public
+            # share's, cleaned. Only a private place's own share, first, makes another.
+            url = published_url if visibility in PUBLISHABLE and published_url else clean_url(share_url)
+        title = title or share_title
+        link_shares.append(SharedThen(sharer_id, sharer_name, _SOURCES[source], place, event_id, shared_at,
+                                      split_tags(tags)))
+    if current is not None:
+        finish()
     return found
+
+
+_SOURCES = {source.value: source for source in Source}
 
 
 def _holds_every(document: str, tokens: list[str]) -> bool:

@@ -14,6 +14,7 @@ place's own shares) and the published document (the public view's words: public 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -51,11 +52,12 @@ FULL = Index("links_fts", "search_document", "TRUE")
 PUBLISHED = Index("published_fts", "published_document", "links.published_url IS NOT NULL")
 
 
-def ranked(dialect: str, index: Index, tokens: list[str], limit: int, *, place: str | None = None,
-           candidates: int = CANDIDATES) -> Subquery:
-    """The best `limit` matches as a subquery (id, rank): the lower the rank, the better; order
-    by (rank, id DESC). `place`: only links shared there."""
-    here = " AND {id} IN (SELECT link_id FROM shares WHERE place = :place)" if place is not None else ""
+@functools.cache
+def ranked(dialect: str, index: Index, *, in_place: bool = False) -> Subquery:
+    """The best matches as a subquery (id, rank): the lower the rank, the better; order by
+    (rank, id DESC). Built once per shape: executed with `parameters(...)`. `in_place`: only
+    links shared in the place given there."""
+    here = " AND {id} IN (SELECT link_id FROM shares WHERE place = :place)" if in_place else ""
     if dialect == "postgresql":
         vector, query = f"to_tsvector('simple', links.{index.document})", "to_tsquery('simple', :q)"
         sql = text(
@@ -63,24 +65,32 @@ def ranked(dialect: str, index: Index, tokens: list[str], limit: int, *, place: 
             f"SELECT links.id, links.{index.document} FROM links WHERE {index.condition} AND {vector} @@ {query}"
             f"{here.format(id='links.id')} ORDER BY links.id DESC LIMIT :candidates) AS links "
             f"ORDER BY rank, id DESC LIMIT :limit"
-        ).bindparams(q=" & ".join(f"{t}:*" for t in tokens))
+        )
     else:
         sql = text(
             f"SELECT id, rank FROM (SELECT rowid AS id, bm25({index.fts}) AS rank FROM {index.fts} "
             f"WHERE {index.fts} MATCH :q{here.format(id='rowid')} ORDER BY rowid DESC LIMIT :candidates) "
             f"ORDER BY rank, id DESC LIMIT :limit"
-        ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens))
-    sql = sql.bindparams(candidates=candidates, limit=limit)
-    if place is not None:
-        sql = sql.bindparams(place=place)
+        )
     return sql.columns(id=Integer, rank=Float).subquery("ranked")
+
+
+def parameters(dialect: str, tokens: list[str], limit: int, *, place: str | None = None) -> dict:
+    """What `ranked` is executed with: every token as a word prefix, all of them required."""
+    if dialect == "postgresql":
+        q = " & ".join(f"{t}:*" for t in tokens)
+    else:
+        q = " AND ".join(f'"{t}"*' for t in tokens)
+    return {"q": q, "candidates": CANDIDATES, "limit": limit, "place": place}
 
 
 TAG_SEPARATOR = "\x1f"  # no tag holds it: tags are words (links.normalise_tag)
 
 
-def operator_rows(best: Subquery):
+@functools.cache
+def operator_rows(dialect: str):
     """What `Link` holds of each ranked link, every share counted (the operator's view)."""
+    best = ranked(dialect, FULL)
     every = shares.alias("every")
 
     def first(column):
@@ -111,4 +121,6 @@ def link_of_row(row) -> Link:
 
 def split_tags(joined: str | None) -> tuple[str, ...]:
     """The tags `aggregate_strings` joined, each once, sorted."""
-    return tuple(sorted(set(joined.split(TAG_SEPARATOR)))) if joined else ()
+    if not joined:
+        return ()
+    return tuple(sorted(set(joined.split(TAG_SEPARATOR)))) if TAG_SEPARATOR in joined else (joined,)

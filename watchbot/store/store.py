@@ -48,7 +48,7 @@ from watchbot.published import view_of
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
 from watchbot.store.published import PublishedReader
-from watchbot.store.search import FULL, link_of_row, operator_rows, ranked, search_tokens
+from watchbot.store.search import link_of_row, operator_rows, parameters, search_tokens
 from watchbot.store.schema import (
     UTCDateTime,
     cursors,
@@ -451,8 +451,8 @@ class Store:
         tokens = search_tokens(words)
         if not tokens:
             return []
-        query = operator_rows(ranked(self.dialect, FULL, tokens, limit))
-        return await self._read(lambda conn: [link_of_row(row) for row in conn.execute(query)])
+        query, values = operator_rows(self.dialect), parameters(self.dialect, tokens, limit)
+        return await self._read(lambda conn: [link_of_row(row) for row in conn.execute(query, values)])
 
     async def tag_counts(self) -> list[tuple[str, int]]:
         """Each tag with the number of links carrying it, the most used first (every share)."""
