@@ -62,13 +62,14 @@ def build_digest(links: Iterable[PeriodLink], period: Period, *, top: int = 20, 
     shared = [entry for entry in entries if entry.people]
     from_feeds = [entry for entry in entries if not entry.people]
     # Most sharers first, then the earliest shared: a stable order whatever the store returned.
-    shared.sort(key=lambda e: (-len(e.link.sharers), -e.reactions, e.first_shared_at, e.link.link_id))
-    tag_weight = Counter(tag for entry in shared for tag in entry.link.tags)
+    shared.sort(key=lambda e: (-len(e.sharers), -e.reactions, e.first_shared_at, e.published.id))
+    tag_weight = Counter(tag for entry in shared for tag in entry.tags)
     by_tag: dict[str, list[DigestLink]] = {}
     for entry in shared[:top]:
-        by_tag.setdefault(_strongest_tag(entry.link, tag_weight), []).append(entry.link)
+        link = entry.link
+        by_tag.setdefault(_strongest_tag(link, tag_weight), []).append(link)
     sections = sorted(by_tag.items(), key=lambda item: (item[0] == UNTAGGED, -tag_weight[item[0]], item[0]))
-    from_feeds.sort(key=lambda e: (e.first_shared_at, e.link.link_id), reverse=True)  # the newest first
+    from_feeds.sort(key=lambda e: (e.first_shared_at, e.published.id), reverse=True)  # the newest first
     return Digest(
         period=period,
         link_count=len(shared),
@@ -83,10 +84,17 @@ def build_digest(links: Iterable[PeriodLink], period: Period, *, top: int = 20, 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    link: DigestLink
+    published: PeriodLink
+    tags: tuple[str, ...]  # of its shares in the period
+    sharers: tuple[str, ...]  # display names, first sharer first
     first_shared_at: datetime
     people: frozenset[str]  # who shared it, feeds left out: none means only feeds brought it
     reactions: int
+
+    @property
+    def link(self) -> DigestLink:
+        """Made only for the links shown (a week holds thousands)."""
+        return DigestLink(self.published.id, self.published.url, self.published.title, self.tags, self.sharers)
 
 
 def _entry(published: PeriodLink, period: Period, place: str | None,
@@ -97,11 +105,10 @@ def _entry(published: PeriodLink, period: Period, place: str | None,
         return None
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
     tags = shares[0].tags if len(shares) == 1 else tuple(sorted({tag for s in shares for tag in s.tags}))
-    link = DigestLink(published.id, published.url, published.title, tags, sharers)
     count = 0
     if reactions:
         count = sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id)
-    return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
+    return _Entry(published, tags, sharers, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
                   count)
 
 
