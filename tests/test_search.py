@@ -10,6 +10,7 @@ import pytest
 from watchbot.model import Audience, NewShare, Source, Visibility
 from watchbot.published import summary_of, view_of
 from watchbot.store import Store
+from watchbot.store import published as published_module
 from watchbot.store import search as search_module
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
@@ -34,12 +35,13 @@ async def file_five(store: Store) -> None:
 @pytest.fixture
 def three_candidates(monkeypatch):
     monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    monkeypatch.setattr(published_module, "PLACE_CANDIDATES", 3)
 
 
 async def test_the_best_match_is_ranked_among_the_newest_matches_only(store: Store, three_candidates):
     await file_five(store)
-    public = [link.id for link in await store.published().search("kernel")]
-    operator = [link.id for link in await store.search("kernel")]
+    public = [link.id for link in await store.published().search("kernel", limit=3)]
+    operator = [link.id for link in await store.search("kernel", limit=3)]
     assert public == operator == [4, 5, 3]  # the oldest, a better match, is not among the newest three
     # Another word brings it back: it is among the newest matches of "kernel oldest".
     assert [link.id for link in await store.published().search("kernel oldest")] == [1]
@@ -51,7 +53,7 @@ async def test_a_private_place_ranks_its_own_shares_among_its_newest_matches(sto
                              start=1):
         await store.file_shares([share(n, note, place="!dm:x", visibility=Visibility.DIRECT)])
     here = Audience(place="!dm:x")
-    assert [link.id for link in await store.published(here).search("kernel")] == [4, 5, 3]
+    assert [link.id for link in await store.published(here).search("kernel", limit=3)] == [4, 5, 3]
     assert await store.published().search("kernel") == []  # the public sees none of it
 
 
@@ -74,3 +76,9 @@ async def test_a_listed_result_reads_as_the_published_view(store: Store):
     assert (public.url, public.title, public.tags, public.first_sharer_name, public.sharer_count) == (
         "https://example.com/1?p=2", None, ("linux", "rust"), "@alice:x", 2)
     assert public.description == "Bob's words"
+
+
+async def test_asking_for_more_results_than_candidates_gets_them(store: Store, three_candidates):
+    await file_five(store)
+    assert len(await store.search("kernel", limit=5)) == 5
+    assert len(await store.published().search("kernel", limit=4)) == 4

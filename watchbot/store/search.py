@@ -81,7 +81,8 @@ def parameters(dialect: str, tokens: list[str], limit: int, *, place: str | None
         q = " & ".join(f"{t}:*" for t in tokens)
     else:
         q = " AND ".join(f'"{t}"*' for t in tokens)
-    return {"q": q, "candidates": CANDIDATES, "limit": limit, "place": place}
+    # Asked for more rows than CANDIDATES (the CLI's --limit, up to 1,000): as many candidates.
+    return {"q": q, "candidates": max(CANDIDATES, limit), "limit": limit, "place": place}
 
 
 TAG_SEPARATOR = "\x1f"  # no tag holds it: tags are words (links.normalise_tag)
