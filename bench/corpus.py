@@ -1,7 +1,9 @@
 """A store holding what a real one holds, built once and kept in bench/.cache.
 
 Every link has its page row (fetched: title, site, description), and its search document holds
-what filing and fetching put there (URL, page title and description, the note, the tags). One
+what filing and fetching put there (URL, page title and description, the note, the tags); every
+share is public, so the public view (published URL and text, page fetched from that URL) is the
+same, as `Store.rebuild_search_document` would write it. One
 sharer (HEAVY_SHARER) has thousands of earlier shares, spread over the three years; a tenth of
 the week's links were shared before as well (a link shared again). Links grow in time with their
 number, as they do in a real store: three years of links, then the week's.
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from watchbot.digest.schedule import Period, last_period  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
-BUILDER_VERSION = 2  # raise it when what is built here changes
+BUILDER_VERSION = 3  # raise it when what is built here changes (2, 3: the public view filled, pages' fetched_url)
 # WATCHBOT_BENCH_CACHE moves it (the test of the quick mode keeps its store in its own directory).
 CACHE = Path(os.environ.get("WATCHBOT_BENCH_CACHE") or Path(__file__).resolve().parent / ".cache")
 ZONE = ZoneInfo("Europe/Paris")
@@ -139,9 +141,9 @@ def _fill(path: Path, size: Size, week: Period) -> None:
                 sharer = HEAVY_SHARER if heavy else f"@user{n % 300}:example.org"
                 note = f"worth a read {n}"
                 document = " ".join([url, title, description, note, *tags])
-                # Every share is public: the published view is the whole link (public search reads it).
-                link_rows.append((n, url, url, document, stamp(at), url, document))
-                page_rows.append((n, "ok", url, title, description, f"Site {n % 5000}", "en", stamp(at)))
+                # Every share is public: the public view is the link's own URL and words.
+                link_rows.append((n, url, url, document, url, document, stamp(at)))
+                page_rows.append((n, "ok", url, url, title, description, f"Site {n % 5000}", "en", stamp(at)))
                 sharings = [(sharer, at)]
                 if n > old and n % 10 == 0:  # shared before, and again this week
                     sharings.insert(0, (f"@user{(n + 7) % 300}:example.org", week.start - timedelta(days=30)))
@@ -151,11 +153,11 @@ def _fill(path: Path, size: Size, week: Period) -> None:
                                        f"$event{share_id}", "public", stamp(when), note))
                     tag_rows += [(share_id, tag) for tag in tags]
             connection.executemany(
-                "INSERT INTO links (id, key, url, search_document, filed_at, published_url, published_document) "
+                "INSERT INTO links (id, key, url, search_document, published_url, published_document, filed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", link_rows)
             connection.executemany(
-                "INSERT INTO link_pages (link_id, state, final_url, title, description, site_name, language, "
-                "attempts, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)", page_rows)
+                "INSERT INTO link_pages (link_id, state, final_url, fetched_url, title, description, site_name, "
+                "language, attempts, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)", page_rows)
             connection.executemany(
                 "INSERT INTO shares (id, link_id, url, sharer_id, sharer_name, source, place, event_id, visibility, "
                 "shared_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", share_rows)

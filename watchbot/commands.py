@@ -22,7 +22,7 @@ from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC, Audience, Share, utcnow
 from watchbot.moderation import MEMBER_COMMANDS, MODERATOR_COMMANDS, Moderation, run_moderation
 from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, may_change, reaches_store
-from watchbot.published import PublishedLink, view_of
+from watchbot.published import LinkSummary, PublishedLink, view_of
 from watchbot.store import Store
 
 if TYPE_CHECKING:
@@ -340,11 +340,11 @@ async def _moderate(store: Store, command: Command, caller: Caller, zone: ZoneIn
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _listing(links: list[PublishedLink], zone: ZoneInfo, heading: str | None = None) -> Reply:
+def _listing(links: list[PublishedLink] | list[LinkSummary], zone: ZoneInfo, heading: str | None = None) -> Reply:
     return _lines(([heading] if heading else []) + [_describe_link(link, zone) for link in links])
 
 
-def _describe_link(link: PublishedLink, zone: ZoneInfo) -> str:
+def _describe_link(link: PublishedLink | LinkSummary, zone: ZoneInfo) -> str:
     day = link.first_shared_at.astimezone(zone).strftime("%Y-%m-%d")
     more = f", {link.sharer_count} sharers" if link.sharer_count > 1 else ""
     tag_text = f" [{', '.join(link.tags)}]" if link.tags else ""

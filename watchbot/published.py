@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from watchbot.links import InvalidURL, published_url
-from watchbot.model import PUBLIC, Audience, LinkRecord, Share
+from watchbot.model import PUBLIC, Audience, LinkRecord, Share, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,52 @@ class PublishedLink:
         """The words public search may match (store/published.py keeps it per link)."""
         return " ".join(filter(None, [self.url, self.title, self.description, self.site_name,
                                       *(share.note for share in self.shares), *self.tags]))
+
+
+@dataclass(frozen=True, slots=True)
+class SharedThen:
+    """One visible share as the digest reads it: who, where, when, with which tags."""
+
+    sharer_id: str
+    sharer_name: str | None
+    source: Source
+    place: str | None
+    event_id: str | None
+    shared_at: datetime
+    tags: tuple[str, ...]  # sorted, each once
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodLink:
+    """A link of a period as the digest reads it (`Store.published(...).shared_between`): the
+    view's URL and title, and its visible shares, oldest first. The same rules as `view_of`, read
+    in one query, without what the digest never shows (notes, descriptions, share URLs)."""
+
+    id: int
+    url: str
+    title: str | None
+    shares: tuple[SharedThen, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSummary:
+    """A link as a list shows it (search results): the fields of `PublishedLink` a listing
+    reads, computed by the same rules from the shares the audience sees."""
+
+    id: int
+    url: str
+    title: str | None
+    description: str | None
+    site_name: str | None
+    tags: tuple[str, ...]
+    first_sharer_name: str
+    first_shared_at: datetime
+    sharer_count: int
+
+
+def summary_of(view: PublishedLink) -> LinkSummary:
+    return LinkSummary(view.id, view.url, view.title, view.description, view.site_name, view.tags,
+                       view.first_sharer_name, view.first_shared_at, view.sharer_count)
 
 
 def view_of(record: LinkRecord, audience: Audience = PUBLIC) -> PublishedLink | None:

@@ -1,7 +1,8 @@
 """What a digest holds: the links of a period, ranked, each under one tag. A pure function.
 
-Only what may be published goes in: the published views of links (watchbot/published.py), so
-their shares from public or unlisted messages, made in the period, and the URL without trackers.
+Only what may be published goes in: the published views of links (watchbot/published.py, read as
+light `PeriodLink`s), so their shares from public or unlisted messages, made in the period, and the
+URL without trackers.
 Links are ranked by how many people shared them (across Matrix, Mastodon and feeds), then by the
 reactions and favourites their messages had, then by when they were first shared; each appears
 once, under its strongest tag (the tag most links of the period carry), and the sharers are
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from watchbot.digest.schedule import Period
 from watchbot.model import Source
-from watchbot.published import PublishedLink
+from watchbot.published import PeriodLink
 
 UNTAGGED = "other"
 
@@ -50,7 +51,7 @@ class Digest:
     feed_count: int = 0
 
 
-def build_digest(links: Iterable[PublishedLink], period: Period, *, top: int = 20, place: str | None = None,
+def build_digest(links: Iterable[PeriodLink], period: Period, *, top: int = 20, place: str | None = None,
                  feed_top: int = 10, reactions: Mapping[tuple[Source, str], int] | None = None) -> Digest:
     """`place`: only what was shared there (a room's own digest); None: everything. `feed_top`:
     how many links only feeds brought are shown, in their own section. `reactions`: per shared
@@ -61,13 +62,14 @@ def build_digest(links: Iterable[PublishedLink], period: Period, *, top: int = 2
     shared = [entry for entry in entries if entry.people]
     from_feeds = [entry for entry in entries if not entry.people]
     # Most sharers first, then the earliest shared: a stable order whatever the store returned.
-    shared.sort(key=lambda e: (-len(e.link.sharers), -e.reactions, e.first_shared_at, e.link.link_id))
-    tag_weight = Counter(tag for entry in shared for tag in entry.link.tags)
+    shared.sort(key=lambda e: (-len(e.sharers), -e.reactions, e.first_shared_at, e.published.id))
+    tag_weight = Counter(tag for entry in shared for tag in entry.tags)
     by_tag: dict[str, list[DigestLink]] = {}
     for entry in shared[:top]:
-        by_tag.setdefault(_strongest_tag(entry.link, tag_weight), []).append(entry.link)
+        link = entry.link
+        by_tag.setdefault(_strongest_tag(link, tag_weight), []).append(link)
     sections = sorted(by_tag.items(), key=lambda item: (item[0] == UNTAGGED, -tag_weight[item[0]], item[0]))
-    from_feeds.sort(key=lambda e: (e.first_shared_at, e.link.link_id), reverse=True)  # the newest first
+    from_feeds.sort(key=lambda e: (e.first_shared_at, e.published.id), reverse=True)  # the newest first
     return Digest(
         period=period,
         link_count=len(shared),
@@ -82,22 +84,32 @@ def build_digest(links: Iterable[PublishedLink], period: Period, *, top: int = 2
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    link: DigestLink
+    published: PeriodLink
+    tags: tuple[str, ...]  # of its shares in the period
+    sharers: tuple[str, ...]  # display names, first sharer first
     first_shared_at: datetime
     people: frozenset[str]  # who shared it, feeds left out: none means only feeds brought it
     reactions: int
 
+    @property
+    def link(self) -> DigestLink:
+        """Made only for the links shown (a week holds thousands)."""
+        return DigestLink(self.published.id, self.published.url, self.published.title, self.tags, self.sharers)
 
-def _entry(published: PublishedLink, period: Period, place: str | None,
+
+def _entry(published: PeriodLink, period: Period, place: str | None,
            reactions: Mapping[tuple[Source, str], int]) -> _Entry | None:
-    shares = [s for s in published.shares if period.contains(s.shared_at) and (place is None or s.place == place)]
+    start, end = period.start, period.end
+    shares = [s for s in published.shares if start <= s.shared_at < end and (place is None or s.place == place)]
     if not shares:
         return None
     sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
-    tags = tuple(sorted({tag for s in shares for tag in s.tags}))
-    link = DigestLink(published.id, published.url, published.title, tags, sharers)
-    return _Entry(link, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
-                  sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id))
+    tags = shares[0].tags if len(shares) == 1 else tuple(sorted({tag for s in shares for tag in s.tags}))
+    count = 0
+    if reactions:
+        count = sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id)
+    return _Entry(published, tags, sharers, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
+                  count)
 
 
 def _strongest_tag(link: DigestLink, weight: Counter) -> str:

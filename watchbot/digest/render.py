@@ -156,16 +156,20 @@ def render_thread(digest: Digest, zone: ZoneInfo, limits: StatusLimits = StatusL
         units += [f"{FROM_FEEDS}\n{lines[0]}"] + lines[1:]
     if more := _more(digest, archive_url):
         units.append(fit(more, limits))
-    current = ""
+    current, length = "", 0
     for unit in units:
-        unit = fit(unit, limits)  # a unit too long alone (a huge URL a server counts in full) is cut
-        candidate = f"{current}\n{unit}" if current else unit
-        if status_length(candidate, limits) <= limits.max_characters:
-            current = candidate
+        # Lengths add up across a line break (no URL, mention or grapheme spans one): each unit
+        # is counted once, not the whole post again for every line.
+        unit_length = status_length(unit, limits)
+        if unit_length > limits.max_characters:  # too long alone (a huge URL a server counts in full): cut
+            unit = fit(unit, limits)
+            unit_length = status_length(unit, limits)
+        if current and length + 1 + unit_length <= limits.max_characters:
+            current, length = f"{current}\n{unit}", length + 1 + unit_length
         else:
             if current:
                 posts.append(current)
-            current = unit
+            current, length = unit, unit_length
     if current:
         posts.append(current)
     return posts

@@ -13,6 +13,7 @@ only if the place's view holds every word.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
@@ -21,9 +22,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.engine import Connection
 
-from watchbot.model import Audience, Visibility
-from watchbot.published import PublishedLink, view_of
-from watchbot.store.schema import share_tags, shares
+from watchbot.model import Audience, Source, Visibility
+from watchbot.published import (
+    LinkSummary,
+    PeriodLink,
+    PublishedLink,
+    SharedThen,
+    as_utc,
+    clean_url,
+    summary_of,
+    view_of,
+)
+from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, parameters, ranked, search_tokens, split_tags
+from watchbot.store.schema import link_pages, links, share_tags, shares
 
 if TYPE_CHECKING:
     from watchbot.store.store import Store
@@ -44,13 +55,7 @@ class PublishedReader:
 
     def _visible(self):
         """The SQL condition on `shares` for the shares this audience sees (Audience.sees)."""
-        public = shares.c.visibility.in_(PUBLISHABLE)
-        if self.audience.place is None:
-            return public
-        here = shares.c.place == self.audience.place
-        if self.audience.person is not None:
-            here = and_(here, shares.c.sharer_id == self.audience.person)
-        return or_(public, here)
+        return _visible_on(shares, self.audience)
 
     def _views(self, conn: Connection, ids: list[int]) -> list[PublishedLink]:
         records = self._store.load_records(conn, ids)
@@ -88,11 +93,17 @@ class PublishedReader:
 
         return await self._store.read(read)
 
-    async def shared_between(self, start: datetime, end: datetime) -> list[PublishedLink]:
-        """Every link with a visible share in [start, end) (a digest's links)."""
-        query = (select(shares.c.link_id).distinct()
-                 .where(shares.c.shared_at >= start, shares.c.shared_at < end, self._visible()))
-        return await self._store.read(lambda conn: self._views(conn, list(conn.execute(query).scalars())))
+    async def shared_between(self, start: datetime, end: datetime) -> list[PeriodLink]:
+        """Every link with a visible share in [start, end) (a digest's links), with all its
+        visible shares (earlier ones too: the URL shown is the first's), in one query."""
+        period = (select(shares.c.link_id).distinct()
+                  .where(shares.c.shared_at >= start, shares.c.shared_at < end, self._visible()).subquery())
+        query = (select(*_PERIOD_COLUMNS)
+                 .select_from(period.join(shares, shares.c.link_id == period.c.link_id)
+                              .join(links, links.c.id == shares.c.link_id)
+                              .outerjoin(link_pages, link_pages.c.link_id == shares.c.link_id))
+                 .where(self._visible()).order_by(shares.c.link_id, shares.c.shared_at, shares.c.id))
+        return await self._store.read(lambda conn: _period_links(conn.execute(query)))
 
     async def tag_counts(self) -> list[tuple[str, int]]:
         """Each tag of a visible share, with the number of links carrying it, the most used first."""
@@ -101,21 +112,25 @@ class PublishedReader:
                  .where(self._visible()).group_by(share_tags.c.tag).order_by(count.desc(), share_tags.c.tag))
         return await self._store.read(lambda conn: [(row.tag, row.links) for row in conn.execute(query)])
 
-    async def search(self, words: str, *, limit: int = 20) -> list[PublishedLink]:
-        """Links whose view holds every word (as a word prefix), best matches first."""
-        from watchbot.store.store import search_tokens
-
+    async def search(self, words: str, *, limit: int = 20) -> list[LinkSummary]:
+        """Links whose view holds every word (as a word prefix), best matches first (store/search.py
+        says what "best" is), as a list shows them. Public matches are read in one query; a
+        private place's own shares are matched on the full index, each held to the place's view."""
         tokens = search_tokens(words)
         if not tokens:
             return []
 
-        def read(conn: Connection) -> list[PublishedLink]:
-            public = list(conn.execute(self._public_search(tokens, limit)).scalars())
-            found = self._views(conn, public)
+        def read(conn: Connection) -> list[LinkSummary]:
+            dialect = self._store.dialect
+            found = _summaries(conn.execute(_summary_query(dialect, self.audience),
+                                            parameters(dialect, tokens, limit)))
             if self.audience.place is not None:  # and what was shared here, held to the place's view
-                candidates = [i for i in conn.execute(self._full_search_here(tokens)).scalars() if i not in public]
-                here = [view for view in self._views(conn, candidates) if _holds_every(view.search_text(), tokens)]
-                found = here + found
+                public = {summary.id for summary in found}
+                here = select(ranked(dialect, FULL, in_place=True).c.id)
+                values = parameters(dialect, tokens, PLACE_CANDIDATES, place=self.audience.place)
+                candidates = [i for i in conn.execute(here, values).scalars() if i not in public]
+                views = [view for view in self._views(conn, candidates) if _holds_every(view.search_text(), tokens)]
+                found = [summary_of(view) for view in views] + found
             return found[:limit]
 
         return await self._store.read(read)
@@ -135,8 +150,6 @@ class PublishedReader:
         if until is not None:
             query = query.where(shares.c.shared_at < until)
         if words is not None:
-            from watchbot.store.store import search_tokens
-
             tokens = search_tokens(words)
             if not tokens:
                 return []
@@ -174,31 +187,104 @@ class PublishedReader:
         return text("SELECT rowid FROM published_fts WHERE published_fts MATCH :q").bindparams(
             q=" AND ".join(f'"{t}"*' for t in tokens)).columns(column("rowid"))
 
-    def _public_search(self, tokens: list[str], limit: int):
-        if self._store.dialect == "postgresql":
-            return text(
-                "SELECT id FROM links WHERE published_url IS NOT NULL "
-                "AND to_tsvector('simple', published_document) @@ to_tsquery('simple', :q) "
-                "ORDER BY ts_rank(to_tsvector('simple', published_document), to_tsquery('simple', :q)) DESC, "
-                "id DESC LIMIT :limit"
-            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), limit=limit)
-        return text(
-            "SELECT rowid FROM published_fts WHERE published_fts MATCH :q "
-            "ORDER BY bm25(published_fts), rowid DESC LIMIT :limit"
-        ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
+@functools.lru_cache(maxsize=256)  # a statement per audience: SQLAlchemy compiles it once
+def _summary_query(dialect: str, audience: Audience):
+    """What a list shows of each ranked link (LinkSummary), by the rules of `view_of`."""
+    best = ranked(dialect, PUBLISHED)
+    visible = _visible_on(seen := shares.alias("seen"), audience)
 
-    def _full_search_here(self, tokens: list[str]):
-        # Candidates only: each is then held to the place's own view, person and all.
-        here = " AND {id} IN (SELECT link_id FROM shares WHERE place = :place)"
-        if self._store.dialect == "postgresql":
-            return text(
-                "SELECT id FROM links WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q)"
-                + here.format(id="id") + " ORDER BY id DESC LIMIT :limit"
-            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), place=self.audience.place, limit=PLACE_CANDIDATES)
-        return text(
-            "SELECT rowid FROM links_fts WHERE links_fts MATCH :q" + here.format(id="rowid")
-            + " ORDER BY rowid DESC LIMIT :limit"
-        ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), place=self.audience.place, limit=PLACE_CANDIDATES)
+    def first(column, *, given: bool = False):
+        """The column of the first visible share (holding it, with `given`: a title, a description)."""
+        query = select(column).where(seen.c.link_id == links.c.id, visible)
+        if given:
+            query = query.where(column != "")
+        return query.order_by(seen.c.shared_at, seen.c.id).limit(1).scalar_subquery()
+
+    tags = (select(func.aggregate_strings(share_tags.c.tag, TAG_SEPARATOR))
+            .select_from(share_tags.join(seen, seen.c.id == share_tags.c.share_id))
+            .where(seen.c.link_id == links.c.id, visible).scalar_subquery())
+    sharers = select(func.count(seen.c.sharer_id.distinct())).where(seen.c.link_id == links.c.id, visible)
+    return (select(links.c.id, links.c.published_url, first(seen.c.url).label("first_url"),
+                   first(seen.c.visibility).label("first_visibility"),
+                   first(func.coalesce(func.nullif(seen.c.sharer_name, ""), seen.c.sharer_id)).label("first_name"),
+                   first(seen.c.shared_at).label("first_at"), first(seen.c.title, given=True).label("title"),
+                   first(seen.c.description, given=True).label("description"), tags.label("tags"),
+                   sharers.scalar_subquery().label("sharers"), link_pages.c.title.label("page_title"),
+                   link_pages.c.description.label("page_description"), link_pages.c.site_name,
+                   link_pages.c.fetched_url)
+            .select_from(best.join(links, links.c.id == best.c.id)
+                         .outerjoin(link_pages, link_pages.c.link_id == links.c.id))
+            .order_by(best.c.rank, best.c.id.desc()))
+
+
+def _visible_on(table, audience: Audience):
+    """The SQL condition on `table` (shares, or another name for it) for the shares `audience`
+    sees (Audience.sees)."""
+    public = table.c.visibility.in_(PUBLISHABLE)
+    if audience.place is None:
+        return public
+    here = table.c.place == audience.place
+    if audience.person is not None:
+        here = and_(here, table.c.sharer_id == audience.person)
+    return or_(public, here)
+
+
+def _summaries(rows) -> list[LinkSummary]:
+    found = []
+    for row in rows:
+        if row.first_url is None:
+            continue  # no share this audience sees (the index is a step behind a removal)
+        url = row.published_url if row.first_visibility in PUBLISHABLE and row.published_url else clean_url(row.first_url)
+        page = row.fetched_url == url  # the page's words are published only when fetched from this URL
+        found.append(LinkSummary(
+            id=row.id, url=url, title=row.title or (page and row.page_title) or None,
+            description=row.description or (page and row.page_description) or None,
+            site_name=row.site_name if page else None,
+            tags=split_tags(row.tags),
+            first_sharer_name=row.first_name, first_shared_at=as_utc(row.first_at), sharer_count=row.sharers))
+    return found
+
+
+_PERIOD_COLUMNS = (
+    shares.c.link_id, shares.c.url, shares.c.visibility, shares.c.sharer_id, shares.c.sharer_name,
+    shares.c.source, shares.c.place, shares.c.event_id, shares.c.shared_at, shares.c.title,
+    select(func.aggregate_strings(share_tags.c.tag, TAG_SEPARATOR)).where(share_tags.c.share_id == shares.c.id)
+    .scalar_subquery().label("tags"),
+    links.c.published_url, link_pages.c.title.label("page_title"), link_pages.c.fetched_url,
+)
+
+
+def _period_links(rows) -> list[PeriodLink]:
+    """The rows of `shared_between` (one per visible share, by link, oldest first), as `view_of`
+    would read them: the URL is the first visible share's, the title a visible share's own, else
+    the page's when it was fetched from that URL. Rows are unpacked by position: a digest's week
+    is thousands of them (benchmarks: bench/store_figures.py)."""
+    found: list[PeriodLink] = []
+    current, link_shares, title, page_title, fetched_url, url = None, [], None, None, None, ""
+
+    def finish() -> None:
+        shown = title or (page_title if fetched_url == url else None) or None
+        found.append(PeriodLink(current, url, shown, tuple(link_shares)))
+
+    for (link_id, share_url, visibility, sharer_id, sharer_name, source, place, event_id, shared_at, share_title,
+         tags, published_url, row_page_title, row_fetched_url) in rows:
+        if link_id != current:
+            if current is not None:
+                finish()
+            current, link_shares, title = link_id, [], None
+            page_title, fetched_url = row_page_title, row_fetched_url
+            # links.published_url is the public view's URL, kept by the store: the first public
+            # share's, cleaned. Only a private place's own share, first, makes another.
+            url = published_url if visibility in PUBLISHABLE and published_url else clean_url(share_url)
+        title = title or share_title
+        link_shares.append(SharedThen(sharer_id, sharer_name, _SOURCES[source], place, event_id, shared_at,
+                                      split_tags(tags)))
+    if current is not None:
+        finish()
+    return found
+
+
+_SOURCES = {source.value: source for source in Source}
 
 
 def _holds_every(document: str, tokens: list[str]) -> bool:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +48,7 @@ from watchbot.published import view_of
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
 from watchbot.store.published import PublishedReader
+from watchbot.store.search import link_of_row, operator_rows, parameters, search_tokens
 from watchbot.store.schema import (
     UTCDateTime,
     cursors,
@@ -447,24 +446,13 @@ class Store:
 
     async def search(self, words: str, *, limit: int = 20) -> list[Link]:
         """Full-text search over URL, title, description, notes and tags of every share; every
-        word must match (as a word prefix), best matches first. The operator's search: public
-        answers read `published(...).search`."""
+        word must match (as a word prefix), best matches first (store/search.py), in one query.
+        The operator's search: public answers read `published(...).search`."""
         tokens = search_tokens(words)
         if not tokens:
             return []
-        if self.dialect == "postgresql":
-            query = text(
-                "SELECT id FROM links "
-                "WHERE to_tsvector('simple', search_document) @@ to_tsquery('simple', :q)"
-                " ORDER BY ts_rank(to_tsvector('simple', search_document), to_tsquery('simple', :q)) DESC, "
-                "id DESC LIMIT :limit"
-            ).bindparams(q=" & ".join(f"{t}:*" for t in tokens), limit=limit)
-        else:
-            query = text(
-                "SELECT rowid FROM links_fts WHERE links_fts MATCH :q"
-                " ORDER BY bm25(links_fts), rowid DESC LIMIT :limit"
-            ).bindparams(q=" AND ".join(f'"{t}"*' for t in tokens), limit=limit)
-        return await self._read(lambda conn: self._links_in_order(conn, query))
+        query, values = operator_rows(self.dialect), parameters(self.dialect, tokens, limit)
+        return await self._read(lambda conn: [link_of_row(row) for row in conn.execute(query, values)])
 
     async def tag_counts(self) -> list[tuple[str, int]]:
         """Each tag with the number of links carrying it, the most used first (every share)."""
@@ -774,17 +762,6 @@ def _search_text(new: NewShare, *, with_url: bool) -> str:
 
 def _unique_sorted(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(tags)))
-
-
-MAX_SEARCH_WORDS = 32
-
-
-def search_tokens(words: str) -> list[str]:
-    """The words of a query as both search engines will take them, free of any query syntax:
-    NFKC-normalised and case-folded like tags, each once, and no more than MAX_SEARCH_WORDS
-    (a pasted page is not a query, and PostgreSQL refuses a tsquery that deep)."""
-    found = re.findall(r"\w+", unicodedata.normalize("NFKC", words).casefold())
-    return list(dict.fromkeys(found))[:MAX_SEARCH_WORDS]
 
 
 def _links_tagged(tag: str):

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC
-from watchbot.published import PublishedLink, as_utc
+from watchbot.published import LinkSummary, PublishedLink, as_utc
 from watchbot.web.guard import json_error
 from watchbot.web.site import SITE, Site
 
@@ -60,6 +60,24 @@ def link_json(site: Site, link: PublishedLink) -> dict:
         "shares": [{"by": share.sharer_name or share.sharer_id, "source": str(share.source),
                     "place": share.place, "at": iso(as_utc(share.shared_at))} for share in link.shares],
         "page": site.url(f"/links/{link.id}"),
+    }
+
+
+def summary_json(site: Site, link: LinkSummary) -> dict:
+    """A search result as the API gives it: what a list shows (the search reads no more, so it
+    stays one query at a million links); the link's own address gives the rest."""
+    return {
+        "id": link.id,
+        "url": link.url,
+        "title": link.title,
+        "description": link.description,
+        "site_name": link.site_name,
+        "tags": list(link.tags),
+        "first_shared_at": iso(link.first_shared_at),
+        "first_shared_by": link.first_sharer_name,
+        "sharers": link.sharer_count,
+        "page": site.url(f"/links/{link.id}"),
+        "api": site.url(f"/api/links/{link.id}"),
     }
 
 
@@ -174,4 +192,4 @@ async def search(request: web.Request) -> web.Response:
     site = request.app[SITE]
     words = words_of(request, required=True)
     found = await site.store.published(PUBLIC).search(words, limit=limit_of(request))
-    return _answer({"query": words, "links": [link_json(site, link) for link in found]})
+    return _answer({"query": words, "links": [summary_json(site, link) for link in found]})
