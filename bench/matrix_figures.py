@@ -283,7 +283,7 @@ async def in_process_figures(server, scratch: Path, *, quick: bool) -> list[Figu
                          lambda i: bench.round_trip("watchbot", f"https://bench.example/bot/{i}"),
                          lambda i: bench.round_trip("plain", f"https://bench.example/plain/{i}"),
                          repeat=6 if quick else 200, warmup=1 if quick else 5)
-        return [reaction, *await catch_up_figures(bench, 20 if quick else CATCH_UP_GAP, rounds=2)]
+        return [reaction, *await catch_up_figures(bench, 10 if quick else CATCH_UP_GAP, rounds=2)]
     finally:
         await bench.close()
 
