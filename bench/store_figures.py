@@ -4,8 +4,9 @@ Both sides work on the store of bench/corpus.py (every link with its page row, a
 thousands of earlier shares), with the same schema: the same tables, indexes, FTS5 table and
 triggers, as migrated by watchbot.
 
-- Filing: watchbot asks the gate for the author's role, then files the message through
-  `intake.file_post` with the gate (as the Matrix adapter does), SQLite at WAL and
+- Filing: watchbot files the message through `intake.file_post` with the gate (as the Matrix
+  adapter does: the role from the settings, the ban and the gate's facts read in the filing's
+  transaction, one hop to the store's thread), SQLite at WAL and
   synchronous=FULL. The baseline, on its own copy of the same store with the same connection
   settings, writes the same rows in one transaction: it looks the link's key up (and its
   aliases), then inserts the link (the FTS trigger indexes it), the share, its tags and the page
@@ -141,7 +142,7 @@ async def filing(store_path: Path, count: int, *, gate_reads: bool) -> Figure:
             async def ours(i: int) -> float:
                 post = posts[i + 10 if i >= 0 else -i - 1]
                 began = time.perf_counter()
-                role = await gate.role(post.author_id)
+                role = gate.role_unread(post.author_id)  # as the Matrix adapter: the gate reads the ban
                 result = await file_post(store, post, rules, gate=gate, role=role)
                 elapsed = (time.perf_counter() - began) * 1000
                 assert result.results, result.problems

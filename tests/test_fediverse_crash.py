@@ -65,7 +65,7 @@ BOT = textwrap.dedent(
         adapter = FediverseAdapter(settings, store, Rules())
         adapter._requests, adapter._posts = Budget(10**9, 1), Budget(10**9, 1)
         if after_filing:  # the filing, its answer owed and the cursor committed; nothing sent
-            store.file_shares = killed_after(after_filing, store.file_shares)
+            store.file_in_one = killed_after(after_filing, store.file_in_one)
         if after_sending:  # the server took the answer; the outbox has not marked it sent
             adapter.sender.deliver = killed_after(after_sending, adapter.sender.deliver)
         await adapter.run()

@@ -62,10 +62,10 @@ class Scene:
             yield store
 
     @asynccontextmanager
-    async def running(self, settings: Settings) -> AsyncIterator[tuple[MatrixAdapter, Store]]:
+    async def running(self, settings: Settings, **adapter) -> AsyncIterator[tuple[MatrixAdapter, Store]]:
         """The bot running with these settings, its adapter and its store (stopped after)."""
         store = await Store.open(self.database_url)
-        adapter = MatrixAdapter(settings, store, Rules())
+        adapter = MatrixAdapter(settings, store, Rules(), **adapter)
         task = asyncio.create_task(adapter.run())
         try:
             yield adapter, store
@@ -630,3 +630,33 @@ async def test_hostile_html_neither_stops_nor_stalls_the_bot(scene: Scene):
         urls = sorted(link.url for link in await store.list_links())
         assert urls == ["https://after-0.example/", "https://after-1.example/", "https://word-paste.example/"]
         assert await FailureStore(store).list() == []
+
+
+async def test_a_gap_of_many_backfill_pages_is_filed_whole_oldest_first_and_answered_once(scene: Scene):
+    """The bot is down while more than a few backfill pages are said (pages made small here, the
+    whole gap beyond the old 5,000-event cut's logic alike): every message is filed, in the order
+    it was said, and has exactly one reaction, counted on the server."""
+    from tests.test_matrix_faults import history
+
+    gap, page = 300, 40  # 8 pages
+    alice, alice_client = await scene.person("alice")
+    settings = scene.settings([alice.user_id])
+    async with scene.running(settings):
+        room_id = await room_with_bot(scene, alice_client)
+        first = await say(alice_client, room_id, "https://before-the-gap.example/")
+        await wait_for_event(alice_client, room_id, is_reaction_to(first))
+    said = [await say(alice_client, room_id, f"gap https://gap.example/{i}") for i in range(gap)]
+    async with scene.running(settings, backfill_page=page) as (_, store):
+        await wait_for_event(alice_client, room_id, is_reaction_to(said[-1]), timeout=120)
+        for event_id in said[:-1]:
+            await wait_for_event(alice_client, room_id, is_reaction_to(event_id), timeout=60)
+        filed = await store.list_links(limit=gap + 10)
+        in_gap = sorted((link for link in filed if link.url.startswith("https://gap.example/")), key=lambda l: l.id)
+        assert [link.url for link in in_gap] == [f"https://gap.example/{i}" for i in range(gap)]  # in the order said
+        assert len(filed) == gap + 1
+    reactions: dict[str, int] = {}
+    for event in await history(alice_client, room_id):
+        if event.get("sender") == scene.bot.user_id and event["type"] == "m.reaction":
+            answered = event["content"]["m.relates_to"]["event_id"]
+            reactions[answered] = reactions.get(answered, 0) + 1
+    assert [reactions.get(event_id) for event_id in said] == [1] * gap

@@ -125,3 +125,49 @@ async def test_a_bug_in_sending_one_answer_does_not_stop_the_others(store: Store
 
 def test_backoff_doubles_up_to_an_hour():
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 12, 40)] == [2, 4, 8, 3600, 3600]
+
+
+class SlowServer(Server):
+    """Holds each send until told to go on, counting how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+
+    async def deliver(self, item) -> str:
+        import asyncio
+
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0)  # others may start meanwhile
+        await asyncio.sleep(0)
+        self.in_flight -= 1
+        return await super().deliver(item)
+
+
+def reaction(place: str, text: str) -> Owed:
+    return Owed("matrix", place, "m.reaction", {"body": text}, f"r-{place}-{text}")
+
+
+async def test_reactions_go_a_few_at_a_time_and_a_message_after_them_waits_for_them(store: Store):
+    outbox, server = OutboxStore(store), SlowServer()
+    await outbox.add([reaction("!a", f"r{i}") for i in range(10)] + [owed("!a", "reply"), reaction("!a", "r10")], T0)
+    sender = Sender(store, "matrix", server.deliver, clock=Clock(), unordered=frozenset({"m.reaction"}), window=4)
+    assert await sender.send_due() == 12
+    assert server.most_in_flight == 4  # never more than the window
+    bodies = [body for _, body in server.received]
+    assert sorted(bodies[:10]) == sorted(f"r{i}" for i in range(10))  # in any order among themselves
+    assert bodies[10:] == ["reply", "r10"]  # the reply after what was owed before it, once each
+    assert await sender.send_due() == 0
+
+
+async def test_a_reaction_that_must_wait_holds_its_places_later_answers(store: Store):
+    outbox, server, clock = OutboxStore(store), SlowServer(), Clock()
+    await outbox.add([reaction("!a", "r0"), reaction("!a", "r1"), owed("!a", "reply"), reaction("!b", "r2")], T0)
+    server.answers["r0"] = [TryLater("502 Bad Gateway")]
+    sender = Sender(store, "matrix", server.deliver, clock=clock, unordered=frozenset({"m.reaction"}), window=8)
+    await sender.send_due()
+    assert sorted(server.received) == [("!a", "r1"), ("!b", "r2")]  # the reply waits for r0
+    clock.now = T0 + backoff(1)
+    await sender.send_due()
+    assert server.received[2:] == [("!a", "r0"), ("!a", "reply")]

@@ -7,19 +7,22 @@ Mastodon, feeds) only carry out the answer: print it, react, reply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watchbot.links import InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
-from watchbot.model import Audience, Filed, NewShare, Owed, Post, Source
+from watchbot.model import Audience, Filed, NewShare, Owed, Post, Source, utcnow
 from watchbot.published import clean_url
 from watchbot.policy import Role
 from watchbot.store import Store
+from watchbot.store.outbox import add_in
 
 if TYPE_CHECKING:  # moderation imports intake's neighbours; only the type is needed here
+    from sqlalchemy.engine import Connection
+
     from watchbot.moderation import Moderation
 
 
@@ -110,26 +113,58 @@ class IntakeResult:
 Answers = Callable[["IntakeResult"], Iterable[Owed]]
 
 
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """One message of a batch (file_posts): the post, its author's role, what the bot owes for it."""
+
+    post: Post
+    role: Role = Role.MEMBER
+    answers: Answers | None = None
+
+
 async def file_post(
     store: Store, post: Post, rules: Rules, *, cursor: tuple[str, str] | None = None,
     gate: Moderation | None = None, role: Role = Role.MEMBER, answers: Answers | None = None,
 ) -> IntakeResult:
     """File every link of `post` in one transaction (with the source's cursor, when given).
-    With a `gate`, moderation decides first what may be filed (`role`: the author's).
-    `answers(result)` (pure) gives what the bot owes for it: written to the outbox in the same
-    transaction as the filing and the cursor, so a crash loses neither, nor sends one twice."""
-    reading, stopped = await _through_gate(post, read_post(post, rules), gate, role)
+    With a `gate`, moderation decides first what may be filed (`role`: the author's; the ban is
+    read by the gate, so `Moderation.role_unread` is enough), its reads inside the same
+    transaction: one hop to the store's thread in all. `answers(result)` (pure) gives what the
+    bot owes for it: written to the outbox in the same transaction as the filing and the cursor,
+    so a crash loses neither, nor sends one twice."""
+    results = await file_posts(store, [Filing(post, role, answers)], rules, gate=gate, cursor=cursor)
+    return results[0]
+
+
+async def file_posts(store: Store, filings: Sequence[Filing], rules: Rules, *, gate: Moderation | None = None,
+                     cursor: tuple[str, str] | None = None) -> list[IntakeResult]:
+    """File several messages in order, in one transaction (a page of backfill after downtime):
+    each as file_post would, their answers owed and the cursor moved with them. If it raises,
+    nothing of the batch is kept: the caller files them one by one to find the one at fault."""
+    readings = [read_post(filing.post, rules) for filing in filings]  # pure: before the store's thread
+
+    def file(conn: Connection) -> list[IntakeResult]:
+        results, owed = [], []
+        for filing, reading in zip(filings, readings, strict=True):
+            result = _file_in(conn, store, filing.post, reading, gate, filing.role)
+            if filing.answers is not None:
+                owed += filing.answers(result)
+            results.append(result)
+        add_in(conn, owed, utcnow())
+        if cursor is not None:
+            store.set_cursor_in(conn, *cursor)
+        return results
+
+    return await store.file_in_one(file)
+
+
+def _file_in(conn: Connection, store: Store, post: Post, reading: Reading, gate: Moderation | None,
+             role: Role) -> IntakeResult:
+    reading, stopped = _through_gate(conn, post, reading, gate, role)
     if stopped is not None:
-        # A held post's entry is made once (a replay finds it), so its answer is the same again.
-        await store.owe(answers(stopped) if answers else (), cursor=cursor)
-        return stopped
+        return stopped  # a held post's entry is made once (a replay finds it): its answer is the same again
     new_shares = _new_shares(post, reading)
-    if not new_shares:
-        result = _result(post, reading, new_shares, [])
-        await store.owe(answers(result) if answers else (), cursor=cursor)
-        return result
-    owe = (lambda filed: answers(_result(post, reading, new_shares, filed))) if answers else None
-    filed = await store.file_shares(new_shares, cursor=cursor, owe=owe)
+    filed = store.file_shares_in(conn, new_shares) if new_shares else []
     return _result(post, reading, new_shares, filed)
 
 
@@ -138,28 +173,36 @@ async def refile_post(store: Store, post: Post, rules: Rules, *, gate: Moderatio
     """An edited message (`post` carries the original's event id and the new text): its shares
     become those of the new text. Returns the result and the ids of links that no longer exist.
     With a `gate`, the edit passes moderation as a new message would (an edit is no way around a
-    ban, a block, a limit or the review queue). `answers` as for file_post."""
-    reading, stopped = await _through_gate(post, read_post(post, rules), gate, role)
-    if stopped is not None:
-        await store.owe(answers(stopped) if answers else ())
-        return stopped, []
-    new_shares = _new_shares(post, reading)
-    owe = (lambda filed: answers(_result(post, reading, new_shares, filed))) if answers else None
-    filed, removed = await store.replace_event_shares(post.source, post.event_id, new_shares, owe=owe)
-    return _result(post, reading, new_shares, filed), removed
+    ban, a block, a limit or the review queue). `answers` as for file_post; one transaction."""
+    reading = read_post(post, rules)
+
+    def refile(conn: Connection) -> tuple[IntakeResult, list[int]]:
+        screened, stopped = _through_gate(conn, post, reading, gate, role)
+        removed: list[int] = []
+        if stopped is not None:
+            result = stopped
+        else:
+            new_shares = _new_shares(post, screened)
+            filed, removed = store.replace_event_shares_in(conn, post.source, post.event_id, new_shares)
+            result = _result(post, screened, new_shares, filed)
+        if answers is not None:
+            add_in(conn, answers(result), utcnow())
+        return result, removed
+
+    return await store.file_in_one(refile)
 
 
-async def _through_gate(post: Post, reading: Reading, gate: Moderation | None,
-                        role: Role) -> tuple[Reading, IntakeResult | None]:
+def _through_gate(conn: Connection, post: Post, reading: Reading, gate: Moderation | None,
+                  role: Role) -> tuple[Reading, IntakeResult | None]:
     """What moderation lets through (the reading, with its links screened), or the result of a
-    post stopped there: ignored (banned), refused (a limit), or held for review. The caller moves
-    the cursor, with the answers owed."""
-    if gate is None or not reading.links:
+    post stopped there: ignored (banned), refused (a limit), or held for review. Read and
+    written in the filing's transaction."""
+    if gate is None:
         return reading, None
-    verdict = await gate.screen(post, reading.links, role)
+    verdict = gate.screen_in(conn, post, reading.links, role)
     if not (verdict.ignore or verdict.refuse or verdict.hold):
         return replace(reading, links=verdict.links, problems=reading.problems + verdict.problems), None
-    held = await gate.hold(post, cursor=None) if verdict.hold else None
+    held = gate.hold_in(conn, post) if verdict.hold else None
     problems = verdict.problems + ((verdict.refuse,) if verdict.refuse else ())
     if held is not None:
         problems += (f"Thanks! As you are new here, a moderator will look at this first (#{held}).",)

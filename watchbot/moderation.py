@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Connection
 from yarl import URL
 
 from watchbot.config import Settings
@@ -24,8 +25,8 @@ from watchbot.policy import (
     Limits,
     Power,
     Role,
-    allowed,
-    blocked_by,
+    allowed_host,
+    blocked_host,
     canonical_account,
     elsewhere,
     may_moderate,
@@ -67,21 +68,37 @@ class Moderation:
         return role_of(account, admins=self.settings.admins, moderator=moderator,
                        banned=await self.records.is_banned(canonical_account(account)))
 
+    def role_unread(self, account: str, *, moderator: bool = False) -> Role:
+        """The role from the settings and the network alone, the ban not read: enough for a post
+        that goes through `screen_in`, which reads the ban in the filing's transaction."""
+        return role_of(account, admins=self.settings.admins, moderator=moderator, banned=False)
+
     async def screen(self, post: Post, links: tuple[tuple[str, str], ...], role: Role) -> Verdict:
-        if role is Role.STRANGER:
+        return await self.store.read(lambda conn: self.screen_in(conn, post, links, role))
+
+    def screen_in(self, conn: Connection, post: Post, links: tuple[tuple[str, str], ...], role: Role) -> Verdict:
+        """The gate's verdict on a post, read and decided inside the caller's transaction (the
+        filing's: one hop to the store's thread per message). The author's ban is read here, so
+        `role` may come from `role_unread`."""
+        if role is Role.STRANGER or (role < Role.ADMIN and self.records.is_banned_in(conn, post.author_id)):
             return Verdict((), ignore=True)
+        if not links:
+            return Verdict(())
         now = utcnow()
-        facts = await self.records.facts_for_screening(post.author_id, now,
-                                                       seen=role < Role.MODERATOR and self.settings.review_first_shares > 0)
-        kept, problems = [], []
-        for url, key in links:
-            host = URL(url).host or url
-            if (pattern := blocked_by(url, facts.blocked)) is not None:
-                problems.append(f"Not filed: {host} is blocked here ({pattern}).")
-            elif self.settings.allowed_domains and not allowed(url, self.settings.allowed_domains):
-                problems.append(f"Not filed: only links to {', '.join(self.settings.allowed_domains)} are filed here.")
-            else:
-                kept.append((url, key))
+        facts = self.records.facts_in(conn, post.author_id, now,
+                                      seen=role < Role.MODERATOR and self.settings.review_first_shares > 0)
+        allowed_domains = self.settings.allowed_domains
+        kept, problems = list(links), []
+        if facts.blocked or allowed_domains:  # a host is parsed only when a rule may refuse it
+            kept = []
+            for url, key in links:
+                host = URL(url).host
+                if (pattern := blocked_host(host or "", facts.blocked)) is not None:
+                    problems.append(f"Not filed: {host or url} is blocked here ({pattern}).")
+                elif allowed_domains and not allowed_host(host or "", allowed_domains):
+                    problems.append(f"Not filed: only links to {', '.join(allowed_domains)} are filed here.")
+                else:
+                    kept.append((url, key))
         if not kept or role >= Role.MODERATOR:
             return Verdict(tuple(kept), tuple(problems))
         if (sentence := over_limit(len(kept), facts.last_hour, facts.last_day, self.limits)) is not None:
@@ -101,6 +118,9 @@ class Moderation:
 
     async def hold(self, post: Post, *, cursor: tuple[str, str] | None) -> int:
         return await self.records.hold(post, cursor=cursor)
+
+    def hold_in(self, conn: Connection, post: Post) -> int:
+        return self.records.hold_in(conn, post)
 
 
 # -- the commands ---------------------------------------------------------------------------------

@@ -48,11 +48,17 @@ def backoff(attempts: int) -> timedelta:
 
 class Sender:
     def __init__(self, store: Store, network: str, deliver: Callable[[OutboxItem], Awaitable[str | None]], *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, unordered: frozenset[str] = frozenset(),
+                 window: int = 1) -> None:
+        """`unordered`: kinds whose items may be sent in any order among themselves (a reaction
+        names the message it answers), up to `window` at once; every other item is sent alone,
+        after what was owed before it."""
         self.outbox = OutboxStore(store)
         self.network = network
         self.deliver = deliver
         self.clock = clock
+        self.unordered = unordered
+        self.window = max(1, window)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -73,15 +79,33 @@ class Sender:
             if not items:
                 return sent
             stalled = set()  # places whose item must wait: their later items wait too
+            wave: list[OutboxItem] = []  # unordered items, sent together
             for item in items:
                 if item.place in stalled:
                     continue
-                if not await self._send(item):
-                    stalled.add(item.place)
-                else:
-                    sent += 1
+                if item.kind in self.unordered:
+                    wave.append(item)
+                    if len(wave) >= self.window:
+                        sent += await self._send_wave(wave, stalled)
+                        wave = []
+                    continue
+                sent += await self._send_wave(wave, stalled)  # what was owed before it goes first
+                wave = []
+                if item.place not in stalled:
+                    sent += await self._send_wave([item], stalled)
+            sent += await self._send_wave(wave, stalled)
             if stalled:
                 return sent
+
+    async def _send_wave(self, wave: list[OutboxItem], stalled: set[str]) -> int:
+        """Send these items at once (each marked sent on its own); a place with one that must
+        wait stalls. The number sent."""
+        wave = [item for item in wave if item.place not in stalled]
+        if not wave:
+            return 0
+        done = await asyncio.gather(*(self._send(item) for item in wave))
+        stalled.update(item.place for item, ok in zip(wave, done) if not ok)
+        return sum(done)
 
     async def _send(self, item: OutboxItem) -> bool:
         try:

@@ -138,13 +138,20 @@ def domain_matches(host: str, pattern: str) -> bool:
 
 def blocked_by(url: str, patterns: Iterable[str]) -> str | None:
     """The pattern that blocks `url`'s host, if one does."""
-    host = URL(url).host or ""
+    return blocked_host(URL(url).host or "", patterns)
+
+
+def blocked_host(host: str, patterns: Iterable[str]) -> str | None:
+    """The pattern that blocks this host, if one does."""
     return next((pattern for pattern in patterns if domain_matches(host, pattern)), None)
 
 
 def allowed(url: str, allowed_domains: Iterable[str]) -> bool:
     """Allow-list mode: a link must be on one of these domains or their subdomains."""
-    host = URL(url).host or ""
+    return allowed_host(URL(url).host or "", allowed_domains)
+
+
+def allowed_host(host: str, allowed_domains: Iterable[str]) -> bool:
     return any(domain_matches(host, "*." + domain.removeprefix("*.")) for domain in allowed_domains)
 
 

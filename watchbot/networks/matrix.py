@@ -46,7 +46,7 @@ from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
-from watchbot.intake import Rules, file_post, refile_post
+from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
 from watchbot.moderation import Moderation
@@ -106,21 +106,24 @@ UNDECRYPTABLE_WITHOUT_KEYS = (
 # Room moderators, as Matrix clients name them, may remove and retag what was shared in their room.
 APPROVE_REACTIONS = {"✅", "✔"}  # keys without the emoji variation selector (reaction_of)
 REPORT_REACTIONS = {"⚠"}
-# Filling a gap after downtime: pages of this many events, and no more than this in all.
+# Filling a gap after downtime: read oldest first in pages of this many events, each page filed
+# as it comes (in one transaction): a gap of any size, never held whole in memory.
 BACKFILL_PAGE = 100
-MAX_BACKFILL_EVENTS = 5_000
+SEND_WINDOW = 8  # reactions sent at once: a catch-up's acknowledgements are not one round trip each
 READY_SECONDS = 120.0  # how long a notice waits for the rooms to be known
 
 
 class MatrixAdapter:
-    def __init__(self, settings: Settings, store: Store, rules: Rules) -> None:
+    def __init__(self, settings: Settings, store: Store, rules: Rules, *, backfill_page: int = BACKFILL_PAGE) -> None:
         self.settings = settings
+        self.backfill_page = backfill_page
         self.store = store
         self.rules = rules
         self.user_id = settings.matrix_user_id
         # Owed answers live in the store (the outbox), written with what they answer, and are
         # sent from there by their own task: the sync loop never waits on a send.
-        self.sender = Sender(store, "matrix", self._deliver)
+        # Reactions (each names the message it answers) go a few at a time; other answers in order.
+        self.sender = Sender(store, "matrix", self._deliver, unordered=frozenset({"m.reaction"}), window=SEND_WINDOW)
         self._answered_invites: set[str] = set()
         self._create_events: dict[str, dict[str, Any] | None] = {}
         self.rooms = RoomStore(store)
@@ -270,35 +273,86 @@ class MatrixAdapter:
             events = events_after_own_join(timeline, self.user_id)
             if info.timeline.limited and len(events) == len(timeline):
                 # More happened since the last sync than one response holds (the bot was down):
-                # fetch the gap, so nothing said meanwhile is lost.
-                events = await self._backfill(client, room_id, info.timeline.prev_batch, since) + events
-            for event in events:
-                try:
-                    await self._handle_event(client, room_id, event)
-                except Exception as error:  # noqa: BLE001 -- one event never stops the bot: kept, and on
-                    await self.isolation.failed(error, place=room_id, event_id=event.get("event_id"), payload=event)
+                # file the gap first, page by page, so nothing said meanwhile is lost.
+                await self._fill_gap(client, room_id, since, info.timeline.prev_batch)
+            await self._handle_events(client, room_id, events)
         # The events an operator asked to retry (`watchbot failed retry`), handled as if they came now.
         await self.isolation.retry_asked(
             lambda failure: self._handle_event(client, failure.place, json.loads(failure.payload)))
 
-    async def _backfill(self, client: AsyncClient, room_id: str, prev_batch: str | None, since: str) -> list[dict]:
-        """The events between the last sync position and a limited timeline, oldest first."""
-        gathered: list[dict] = []
-        token = prev_batch
-        while token and len(gathered) < MAX_BACKFILL_EVENTS:
-            page = await client.room_messages(room_id, start=token, end=since, direction=MessageDirection.back,
-                                              limit=BACKFILL_PAGE)
+    async def _fill_gap(self, client: AsyncClient, room_id: str, since: str, prev_batch: str | None) -> None:
+        """The events between the last sync position and a limited timeline, read oldest first a
+        page at a time (from the position forwards, up to the timeline), each page handled before
+        the next is read: memory stays one page, whatever the gap."""
+        token, count = since, 0
+        while token and prev_batch:
+            page = await client.room_messages(room_id, start=token, end=prev_batch, direction=MessageDirection.front,
+                                              limit=self.backfill_page)
             if not isinstance(page, RoomMessagesResponse):
                 log.warning("Matrix: could not fetch the history of %s (%s); a gap remains", room_id, page)
                 break
-            gathered += [event.source for event in page.chunk]
+            await self._handle_events(client, room_id, [event.source for event in page.chunk])
+            count += len(page.chunk)
             if not page.chunk or not page.end or page.end == token:
                 break
             token = page.end
-        if len(gathered) >= MAX_BACKFILL_EVENTS:
-            log.warning("Matrix: %s: only the last %d events of the gap are filed", room_id, MAX_BACKFILL_EVENTS)
-        log.info("Matrix: %s: %d event(s) fetched to fill a gap", room_id, len(gathered))
-        return list(reversed(gathered))
+        log.info("Matrix: %s: %d event(s) fetched to fill a gap", room_id, count)
+
+    async def _handle_events(self, client: AsyncClient, room_id: str, events: list[dict[str, Any]]) -> None:
+        """A room's events in order. Messages that only share links are filed together, in one
+        transaction for each run of them (intake.file_posts); any other event (a command, an
+        edit, a reaction …) is handled alone, after the run before it is filed."""
+        run: list[tuple[dict[str, Any], Filing]] = []
+        visibility: Visibility | None = None  # read once per call: an operator's change lands at the next
+        for event in events:
+            try:
+                if visibility is None and event.get("type") == "m.room.message":
+                    visibility = await self._visibility(room_id)
+                filing = await self._as_filing(client, room_id, event, visibility)
+                if filing is not None:
+                    run.append((event, filing))
+                    continue
+                await self._file_run(room_id, run)
+                run = []
+                await self._handle_event(client, room_id, event)
+            except Exception as error:  # noqa: BLE001 -- one event never stops the bot: kept, and on
+                await self.isolation.failed(error, place=room_id, event_id=event.get("event_id"), payload=event)
+        await self._file_run(room_id, run)
+
+    async def _as_filing(self, client: AsyncClient, room_id: str, event: dict[str, Any],
+                         visibility: Visibility | None) -> Filing | None:
+        """A message that only shares links, as intake files it (the author's ban is read by the
+        gate, in the filing's transaction); None for any other event."""
+        if event.get("type") != "m.room.message" or visibility is None or replacement_room(event) is not None:
+            return None
+        room = client.rooms.get(room_id)
+        sender = str(event.get("sender", ""))
+        context = dict(own_user_id=self.user_id, sender_name=(room.user_name(sender) if room else None) or sender,
+                       visibility=visibility, file_notices=self.settings.matrix_file_notices)
+        if edited_post(event, room_id, **context) is not None:
+            return None
+        post = post_from_event(event, room_id, **context)
+        if post is None or self._command_in(client, event, post.text) is not None:
+            return None
+        role = self.moderation.role_unread(sender, moderator=await self._moderator(room_id, room, sender))
+        zone = self.settings.zone
+        return Filing(post, role, lambda result: owed_in(room_id, acknowledgements(result, event, zone)))
+
+    async def _file_run(self, room_id: str, run: list[tuple[dict[str, Any], Filing]]) -> None:
+        if not run:
+            return
+        try:
+            await file_posts(self.store, [filing for _, filing in run], self.rules, gate=self.moderation)
+        except Exception:  # noqa: BLE001 -- nothing of the run was kept: one by one, the one at fault is kept as failed
+            log.warning("Matrix: %d message(s) of %s could not be filed together; filing them one by one",
+                        len(run), room_id)
+            for event, filing in run:
+                try:
+                    await file_post(self.store, filing.post, self.rules, gate=self.moderation, role=filing.role,
+                                    answers=filing.answers)
+                except Exception as error:  # noqa: BLE001 -- one event never stops the bot
+                    await self.isolation.failed(error, place=room_id, event_id=event.get("event_id"), payload=event)
+        self.sender.wake()
 
     async def _handle_event(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
         successor = replacement_room(event)
@@ -439,12 +493,14 @@ class MatrixAdapter:
         await self._owe(target, [Outgoing("m.room.message", content, txn_id("moderators", key))])
 
     async def _role(self, room_id: str, room, user_id: str) -> Role:
+        return await self.moderation.role(user_id, moderator=await self._moderator(room_id, room, user_id))
+
+    async def _moderator(self, room_id: str, room, user_id: str) -> bool:
         # In a direct chat, the person is the room's admin: that makes nobody a moderator (but
         # the rooms the settings name for moderators are theirs).
         chosen = room_id in (self.settings.digest_review_room, self.settings.moderators_room)
         community = room is not None and (has_moderators(self._treated_as(room_id)) or chosen)
-        moderator = community and await self._is_moderator(room_id, room, user_id)
-        return await self.moderation.role(user_id, moderator=moderator)
+        return community and await self._is_moderator(room_id, room, user_id)
 
     async def _audience(self, room_id: str) -> Audience:
         """Who reads answers in this room: the public, or in a room whose shares are private (a

@@ -78,8 +78,11 @@ class ModerationStore:
         return await self._remove(bans, bans.c.account == account, "unban", account, actor)
 
     async def is_banned(self, account: str) -> bool:
-        query = select(bans.c.account).where(bans.c.account == canonical_account(account))
-        return await self.store.read(lambda conn: conn.execute(query).first() is not None)
+        return await self.store.read(lambda conn: self.is_banned_in(conn, account))
+
+    def is_banned_in(self, conn: Connection, account: str) -> bool:
+        """The same, inside a transaction of the caller's (the gate, in a filing's)."""
+        return conn.execute(_BANNED, {"account": canonical_account(account)}).first() is not None
 
     async def block(self, pattern: str, *, actor: str, reason: str | None) -> bool:
         return await self._add(blocked_domains, {"pattern": pattern}, "block", pattern, actor, reason)
@@ -96,17 +99,17 @@ class ModerationStore:
     async def facts_for_screening(self, sharer_id: str, now: datetime, *, seen: bool) -> Facts:
         """What the gate needs about a post's author, in one read of statements built once (it
         runs for every message); `seen`: count their posts ever too (for the review queue)."""
+        return await self.store.read(lambda conn: self.facts_in(conn, sharer_id, now, seen=seen))
+
+    def facts_in(self, conn: Connection, sharer_id: str, now: datetime, *, seen: bool) -> Facts:
+        """The same, inside a transaction of the caller's (the gate, in a filing's)."""
         values = {"who": sharer_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}
-
-        def read(conn: Connection) -> Facts:
-            # SUM of no rows is NULL: none.
-            hour, day = ((a or 0) + (b or 0) for a, b in zip(conn.execute(_SHARED_LATELY, values).one(),
-                                                             conn.execute(_WAITING_LATELY, values).one()))
-            ever = (conn.execute(_SHARED_EVER, values).scalar_one() + conn.execute(_QUEUED_EVER, values).scalar_one()
-                    if seen else 0)
-            return Facts(list(conn.execute(_BLOCKED).scalars()), hour, day, ever)
-
-        return await self.store.read(read)
+        # SUM of no rows is NULL: none.
+        hour, day = ((a or 0) + (b or 0) for a, b in zip(conn.execute(_SHARED_LATELY, values).one(),
+                                                         conn.execute(_WAITING_LATELY, values).one()))
+        ever = (conn.execute(_SHARED_EVER, values).scalar_one() + conn.execute(_QUEUED_EVER, values).scalar_one()
+                if seen else 0)
+        return Facts(list(conn.execute(_BLOCKED).scalars()), hour, day, ever)
 
     # -- the review queue ---------------------------------------------------------------------
 
@@ -115,18 +118,23 @@ class ModerationStore:
         cursor in the same transaction."""
 
         def hold(conn: Connection) -> int:
-            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            conn.execute(dialect_insert(review_queue).values(
-                source=post.source.value, event_id=post.event_id or "", author_id=post.author_id,
-                place=post.place, post=json.dumps(post_to_json(post)), at=utcnow(), state="held",
-            ).on_conflict_do_nothing())
+            held = self.hold_in(conn, post)
             if cursor is not None:
                 self.store.set_cursor_in(conn, *cursor)
-            return conn.execute(select(review_queue.c.id).where(
-                review_queue.c.source == post.source.value,
-                review_queue.c.event_id == (post.event_id or ""))).scalar_one()
+            return held
 
         return await self.store.write(hold)
+
+    def hold_in(self, conn: Connection, post: Post) -> int:
+        """The same, inside a transaction of the caller's (a filing's), without a cursor."""
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(dialect_insert(review_queue).values(
+            source=post.source.value, event_id=post.event_id or "", author_id=post.author_id,
+            place=post.place, post=json.dumps(post_to_json(post)), at=utcnow(), state="held",
+        ).on_conflict_do_nothing())
+        return conn.execute(select(review_queue.c.id).where(
+            review_queue.c.source == post.source.value,
+            review_queue.c.event_id == (post.event_id or ""))).scalar_one()
 
     async def waiting(self, *, place: str | None = None, limit: int | None = None) -> list[Held]:
         """What waits for review, oldest first; with `place`, only what was posted there."""
@@ -272,6 +280,7 @@ def _scrub_log(conn: Connection, account: str) -> str:
 
 # The gate's statements, built once: building one per message cost more than running it.
 _BLOCKED = select(blocked_domains.c.pattern)
+_BANNED = select(bans.c.account).where(bans.c.account == bindparam("account"))
 _SHARED_LATELY = select(
     func.sum(case((shares.c.shared_at >= bindparam("hour", type_=UTCDateTime), 1), else_=0)), func.count(),
 ).where(shares.c.sharer_id == bindparam("who"), shares.c.shared_at >= bindparam("day", type_=UTCDateTime))

@@ -52,8 +52,12 @@ def add_in(conn: Connection, owed: Iterable[Owed], at: datetime) -> None:
              "created_at": at, "next_attempt_at": at} for o in owed]
     if not rows:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.network, outbox.c.key]), rows)
+    conn.execute(_ADD[conn.dialect.name], rows)
+
+
+# Built once: it runs in every filing's transaction.
+_ADD = {name: dialect.insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.network, outbox.c.key])
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 _PENDING = and_(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None))

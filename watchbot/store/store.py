@@ -161,22 +161,43 @@ class Store:
                      owe: Callable[[list[Filed]], Iterable[Owed]] | None = None) -> list[Filed]:
         from watchbot.store.outbox import add_in  # the outbox's module imports this one
 
+        def file(conn: Connection) -> list[Filed]:
+            filed = self.file_shares_in(conn, new_shares)
+            if cursor is not None:
+                self._set_cursor(conn, *cursor)
+            if owe is not None:
+                add_in(conn, owe(filed), utcnow())
+            return filed
+
+        return self._filing(file)
+
+    async def file_in_one(self, function: Callable[[Connection], T]) -> T:
+        """Run `function(connection)` as one filing transaction, in one hop to the store's thread:
+        what intake decides and writes for a message (or a page of messages), the gate's reads
+        included. Run again whole if it raced with another writer creating the same link."""
+        return await self.run(self._filing, function)
+
+    def _filing(self, function: Callable[[Connection], T]) -> T:
         # Two writers may race to create the same link on PostgreSQL; the loser's transaction
         # fails on the unique key and, run again, finds the link the winner made.
         for attempt in range(3):
             try:
                 with self._writing() as conn:
-                    filed = [self._file_one(conn, new) for new in new_shares]
-                    if cursor is not None:
-                        self._set_cursor(conn, *cursor)
-                    if owe is not None:
-                        add_in(conn, owe(filed), utcnow())
-                    return filed
+                    return function(conn)
             except IntegrityError:
                 if attempt == 2:
                     raise
                 log.debug("filing raced with another writer; trying again")
         raise AssertionError("unreachable")
+
+    def file_shares_in(self, conn: Connection, new_shares: Sequence[NewShare]) -> list[Filed]:
+        """File the shares of one message inside a transaction of the caller's (file_in_one)."""
+        return [self._file_one(conn, new) for new in new_shares]
+
+    def replace_event_shares_in(self, conn: Connection, source: Source, event_id: str,
+                                new_shares: Sequence[NewShare]) -> tuple[list[Filed], list[int]]:
+        """An edited message's shares, inside a transaction of the caller's (file_in_one)."""
+        return self._replace_event_shares(conn, source, event_id, list(new_shares))
 
     def _file_one(self, conn: Connection, new: NewShare) -> Filed:
         link_id = conn.execute(LINK_ID_BY_KEY, {"key": new.key}).scalar_one_or_none()
@@ -683,13 +704,7 @@ class Store:
         return self._delete_shares(conn, share_ids)
 
     def _set_cursor(self, conn: Connection, name: str, value: str) -> None:
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(cursors).values(name=name, value=value, updated_at=utcnow())
-        statement = statement.on_conflict_do_update(
-            index_elements=[cursors.c.name],
-            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
-        )
-        conn.execute(statement)
+        conn.execute(_SET_CURSOR[conn.dialect.name], {"name": name, "value": value, "updated_at": utcnow()})
 
 
 # The statements of the filing path, built once: SQLAlchemy then only binds values (building a
@@ -728,6 +743,19 @@ _ADD_TO_LINK = (
         search_document=links.c.search_document + bindparam("more_words", type_=Text),
     )
 )
+
+
+
+def _set_cursor_statement(dialect):
+    statement = dialect.insert(cursors)
+    return statement.on_conflict_do_update(
+        index_elements=[cursors.c.name],
+        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+    )
+
+
+# Built once: a cursor moves in most filings' transactions.
+_SET_CURSOR = {"postgresql": _set_cursor_statement(postgresql), "sqlite": _set_cursor_statement(sqlite)}
 
 
 # A page fetched from another URL than the published one is fetched again from that one (pending
