@@ -29,12 +29,22 @@ def _href(url: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else "#"
 
 
+# Direction overrides and isolates: kept inside <bdi> in the page, dropped where no element can
+# hold them (the <title>, which a tab or a bookmark shows).
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def _one_direction(text: str) -> str:
+    return text.translate(_BIDI_CONTROLS)
+
+
 def _network(source: Source) -> str:
     return NETWORKS.get(source, "")
 
 
 _env.filters["href"] = _href
 _env.filters["network"] = _network
+_env.filters["one_direction"] = _one_direction
 
 
 def render(request: web.Request, name: str, *, status: int = 200, **context) -> web.Response:
