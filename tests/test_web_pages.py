@@ -29,7 +29,7 @@ from watchbot.web.app import SECURITY_HEADERS
 
 PAGES = ("/", "/tags", "/tags/rust", "/tags/security", "/weeks", f"/weeks/{LAST_WEEK}", "/links/1", "/links/2",
          "/search?q=rust", "/search?q=security", "/search", "/about")
-DATA = ("/api/digests", f"/api/digests/{LAST_WEEK}", "/feeds/digests.atom", "/style.css")
+DATA = ("/api/digests", f"/api/digests/{LAST_WEEK}", "/feeds/digests.atom", "/style.css", "/favicon.svg")
 
 
 class Markup(HTMLParser):
@@ -145,10 +145,11 @@ async def test_the_front_page_with_all_it_loads_stays_under_50_kb(store: Store):
     async with web_client(store) as client:
         page = await (await client.get("/")).read()
         parsed = parse(page.decode())
-        loaded = [attrs["href"] for tag, attrs in parsed.tags if tag == "link" and attrs.get("rel") == "stylesheet"]
+        loaded = [attrs["href"] for tag, attrs in parsed.tags
+                  if tag == "link" and attrs.get("rel") in ("stylesheet", "icon")]
         loaded += [attrs["src"] for _, attrs in parsed.tags if "src" in attrs]
         sizes = [len(await (await client.get(path)).read()) for path in loaded]
-    assert loaded == ["/style.css"]  # nothing else: no script, image, font or favicon from elsewhere
+    assert loaded == ["/style.css", "/favicon.svg"]  # nothing else: no script, image or font, none from elsewhere
     assert len(page) + sum(sizes) < 50_000, (len(page), sizes)
     assert page.count(b'<a href="/links/') >= 20
 

@@ -96,6 +96,12 @@ async def stylesheet(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "style.css", headers={"Cache-Control": "public, max-age=86400"})
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    # Our own, so a browser asks nobody else for one (and gets no 404 from us).
+    return web.FileResponse(STATIC / "favicon.svg", headers={"Cache-Control": "public, max-age=86400",
+                                                             "Content-Type": "image/svg+xml"})
+
+
 def _not_found(request: web.Request, sentence: str) -> web.Response:
     return render(request, "not_found.html", status=404, title="Not found", sentence=sentence)
 
@@ -110,3 +116,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/search", search)
     app.router.add_get("/about", about)
     app.router.add_get("/style.css", stylesheet)
+    app.router.add_get("/favicon.svg", favicon)
