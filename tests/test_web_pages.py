@@ -4,6 +4,7 @@ what does not exist, and week pages that never change once their digest is out."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -287,3 +288,23 @@ def test_watchbot_web_refuses_in_one_line_what_it_cannot_serve(tmp_path: Path):
     assert "start `watchbot run` first" in err
     with sqlite3.connect(tmp_path / "new.db") as db:  # never migrated: the bot owns the schema
         assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+
+
+async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_sigterm(scene, tmp_path: Path):
+    from tests.test_matrix_bot import bot_env
+
+    alice, _ = await scene.person("alice")
+    port = free_port()
+    env = {**bot_env(scene, alice.user_id), "WATCHBOT_WEB_PORT": str(port), "WATCHBOT_WEB_BASE_URL": BASE_URL}
+    bot = subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/about")
+        assert status == 200 and "How to take part" in body
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        _, err = bot.communicate(timeout=60)
+    assert bot.returncode == 0, err[-2000:]
+    assert "Traceback" not in err and "web pages stopped" in err
+    with pytest.raises(OSError):  # the port is closed with the bot
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
