@@ -308,3 +308,21 @@ async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_si
     assert "Traceback" not in err and "web pages stopped" in err
     with pytest.raises(OSError):  # the port is closed with the bot
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_watchbot_web_says_in_one_line_when_its_port_is_taken(sqlite_url: str, tmp_path: Path):
+    async def migrate():
+        await (await Store.open(sqlite_url)).close()
+
+    asyncio.run(migrate())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = watchbot(tmp_path, {"WATCHBOT_DATABASE_URL": sqlite_url, "WATCHBOT_WEB_BASE_URL": BASE_URL},
+                           "web", "--port", str(port))
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert err.strip().splitlines()[-1].startswith(f"Error: the web pages cannot be served: cannot listen on "
+                                                   f"127.0.0.1:{port} (")
+    assert "Traceback" not in err

@@ -38,11 +38,14 @@ def web(ctx: Context, port: int | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, serving.cancel)
+        server = WebServer(settings, store, port=port)
         try:
-            await WebServer(settings, store, port=port).run()
+            await server.run()
         except asyncio.CancelledError:
             pass  # stopped by a signal: the server closed its connections
         finally:
             await store.close()
+        if server.failed:
+            raise click.ClickException(f"the web pages cannot be served: {server.failed}")
 
     asyncio.run(main())

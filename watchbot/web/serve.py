@@ -25,13 +25,20 @@ class WebServer:
         self.host = settings.web_host
         self.port = settings.web_port if port is None else port
         self.bound: asyncio.Event = asyncio.Event()  # set once listening (tests read `self.port`)
+        self.failed: str | None = None  # why it could not listen, in one sentence
 
     async def run(self) -> None:
         runner = web.AppRunner(build_app(self.site), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
         try:
             tcp = web.TCPSite(runner, self.host, self.port)
-            await tcp.start()
+            try:
+                await tcp.start()
+            except OSError as error:
+                # Said once and given up: the bot goes on without its pages (`watchbot web` exits).
+                self.failed = f"cannot listen on {self.host}:{self.port} ({error.strerror or error})"
+                log.error("web pages not served: %s; set WATCHBOT_WEB_HOST/WATCHBOT_WEB_PORT", self.failed)
+                return
             self.port = runner.addresses[0][1]  # the port chosen, when asked for 0
             log.info("web pages served on http://%s:%d/ (public address %s)", self.host, self.port,
                      self.site.base_url)
