@@ -93,3 +93,35 @@ def test_an_unreadable_env_file_is_a_problem_not_a_crash_or_a_lost_line(tmp_path
     with pytest.raises(ConfigError) as caught:
         load_settings(unclosed)
     assert caught.value.problems == [f"{unclosed}:2: not a NAME=value line (an unclosed quote?)"]
+
+
+def test_the_web_port_needs_the_public_address_said_in_one_line(monkeypatch):
+    monkeypatch.setenv("WATCHBOT_WEB_PORT", "8080")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert caught.value.problems == [
+        "WATCHBOT_WEB_PORT needs WATCHBOT_WEB_BASE_URL: the public address of the pages, such as "
+        "https://watch.example.org"]
+    monkeypatch.setenv("WATCHBOT_WEB_BASE_URL", "watch.example.org")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert caught.value.problems == [
+        "WATCHBOT_WEB_BASE_URL: must be the web pages' public address, such as https://watch.example.org "
+        "(got 'watch.example.org')"]
+    monkeypatch.setenv("WATCHBOT_WEB_BASE_URL", "https://watch.example.org/")
+    settings = load_settings(None)
+    assert (settings.web_port, settings.web_host, settings.web_base_url) == (8080, "127.0.0.1",
+                                                                               "https://watch.example.org")
+
+
+def test_a_digest_points_to_its_weeks_page_once_the_pages_have_an_address():
+    from datetime import datetime, timezone
+
+    from watchbot.digest.schedule import Period
+
+    period = Period(datetime(2026, 11, 27, 17, tzinfo=timezone.utc), datetime(2026, 12, 4, 17, tzinfo=timezone.utc))
+    old = Settings(_env_file=None, digest_archive_url="https://old.example/archive")
+    assert old.digest_archive_for(period) == "https://old.example/archive"
+    both = Settings(_env_file=None, digest_archive_url="https://old.example/archive",
+                    web_base_url="https://watch.example.org")
+    assert both.digest_archive_for(period) == "https://watch.example.org/weeks/2026-W49"

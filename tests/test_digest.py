@@ -11,7 +11,7 @@ from watchbot.commands import Caller, parse_command, run_command
 from watchbot.digest.build import build_digest
 from watchbot.digest.preview import preview
 from watchbot.digest.render import render_markdown, render_matrix
-from watchbot.digest.schedule import Period, check_schedule, current_period, last_period
+from watchbot.digest.schedule import Period, check_schedule, current_period, last_period, week_bounds, week_of
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility
 from watchbot.store import Store
@@ -166,3 +166,28 @@ async def test_reactions_and_favourites_rank_links_that_as_many_people_shared(st
     digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, reactions=reactions)
     assert [link.url for link in digest.sections[0].links] == [
         "https://c.example/starred", "https://b.example/liked", "https://a.example/quiet"]
+
+
+async def test_a_room_s_digest_points_to_its_week_s_page_once_the_pages_have_an_address(store: Store):
+    from watchbot.config import Settings
+    from watchbot.networks.matrix import MatrixDigestOutlet
+
+    for i in range(5):
+        await share(store, f"P{i}", f"https://x.example/{i} #t", utc(2026, 11, 14, i), event=f"$w{i}")
+    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, top=3)
+    settings = Settings(_env_file=None, timezone="Europe/Paris", web_base_url="https://watch.example",
+                        digest_archive_url="https://old.example/archive")
+    outlet = MatrixDigestOutlet(None, "!room:x", scoped=False, archive=settings.digest_archive_for)
+    [part] = outlet.parts(digest, PARIS)
+    assert part.text.endswith(f"And 2 more in the archive: https://watch.example/weeks/{week_of(WEEK, PARIS)}.")
+
+
+def test_a_period_s_week_is_the_one_holding_its_middle_whenever_asked():
+    friday_to_friday = Period(utc(2026, 11, 27, 16), utc(2026, 12, 4, 16))  # 17:00 in Paris
+    assert week_of(friday_to_friday, PARIS) == "2026-W49"  # Mon 30 Nov - Sun 6 Dec holds most of it
+    monday_to_monday = Period(utc(2026, 12, 27, 23), utc(2027, 1, 3, 23))  # across the new year, in Paris
+    assert week_of(monday_to_monday, PARIS) == "2026-W53"
+    # Across the change to summer time (29 March 2026 in Paris): still one week.
+    assert week_of(Period(utc(2026, 3, 27, 16), utc(2026, 4, 3, 15)), PARIS) == "2026-W14"
+    assert week_bounds("2026-W53") == (datetime(2026, 12, 28), datetime(2027, 1, 4))
+    assert week_bounds("2026-W54") is None and week_bounds("2026-w1") is None and week_bounds("x") is None

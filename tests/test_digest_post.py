@@ -20,7 +20,7 @@ from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
 from watchbot.digest.post import DigestSendError, Part, post_digest
-from watchbot.digest.schedule import Period, last_period
+from watchbot.digest.schedule import Period, last_period, week_of
 from watchbot.digest.scheduler import FIRST_START, DigestScheduler
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, utcnow
@@ -333,7 +333,7 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     bot = mastodon_server.create_account(f"digest{uuid.uuid4().hex[:6]}", bot=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"
     settings = Settings(_env_file=None, database_url=url, fediverse_instance=mastodon_server.url,
-                        fediverse_access_token=bot.access_token)
+                        fediverse_access_token=bot.access_token, web_base_url="https://watch.example")
     store = await Store.open(url)
     for n in range(30):  # long URLs: Mastodon counts 23 each, the stand-in counts them in full
         await share(store, f"https://long.example/{n}/" + "path-" * 20, f"person{n % 4}")
@@ -377,7 +377,8 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     assert [s["in_reply_to_id"] for s in replies] == [s["id"] for s in statuses[:-1]]
     text = " ".join(html_to_text(s["content"]) for s in statuses)
     shown = [text.count(f"https://long.example/{n}/") for n in range(30)]
-    assert sorted(shown) == [0] * 10 + [1] * 20 and "And 10 more in the archive" in text  # the top 20
+    assert sorted(shown) == [0] * 10 + [1] * 20  # the top 20; the rest on the week's page
+    assert f"And 10 more in the archive: https://watch.example/weeks/{week_of(period, settings.zone)}" in text
 
 
 def test_digest_post_from_the_command_line_once_then_again_on_request(mastodon_server: MastodonServer, tmp_path: Path,

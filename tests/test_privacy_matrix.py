@@ -4,7 +4,8 @@ A private share (a direct chat) of the same page as a public share carries canar
 its URL (a tracking parameter, a fragment, a second private-only link), its tags, its note, its
 title, its sharer's name and id; the page server echoes what it was asked into the page's title.
 Whatever a public audience reads (each room command, the "already shared" reply, the digest in
-each format, the publishing exports, a report, the moderation log outside the moderators' room)
+each format, the publishing exports, a report, the moderation log outside the moderators' room,
+the web pages and the digests' JSON and Atom)
 must hold none of them, on SQLite and on PostgreSQL. Each arrival builds its store once and every
 surface is read from it; a failure names each surface that leaked and what.
 """
@@ -20,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.page_server import PageServer, serving_pages
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.config import Settings
 from watchbot.digest.build import build_digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
-from watchbot.digest.schedule import Period
+from watchbot.digest.schedule import Period, week_of
 from watchbot.enrich.worker import Enricher
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.formats import write_export
@@ -36,7 +38,10 @@ from watchbot.model import Post, Source, Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role
 from watchbot.store import Store
+from watchbot.store.digests import DigestRuns
 from watchbot.store.pages import LinkPages
+from watchbot.web.app import build_app
+from watchbot.web.site import Site
 
 UTC = ZoneInfo("UTC")
 PUBLIC_ROOM, DIRECT_CHAT, MODERATORS_ROOM = "!pub:x", "!dm:x", "!mods:x"
@@ -219,6 +224,33 @@ def on_the_web(path: str, asked: str | None = None) -> Surface:
     return run
 
 
+async def posted_week(store: Store) -> str:
+    """The week of `the_digest`'s period, its digest recorded as posted (once)."""
+    runs = DigestRuns(store)
+    posted = await runs.posted_periods()
+    if posted:
+        return week_of(posted[0], UTC)
+    period = (await the_digest(store)).period
+    claim = await runs.claim("matrix:!pub:x", period, "test")
+    await runs.finish(claim.run_id)
+    return week_of(period, UTC)
+
+
+def web_page(path: str, *, repeats: str | None = None) -> Surface:
+    """A web page or feed; {id}: the public link's number, {week}: a week whose digest went out;
+    `repeats`: the words it repeats as asked (a search), which are no leak."""
+    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
+        site = Site(store=store, settings=Settings(_env_file=None, web_base_url="https://watch.example"),
+                    base_url="https://watch.example")
+        where = path.format(id=await the_link_id(store, pages), week=await posted_week(store))
+        async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
+            response = await client.get(where)
+            assert response.status == 200, where
+            page = await response.text()
+        return page.replace(repeats, "…") if repeats else page
+    return run
+
+
 # Each surface, and what of the public share it must show (so an empty answer cannot pass).
 SURFACES: dict[str, tuple[Surface, str | None]] = {
     "show": (command_on_the_link(BOB, "!watch show {id}"), "/post?id=7"),
@@ -251,6 +283,16 @@ SURFACES: dict[str, tuple[Surface, str | None]] = {
     "web /feeds/links.atom": (on_the_web("/feeds/links.atom"), "/post?id=7"),
     "web /feeds/tags/public.atom": (on_the_web("/feeds/tags/public.atom"), "/post?id=7"),
     "web /feeds/tags/canarytag.atom": (on_the_web("/feeds/tags/canarytag.atom", "canarytag"), "200 "),
+    "web front page": (web_page("/"), 'href="/tags/public"'),
+    "web link page": (web_page("/links/{id}"), "/post?id=7"),
+    "web tag page": (web_page("/tags/public"), 'href="/tags/public"'),
+    "web tags": (web_page("/tags"), 'href="/tags/public"'),
+    "web search public": (web_page("/search?q=public"), 'href="/tags/public"'),
+    **{f"web search {word}": (web_page(f"/search?q={word}", repeats=word), "Nothing found")
+       for word in ("canarytag", "canarynote", "canaryurl", "canarytitle", "canarydesc", "canaryname", "canarypath")},
+    "web week page": (web_page("/weeks/{week}"), 'href="/links/'),
+    "web digests json": (web_page("/api/digests/{week}"), "/post?id=7"),
+    "web digests atom": (web_page("/feeds/digests.atom"), "/post?id=7"),
 }
 
 

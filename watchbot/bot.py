@@ -1,5 +1,5 @@
-"""Wiring: the adapters the settings ask for, and the page fetcher, run under one TaskGroup until
-SIGTERM or Ctrl-C."""
+"""Wiring: the adapters the settings ask for, the page fetcher and the web pages, run under one
+TaskGroup until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ async def run_bot(settings: Settings, store: Store) -> None:
         from watchbot.enrich.worker import Enricher, client_from_settings
 
         workers.append(Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency))
+    if settings.web_port is not None:
+        from watchbot.web.serve import WebServer  # aiohttp's server and Jinja2 only when asked
+
+        workers.append(WebServer(settings, store))
     try:
         async with asyncio.TaskGroup() as group:
             for worker in workers:

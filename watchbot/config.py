@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # Where the whole archive can be read (a web page): "and N more in the archive: URL".
     digest_archive_url: str | None = None
 
+    # The web pages (watchbot/web): served beside the bot by `watchbot run` when a port is set, or
+    # alone by `watchbot web`. The base URL is the public address readers use (behind a proxy, not
+    # the host and port below): links in the digests, feeds and the API are made from it.
+    web_port: int | None = Field(default=None, ge=1, le=65535)
+    web_host: str = Field(default="127.0.0.1", min_length=1)
+    web_base_url: str | None = None
+
     # The language the digest is written in (its posts say so, for readers' filters and translation).
     digest_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
@@ -160,6 +167,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a web address, such as https://watch.example.org/archive")
         return value
 
+    @field_validator("web_base_url")
+    @classmethod
+    def _web_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from yarl import URL
+
+        url = URL(value.strip())
+        if url.scheme not in ("https", "http") or not url.host or url.query_string or url.fragment:
+            raise ValueError("must be the web pages' public address, such as https://watch.example.org")
+        return str(url).rstrip("/")
+
     @field_validator("digest_review_deadline")
     @classmethod
     def _optional_duration(cls, value: str) -> str:
@@ -180,6 +199,15 @@ class Settings(BaseSettings):
         from watchbot.fetch import parse_allow_networks
 
         return parse_allow_networks(self.fetch_allow_networks)
+
+    def digest_archive_for(self, period) -> str | None:
+        """Where a digest's "and N more in the archive" points: its week's page when the web pages
+        have an address, else WATCHBOT_DIGEST_ARCHIVE_URL (or nowhere)."""
+        if self.web_base_url is None:
+            return self.digest_archive_url
+        from watchbot.digest.schedule import week_of
+
+        return f"{self.web_base_url}/weeks/{week_of(period, self.zone)}"
 
     @property
     def fediverse_enabled(self) -> bool:
@@ -235,6 +263,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the fediverse is half configured: WATCHBOT_FEDIVERSE_INSTANCE and "
                 "WATCHBOT_FEDIVERSE_ACCESS_TOKEN go together"
+            )
+        if self.web_port is not None and self.web_base_url is None:
+            raise ValueError(
+                "WATCHBOT_WEB_PORT needs WATCHBOT_WEB_BASE_URL: the public address of the pages, "
+                "such as https://watch.example.org"
             )
         if self.matrix_store_path is not None and not self.matrix_device_id:
             raise ValueError(

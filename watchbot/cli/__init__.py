@@ -34,6 +34,7 @@ COMMANDS = {
     "run": "watchbot.cli.running:run_command",
     "status": "watchbot.cli.health:status_command",
     "tags": "watchbot.cli.links:tags_command",
+    "web": "watchbot.cli.web:web",
 }
 
 

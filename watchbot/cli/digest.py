@@ -36,12 +36,12 @@ async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> N
                           last=period == "last", feed_top=settings.feeds_digest_cap)
     so_far = period == "current"
     if fmt == "markdown":
-        click.echo(render_markdown(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_url),
+        click.echo(render_markdown(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_for(built.period)),
                    nl=False)
     elif fmt == "json":
         click.echo(json.dumps(render_json(built), indent=2, ensure_ascii=False))
     else:
-        rendered = render_matrix(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_url)
+        rendered = render_matrix(built, settings.zone, so_far=so_far, archive_url=settings.digest_archive_for(built.period))
         click.echo(rendered.html if fmt == "html" else rendered.text)
 
 

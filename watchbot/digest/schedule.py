@@ -50,6 +50,27 @@ def last_period(expression: str, zone: ZoneInfo, now: datetime) -> Period:
     return Period(_utc(start), _utc(end))
 
 
+def week_of(period: Period, zone: ZoneInfo) -> str:
+    """The ISO week a period belongs to, as its web page names it ("2026-W49"): the week holding
+    its middle, in the community's timezone, so a Friday-to-Friday period is the week it mostly
+    covers, and the name never depends on when it is asked."""
+    middle = (period.start + (period.end - period.start) / 2).astimezone(zone)
+    year, week, _ = middle.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str) -> tuple[datetime, datetime] | None:
+    """The Monday 00:00 and the next Monday (naive, local) of "2026-W49", or None for no such week."""
+    try:
+        year, number = week.split("-W")
+        if len(number) != 2 or not year.isdigit() or not number.isdigit():
+            return None
+        monday = datetime.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        return None
+    return monday, monday + timedelta(days=7)
+
+
 def _previous(expression: str, moment: datetime, *, including: bool) -> datetime:
     # cronsim works in whole minutes and iterates strictly before its start: start one minute on
     # to include `moment` itself when it falls on a scheduled time.

@@ -618,7 +618,7 @@ class MastodonDigestOutlet:
 
     def parts(self, digest: Digest, zone) -> list[Part]:
         return [Part(text) for text in render_thread(digest, zone, self.adapter.limits,
-                                                     archive_url=self.adapter.settings.digest_archive_url)]
+                                                     archive_url=self.adapter.settings.digest_archive_for(digest.period))]
 
     async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
         try:

@@ -46,6 +46,7 @@ from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
+from watchbot.digest.schedule import Period
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
@@ -691,7 +692,7 @@ class MatrixAdapter:
             return []
         settings = self.settings
         return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped,
-                                   archive_url=settings.digest_archive_url)
+                                   archive=settings.digest_archive_for)
                 for room_id, room in sorted(self._client.rooms.items())
                 if self._treated_as(room_id) is not Visibility.DIRECT and room_id not in settings.digest_rooms_off
                 and room_id != settings.digest_review_room]
@@ -718,19 +719,24 @@ class MatrixAdapter:
     # -- sending ----------------------------------------------------------------------------
 
 
+def _no_archive(period: Period) -> None:
+    return None
+
+
 class MatrixDigestOutlet:
     """The digest as notices in one room (one notice, or a few if it would exceed an event)."""
 
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool, archive_url: str | None = None) -> None:
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool,
+                 archive: Callable[[Period], str | None] = _no_archive) -> None:
         self.client = client
         self.room_id = room_id
-        self.archive_url = archive_url
+        self.archive = archive  # where "and N more in the archive" points, for a period
         self.name = f"matrix:{room_id}"
         self.scope = room_id if scoped else None
 
     def parts(self, digest: Digest, zone) -> list[Part]:
         return [Part(part.text, part.html) for part in render_matrix_parts(
-            digest, zone, archive_url=self.archive_url, max_bytes=render.MATRIX_PART_BYTES)]
+            digest, zone, archive_url=self.archive(digest.period), max_bytes=render.MATRIX_PART_BYTES)]
 
     async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
         content = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
@@ -763,8 +769,9 @@ class MatrixDigestOutlet:
 class MatrixDraftOutlet(MatrixDigestOutlet):
     """The digest as a draft in the review room: a first notice saying how to approve it."""
 
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool, archive_url: str | None = None) -> None:
-        super().__init__(client, room_id, scoped=scoped, archive_url=archive_url)
+    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool,
+                 archive: Callable[[Period], str | None] = _no_archive) -> None:
+        super().__init__(client, room_id, scoped=scoped, archive=archive)
         self.name = f"{DRAFT_PREFIX}{room_id}"
 
     def parts(self, digest: Digest, zone) -> list[Part]:

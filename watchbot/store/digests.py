@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from watchbot.digest.schedule import Period
 from watchbot.model import utcnow
+from watchbot.published import as_utc
 from watchbot.store.schema import digest_parts, digest_runs
 from watchbot.store.store import Store
 
@@ -103,6 +104,16 @@ class DigestRuns:
     async def any_run(self) -> bool:
         """Whether a digest was ever posted (or tried) from this store."""
         return await self.store.read(lambda conn: conn.execute(select(digest_runs.c.id).limit(1)).first() is not None)
+
+    async def posted_periods(self) -> list[Period]:
+        """Every period whose digest went out to some outlet (drafts and empty runs aside), the
+        latest first: what the web archive shows."""
+        query = (select(digest_runs.c.period_start, digest_runs.c.period_end).distinct()
+                 .where(digest_runs.c.status.in_(("posted", "amend")),
+                        digest_runs.c.outlet.not_like(f"{DRAFT_PREFIX}%"))
+                 .order_by(digest_runs.c.period_start.desc()))
+        return await self.store.read(lambda conn: [Period(as_utc(row.period_start), as_utc(row.period_end))
+                                                   for row in conn.execute(query)])
 
     async def sent(self, run_id: int, seq: int, remote_id: str) -> None:
         """A part is out: remember it (never sent again) and renew the claim."""

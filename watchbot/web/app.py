@@ -8,15 +8,38 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from watchbot.web import api, feeds, ops
+from watchbot.web import api, archive, feeds, ops, pages
 from watchbot.web.guard import guard
 from watchbot.web.site import SITE, Site
 
+# Every answer, pages and errors alike: nothing loads but our own stylesheet (and images, were we
+# to serve any), no script runs, no form posts elsewhere, and no other site may frame the pages.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:  # aiohttp's own answers (404 of an unknown path, 405) too
+        error.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
 
 def build_app(site: Site) -> web.Application:
-    app = web.Application(middlewares=[guard])
+    # The headers first, so that the token's 401 carries them too.
+    app = web.Application(middlewares=[security_headers, guard])
     app[SITE] = site
     # Each part adds its own routes; see its module.
+    pages.add_routes(app)
+    archive.add_routes(app)
     api.add_routes(app)
     feeds.add_routes(app)
     ops.add_routes(app)
