@@ -8,7 +8,7 @@ route's and the static file's interleaved (bench/harness.py); requests per secon
 mean latency of that one connection, given in the note. Client and server share one process and
 one event loop, alike for both sides: the ratio is the figure, not the absolute time.
 
-The HTML pages are one line each in ROUTES once they exist (the front page, a tag page, search).
+The HTML pages and the JSON API, each a line of ROUTES.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ ROUTES = (
     ("web: GET /api/links (20 links)", "/api/links"),
     ("web: GET /api/links?tag=rust", "/api/links?tag=rust"),
     ("web: GET /api/search?q= a rare word", "/api/search?q={rare}"),
+    ("web: GET / (the front page)", "/"),
+    ("web: GET /tags/rust (a tag page)", "/tags/rust"),
+    ("web: GET /search?q= a rare word (the search page)", "/search?q={rare}"),
 )
 
 
