@@ -162,8 +162,9 @@ async def _burst_with_kills(server: MastodonServer, tmp_path: Path, rng: random.
             try:
                 if how == "at random":
                     await asyncio.sleep(rng.uniform(1.0, 4.0))  # imports take about a second
-                else:  # killed by its own hand, or after a while if the burst has run dry
-                    await asyncio.to_thread(_wait, child, 5)
+                else:  # killed by its own hand, or after a while if the burst has run dry (the
+                    # while is generous: on a loaded machine a start alone can take seconds)
+                    await asyncio.to_thread(_wait, child, 12)
                     by_own_hand += child.poll() is not None
             finally:
                 kill(child)
