@@ -49,13 +49,7 @@ def iso(moment: datetime) -> str:
 def link_json(site: Site, link: PublishedLink) -> dict:
     """One link as the API gives it: its published view and the page that shows it."""
     return {
-        "id": link.id,
-        "url": link.url,
-        "title": link.title,
-        "description": link.description,
-        "site_name": link.site_name,
-        "tags": list(link.tags),
-        "first_shared_at": iso(link.first_shared_at),
+        **_listed(link),
         "last_shared_at": iso(link.last_shared_at),
         "shares": [{"by": share.sharer_name or share.sharer_id, "source": str(share.source),
                     "place": share.place, "at": iso(as_utc(share.shared_at))} for share in link.shares],
@@ -67,18 +61,18 @@ def summary_json(site: Site, link: LinkSummary) -> dict:
     """A search result as the API gives it: what a list shows (the search reads no more, so it
     stays one query at a million links); the link's own address gives the rest."""
     return {
-        "id": link.id,
-        "url": link.url,
-        "title": link.title,
-        "description": link.description,
-        "site_name": link.site_name,
-        "tags": list(link.tags),
-        "first_shared_at": iso(link.first_shared_at),
+        **_listed(link),
         "first_shared_by": link.first_sharer_name,
         "sharers": link.sharer_count,
         "page": site.url(f"/links/{link.id}"),
         "api": site.url(f"/api/links/{link.id}"),
     }
+
+
+def _listed(link: PublishedLink | LinkSummary) -> dict:
+    """What a link and a search result both say of a link."""
+    return {"id": link.id, "url": link.url, "title": link.title, "description": link.description,
+            "site_name": link.site_name, "tags": list(link.tags), "first_shared_at": iso(link.first_shared_at)}
 
 
 def tag_page(site: Site, tag: str) -> str:
