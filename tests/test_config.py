@@ -66,6 +66,15 @@ def test_a_misspelt_setting_is_named_with_a_suggestion(monkeypatch, tmp_path):
     ]
 
 
+def test_the_test_suites_own_switches_are_not_taken_for_misspelt_settings(monkeypatch, tmp_path):
+    # CI sets WATCHBOT_TEST_BROWSER=require; `watchbot check` run by a test must not refuse it.
+    monkeypatch.setenv("WATCHBOT_TEST_BROWSER", "require")
+    monkeypatch.setenv("WATCHBOT_BENCH_GAP", "10000")
+    monkeypatch.setenv("WATCHBOT_TIMEZON", "UTC")
+    assert unknown_settings(tmp_path / "none.env") == [
+        "WATCHBOT_TIMEZON: no such setting; did you mean WATCHBOT_TIMEZONE?"]
+
+
 def test_env_example_lists_every_setting_and_loads_as_is():
     example = (REPO / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*(WATCHBOT_[A-Z_]+)=", example, flags=re.MULTILINE))

@@ -6,7 +6,7 @@ pages need and that no request left the site, and keeps a screenshot of each in
 test-artifacts/browser/ (gitignored).
 
 Without Chromium (or Playwright) the test is skipped with a reason, unless
-WATCHBOT_REQUIRE_BROWSER=1 (CI sets it), when it fails instead.
+WATCHBOT_TEST_BROWSER=require (CI sets it), when it fails instead.
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ ARTIFACTS = REPO / "test-artifacts" / "browser"
 
 def chromium() -> str:
     """Chromium's executable, or skip (fail when the browser is required) saying why not."""
-    found = os.environ.get("WATCHBOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = os.environ.get("WATCHBOT_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     missing = None
     if importlib.util.find_spec("playwright") is None:
         missing = "Playwright is not installed (pip install -e '.[test]')"
     elif found is None or not Path(found).exists():
-        missing = "no Chromium here (Debian: apt-get install chromium; or set WATCHBOT_CHROMIUM)"
+        missing = "no Chromium here (Debian: apt-get install chromium; or set WATCHBOT_TEST_CHROMIUM)"
     if missing is None:
         return found
-    if os.environ.get("WATCHBOT_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the browser test is required (WATCHBOT_REQUIRE_BROWSER=1) but {missing}")
+    if os.environ.get("WATCHBOT_TEST_BROWSER") == "require":
+        pytest.fail(f"the browser test is required (WATCHBOT_TEST_BROWSER=require) but {missing}")
     pytest.skip(f"browser test left out: {missing}")
 
 

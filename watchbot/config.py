@@ -24,6 +24,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from watchbot.links import normalise_tag
 
 ENV_PREFIX = "WATCHBOT_"
+# The test suite's and the benchmarks' own switches (WATCHBOT_TEST_POSTGRES=skip, ...): not settings.
+NOT_SETTINGS_PREFIXES = ("WATCHBOT_TEST_", "WATCHBOT_BENCH_")
 # Settings whose values are never repeated in a message: they may hold a password or a token.
 SECRET_SETTINGS = {"WATCHBOT_DATABASE_URL", "WATCHBOT_MATRIX_ACCESS_TOKEN", "WATCHBOT_FEDIVERSE_ACCESS_TOKEN",
                    "WATCHBOT_WEB_API_TOKEN"}
@@ -383,6 +385,7 @@ def unknown_settings(env_file: str | Path | None = ".env", environ: Mapping[str,
     names = {n for n in environ if n.startswith(ENV_PREFIX)}
     if env_file and Path(env_file).is_file() and not env_file_problems(env_file):
         names |= {n.upper() for n in dotenv_values(env_file) if n.upper().startswith(ENV_PREFIX)}
+    names = {n for n in names if not n.startswith(NOT_SETTINGS_PREFIXES)}
     problems = []
     for name in sorted(names - known):
         close = difflib.get_close_matches(name, known, n=1)
