@@ -284,19 +284,33 @@ class MatrixAdapter:
     async def _fill_gap(self, client: AsyncClient, room_id: str, since: str, prev_batch: str | None) -> None:
         """The events between the last sync position and a limited timeline, read oldest first a
         page at a time (from the position forwards, up to the timeline), each page handled before
-        the next is read: memory stays one page, whatever the gap."""
+        the next: memory stays two pages, whatever the gap. The next page is read while this one
+        is filed, so the homeserver's time and the store's overlap rather than add up."""
+        if not (since and prev_batch):
+            return
+
+        def read(token: str) -> asyncio.Task:
+            return asyncio.create_task(client.room_messages(
+                room_id, start=token, end=prev_batch, direction=MessageDirection.front, limit=self.backfill_page))
+
         token, count = since, 0
-        while token and prev_batch:
-            page = await client.room_messages(room_id, start=token, end=prev_batch, direction=MessageDirection.front,
-                                              limit=self.backfill_page)
-            if not isinstance(page, RoomMessagesResponse):
-                log.warning("Matrix: could not fetch the history of %s (%s); a gap remains", room_id, page)
-                break
-            await self._handle_events(client, room_id, [event.source for event in page.chunk])
-            count += len(page.chunk)
-            if not page.chunk or not page.end or page.end == token:
-                break
-            token = page.end
+        ahead = read(token)
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if not isinstance(page, RoomMessagesResponse):
+                    log.warning("Matrix: could not fetch the history of %s (%s); a gap remains", room_id, page)
+                    break
+                if page.chunk and page.end and page.end != token:
+                    token = page.end
+                    ahead = read(token)
+                await self._handle_events(client, room_id, [event.source for event in page.chunk])
+                count += len(page.chunk)
+        finally:
+            if ahead is not None:  # stopped mid-gap: the read ahead is not needed
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
         log.info("Matrix: %s: %d event(s) fetched to fill a gap", room_id, count)
 
     async def _handle_events(self, client: AsyncClient, room_id: str, events: list[dict[str, Any]]) -> None:
