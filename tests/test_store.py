@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -485,3 +486,31 @@ async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(
         ("@mod:x", "ban", "@gone:x.org", f"not {pseudonym}"),
         (pseudonym, "forget", pseudonym, "1 share(s)"),
     ]
+
+
+async def test_two_writers_filing_the_same_new_link_at_once_make_one_link_on_postgresql(postgres_server):
+    """Another writer (a second bot process, the CLI) creates the link while this filing waits on
+    its unique key: the filing fails on the key, is run again, and counts its share on that link."""
+    import asyncio
+
+    import psycopg
+
+    from tests.postgres_server import create_database
+
+    url = create_database(postgres_server, f"t_race_{uuid.uuid4().hex[:12]}")
+    store = await Store.open(url)
+    other = await asyncio.to_thread(psycopg.connect, url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        await asyncio.to_thread(other.execute, "INSERT INTO links (key, url, search_document, filed_at) "
+                                "VALUES ('https://example.com/a', 'https://example.com/a', '', now())")
+        filing = asyncio.create_task(store.file_shares([share()]))
+        while not await asyncio.to_thread(lambda: other.execute(  # the filing waits on the uncommitted key
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()):
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(other.commit)
+        [filed] = await filing
+    finally:
+        await asyncio.to_thread(other.close)
+        await store.close()
+    assert not filed.new_link and filed.new_share
+    assert filed.link.key == "https://example.com/a" and filed.link.share_count == 1

@@ -150,8 +150,13 @@ def _check_characters(url: str) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL(f"this link is longer than {MAX_URL_LENGTH} characters")
     # Spaces would be silently encoded by the parser, and invisible format characters (zero-width,
-    # bidi overrides) make a link look like another one.
-    if any(unicodedata.category(char) in _INVISIBLE for char in url):
+    # bidi overrides) make a link look like another one. Of those, ASCII has only the space and
+    # the control characters: most links are ASCII, and checked without a look-up per character.
+    if url.isascii():
+        invisible = " " in url or not url.isprintable()
+    else:
+        invisible = any(unicodedata.category(char) in _INVISIBLE for char in url)
+    if invisible:
         raise InvalidURL("this link contains spaces or invisible characters")
 
 
@@ -245,8 +250,12 @@ def _kept_fragment(fragment: str) -> str | None:
 
 # --- Links in plain text -------------------------------------------------------------------------
 
-# Email addresses are not links to file; fuzzy (scheme-less) links are filtered in `_url_spans`.
-_LINKIFY = LinkifyIt(options={"fuzzy_email": False})
+# Email addresses are not links to file; of the fuzzy (scheme-less) links, only "www." ones are
+# (filtered in `_url_spans`), so the fuzzy search, half of linkify's time on a short message, runs
+# only on a text that has a "www.". Without it, a fuzzy match could only hide a link, never add one.
+_LINKIFY = LinkifyIt(options={"fuzzy_email": False, "fuzzy_link": False})
+_LINKIFY_WWW = LinkifyIt(options={"fuzzy_email": False})
+_WWW = re.compile(r"www\.", re.IGNORECASE)
 
 
 def extract_urls(text: str) -> list[str]:
@@ -269,7 +278,7 @@ def _url_spans(text: str) -> tuple[tuple[int, int, str], ...]:
         return ()
     return tuple(
         (match.index, match.last_index, match.url)
-        for match in _LINKIFY.match(text) or ()
+        for match in (_LINKIFY_WWW if _WWW.search(text) else _LINKIFY).match(text) or ()
         if _is_explicit_link(match.schema, match.raw)
     )
 

@@ -80,13 +80,15 @@ class Moderation:
         """The gate's verdict on a post, read and decided inside the caller's transaction (the
         filing's: one hop to the store's thread per message). The author's ban is read here, so
         `role` may come from `role_unread`."""
-        if role is Role.STRANGER or (role < Role.ADMIN and self.records.is_banned_in(conn, post.author_id)):
+        if role is Role.STRANGER:
+            return Verdict((), ignore=True)
+        now = utcnow()  # the ban and the counts below in one read: one statement per message
+        facts = self.records.facts_in(conn, post.author_id, now,
+                                      seen=role < Role.MODERATOR and self.settings.review_first_shares > 0)
+        if role < Role.ADMIN and facts.banned:
             return Verdict((), ignore=True)
         if not links:
             return Verdict(())
-        now = utcnow()
-        facts = self.records.facts_in(conn, post.author_id, now,
-                                      seen=role < Role.MODERATOR and self.settings.review_first_shares > 0)
         allowed_domains = self.settings.allowed_domains
         kept, problems = list(links), []
         if facts.blocked or allowed_domains:  # a host is parsed only when a rule may refuse it

@@ -10,6 +10,8 @@ URL and search text beside each link (store/published.py), so public search matc
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -138,8 +140,10 @@ def view_of(record: LinkRecord, audience: Audience = PUBLIC) -> PublishedLink | 
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def clean_url(url: str) -> str:
-    """`links.published_url`, for a URL the store already holds (so one that was filed)."""
+    """`links.published_url`, for a URL the store already holds (so one that was filed).
+    Cached: a link's URL is cleaned for its view, each of its shares and the answer that names it."""
     try:
         return published_url(url)
     except InvalidURL:  # filed under rules since tightened: show nothing of its query

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, literal_column, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -27,6 +27,7 @@ from watchbot.store.schema import (
     review_queue,
     shares,
 )
+from watchbot.store.prepared import Prepared
 from watchbot.store.store import Store
 
 
@@ -43,12 +44,13 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """About a post's author, for the gate: the blocklist, their shares lately, and ever."""
+    """About a post's author, for the gate: their ban, the blocklist, their shares lately, and ever."""
 
     blocked: list[str]
     last_hour: int  # shares filed or waiting in the queue
     last_day: int
     seen: int  # posts the bot has had from them: filed, waiting or rejected
+    banned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +99,21 @@ class ModerationStore:
     # -- what people shared -------------------------------------------------------------------
 
     async def facts_for_screening(self, sharer_id: str, now: datetime, *, seen: bool) -> Facts:
-        """What the gate needs about a post's author, in one read of statements built once (it
-        runs for every message); `seen`: count their posts ever too (for the review queue)."""
+        """What the gate needs about a post's author, in one statement built once (it runs for
+        every message); `seen`: count their posts ever too (for the review queue)."""
         return await self.store.read(lambda conn: self.facts_in(conn, sharer_id, now, seen=seen))
 
     def facts_in(self, conn: Connection, sharer_id: str, now: datetime, *, seen: bool) -> Facts:
         """The same, inside a transaction of the caller's (the gate, in a filing's)."""
-        values = {"who": sharer_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}
-        # SUM of no rows is NULL: none.
-        hour, day = ((a or 0) + (b or 0) for a, b in zip(conn.execute(_SHARED_LATELY, values).one(),
-                                                         conn.execute(_WAITING_LATELY, values).one()))
-        ever = (conn.execute(_SHARED_EVER, values).scalar_one() + conn.execute(_QUEUED_EVER, values).scalar_one()
-                if seen else 0)
-        return Facts(list(conn.execute(_BLOCKED).scalars()), hour, day, ever)
+        statement = _FACTS_AND_EVER if seen else _FACTS
+        banned, blocked, shared_hour, shared_day, held_hour, held_day, *ever = statement.first(conn, {
+            "who": sharer_id, "account": canonical_account(sharer_id),
+            "hour": now - timedelta(hours=1), "day": now - timedelta(days=1),
+        })
+        return Facts(
+            blocked=blocked.split() if blocked else [],  # patterns hold no spaces (normalise_pattern)
+            last_hour=shared_hour + held_hour, last_day=shared_day + held_day, seen=sum(ever), banned=bool(banned),
+        )
 
     # -- the review queue ---------------------------------------------------------------------
 
@@ -279,18 +283,47 @@ def _scrub_log(conn: Connection, account: str) -> str:
 
 
 # The gate's statements, built once: building one per message cost more than running it.
-_BLOCKED = select(blocked_domains.c.pattern)
 _BANNED = select(bans.c.account).where(bans.c.account == bindparam("account"))
-_SHARED_LATELY = select(
-    func.sum(case((shares.c.shared_at >= bindparam("hour", type_=UTCDateTime), 1), else_=0)), func.count(),
-).where(shares.c.sharer_id == bindparam("who"), shares.c.shared_at >= bindparam("day", type_=UTCDateTime))
-_WAITING_LATELY = select(
-    func.sum(case((review_queue.c.at >= bindparam("hour", type_=UTCDateTime), 1), else_=0)), func.count(),
-).where(review_queue.c.author_id == bindparam("who"), review_queue.c.state == "held",
-        review_queue.c.at >= bindparam("day", type_=UTCDateTime))
-_SHARED_EVER = select(func.count()).select_from(shares).where(shares.c.sharer_id == bindparam("who"))
-_QUEUED_EVER = select(func.count()).select_from(review_queue).where(
-    review_queue.c.author_id == bindparam("who"), review_queue.c.state != "approved")
+
+
+def _counted(table, *where):
+    return select(func.count()).select_from(table).where(*where).scalar_subquery()
+
+
+def _blocked_patterns():
+    """The blocklist in one text, its patterns separated by spaces (they hold none)."""
+    return select(func.aggregate_strings(blocked_domains.c.pattern, literal_column("' '"))).scalar_subquery()
+
+
+def _lately(moment, *where):
+    """Rows of the last day and of the last hour, counted in one pass over the day's index range."""
+    hour, day = bindparam("hour", type_=UTCDateTime), bindparam("day", type_=UTCDateTime)
+    in_hour = func.coalesce(func.sum(case((moment >= hour, 1), else_=0)), 0)  # SUM of no rows is NULL
+    return select(func.count().label("day"), in_hour.label("hour")).where(*where, moment >= day).subquery()
+
+
+def _facts_statement(*, seen: bool):
+    """The gate's facts about an author in one statement (one round trip per message): counts over
+    index ranges (shares: sharer_id and shared_at; the queue: its few held rows)."""
+    who, account = bindparam("who"), bindparam("account")
+    shared = _lately(shares.c.shared_at, shares.c.sharer_id == who)
+    held = _lately(review_queue.c.at, review_queue.c.author_id == who, review_queue.c.state == "held")
+    columns = [
+        _counted(bans, bans.c.account == account).label("banned"),  # 0 or 1: the account is its key
+        _blocked_patterns().label("blocked"),
+        shared.c.hour, shared.c.day, held.c.hour, held.c.day,
+    ]
+    if seen:
+        columns += [
+            _counted(shares, shares.c.sharer_id == who).label("shared_ever"),
+            _counted(review_queue, review_queue.c.author_id == who,
+                     review_queue.c.state != "approved").label("queued_ever"),
+        ]
+    return Prepared(select(*columns).select_from(shared.join(held, true())))  # one row each
+
+
+_FACTS = _facts_statement(seen=False)
+_FACTS_AND_EVER = _facts_statement(seen=True)
 
 
 def _log(conn: Connection, actor: str, action: str, target: str, reason: str | None) -> None:

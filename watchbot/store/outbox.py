@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import Owed
+from watchbot.store.prepared import Prepared
 from watchbot.store.schema import outbox
 from watchbot.store.store import Store
 
@@ -50,14 +51,17 @@ def add_in(conn: Connection, owed: Iterable[Owed], at: datetime) -> None:
     rows = [{"network": o.network, "place": o.place, "kind": o.kind, "key": o.key,
              "payload": json.dumps(dict(o.payload), ensure_ascii=False, separators=(",", ":")),
              "created_at": at, "next_attempt_at": at} for o in owed]
-    if not rows:
-        return
-    conn.execute(_ADD[conn.dialect.name], rows)
+    _ADD[conn.dialect.name].run_many(conn, rows)
 
 
-# Built once: it runs in every filing's transaction.
-_ADD = {name: dialect.insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.network, outbox.c.key])
-        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+def _adding(dialect) -> Prepared:
+    columns = ("network", "place", "kind", "key", "payload", "created_at", "next_attempt_at")
+    statement = dialect.insert(outbox).values({name: bindparam(name, type_=outbox.c[name].type) for name in columns})
+    return Prepared(statement.on_conflict_do_nothing(index_elements=[outbox.c.network, outbox.c.key]))
+
+
+# Built once, run on the driver's cursor: it runs in every filing's transaction.
+_ADD = {"postgresql": _adding(postgresql), "sqlite": _adding(sqlite)}
 
 
 _PENDING = and_(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None))

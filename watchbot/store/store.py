@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, text, union_all, update
+from sqlalchemy import Text, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
@@ -47,6 +47,7 @@ from watchbot.model import (
 from watchbot.published import view_of
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
+from watchbot.store.prepared import Prepared
 from watchbot.store.published import PublishedReader
 from watchbot.store.search import link_of_row, operator_rows, parameters, search_tokens
 from watchbot.store.schema import (
@@ -200,10 +201,10 @@ class Store:
         return self._replace_event_shares(conn, source, event_id, list(new_shares))
 
     def _file_one(self, conn: Connection, new: NewShare) -> Filed:
-        link_id = conn.execute(LINK_ID_BY_KEY, {"key": new.key}).scalar_one_or_none()
+        link_id = _LINK_ID_BY_KEY.scalar(conn, {"key": new.key})
         if link_id is not None:
             same = _SAME_EVENT if new.event_id is not None else _SAME_PERSON_AND_TIME
-            existing = conn.execute(same, _share_values(link_id, new)).scalar_one_or_none()
+            existing = same.scalar(conn, _share_values(link_id, new))
             if existing is not None:
                 return self._filed(conn, link_id, existing, new_link=False, new_share=False)
             if new.after_earlier_shares:
@@ -232,21 +233,20 @@ class Store:
             tags=share.tags, share_count=1, first_sharer_name=new.sharer_name, first_shared_at=new.shared_at,
         )
         view = view_of(LinkRecord(link, (share,)))  # None for a private share; no page yet either way
-        link_id = conn.execute(_INSERT_LINK, {
+        link_id = _INSERT_LINK.scalar(conn, {
             "key": new.key, "url": new.url, "title": new.title, "description": new.description,
             "search_document": _search_text(new, with_url=True), "filed_at": utcnow(),
             "published_url": view and view.url, "published_document": view.search_text() if view else "",
-        }).scalar_one()
+        })
         share_id = self._add_share(conn, link_id, new)
-        conn.execute(_PAGE_TO_FETCH, {"link_id": link_id, "now": utcnow()})
+        _PAGE_TO_FETCH.run(conn, {"link_id": link_id, "now": utcnow()})
         share = replace(share, id=share_id, link_id=link_id)
         link = replace(link, id=link_id)
         return Filed(link, share, new_link=True, new_share=True, first_share=share, shares=(share,))
 
     def _add_share(self, conn: Connection, link_id: int, new: NewShare) -> int:
-        share_id = conn.execute(_INSERT_SHARE, _share_values(link_id, new)).scalar_one()
-        if new.tags:
-            conn.execute(_INSERT_TAG, [{"share_id": share_id, "tag": tag} for tag in _unique_sorted(new.tags)])
+        share_id = _INSERT_SHARE.scalar(conn, _share_values(link_id, new))
+        _INSERT_TAGS.run_many(conn, [{"share_id": share_id, "tag": tag} for tag in _unique_sorted(new.tags)])
         return share_id
 
     def _filed(
@@ -312,8 +312,7 @@ class Store:
         for new, done in zip(new_shares, filed, strict=True):
             if not done.new_share:  # a link the message had already: take the edited tags and note
                 conn.execute(delete(share_tags).where(share_tags.c.share_id == done.share.id))
-                if new.tags:
-                    conn.execute(_INSERT_TAG, [{"share_id": done.share.id, "tag": t} for t in _unique_sorted(new.tags)])
+                _INSERT_TAGS.run_many(conn, [{"share_id": done.share.id, "tag": t} for t in _unique_sorted(new.tags)])
                 conn.execute(update(shares).where(shares.c.id == done.share.id).values(note=new.note))
         kept = {done.link.id for done in filed}
         removed = self._delete_shares(conn, [share_id for share_id, link_id in before if link_id not in kept])
@@ -578,7 +577,7 @@ class Store:
             present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == ids[0])).scalars())
             missing = [tag for tag in _unique_sorted(add) if tag not in present]
             if missing:
-                conn.execute(_INSERT_TAG, [{"share_id": ids[0], "tag": tag} for tag in missing])
+                _INSERT_TAGS.run_many(conn, [{"share_id": ids[0], "tag": tag} for tag in missing])
             self.rebuild_search_document(conn, link_id)
             return self._load_records(conn, [link_id]).get(link_id)
 
@@ -704,36 +703,48 @@ class Store:
         return self._delete_shares(conn, share_ids)
 
     def _set_cursor(self, conn: Connection, name: str, value: str) -> None:
-        conn.execute(_SET_CURSOR[conn.dialect.name], {"name": name, "value": value, "updated_at": utcnow()})
+        _SET_CURSOR[conn.dialect.name].run(conn, {"name": name, "value": value, "updated_at": utcnow()})
 
 
-# The statements of the filing path, built once: SQLAlchemy then only binds values (building a
-# statement per call cost more than running it; see docs/benchmarks.md).
+# The statements of the filing path, built once and run on the driver's cursor (prepared.py):
+# SQLAlchemy's work per execution cost more than running them (see docs/benchmarks.md).
 # A link's own key, or another key it is known by (its final or canonical URL, a merged link).
 LINK_ID_BY_KEY = union_all(
     select(links.c.id).where(links.c.key == bindparam("key")),
     select(link_aliases.c.link_id).where(link_aliases.c.key == bindparam("key")),
 ).limit(1)
-_INSERT_LINK = insert(links).returning(links.c.id)
-_INSERT_SHARE = insert(shares).returning(shares.c.id)
-_INSERT_TAG = insert(share_tags)
+_LINK_ID_BY_KEY = Prepared(LINK_ID_BY_KEY)
+
+
+def _inserting(table, *names: str, returning=None) -> Prepared:
+    """INSERT of these columns, each value given by name (a prepared statement fills no default)."""
+    statement = insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
+    return Prepared(statement.returning(returning) if returning is not None else statement)
+
+
+_SHARE_COLUMNS = ("link_id", "url", "sharer_id", "sharer_name", "source", "place", "event_id", "visibility",
+                  "shared_at", "note", "title", "description")
+_INSERT_LINK = _inserting(links, "key", "url", "title", "description", "search_document", "filed_at",
+                          "published_url", "published_document", returning=links.c.id)
+_INSERT_SHARE = _inserting(shares, *_SHARE_COLUMNS, returning=shares.c.id)
+_INSERT_TAGS = _inserting(share_tags, "share_id", "tag")
 # Every new link waits for its page to be fetched (enrich/), due at once.
-_PAGE_TO_FETCH = insert(link_pages).values(
+_PAGE_TO_FETCH = Prepared(insert(link_pages).values(
     link_id=bindparam("link_id"), state=PageState.PENDING.value, attempts=0,
     next_fetch_at=bindparam("now", type_=UTCDateTime),
-)
+))
 _FIRST_SHARED_AT = select(func.min(shares.c.shared_at)).where(shares.c.link_id == bindparam("link_id"))
 # The share a new one repeats: the same source event, or (without one) the same person and time.
-_SAME_EVENT = select(shares.c.id).where(
+_SAME_EVENT = Prepared(select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
     shares.c.source == bindparam("source"),
     shares.c.event_id == bindparam("event_id"),
-).limit(1)
-_SAME_PERSON_AND_TIME = select(shares.c.id).where(
+).limit(1))
+_SAME_PERSON_AND_TIME = Prepared(select(shares.c.id).where(
     shares.c.link_id == bindparam("link_id"),
     shares.c.sharer_id == bindparam("sharer_id"),
     shares.c.shared_at == bindparam("shared_at", type_=UTCDateTime),
-).limit(1)
+).limit(1))
 _ADD_TO_LINK = (
     update(links)
     .where(links.c.id == bindparam("link"))
@@ -755,7 +766,8 @@ def _set_cursor_statement(dialect):
 
 
 # Built once: a cursor moves in most filings' transactions.
-_SET_CURSOR = {"postgresql": _set_cursor_statement(postgresql), "sqlite": _set_cursor_statement(sqlite)}
+_SET_CURSOR = {"postgresql": Prepared(_set_cursor_statement(postgresql)),
+               "sqlite": Prepared(_set_cursor_statement(sqlite))}
 
 
 # A page fetched from another URL than the published one is fetched again from that one (pending
