@@ -103,13 +103,18 @@ def _entry(published: PeriodLink, period: Period, place: str | None,
     shares = [s for s in published.shares if start <= s.shared_at < end and (place is None or s.place == place)]
     if not shares:
         return None
-    sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
-    tags = shares[0].tags if len(shares) == 1 else tuple(sorted({tag for s in shares for tag in s.tags}))
+    first = shares[0]
+    if len(shares) == 1:  # most links of a week: spared the generators below (a week is thousands)
+        sharers, tags = (first.sharer_name,), first.tags
+        people = frozenset() if first.source is Source.FEED else frozenset((first.sharer_id,))
+    else:
+        sharers = tuple(dict.fromkeys(s.sharer_name for s in shares))
+        tags = tuple(sorted({tag for s in shares for tag in s.tags}))
+        people = frozenset(s.sharer_id for s in shares if s.source is not Source.FEED)
     count = 0
     if reactions:
         count = sum(reactions.get((s.source, s.event_id), 0) for s in shares if s.event_id)
-    return _Entry(published, tags, sharers, shares[0].shared_at, frozenset(s.sharer_id for s in shares if s.source is not Source.FEED),
-                  count)
+    return _Entry(published, tags, sharers, first.shared_at, people, count)
 
 
 def _strongest_tag(link: DigestLink, weight: Counter) -> str:

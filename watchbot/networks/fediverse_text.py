@@ -61,9 +61,9 @@ def counts_as_mastodon(instance_v2: Mapping[str, Any] | None, instance_v1: Mappi
 
 
 def status_length(text: str, limits: StatusLimits = StatusLimits()) -> int:
-    if not _URLS.test(text):
+    url_spans = [(m.index, m.last_index) for m in _URLS.match(text) or ()]  # match tests first itself
+    if not url_spans:
         return _countable_length(text) if limits.urls_discounted else len(text)
-    url_spans = [(m.index, m.last_index) for m in _URLS.match(text) or []]
     count, at = 0, 0
     for start, end in url_spans:
         if limits.urls_discounted:
