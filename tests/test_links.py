@@ -309,6 +309,9 @@ def test_different_query_values_never_share_a_key(host: str, path: str, name: st
             ["HTTPS://X.org/A", "https://x.org/b", "https://X.org/A"],
         ),
         ("no links here", []),
+        # A bare domain glued to a link does not hide it (a scheme-less match is filed only with "www.").
+        ("see example.com/https://real.example/x", ["https://real.example/x"]),
+        ("www.example.org/https://real.example/x", ["http://www.example.org/https://real.example/x"]),
     ],
 )
 def test_urls_found_in_text(text: str, urls: list[str]) -> None:
