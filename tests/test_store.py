@@ -504,9 +504,13 @@ async def test_two_writers_filing_the_same_new_link_at_once_make_one_link_on_pos
         await asyncio.to_thread(other.execute, "INSERT INTO links (key, url, search_document, filed_at) "
                                 "VALUES ('https://example.com/a', 'https://example.com/a', '', now())")
         filing = asyncio.create_task(store.file_shares([share()]))
-        while not await asyncio.to_thread(lambda: other.execute(  # the filing waits on the uncommitted key
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()):
-            await asyncio.sleep(0.01)
+
+        async def filing_waits_on_the_key() -> None:
+            while not await asyncio.to_thread(lambda: other.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()):
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(filing_waits_on_the_key(), timeout=30)  # a failure, not a hung suite
         await asyncio.to_thread(other.commit)
         [filed] = await filing
     finally:
