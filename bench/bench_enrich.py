@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web  # noqa: E402
 
-from watchbot.config import Settings  # noqa: E402
-from watchbot.enrich.worker import Enricher, client_from_settings  # noqa: E402
+from watchbot.enrich.worker import Enricher  # noqa: E402
+from watchbot.fetch import FetchOptions, parse_allow_networks  # noqa: E402
 from watchbot.intake import Rules, file_post  # noqa: E402
 from watchbot.model import Post, Source, utcnow  # noqa: E402
 from watchbot.store import Store  # noqa: E402
@@ -70,13 +70,13 @@ async def main(links: int, latency: float, host_count: int) -> None:
     runner, port = await serve(hosts, latency)
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/bench.db"
-        settings = Settings(_env_file=None, database_url=url, fetch_allow_networks="127.0.0.0/8")
+        options = FetchOptions(allow=parse_allow_networks("127.0.0.0/8"))  # the defaults otherwise
         store = await Store.open(url)
         for n in range(links):
             await file_post(store, Post(source=Source.CLI, place="bench", author_id="cli:bench", author_name="bench",
                                         text=f"http://{hosts[n % host_count]}:{port}/page/{n}", event_id=f"b{n}"),
                             Rules())
-        enricher = Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency)
+        enricher = Enricher.from_options(store, options)
         pages = LinkPages(store)
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         worker = asyncio.create_task(enricher.run())
@@ -92,13 +92,13 @@ async def main(links: int, latency: float, host_count: int) -> None:
         await store.close()
     await runner.cleanup()
 
-    ideal = links * latency / settings.fetch_concurrency
+    ideal = links * latency / options.concurrency
     print(f"## Fetching titles ({date.today().isoformat()})\n")
     print(f"Python {platform.python_version()}, {os.cpu_count()} cores; "
           f"`python bench/bench_enrich.py --links {links} --latency {latency} --hosts {host_count}`\n")
     print("| links | latency | concurrency (total / per host) | ideal | wall | wall / ideal | CPU per link |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {links} | {latency * 1000:.0f} ms | {settings.fetch_concurrency} / {settings.fetch_per_host} "
+    print(f"| {links} | {latency * 1000:.0f} ms | {options.concurrency} / {options.per_host} "
           f"| {ideal:.1f} s | {wall:.1f} s | {wall / ideal:.2f}x | {cpu / links * 1000:.2f} ms |")
 
 

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from tests.page_server import PageServer, serving_pages
 from watchbot.cli import cli
 from watchbot.enrich.worker import Enricher
-from watchbot.fetch import GuardedClient, parse_allow_networks
+from watchbot import __version__
+from watchbot.fetch import FetchOptions, GuardedClient, parse_allow_networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import PageState, Post, Source, Visibility, utcnow
 from watchbot.store import Store
@@ -66,6 +67,27 @@ async def test_a_new_link_gets_its_title_site_and_description(store: Store, enri
     # The page's words are searchable, and nothing is due any more.
     assert [link.id for link in await store.search("five minutes")] == [link_id]
     assert await LinkPages(store).due(utcnow(), 10) == []
+
+
+async def test_every_fetch_names_the_operators_contact_so_site_owners_can_reach_them(
+        store: Store, pages: PageServer):
+    # An Enricher made from its options alone (WATCHBOT_FETCH_CONTACT and _ALLOW_NETWORKS in `watchbot run`).
+    agents = []
+
+    async def page(request: web.Request) -> web.Response:
+        agents.append(request.headers.get("User-Agent"))
+        return web.Response(text="<title>Contact us</title>", content_type="text/html")
+
+    url = pages.handle("/contact", page)
+    enricher = Enricher.from_options(store, FetchOptions(contact="https://watch.example/about",
+                                                         allow=parse_allow_networks("127.0.0.1/32"), timeout_seconds=5))
+    try:
+        looked = await enricher.enrich(await share(store, url), url)
+    finally:
+        await enricher.client.aclose()
+    assert looked.state is PageState.OK
+    assert agents == [f"watchbot/{__version__} (link titles for a community's shared tech watch; "
+                      "+https://watch.example/about)"]
 
 
 async def test_the_worker_fetches_what_is_filed_while_it_runs(store: Store, enricher: Enricher, pages: PageServer,

@@ -16,9 +16,9 @@ from aiohttp import web
 from sqlalchemy import delete
 
 from tests.page_server import PageServer, serving_pages
-from watchbot.feeds import Alert, FeedDisabled, FeedError, FeedPoller, Result
+from watchbot.feeds import Alert, FeedDisabled, FeedError, FeedOptions, FeedPoller, Result
 from watchbot.feeds.poller import BACKOFF_CEILING, MAX_FEED_BYTES
-from watchbot.fetch import GuardedClient, parse_allow_networks
+from watchbot.fetch import FetchOptions, GuardedClient, parse_allow_networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
 from watchbot.store import Store
@@ -159,6 +159,30 @@ async def test_the_first_poll_records_what_is_there_and_later_polls_file_what_is
     [again] = await poller.poll_due()
     assert (again.result, again.filed) == (Result.NOTHING_NEW, ())
     assert await store.count_links() == 1
+
+
+async def test_a_poller_made_from_its_options_polls_at_the_watchs_pace_with_its_aliases(
+        store: Store, pages: PageServer, clock: Clock, request):
+    # What `watchbot run` makes of WATCHBOT_FEEDS_EVERY, WATCHBOT_TAG_ALIASES and WATCHBOT_FETCH_*.
+    options = FeedOptions(every=timedelta(hours=2), rules=Rules(tag_aliases={"sec": "security"}),
+                          fetch=FetchOptions(contact="ops@watch.example", allow=parse_allow_networks("127.0.0.1/32")))
+    poller = FeedPoller.from_options(store, options, clock=clock)
+    try:
+        feed = site(pages, request, rss(ONE))
+        await poller.add(feed.url, tags=["sec"], added_by="cli:admin")  # no --every: the watch's pace
+        [state] = await poller.feeds.all()
+        assert (state.tags, state.every) == (("security",), timedelta(hours=2))
+        assert feed.requests[0]["User-Agent"].endswith("; +ops@watch.example)")
+        feed.update(rss(TWO, ONE))
+        clock.advance(EVERY)
+        assert await poller.poll_due() == []  # the default half hour is not this watch's pace
+        clock.advance(timedelta(hours=2) - EVERY)
+        [polled] = await poller.poll_due()
+        assert [f.entry.title for f in polled.filed] == ["Advisory two (CVE-2026-1111)"]
+        [share] = await shares_of(store, TWO[1])
+        assert share.tags == ("security", "security-advisories")
+    finally:
+        await poller.client.aclose()
 
 
 async def test_backfill_files_the_newest_entries_now_and_alerts_none(

@@ -87,9 +87,10 @@ async def run_bot(settings: Settings, store: Store) -> None:
             adapter.digest_approved = scheduler.wake
         workers.append(scheduler)
     if settings.fetch_enabled:
-        from watchbot.enrich.worker import Enricher, client_from_settings
+        from watchbot.enrich.worker import Enricher
+        from watchbot.fetch import FetchOptions
 
-        workers.append(Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency))
+        workers.append(Enricher.from_options(store, FetchOptions.from_settings(settings)))
     if settings.web_port is not None:
         from watchbot.web.serve import WebServer  # aiohttp's server and Jinja2 only when asked
 

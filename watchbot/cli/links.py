@@ -141,14 +141,14 @@ def _page_lines(record: LinkRecord, zone) -> list[str]:
 @with_store
 async def links_refresh(ctx: Context, store: Store, link_ids: tuple[int, ...], every: bool) -> None:
     """Fetch links' pages now and say, per link, what was found or why not."""
-    from watchbot.enrich.worker import Enricher, client_from_settings
+    from watchbot.enrich.worker import Enricher
+    from watchbot.fetch import FetchOptions
 
     if bool(link_ids) == every:
         raise click.UsageError("give link ids, or --all")
     targets = await LinkPages(store).urls(None if every else list(link_ids))
     missing = sorted(set(link_ids) - {link_id for link_id, _ in targets})
-    settings = ctx.settings
-    enricher = Enricher(store, client_from_settings(settings), concurrency=settings.fetch_concurrency)
+    enricher = Enricher.from_options(store, FetchOptions.from_settings(ctx.settings))
     try:
         for looked in await asyncio.gather(*(enricher.enrich(link_id, url) for link_id, url in targets)):
             click.echo(looked.line())

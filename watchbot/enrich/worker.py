@@ -21,11 +21,9 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from watchbot import __version__
-from watchbot.config import Settings
 from watchbot.enrich.look import look
 from watchbot.enrich.metadata import same_site
-from watchbot.fetch import FetchFailed, FetchRefused, GuardedClient
+from watchbot.fetch import FetchFailed, FetchOptions, FetchRefused, GuardedClient
 from watchbot.isolation import Isolation
 from watchbot.links import InvalidURL, canonical_key
 from watchbot.model import Page, PageState, utcnow
@@ -70,21 +68,12 @@ class Looked:
         return f"#{self.link_id} {self.url}: {self.state.value}: {self.reason}"
 
 
-def user_agent(settings: Settings) -> str:
-    """An honest User-Agent: what this is, and how to reach whoever runs it."""
-    contact = f"; +{settings.fetch_contact}" if settings.fetch_contact else ""
-    return f"watchbot/{__version__} (link titles for a community's shared tech watch{contact})"
-
-
-def client_from_settings(settings: Settings) -> GuardedClient:
-    return GuardedClient(
-        user_agent=user_agent(settings), allow=settings.fetch_allow, timeout=settings.fetch_timeout_seconds,
-        total_connections=settings.fetch_concurrency,
-        per_host_connections=settings.fetch_per_host,
-    )
-
-
 class Enricher:
+    @classmethod
+    def from_options(cls, store: Store, options: FetchOptions) -> Enricher:
+        """An Enricher with a client of its own, fetching as the options say."""
+        return cls(store, options.client(), concurrency=options.concurrency)
+
     def __init__(self, store: Store, client: GuardedClient, *, concurrency: int = 8) -> None:
         self.pages = LinkPages(store)
         self._moderation = ModerationStore(store)

@@ -7,7 +7,7 @@ and 410, first poll without filing old entries) and files their new entries thro
 
 from watchbot.feeds.alerts import Alert, FeedDisabled
 from watchbot.feeds.parse import Entry, Feed, NotAFeed, cve_ids, parse_feed
-from watchbot.feeds.poller import FeedError, FeedPoller, parse_every, poller_from_settings
+from watchbot.feeds.poller import FeedError, FeedOptions, FeedPoller, parse_every, poller_from_settings
 from watchbot.feeds.results import Checked, Polled, Result
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Feed",
     "FeedDisabled",
     "FeedError",
+    "FeedOptions",
     "FeedPoller",
     "NotAFeed",
     "Polled",

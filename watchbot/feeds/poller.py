@@ -21,16 +21,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from watchbot.config import Settings
 from watchbot.durations import parse_duration
 from watchbot.feeds.alerts import Alert, FeedDisabled
 from watchbot.feeds.parse import Entry, Feed, NotAFeed, parse_feed
 from watchbot.feeds.results import Checked, FiledEntry, Polled, Result
-from watchbot.fetch import Fetched, FetchFailed, FetchRefused, GuardedClient
+from watchbot.fetch import Fetched, FetchFailed, FetchOptions, FetchRefused, GuardedClient
 from watchbot.intake import IntakeResult, Outcome, Rules, file_post
 from watchbot.isolation import Isolation
 from watchbot.links import normalise_tags
@@ -59,6 +58,20 @@ OnAlert = Callable[[Alert], Awaitable[None]]
 OnDisabled = Callable[[FeedDisabled], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """What the feed poller needs to know from the settings."""
+
+    every: timedelta = timedelta(minutes=30)  # for a feed added without an interval (WATCHBOT_FEEDS_EVERY)
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+    rules: Rules = field(default_factory=Rules)  # entries are filed as shares are
+
+    @classmethod
+    def from_settings(cls, settings) -> FeedOptions:
+        return cls(parse_duration(settings.feeds_every), FetchOptions.from_settings(settings),
+                   Rules.from_settings(settings))
+
+
 class FeedError(Exception):
     """A feed that cannot be followed or checked; `reason` is one line for a person."""
 
@@ -83,6 +96,15 @@ class FeedPoller:
     `every` is the interval of a feed added without one; `on_alert` and `on_disabled` post to
     the networks (the caller's wiring); `clock` gives the time (tests move it).
     """
+
+    @classmethod
+    def from_options(
+        cls, store: Store, options: FeedOptions, *, gate: Moderation | None = None, on_alert: OnAlert | None = None,
+        on_disabled: OnDisabled | None = None, clock: Callable[[], datetime] = utcnow,
+    ) -> FeedPoller:
+        """A poller with a client of its own, fetching and filing as the options say."""
+        return cls(store, options.fetch.client(), rules=options.rules, every=options.every, on_alert=on_alert,
+                   on_disabled=on_disabled, concurrency=options.fetch.concurrency, clock=clock, gate=gate)
 
     def __init__(
         self, store: Store, client: GuardedClient, *, rules: Rules | None = None,
@@ -364,13 +386,12 @@ def parse_every(text: str) -> timedelta:
 
 
 def poller_from_settings(
-    settings: Settings, store: Store, *, on_alert: OnAlert | None = None, on_disabled: OnDisabled | None = None,
+    settings, store: Store, *, on_alert: OnAlert | None = None, on_disabled: OnDisabled | None = None,
 ) -> FeedPoller:
-    from watchbot.enrich.worker import client_from_settings
-
-    return FeedPoller(store, client_from_settings(settings), rules=Rules.from_settings(settings),
-                      every=parse_duration(settings.feeds_every), on_alert=on_alert, on_disabled=on_disabled,
-                      concurrency=settings.fetch_concurrency, gate=Moderation(store, settings))
+    """The poller of `watchbot run` and `watchbot feeds`: its options, and its moderation gate,
+    from the settings."""
+    return FeedPoller.from_options(store, FeedOptions.from_settings(settings), gate=Moderation(store, settings),
+                                   on_alert=on_alert, on_disabled=on_disabled)
 
 
 def _followed(existing: Subscription) -> str:

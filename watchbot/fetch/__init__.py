@@ -6,6 +6,7 @@ environment, one deadline per fetch and a cap on the decompressed size.
 """
 
 from watchbot.fetch.addresses import Address, Network, parse_allow_networks, refusal
+from watchbot.fetch.options import FetchOptions, user_agent
 
 # The client (aiohttp) is imported when first named: the settings check addresses with this
 # package at every command, and most commands fetch nothing.
@@ -23,6 +24,7 @@ __all__ = [
     "Address",
     "FetchError",
     "FetchFailed",
+    "FetchOptions",
     "FetchRefused",
     "Fetched",
     "GuardedClient",
@@ -30,4 +32,5 @@ __all__ = [
     "Resolve",
     "parse_allow_networks",
     "refusal",
+    "user_agent",
 ]
