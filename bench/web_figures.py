@@ -24,10 +24,9 @@ from aiohttp import web
 
 from bench import corpus
 from bench.harness import Figure, interleave
-from watchbot.config import Settings
 from watchbot.store import Store
 from watchbot.web.app import build_app
-from watchbot.web.site import Site
+from watchbot.web.site import Site, WebOptions
 
 # (figure name, path): each is measured beside a static file of its answer's size. {rare}: the
 # last topic word, in about 20 links and the prefix of no other word (search matches prefixes).
@@ -43,8 +42,7 @@ ROUTES = (
 
 async def measure(store_path: Path, size: corpus.Size, repeat: int) -> list[Figure]:
     store = await Store.open(f"sqlite:///{store_path}", migrate=False)
-    site = Site(store=store, settings=Settings(_env_file=None), base_url="http://127.0.0.1",
-                clock=lambda: corpus.NOW)
+    site = Site(store=store, options=WebOptions(base_url="http://127.0.0.1"), clock=lambda: corpus.NOW)
     app = build_app(site)
     with tempfile.TemporaryDirectory(prefix="watchbot-web-bench-") as files:
         app.router.add_static("/bench-static/", files)

@@ -41,7 +41,7 @@ from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.store.pages import LinkPages
 from watchbot.web.app import build_app
-from watchbot.web.site import Site
+from watchbot.web.site import Site, WebOptions
 
 UTC = ZoneInfo("UTC")
 PUBLIC_ROOM, DIRECT_CHAT, MODERATORS_ROOM = "!pub:x", "!dm:x", "!mods:x"
@@ -240,8 +240,7 @@ def web_page(path: str, *, repeats: str | None = None) -> Surface:
     """A web page or feed; {id}: the public link's number, {week}: a week whose digest went out;
     `repeats`: the words it repeats as asked (a search), which are no leak."""
     async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        site = Site(store=store, settings=Settings(_env_file=None, web_base_url="https://watch.example"),
-                    base_url="https://watch.example")
+        site = Site(store=store, options=WebOptions(base_url="https://watch.example"))
         where = path.format(id=await the_link_id(store, pages), week=await posted_week(store))
         async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
             response = await client.get(where)

@@ -106,7 +106,7 @@ async def test_search_is_the_bots_search_of_the_published_view(store: Store):
 
 async def test_with_a_token_the_api_and_feeds_answer_only_its_bearer(store: Store):
     await share(store, "https://example.org/a #rust", hours_ago=3)
-    async with serving(store, web_api_token=TOKEN) as client:
+    async with serving(store, api_token=TOKEN) as client:
         for path in ("/api/links", "/api/tags", "/feeds/links.atom", "/feeds/tags/rust.atom"):
             for header in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"}):
                 refused = await client.get(path, headers=header)

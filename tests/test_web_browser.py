@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web_helpers import HOSTILE_TITLE, fill, settings
+from tests.web_helpers import HOSTILE_TITLE, fill, web_options
 from watchbot.store import Store
 from watchbot.web.serve import WebServer
 from watchbot.web.site import Site
@@ -49,10 +49,10 @@ async def served(sqlite_url: str):
     """The pages of a filled store, served as `watchbot run` serves them, on a free loopback port."""
     store = await Store.open(sqlite_url)
     await fill(store)
-    server = WebServer(settings(web_port=1), store, port=0)
+    server = WebServer(web_options(), store, port=0)
     from tests.web_helpers import NOW
 
-    server.site = Site(store=store, settings=server.site.settings, base_url=server.site.base_url, clock=lambda: NOW)
+    server.site = Site(store=store, options=server.site.options, clock=lambda: NOW)
     task = asyncio.create_task(server.run())
     await asyncio.wait_for(server.bound.wait(), 30)
     try:

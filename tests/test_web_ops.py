@@ -17,9 +17,7 @@ from watchbot.store.outbox import OutboxStore
 from watchbot.store.pages import LinkPages
 from tests.web_serving import NOW, serving, share
 
-BOTH = {"matrix_homeserver": "https://matrix.example", "matrix_user_id": "@bot:example",
-        "matrix_access_token": "syt_token", "fediverse_instance": "https://social.example",
-        "fediverse_access_token": "masto-token"}
+BOTH = {"networks": ("matrix", "mastodon")}  # both configured
 
 
 async def test_healthz_says_ok_while_every_network_syncs(store: Store):

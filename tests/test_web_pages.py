@@ -22,11 +22,13 @@ import feedparser
 import pytest
 
 from tests.web_helpers import (BASE_URL, CANARIES, HOSTILE_NAME, HOSTILE_NOTE, HOSTILE_TITLE, LAST_WEEK, NOW,
-                               THIS_WEEK, fill, post, web_client)
+                               SCHEDULE, THIS_WEEK, fill, post, web_client)
+from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.store import Store
 from watchbot.store.moderation import ModerationStore
 from watchbot.web.app import SECURITY_HEADERS
+from watchbot.web.site import WebOptions
 
 PAGES = ("/", "/tags", "/tags/rust", "/tags/security", "/weeks", f"/weeks/{LAST_WEEK}", "/links/1", "/links/2",
          "/search?q=rust", "/search?q=security", "/search", "/about")
@@ -218,8 +220,11 @@ async def test_the_about_page_names_public_rooms_only(filled: Store):
     rooms = RoomStore(filled)
     await rooms.record("!pub:x", "Rust <b>fans</b>", Treatment(Visibility.PUBLIC, "public"), at=NOW)
     await rooms.record("!secret:x", "CANARYROOM", Treatment(Visibility.PRIVATE, "invite only"), at=NOW)
-    async with web_client(filled, fediverse_instance="https://social.example",
-                          fediverse_access_token="t0ken") as client:
+    # As `watchbot run` makes them: the settings hold the fediverse's token too.
+    configured = WebOptions.from_settings(Settings(_env_file=None, web_base_url=BASE_URL, digest_schedule=SCHEDULE,
+                                                   fediverse_instance="https://social.example",
+                                                   fediverse_access_token="t0ken"))
+    async with web_client(filled, configured) as client:
         body = await (await client.get("/about")).text()
     text = "".join(parse(body).text)
     assert "Rust <b>fans</b>" in text and "CANARYROOM" not in body and "!secret:x" not in body

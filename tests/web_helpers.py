@@ -10,14 +10,13 @@ from itertools import count
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from watchbot.config import Settings
 from watchbot.digest.schedule import current_period, last_period
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.web.app import build_app
-from watchbot.web.site import Site
+from watchbot.web.site import Site, WebOptions
 
 UTC = timezone.utc
 BASE_URL = "https://watch.example"
@@ -33,8 +32,8 @@ CANARIES = ("CANARYURL", "canarytag", "canarynote", "CANARYTITLE", "CANARYDESC",
 _events = count(1)
 
 
-def settings(**more) -> Settings:
-    return Settings(_env_file=None, web_base_url=BASE_URL, digest_schedule=SCHEDULE, fetch_enabled=False, **more)
+def web_options(**more) -> WebOptions:
+    return WebOptions(base_url=BASE_URL, digest_schedule=SCHEDULE, **more)
 
 
 def post(text: str, at: datetime, *, who: tuple[str, str] = ("@alice:x", "Alice"), place: str = "!pub:x",
@@ -65,7 +64,7 @@ async def fill(store: Store) -> None:
 
 
 @asynccontextmanager
-async def web_client(store: Store, **more) -> AsyncIterator[TestClient]:
-    site = Site(store=store, settings=settings(**more), base_url=BASE_URL, clock=lambda: NOW)
+async def web_client(store: Store, options: WebOptions | None = None, **more) -> AsyncIterator[TestClient]:
+    site = Site(store=store, options=options or web_options(**more), clock=lambda: NOW)
     async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
         yield client

@@ -9,12 +9,11 @@ from itertools import count
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility
 from watchbot.store import Store
 from watchbot.web.app import build_app
-from watchbot.web.site import Site
+from watchbot.web.site import Site, WebOptions
 
 # The tests' own "now": nothing here reads the wall clock.
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
@@ -23,9 +22,9 @@ _events = count(1)
 
 
 @asynccontextmanager
-async def serving(store: Store, **settings) -> AsyncIterator[TestClient]:
-    """A client of the web app on `store`, its clock stopped at NOW, with these settings."""
-    site = Site(store=store, settings=Settings(_env_file=None, **settings), base_url=BASE_URL, clock=lambda: NOW)
+async def serving(store: Store, **options) -> AsyncIterator[TestClient]:
+    """A client of the web app on `store`, its clock stopped at NOW, with these options."""
+    site = Site(store=store, options=WebOptions(base_url=BASE_URL, **options), clock=lambda: NOW)
     client = TestClient(TestServer(build_app(site), host="127.0.0.1"))
     await client.start_server()
     try:

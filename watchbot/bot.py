@@ -93,8 +93,9 @@ async def run_bot(settings: Settings, store: Store) -> None:
         workers.append(Enricher.from_options(store, FetchOptions.from_settings(settings)))
     if settings.web_port is not None:
         from watchbot.web.serve import WebServer  # aiohttp's server and Jinja2 only when asked
+        from watchbot.web.site import WebOptions
 
-        workers.append(WebServer(settings, store))
+        workers.append(WebServer(WebOptions.from_settings(settings), store))
     try:
         async with asyncio.TaskGroup() as group:
             for worker in workers:

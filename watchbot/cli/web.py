@@ -26,6 +26,7 @@ def web(ctx: Context, port: int | None) -> None:
     if port is None and settings.web_port is None:
         raise click.ClickException("set WATCHBOT_WEB_PORT, or give --port")
     from watchbot.web.serve import WebServer
+    from watchbot.web.site import WebOptions
 
     async def main() -> None:
         try:
@@ -38,7 +39,7 @@ def web(ctx: Context, port: int | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, serving.cancel)
-        server = WebServer(settings, store, port=port)
+        server = WebServer(WebOptions.from_settings(settings), store, port=port)
         try:
             await server.run()
         except asyncio.CancelledError:

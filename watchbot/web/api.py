@@ -106,7 +106,7 @@ def moment_of(request: web.Request, name: str) -> datetime | None:
 def tag_of(request: web.Request, raw: str | None) -> str | None:
     if raw is None:
         return None
-    tag = normalise_tag(raw, request.app[SITE].settings.tag_aliases)
+    tag = normalise_tag(raw, request.app[SITE].options.tag_aliases)
     if tag is None:
         raise BadParameter("tag: not a tag (letters, digits, - and _, such as tag=rust).")
     return tag

@@ -36,7 +36,7 @@ async def posted_weeks(site: Site) -> OrderedDict[str, list[Period]]:
     """Each week that had a digest, the latest first, with its periods (one, on a weekly schedule)."""
     weeks: OrderedDict[str, list[Period]] = OrderedDict()
     for period in await DigestRuns(site.store).posted_periods():
-        weeks.setdefault(week_of(period, site.settings.zone), []).append(period)
+        weeks.setdefault(week_of(period, site.options.zone), []).append(period)
     for periods in weeks.values():
         periods.sort(key=lambda period: period.start)
     return weeks
@@ -46,9 +46,8 @@ async def digest_of(site: Site, period: Period, *, top: int | None = None) -> Di
     """The period's digest from the published view; `top` None: every link of it (the archive
     holds what the posted digest left out: "and N more in the archive")."""
     links = await site.store.published(PUBLIC).shared_between(period.start, period.end)
-    settings = site.settings
     return build_digest(links, period, top=len(links) if top is None else top, feed_top=len(links) if top is None
-                        else settings.feeds_digest_cap)
+                        else site.options.feeds_digest_cap)
 
 
 async def week_digests(site: Site, week: str, *, top: int | None = None) -> list[Digest] | None:
@@ -75,7 +74,7 @@ async def api_digests(request: web.Request) -> web.Response:
 async def api_digest(request: web.Request) -> web.Response:
     site = request.app[SITE]
     week = request.match_info["week"]
-    digests = await week_digests(site, week, top=site.settings.digest_top)
+    digests = await week_digests(site, week, top=site.options.digest_top)
     if digests is None:
         return web.json_response({"error": f"no digest was posted in week {week}"}, status=404)
     # Each as it was posted (the top links); the week's page has them all.
@@ -85,7 +84,7 @@ async def api_digest(request: web.Request) -> web.Response:
 
 async def digests_feed(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    zone = site.settings.zone
+    zone = site.options.zone
     weeks = await posted_weeks(site)
     entries = [(week, period) for week, periods in weeks.items() for period in reversed(periods)][:FEED_ENTRIES]
     feed = ET.Element("feed", {"xmlns": ATOM_NAMESPACE})
@@ -97,7 +96,7 @@ async def digests_feed(request: web.Request) -> web.Response:
     ET.SubElement(feed, "link", {"rel": "alternate", "href": site.url("/weeks")})
     _text(feed, "generator", "watchbot")
     for week, period in entries:
-        digest = await digest_of(site, period, top=site.settings.digest_top)
+        digest = await digest_of(site, period, top=site.options.digest_top)
         entry = ET.SubElement(feed, "entry")
         _text(entry, "id", f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, period.start.isoformat())}")
         _text(entry, "title", one_line(summary(digest, zone)))

@@ -38,7 +38,7 @@ async def everything(request: web.Request) -> web.StreamResponse:
 
 async def one_tag(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    tag = normalise_tag(request.match_info["tag"], site.settings.tag_aliases)
+    tag = normalise_tag(request.match_info["tag"], site.options.tag_aliases)
     if tag is None:
         return web.Response(status=404, text="There is no such tag (letters, digits, - and _).\n")
     # An unused tag is an empty feed, not a 404: a reader may subscribe before the first link.

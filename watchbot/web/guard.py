@@ -46,9 +46,8 @@ def bearer_matches(header: str | None, token: str) -> bool:
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(GUARDED):
-        token = request.app[SITE].settings.web_api_token
-        if token is not None and not bearer_matches(request.headers.get("Authorization"),
-                                                    token.get_secret_value()):
+        token = request.app[SITE].options.api_token
+        if token is not None and not bearer_matches(request.headers.get("Authorization"), token):
             return _refused(request)
     if not _is_api(request):
         return await handler(request)

@@ -40,9 +40,7 @@ async def healthz(request: web.Request) -> web.Response:
     """200 and "ok" when the store answers and every configured network is well; 503 and one
     line per problem otherwise. JSON when asked (`Accept: application/json` or `?format=json`)."""
     site = request.app[SITE]
-    settings = site.settings
-    networks = [name for name, enabled in (("matrix", settings.matrix_enabled),
-                                            ("mastodon", settings.fediverse_enabled)) if enabled]
+    networks = list(site.options.networks)
     try:
         beats = await HeartbeatStore(site.store).all()
         failed = await FailureStore(site.store).count_unresolved()

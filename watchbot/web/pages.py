@@ -29,12 +29,12 @@ MAX_QUERY = 200  # characters of a search: more is no longer a search
 
 async def front(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    settings = site.settings
-    period = current_period(settings.digest_schedule, settings.zone, site.clock())
-    week = await archive.digest_of(site, period, top=settings.digest_top)
+    options = site.options
+    period = current_period(options.digest_schedule, options.zone, site.clock())
+    week = await archive.digest_of(site, period, top=options.digest_top)
     latest = await site.store.published(PUBLIC).recent(limit=LATEST)
     return render(request, "front.html", title="Tech watch", week=week,
-                  week_summary=summary(week, settings.zone, so_far=True), latest=latest)
+                  week_summary=summary(week, options.zone, so_far=True), latest=latest)
 
 
 async def tags(request: web.Request) -> web.Response:
@@ -64,7 +64,7 @@ async def week(request: web.Request) -> web.Response:
     if digests is None:
         return _not_found(request, f"No digest was posted in week {name}.")
     return render(request, "week.html", title=f"Week {name}", week=name,
-                  digests=[(summary(digest, site.settings.zone), digest) for digest in digests])
+                  digests=[(summary(digest, site.options.zone), digest) for digest in digests])
 
 
 async def link(request: web.Request) -> web.Response:
@@ -88,8 +88,8 @@ async def about(request: web.Request) -> web.Response:
     site = request.app[SITE]
     # Public rooms only: a private room's name and id are not the public's to read.
     rooms = [room for room in await RoomStore(site.store).joined() if room.visibility is Visibility.PUBLIC]
-    return render(request, "about.html", title="About", rooms=rooms, settings=site.settings,
-                  prefix=site.settings.command_prefix)
+    return render(request, "about.html", title="About", rooms=rooms, instance=site.options.fediverse_instance,
+                  prefix=site.options.command_prefix)
 
 
 async def stylesheet(request: web.Request) -> web.FileResponse:

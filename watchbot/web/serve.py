@@ -8,22 +8,19 @@ import logging
 
 from aiohttp import web
 
-from watchbot.config import Settings
 from watchbot.store import Store
 from watchbot.web.app import build_app
-from watchbot.web.site import Site
+from watchbot.web.site import Site, WebOptions
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 5.0  # how long requests in flight may finish once stopping
 
 
 class WebServer:
-    def __init__(self, settings: Settings, store: Store, *, port: int | None = None) -> None:
-        if settings.web_base_url is None:
-            raise ValueError("the web pages need WATCHBOT_WEB_BASE_URL")
-        self.site = Site(store=store, settings=settings, base_url=settings.web_base_url)
-        self.host = settings.web_host
-        self.port = settings.web_port if port is None else port
+    def __init__(self, options: WebOptions, store: Store, *, port: int | None = None) -> None:
+        self.site = Site(store=store, options=options)
+        self.host = options.host
+        self.port = options.port if port is None else port
         self.bound: asyncio.Event = asyncio.Event()  # set once listening (tests read `self.port`)
         self.failed: str | None = None  # why it could not listen, in one sentence
 

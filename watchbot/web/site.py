@@ -1,4 +1,4 @@
-"""What every route of the web app shares: the store, the settings, a clock and the public URL.
+"""What every route of the web app shares: the store, the web's options, a clock and the public URL.
 
 One `Site` is made per app and kept in `app[SITE]`; routes read it from there, so a test can
 build an app on any store with a fixed clock.
@@ -6,25 +6,65 @@ build an app on any store with a fixed clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from watchbot.config import Settings
 from watchbot.model import utcnow
 from watchbot.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class WebOptions:
+    """What the web pages and their server need to know from the settings."""
+
+    # The address readers use (WATCHBOT_WEB_BASE_URL), without a trailing slash: links in feeds,
+    # the API and the digests are absolute, so they work wherever they are read.
+    base_url: str
+    host: str = "127.0.0.1"
+    port: int | None = None
+    timezone: str = "UTC"  # dates as the pages show them
+    digest_schedule: str = "0 17 * * fri"  # the weeks of the front page and the archive
+    digest_top: int = 20
+    feeds_digest_cap: int = 10
+    command_prefix: str = "!watch"  # the About page
+    fediverse_instance: str | None = None  # the About page: where to mention the bot
+    tag_aliases: Mapping[str, str] = field(default_factory=dict)  # a tag asked of the API or the feeds
+    api_token: str | None = field(default=None, repr=False)  # when set, the API and feeds ask for it
+    networks: tuple[str, ...] = ()  # those configured ("matrix", "mastodon"): /healthz expects each
+
+    @classmethod
+    def from_settings(cls, settings) -> WebOptions:
+        if settings.web_base_url is None:
+            raise ValueError("the web pages need WATCHBOT_WEB_BASE_URL")
+        token = settings.web_api_token
+        return cls(
+            base_url=settings.web_base_url, host=settings.web_host, port=settings.web_port,
+            timezone=settings.timezone, digest_schedule=settings.digest_schedule, digest_top=settings.digest_top,
+            feeds_digest_cap=settings.feeds_digest_cap, command_prefix=settings.command_prefix,
+            fediverse_instance=settings.fediverse_instance, tag_aliases=settings.tag_aliases,
+            api_token=None if token is None else token.get_secret_value(),
+            networks=tuple(name for name, enabled in (("matrix", settings.matrix_enabled),
+                                                      ("mastodon", settings.fediverse_enabled)) if enabled),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
 class Site:
     store: Store
-    settings: Settings
-    # The address readers use (WATCHBOT_WEB_BASE_URL), without a trailing slash: links in feeds,
-    # the API and the digests are absolute, so they work wherever they are read.
-    base_url: str
+    options: WebOptions
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def base_url(self) -> str:
+        return self.options.base_url
 
     def url(self, path: str) -> str:
         """The absolute URL of a path of this site ("/tags/rust" -> "https://watch.example/tags/rust")."""

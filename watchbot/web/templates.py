@@ -49,10 +49,10 @@ _env.filters["one_direction"] = _one_direction
 
 def render(request: web.Request, name: str, *, status: int = 200, **context) -> web.Response:
     site = request.app[SITE]
-    zone = site.settings.zone
+    zone = site.options.zone
 
     def when(moment: datetime, fmt: str = "%d %b %Y %H:%M") -> str:
         return as_utc(moment).astimezone(zone).strftime(fmt)
 
-    text = _env.get_template(name).render(path=request.path, when=when, zone=site.settings.timezone, **context)
+    text = _env.get_template(name).render(path=request.path, when=when, zone=site.options.timezone, **context)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
