@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from tests.matrix_helpers import client_for, create_room
 from watchbot.cli import cli
+from watchbot.networks.fediverse_check import FediverseCheckOptions, check_fediverse
+from watchbot.networks.matrix_check import MatrixCheckOptions, check_matrix
 from watchbot.processes import free_port
 
 
@@ -59,6 +61,18 @@ def test_an_unreachable_homeserver_is_one_line_naming_it(tmp_path):
     assert result.exit_code == 1
     [line] = result.output.splitlines()
     assert line.startswith(f"Matrix: cannot reach {nowhere}") and "WATCHBOT_MATRIX_HOMESERVER" in line
+
+
+async def test_the_checks_need_only_their_options_and_never_show_a_token():
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    matrix = MatrixCheckOptions(nowhere, "@bot:example.org", "syt_s3cret", allowed_inviters=("@o:example.org",))
+    mastodon = FediverseCheckOptions(nowhere, "masto-s3cret")
+    found = [await check_matrix(matrix), await _in_thread(check_fediverse, mastodon)]
+    assert [f.facts for f in found] == [[], []]
+    [matrix_problem], [mastodon_problem] = (f.problems for f in found)
+    assert matrix_problem.startswith(f"Matrix: cannot reach {nowhere}")
+    assert mastodon_problem.startswith(f"Mastodon: cannot reach {nowhere}")
+    assert "s3cret" not in f"{found} {matrix!r} {mastodon!r}"  # nor in a log line or traceback showing the options
 
 
 async def test_a_room_where_the_bot_may_not_speak_is_a_problem(synapse, tmp_path):

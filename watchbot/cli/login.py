@@ -23,7 +23,8 @@ def login() -> None:
 @click.pass_obj
 def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> None:
     """Log in with a password, asked once; write the access token and device id to the env file."""
-    from watchbot.networks.matrix_login import LoginFailed, log_in, save_login
+    from watchbot.config import save_settings
+    from watchbot.networks.matrix_login import LoginFailed, log_in
 
     if not homeserver.startswith(("https://", "http://")):
         raise click.BadParameter("must start with https:// (or http:// for a local test server)",
@@ -37,7 +38,7 @@ def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> Non
                                    known.get("WATCHBOT_MATRIX_DEVICE_ID") if same_bot else None))
     except LoginFailed as error:
         raise click.ClickException(str(error)) from None
-    save_login(login, env_file)
+    save_settings(env_file, login.as_settings())  # other lines kept; readable by its owner only
     click.echo(f"Logged in as {login.user_id} (device {login.device_id}); settings written to {env_file}.")
 
 

@@ -3,19 +3,32 @@ bot can do there, one line each (see matrix_check for the Matrix side)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from mastodon import Mastodon, MastodonError, MastodonNetworkError, MastodonUnauthorizedError
 
-from watchbot.config import Settings
 from watchbot.networks.fediverse_login import SCOPES
 from watchbot.networks.matrix_check import CHECK_TIMEOUT, Findings
 
 
-def check_fediverse(settings: Settings) -> Findings:
+@dataclass(frozen=True, slots=True)
+class FediverseCheckOptions:
+    """What the check needs to know from the settings: the bot's account."""
+
+    instance: str
+    access_token: str = field(repr=False)
+
+    @classmethod
+    def from_settings(cls, settings) -> FediverseCheckOptions:
+        return cls(settings.fediverse_instance, settings.fediverse_access_token.get_secret_value())
+
+
+def check_fediverse(options: FediverseCheckOptions) -> Findings:
     """Synchronous, as Mastodon.py is: the caller runs it on a worker thread."""
     found = Findings()
-    instance = settings.fediverse_instance
+    instance = options.instance
     try:
-        api = Mastodon(api_base_url=instance, access_token=settings.fediverse_access_token.get_secret_value(),
+        api = Mastodon(api_base_url=instance, access_token=options.access_token,
                        request_timeout=CHECK_TIMEOUT, version_check_mode="none", ratelimit_method="throw")
         me = api.account_verify_credentials()
     except MastodonUnauthorizedError:

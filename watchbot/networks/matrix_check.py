@@ -11,10 +11,26 @@ from dataclasses import dataclass, field
 
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from watchbot.config import Settings
 from watchbot.networks.matrix_events import invite_warning
 
 CHECK_TIMEOUT = 15  # seconds per request: a check answers, it does not wait out an outage
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixCheckOptions:
+    """What the check needs to know from the settings: the bot's account, and who may invite it."""
+
+    homeserver: str
+    user_id: str
+    access_token: str = field(repr=False)
+    device_id: str | None = None
+    allowed_inviters: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings) -> MatrixCheckOptions:
+        return cls(settings.matrix_homeserver, settings.matrix_user_id,
+                   settings.matrix_access_token.get_secret_value(), settings.matrix_device_id,
+                   tuple(settings.matrix_allowed_inviters))
 
 
 @dataclass
@@ -23,13 +39,12 @@ class Findings:
     facts: list[str] = field(default_factory=list)
 
 
-async def check_matrix(settings: Settings) -> Findings:
+async def check_matrix(options: MatrixCheckOptions) -> Findings:
     found = Findings()
-    homeserver = settings.matrix_homeserver
+    homeserver = options.homeserver
     config = AsyncClientConfig(max_timeouts=0, max_limit_exceeded=0, request_timeout=CHECK_TIMEOUT)
-    client = AsyncClient(homeserver, settings.matrix_user_id, device_id=settings.matrix_device_id or "",
-                         config=config)
-    client.access_token = settings.matrix_access_token.get_secret_value()
+    client = AsyncClient(homeserver, options.user_id, device_id=options.device_id or "", config=config)
+    client.access_token = options.access_token
     try:
         try:
             me = await client.whoami()
@@ -43,15 +58,15 @@ async def check_matrix(settings: Settings) -> Findings:
             else:
                 found.problems.append(f"Matrix: {homeserver} did not say who the bot is ({me.message})")
             return found
-        if me.user_id != settings.matrix_user_id:
-            found.problems.append(f"Matrix: the access token is {me.user_id}'s, not {settings.matrix_user_id}'s; "
+        if me.user_id != options.user_id:
+            found.problems.append(f"Matrix: the access token is {me.user_id}'s, not {options.user_id}'s; "
                                   "log in again with `watchbot login matrix`")
         found.facts.append(f"Matrix: logged in as {me.user_id} on {homeserver}"
                            + (f", device {me.device_id}" if me.device_id else ""))
         await _check_rooms(client, me.user_id, found)
-        warning = invite_warning(settings.matrix_allowed_inviters)
+        warning = invite_warning(options.allowed_inviters)
         found.facts.append(f"Matrix: {warning}" if warning else
-                           f"Matrix: may be invited by {', '.join(settings.matrix_allowed_inviters)}")
+                           f"Matrix: may be invited by {', '.join(options.allowed_inviters)}")
     finally:
         await client.close()
     return found

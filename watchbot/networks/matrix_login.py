@@ -1,13 +1,11 @@
-"""`watchbot login matrix`: trade a password, asked once, for an access token kept in the env file."""
+"""`watchbot login matrix`: trade a password, asked once, for an access token kept in the env file
+(the command line writes it there)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
-
-from watchbot.config import save_settings
 
 DEVICE_NAME = "watchbot"
 
@@ -22,6 +20,15 @@ class MatrixLogin:
     user_id: str
     access_token: str
     device_id: str
+
+    def as_settings(self) -> dict[str, str]:
+        """The settings this login gives the bot, as the env file names them."""
+        return {
+            "WATCHBOT_MATRIX_HOMESERVER": self.homeserver,
+            "WATCHBOT_MATRIX_USER_ID": self.user_id,
+            "WATCHBOT_MATRIX_ACCESS_TOKEN": self.access_token,
+            "WATCHBOT_MATRIX_DEVICE_ID": self.device_id,
+        }
 
 
 async def log_in(homeserver: str, user: str, password: str, device_id: str | None = None) -> MatrixLogin:
@@ -38,13 +45,3 @@ async def log_in(homeserver: str, user: str, password: str, device_id: str | Non
     if not isinstance(response, LoginResponse):
         raise LoginFailed(f"the homeserver refused the login: {getattr(response, 'message', response)}")
     return MatrixLogin(homeserver.rstrip("/"), response.user_id, response.access_token, response.device_id)
-
-
-def save_login(login: MatrixLogin, env_file: Path) -> None:
-    """Write the login's settings into `env_file` (other lines kept), readable by its owner only."""
-    save_settings(env_file, {
-        "WATCHBOT_MATRIX_HOMESERVER": login.homeserver,
-        "WATCHBOT_MATRIX_USER_ID": login.user_id,
-        "WATCHBOT_MATRIX_ACCESS_TOKEN": login.access_token,
-        "WATCHBOT_MATRIX_DEVICE_ID": login.device_id,
-    })
