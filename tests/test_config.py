@@ -134,3 +134,63 @@ def test_a_digest_points_to_its_weeks_page_once_the_pages_have_an_address():
     both = Settings(_env_file=None, digest_archive_url="https://old.example/archive",
                     web_base_url="https://watch.example.org")
     assert both.digest_archive_for(period) == "https://watch.example.org/weeks/2026-W49"
+
+
+# -- each component's own options, as `watchbot run` and the commands build them ----------------
+
+
+def test_each_components_options_default_as_the_settings_do(monkeypatch):
+    # Tests and benchmarks build components from their options' defaults: a watch left unconfigured.
+    from watchbot.feeds.poller import FeedOptions
+    from watchbot.fetch import FetchOptions
+    from watchbot.intake import Rules
+    from watchbot.web.site import WebOptions
+
+    monkeypatch.setenv("WATCHBOT_WEB_BASE_URL", "https://watch.example.org")
+    settings = load_settings(None)
+    assert FetchOptions.from_settings(settings) == FetchOptions()
+    assert FeedOptions.from_settings(settings) == FeedOptions()
+    assert Rules.from_settings(settings) == Rules()
+    assert WebOptions.from_settings(settings) == WebOptions(base_url="https://watch.example.org")
+
+
+def test_each_components_options_are_read_from_the_settings_they_name(monkeypatch):
+    from datetime import timedelta
+    from ipaddress import ip_network
+
+    from watchbot.feeds.poller import FeedOptions
+    from watchbot.fetch import FetchOptions
+    from watchbot.intake import Rules
+    from watchbot.networks.fediverse_check import FediverseCheckOptions
+    from watchbot.networks.matrix_check import MatrixCheckOptions
+    from watchbot.web.site import WebOptions
+
+    token = "web-api-s3cret-token"
+    for name, value in {
+        "FETCH_CONTACT": "ops@watch.example.org", "FETCH_ALLOW_NETWORKS": "10.0.0.0/8", "FETCH_TIMEOUT_SECONDS": "3.5",
+        "FETCH_CONCURRENCY": "4", "FETCH_PER_HOST": "1", "FEEDS_EVERY": "2h", "TAG_ALIASES": "py=python",
+        "MAX_LINKS_PER_POST": "5", "WEB_BASE_URL": "https://watch.example.org/", "WEB_HOST": "0.0.0.0",
+        "WEB_PORT": "8080", "TIMEZONE": "Europe/Paris", "DIGEST_SCHEDULE": "0 9 * * mon", "DIGEST_TOP": "5",
+        "FEEDS_DIGEST_CAP": "3", "COMMAND_PREFIX": "!w", "WEB_API_TOKEN": token,
+        "MATRIX_HOMESERVER": "https://matrix.example.org", "MATRIX_USER_ID": "@bot:example.org",
+        "MATRIX_ACCESS_TOKEN": "syt_s3cret", "MATRIX_DEVICE_ID": "DEVICE",
+        "MATRIX_ALLOWED_INVITERS": "@owner:example.org",
+        "FEDIVERSE_INSTANCE": "https://social.example/", "FEDIVERSE_ACCESS_TOKEN": "masto-s3cret",
+    }.items():
+        monkeypatch.setenv(f"WATCHBOT_{name}", value)
+    settings = load_settings(None)
+    fetch = FetchOptions("ops@watch.example.org", (ip_network("10.0.0.0/8"),), 3.5, 4, 1)
+    assert FetchOptions.from_settings(settings) == fetch
+    assert FeedOptions.from_settings(settings) == FeedOptions(timedelta(hours=2), fetch, Rules({"py": "python"}, 5))
+    web = WebOptions.from_settings(settings)
+    assert web == WebOptions(
+        base_url="https://watch.example.org", host="0.0.0.0", port=8080, timezone="Europe/Paris",
+        digest_schedule="0 9 * * mon", digest_top=5, feeds_digest_cap=3, command_prefix="!w",
+        fediverse_instance="https://social.example", tag_aliases={"py": "python"}, api_token=token,
+        networks=("matrix", "mastodon"))
+    matrix = MatrixCheckOptions.from_settings(settings)
+    assert matrix == MatrixCheckOptions("https://matrix.example.org", "@bot:example.org", "syt_s3cret", "DEVICE",
+                                        ("@owner:example.org",))
+    fediverse = FediverseCheckOptions.from_settings(settings)
+    assert fediverse == FediverseCheckOptions("https://social.example", "masto-s3cret")
+    assert "s3cret" not in repr((web, matrix, fediverse))
