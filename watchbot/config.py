@@ -9,9 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import os
-import re
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +19,7 @@ from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from watchbot.durations import parse_duration
 from watchbot.links import normalise_tag
 
 ENV_PREFIX = "WATCHBOT_"
@@ -329,18 +328,6 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """ "30m" -> 30 minutes; a ValueError says what is expected."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 30m, 2h or 1d")
-    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
 
 
 class ConfigError(Exception):

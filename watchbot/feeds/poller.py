@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from watchbot.config import Settings, parse_duration
+from watchbot.config import Settings
+from watchbot.durations import parse_duration
 from watchbot.feeds.alerts import Alert, FeedDisabled
 from watchbot.feeds.parse import Entry, Feed, NotAFeed, parse_feed
 from watchbot.feeds.results import Checked, FiledEntry, Polled, Result
