@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from watchbot.digest.build import Digest, DigestLink, Section
 from watchbot.digest.render import render_json, render_matrix_parts, render_thread
 from watchbot.digest.schedule import Period
-from watchbot.networks.fediverse_text import StatusLimits, status_length
+from watchbot.status_text import StatusLimits, status_length
 
 UTC = ZoneInfo("UTC")
 PERIOD = Period(datetime(2026, 11, 13, 16, tzinfo=timezone.utc), datetime(2026, 11, 20, 16, tzinfo=timezone.utc))

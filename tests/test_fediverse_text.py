@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchbot.networks.fediverse_text import (
+from watchbot.status_text import (
     ELLIPSIS,
     StatusLimits,
     fit,

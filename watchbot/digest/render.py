@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from watchbot.digest.build import Digest, DigestLink
-from watchbot.networks.fediverse_text import StatusLimits, fit, status_length
+from watchbot.status_text import StatusLimits, fit, status_length
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,7 @@ from watchbot.networks.fediverse_events import (
 from watchbot.networks.fediverse_pace import Clock, PollPace
 from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
 from watchbot.networks.fediverse_outbox import Delivery, refused_as_too_long
-from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
+from watchbot.status_text import StatusLimits, fit, limits_from_instance, split_lines
 from watchbot.outbox import Sender
 from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
