@@ -35,7 +35,7 @@ from watchbot.intake import IntakeResult, Outcome, Rules, file_post
 from watchbot.isolation import Isolation
 from watchbot.links import normalise_tags
 from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
-from watchbot.moderation import Moderation
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.policy import Role
 from watchbot.published import clean_url
 from watchbot.store import Store
@@ -370,7 +370,7 @@ def poller_from_settings(
 
     return FeedPoller(store, client_from_settings(settings), rules=Rules.from_settings(settings),
                       every=parse_duration(settings.feeds_every), on_alert=on_alert, on_disabled=on_disabled,
-                      concurrency=settings.fetch_concurrency, gate=Moderation(store, settings))
+                      concurrency=settings.fetch_concurrency, gate=Moderation(store, ModerationOptions.from_settings(settings)))
 
 
 def _followed(existing: Subscription) -> str:
