@@ -11,7 +11,7 @@ FEED_USAGE = "Usage: feed add URL [#tag …] [alert] [every 30m] [backfill N], f
 
 
 @command("feed", usage="feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, feed rm ID",
-         help="follow feeds", who=Who.STORE_WIDE, needs=Needs.FEEDS,
+         help="follow feeds; alert ones are announced in every room", who=Who.STORE_WIDE, needs=Needs.FEEDS,
          refusal=f"Feeds file links for every room: {STORE_WIDE_WHO} add, list or remove them.")
 async def feed(args: tuple[str, ...], context: Context) -> list[str]:
     from watchbot.feeds.poller import FeedError

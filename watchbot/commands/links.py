@@ -21,7 +21,20 @@ async def help_(args: tuple[str, ...], context: Context) -> list[str]:
     return help_lines()
 
 
-@command("search", usage="search WORDS", help="links whose URL, title, notes or tags match every word",
+@command("about", usage="about", help="how links shared here are filed, and where the watch can be read")
+async def about(args: tuple[str, ...], context: Context) -> list[str]:
+    if context.caller.audience.place is None:
+        said = ["Links shared here are public: they may reach the weekly digest, the watch's fediverse account "
+                "and its web pages."]
+    else:
+        said = ["Links shared here are private: they stay in the store, are shown only here, and are never "
+                "published (not in the digest, not on the fediverse, not on the web pages)."]
+    web = context.options.web_base_url
+    said.append(f"The watch's web pages: {web}" if web else "The watch has no web pages here.")
+    return said + ["Say help for the commands."]
+
+
+@command("search", usage="search WORDS", help="links whose URL, title, notes or tags match every word, best match first",
          aliases=("cherche",))
 async def search(args: tuple[str, ...], context: Context) -> Reply | list[str]:
     if not args:

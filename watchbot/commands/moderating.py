@@ -18,7 +18,7 @@ def _store_wide(what: str, verb: str = "do it") -> str:
     return f"{what}: {STORE_WIDE_WHO} {verb}."
 
 
-@command("ban", usage="ban USER [reason]", help="ignore what someone shares, everywhere", who=Who.STORE_WIDE,
+@command("ban", usage="ban USER [reason]", help="the bot ignores what a banned person shares, everywhere", who=Who.STORE_WIDE,
          refusal=_store_wide("Banning someone reaches every room"), needs=Needs.MODERATION)
 async def ban(args: tuple[str, ...], context: Context) -> list[str]:
     if not args:
@@ -42,7 +42,7 @@ async def unban(args: tuple[str, ...], context: Context) -> list[str]:
     return [f"{target} may share again." if done else f"{target} was not banned."]
 
 
-@command("block", usage="block DOMAIN", help="file no link to a domain (*.domain: and its subdomains)",
+@command("block", usage="block DOMAIN", help="file no link to spam.example, or to *.spam.example and its subdomains",
          who=Who.STORE_WIDE, refusal=_store_wide("Blocking a domain reaches every room"), needs=Needs.MODERATION)
 async def block(args: tuple[str, ...], context: Context) -> list[str]:
     pattern = normalise_pattern(args[0]) if args else None
@@ -74,7 +74,7 @@ async def modlog(args: tuple[str, ...], context: Context) -> list[str]:
             or ["The moderation log is empty."])
 
 
-@command("queue", usage="queue", help="what waits for review (a room's moderators: what was posted in their room)",
+@command("queue", usage="queue", help="newcomers' posts held for review (a room's moderators: those posted in their room)",
          who=Who.ROOM_MODERATOR, needs=Needs.MODERATION)
 async def queue(args: tuple[str, ...], context: Context) -> list[str]:
     power = context.caller.power
@@ -87,13 +87,13 @@ async def queue(args: tuple[str, ...], context: Context) -> list[str]:
             for held in waiting]
 
 
-@command("approve", usage="approve ID", help="file a post that waits for review", who=Who.ROOM_MODERATOR,
+@command("approve", usage="approve ID", help="file a held post (or react ✅ to its message)", who=Who.ROOM_MODERATOR,
          needs=Needs.MODERATION)
 async def approve(args: tuple[str, ...], context: Context) -> list[str]:
     return await _decide("approve", args, context)
 
 
-@command("reject", usage="reject ID", help="drop a post that waits for review", who=Who.ROOM_MODERATOR,
+@command("reject", usage="reject ID", help="drop a held post", who=Who.ROOM_MODERATOR,
          needs=Needs.MODERATION)
 async def reject(args: tuple[str, ...], context: Context) -> list[str]:
     return await _decide("reject", args, context)
@@ -121,7 +121,7 @@ async def _decide(name: str, args: tuple[str, ...], context: Context) -> list[st
             + [describe(result, context.zone) for result in filed.results] + list(filed.problems))
 
 
-@command("report", usage="report ID [reason]", help="tell the moderators about a link", needs=Needs.MODERATION)
+@command("report", usage="report ID [reason]", help="tell the moderators about a link (or react ⚠️ to its message)", needs=Needs.MODERATION)
 async def report(args: tuple[str, ...], context: Context) -> Reply | list[str]:
     link_id = parse_number(args[0]) if args else None
     if link_id is None:
