@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from watchbot.config import Settings  # noqa: E402
 from watchbot.intake import Rules, file_post  # noqa: E402
 from watchbot.model import Post, Source  # noqa: E402
-from watchbot.moderation import Moderation  # noqa: E402
+from watchbot.moderation import Moderation, ModerationOptions  # noqa: E402
 from watchbot.policy import Role  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
@@ -36,7 +36,7 @@ async def main(posts: int) -> None:
         url = f"sqlite:///{directory}/bench.db"
         settings = Settings(_env_file=None, database_url=url, links_per_hour=10_000, links_per_day=100_000)
         store = await Store.open(url)
-        gate = Moderation(store, settings)
+        gate = Moderation(store, ModerationOptions.from_settings(settings))
         timings: dict[str, list[float]] = {"with the gate": [], "without": []}
         for n in range(posts):
             side = "with the gate" if (n // 100) % 2 == 0 else "without"

@@ -45,7 +45,7 @@ from watchbot.digest.render import render_matrix_parts, render_thread
 from watchbot.intake import Rules, file_post, read_post
 from watchbot.links import published_url
 from watchbot.model import Post, Source, utcnow
-from watchbot.moderation import Moderation
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.store import Store
 from watchbot.store.published import PUBLISHABLE
 from watchbot.store.search import CANDIDATES
@@ -140,7 +140,7 @@ async def filing(store_path: Path, count: int, *, gate_reads: bool) -> Figure:
         settings = Settings(_env_file=None, database_url=f"sqlite:///{ours_path}", links_per_hour=10_000,
                             links_per_day=100_000)
         store = await Store.open(settings.database_url)
-        gate = Moderation(store, settings)
+        gate = Moderation(store, ModerationOptions.from_settings(settings))
         connection = plain_connection(base_path)
         try:
             async def ours(i: int) -> float:

@@ -19,9 +19,10 @@ from tests.test_matrix_bot import Scene, direct_chat_with_bot, room_with_bot, sa
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
-from watchbot.digest.post import DigestSendError, Part, post_digest
+from watchbot.digest.post import post_digest
+from watchbot.network import DigestSendError, Part
 from watchbot.digest.schedule import Period, last_period, week_of
-from watchbot.digest.scheduler import FIRST_START, DigestScheduler
+from watchbot.digest.scheduler import FIRST_START, DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
@@ -70,7 +71,7 @@ class RecordingOutlet:
 
 async def a_digest(store: Store, period: Period) -> Digest:
     settings = Settings(_env_file=None)
-    return await DigestScheduler(settings, store, []).digest(period)
+    return await DigestScheduler(SchedulerOptions.from_settings(settings), store, []).digest(period)
 
 
 async def test_a_digest_is_posted_once_per_outlet_and_period(store: Store):
@@ -180,7 +181,7 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
         await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
     await store.set_cursor(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
     outlet = RecordingOutlet()
-    task = asyncio.create_task(DigestScheduler(settings, store, [OneOutletNetwork(outlet)]).run())
+    task = asyncio.create_task(DigestScheduler(SchedulerOptions.from_settings(settings), store, [OneOutletNetwork(outlet)]).run())
     try:
         for _ in range(200):
             if len(outlet.sent) == 3:
@@ -199,10 +200,10 @@ async def test_a_first_start_posts_no_period_that_ended_before_it(store: Store):
     latest = last_period(settings.digest_schedule, settings.zone, now)
     await share(store, "https://imported.example/", at=latest.start + timedelta(hours=1))  # an import
     outlet = RecordingOutlet()
-    scheduler = DigestScheduler(settings, store, [OneOutletNetwork(outlet)])
+    scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [OneOutletNetwork(outlet)])
     first_start = await scheduler.first_start(now)
     assert first_start == now and await scheduler.check(now, first_start) == []
-    assert await DigestScheduler(settings, store, []).first_start() == now  # recorded, not moved by a restart
+    assert await DigestScheduler(SchedulerOptions.from_settings(settings), store, []).first_start() == now  # recorded, not moved by a restart
     # The next period is the bot's own: posted when it ends.
     await share(store, "https://new.example/", at=now + timedelta(hours=1))
     [posted] = await scheduler.check(now + timedelta(days=7), first_start)
@@ -215,7 +216,7 @@ async def test_a_first_start_posts_no_period_that_ended_before_it(store: Store):
 async def test_a_room_can_have_its_own_digest_or_none(store: Store):
     await share(store, "https://in-room.example/", place="!a:x")
     await share(store, "https://elsewhere.example/", place="!b:x")
-    scheduler = DigestScheduler(Settings(_env_file=None), store, [])
+    scheduler = DigestScheduler(SchedulerOptions.from_settings(Settings(_env_file=None)), store, [])
     scoped = await scheduler.digest(this_hour(), "!a:x")
     assert [link.url for s in scoped.sections for link in s.links] == ["https://in-room.example/"]
     assert (await scheduler.digest(this_hour())).link_count == 2
@@ -239,7 +240,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
                 break
             await asyncio.sleep(0.05)
         period = this_hour()
-        results = await DigestScheduler(settings, store, [adapter]).post(period)
+        results = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
         assert [(r.outlet, r.status) for r in results] == [(f"matrix:{room_id}", "posted")], results
         notice = await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("msgtype") == "m.notice"
                                       and e.source["content"]["body"].startswith("Tech watch"))
@@ -252,7 +253,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
         second = MatrixAdapter(settings, store, Rules())
         await second.connect()
         try:
-            again = await DigestScheduler(settings, store, [second]).post(period)
+            again = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [second]).post(period)
         finally:
             await second.close()
         assert [r.status for r in again] == ["already"]
@@ -297,7 +298,7 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
                                         event_id=f"$p{n}"), Rules())
         monkeypatch.setattr(render, "MATRIX_PART_BYTES", 400)  # a few small parts
         period = this_hour()
-        scheduler = DigestScheduler(settings, store, [adapter])
+        scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
         for _ in range(200):  # the bot's own sync has seen the room and its members
             if adapter.digest_outlets():
                 break
@@ -343,7 +344,7 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     await first.connect()
     # The second post hangs, and the process dies meanwhile; the server still takes the post.
     mastodon_server.inject_fault("delay", path="/api/v1/statuses", methods=["POST"], delay=2, times=1)
-    posting = asyncio.create_task(DigestScheduler(settings, store, [first]).post(period))
+    posting = asyncio.create_task(DigestScheduler(SchedulerOptions.from_settings(settings), store, [first]).post(period))
     runs = DigestRuns(store)
     for _ in range(200):
         state = await runs.state(f"mastodon:{first.instance}", period)
@@ -360,9 +361,9 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     second = FediverseAdapter(settings, store, Rules())
     await second.connect()
     try:
-        [result] = await DigestScheduler(settings, store, [second]).post(period)
+        [result] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [second]).post(period)
         assert result.status == "resumed", result
-        [again] = await DigestScheduler(settings, store, [second]).post(period)
+        [again] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [second]).post(period)
         assert again.status == "already"
     finally:
         await second.close()
@@ -438,7 +439,7 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
             if await store.count_links() == 2 and adapter.digest_outlets():
                 break
             await asyncio.sleep(0.05)
-        scheduler = DigestScheduler(settings, store, [adapter])
+        scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
         [posted] = await scheduler.post(this_hour())
         bob_name = bob.user_id.split(":")[0][1:]
         notice = await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body", "")
@@ -464,7 +465,8 @@ async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_ch
     bob, bob_client = await scene.person("bob")
     store = await Store.open(scene.database_url)
     base = scene.settings(allowed=[owner.user_id])
-    adapter = MatrixAdapter(base, store, Rules())
+    woken = []
+    adapter = MatrixAdapter(base, store, Rules(), on_digest_approved=lambda: woken.append(True))
     task = asyncio.create_task(adapter.run())
     try:
         room_id = await room_with_bot(scene, owner_client, bob_client)
@@ -476,9 +478,7 @@ async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_ch
             if await store.count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():
                 break
             await asyncio.sleep(0.05)
-        scheduler = DigestScheduler(settings, store, [adapter])
-        woken = []
-        adapter.digest_approved = lambda: woken.append(True)
+        scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
         period = this_hour()
         [draft] = await scheduler.post(period)
         assert draft.outlet == f"draft:{review_id}" and draft.status == "posted"
@@ -508,7 +508,7 @@ async def test_without_approval_the_digest_goes_out_at_the_deadline(store: Store
     settings = Settings(_env_file=None, digest_review_room="!review:x", digest_review_deadline="1h")
     await share(store, "https://a.example/")
     outlet = RecordingOutlet()
-    scheduler = DigestScheduler(settings, store, [OneOutletNetwork(outlet)])
+    scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [OneOutletNetwork(outlet)])
     ended_now = Period(utcnow() - timedelta(days=7), utcnow() - timedelta(minutes=5))
     await share(store, "https://b.example/", at=ended_now.start + timedelta(hours=1))
     assert await scheduler.post(ended_now) == []  # no draft room connected: nothing yet, and no post

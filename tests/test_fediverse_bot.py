@@ -14,6 +14,8 @@ import pytest
 
 from tests.mastodon_server import MastodonAccount, MastodonServer
 from watchbot.config import Settings
+from watchbot.commands import Desk
+from watchbot.network import Networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
 from watchbot.networks import fediverse_events
@@ -40,12 +42,17 @@ class Scene:
 
     @asynccontextmanager
     async def running_bot(self, poll_seconds: int = 5, rules: Rules | None = None, clock=None,
-                          **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+                          also_tell: tuple = (), **more) -> AsyncIterator[tuple[FediverseAdapter, Store]]:
+        """The bot on the stand-in; `also_tell`: other networks on the same desk, as bot.py joins them."""
         settings = Settings(_env_file=None, database_url=self.database_url, fediverse_instance=self.server.url,
                             fediverse_access_token=self.bot.access_token, fediverse_streaming=self.streaming,
                             fediverse_poll_seconds=poll_seconds, **more)
         store = await Store.open(self.database_url)
-        adapter = FediverseAdapter(settings, store, rules or Rules(), clock=clock)
+        networks = Networks()
+        desk = Desk.from_settings(store, settings, networks=networks)
+        adapter = FediverseAdapter(settings, store, rules or Rules(), desk=desk, clock=clock)
+        for network in (adapter, *also_tell):
+            networks.join(network)
         task = asyncio.create_task(adapter.run())
         try:
             await until(lambda: store.get_cursor(CURSOR), "the bot to start")

@@ -22,7 +22,7 @@ from tests.mastodon_server import OTHER_SERVER, MastodonServer
 from tests.test_digest_post import bot_statuses, share, this_hour
 from tests.test_fediverse_bot import Scene, post, replies_from, until
 from watchbot.config import Settings
-from watchbot.digest.scheduler import DigestScheduler
+from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility, utcnow
 from watchbot.networks.fediverse import CURSOR, STREAM_RETRY_SECONDS, FediverseAdapter
@@ -78,7 +78,7 @@ async def test_six_long_links_are_filed_and_answered_once_within_each_servers_li
 async def test_a_thirty_link_digest_reaches_each_server_as_one_thread_every_link_once(any_server: MastodonServer,
                                                                                      tmp_path: Path):
     async with digest_of_thirty(any_server, tmp_path, "thirty") as (bot, settings, store, adapter, links, period):
-        [result] = await DigestScheduler(settings, store, [adapter]).post(period)
+        [result] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
     assert result.status == "posted", result
     # One thread, each post answering the one before; every link once; every post within the limit.
     await assert_one_thread_with_each_link_once(any_server, bot, links)
@@ -119,10 +119,10 @@ async def test_a_digest_refused_half_way_is_resumed_from_the_part_where_it_stopp
                                                                                  tmp_path: Path):
     async with digest_of_thirty(other_server, tmp_path, "resumed") as (bot, settings, store, adapter, links, period):
         other_server.front.refuse_a_post(skip=2)  # the root and one part go out, the third is refused
-        [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        [failed] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
         assert failed.status == "failed" and "403" in failed.reason, failed
         assert sorted((await DigestRuns(store).state("mastodon:social.example", period)).sent) == [0, 1]
-        [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        [resumed] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
     assert resumed.status == "resumed", resumed
     await assert_one_thread_with_each_link_once(other_server, bot, links)
 
@@ -138,9 +138,9 @@ async def test_a_digest_part_posted_in_pieces_is_resumed_after_the_last_piece_po
         other_server.front.ignores_idempotency = True
         # The root, the first part (refused: too long), its first piece, then a refusal.
         other_server.front.refuse_a_post(skip=3)
-        [failed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        [failed] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
         assert failed.status == "failed", failed
-        [resumed] = await DigestScheduler(settings, store, [adapter]).post(period)
+        [resumed] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
     assert resumed.status == "resumed", resumed
     await assert_one_thread_with_each_link_once(other_server, bot, links)
 
@@ -187,7 +187,7 @@ async def test_an_older_store_named_by_the_api_address_is_renamed_and_its_digest
         await asyncio.wait_for(adapter.ready.wait(), 20)
         [shared] = (await store.get_link(1)).shares
         assert (shared.place, shared.sharer_id) == ("social.example", "alice@social.example")
-        [result] = await DigestScheduler(adapter.settings, store, [adapter]).post(period)
+        [result] = await DigestScheduler(SchedulerOptions.from_settings(adapter.settings), store, [adapter]).post(period)
         assert result.status == "already", result
         assert await store.get_cursor(CURSOR) is not None
     assert await bot_statuses(other_server, scene.bot) == []

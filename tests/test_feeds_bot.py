@@ -10,10 +10,8 @@ from tests.matrix_helpers import wait_for_event
 from tests.page_server import serving_pages
 from tests.test_feeds_poller import ONE, TWO, rss
 from tests.test_matrix_bot import Scene, room_with_bot, say
-from watchbot.bot import feed_poller
-from watchbot.intake import Rules
-from watchbot.networks.matrix import MatrixAdapter
-from watchbot.policy import STORE_WIDE_REFUSALS
+from watchbot.bot import build_bot
+from watchbot.commands.registry import refusal_of
 from watchbot.store import Store
 
 
@@ -24,10 +22,11 @@ def body_starting(text: str):
 async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_room_follows_feeds(scene: Scene):
     alice, alice_client = await scene.person("alice")  # creates the room: a moderator there
     bob, bob_client = await scene.person("bob")
-    settings = scene.settings(allowed=[alice.user_id]).model_copy(update={"fetch_allow_networks": "127.0.0.1/32"})
+    settings = scene.settings(allowed=[alice.user_id]).model_copy(
+        update={"fetch_allow_networks": "127.0.0.1/32", "feeds_enabled": True})
     store = await Store.open(scene.database_url)
-    adapter = MatrixAdapter(settings, store, Rules())
-    poller = feed_poller(settings, store, [adapter])
+    bot = build_bot(settings, store)  # the wiring of `watchbot run`: the desk knows the poller
+    [adapter], poller = bot.networks, bot.poller
     task = asyncio.create_task(adapter.run())
     with serving_pages() as pages:
         advisories = pages.page("/advisories.xml", rss(ONE), content_type="application/rss+xml")
@@ -35,7 +34,7 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_
             room_id = await room_with_bot(scene, alice_client, bob_client)
             adapter.settings = adapter.settings.model_copy(update={"moderators_room": room_id})
             await say(bob_client, room_id, f"!watch feed add {advisories} alert")
-            refused = await wait_for_event(bob_client, room_id, body_starting(STORE_WIDE_REFUSALS["feed"]))
+            refused = await wait_for_event(bob_client, room_id, body_starting(refusal_of("feed")))
             assert refused.source["sender"] == scene.bot.user_id
             await say(alice_client, room_id, f"!watch feed add {advisories} #security alert")
             await wait_for_event(alice_client, room_id, body_starting("Following feed #1 “Example Advisories”"))

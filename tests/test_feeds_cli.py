@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 from tests.page_server import PageServer, serving_pages
 from watchbot.cli import cli
+from watchbot.commands.registry import refusal_of
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.feeds import FeedPoller
-from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role
+from watchbot.policy import Power, Role
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.store import Store
 
@@ -186,8 +187,8 @@ async def test_moderators_follow_list_and_remove_feeds_from_the_room(store: Stor
 
 
 async def test_the_feed_command_says_clearly_what_is_wrong(store: Store, feeds: FeedPoller, pages: PageServer):
-    assert await say(store, "!watch feed list", MEMBER, feeds) == STORE_WIDE_REFUSALS["feed"]
-    assert await say(store, "!watch feed list", ROOM_MODERATOR, feeds) == STORE_WIDE_REFUSALS["feed"]
+    assert await say(store, "!watch feed list", MEMBER, feeds) == refusal_of("feed")
+    assert await say(store, "!watch feed list", ROOM_MODERATOR, feeds) == refusal_of("feed")
     assert await say(store, "!watch feed list") == "Feeds are not available here."
     assert await say(store, "!watch feed", feeds=feeds) == (
         "Usage: feed add URL [#tag …] [alert] [every 30m] [backfill N], feed list, or feed rm ID")

@@ -485,9 +485,9 @@ async def test_an_entry_on_a_blocked_domain_is_neither_filed_nor_alerted(store: 
                                                                          clock: Clock, told: list, request):
     from watchbot.config import Settings
     from watchbot.fetch import GuardedClient, parse_allow_networks
-    from watchbot.moderation import Moderation
+    from watchbot.moderation import Moderation, ModerationOptions
 
-    gate = Moderation(store, Settings(_env_file=None))
+    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None)))
     await gate.records.block("*.evil.example", actor="@mod:x", reason="malware")
 
     async def on_alert(alert):

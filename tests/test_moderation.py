@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from watchbot.commands import Caller, parse_command, run_command
+from watchbot.commands.registry import refusal_of
 from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
-from watchbot.moderation import Moderation
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.model import Post, Source, utcnow
-from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, not_a_moderator
+from watchbot.policy import Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store
 from watchbot.store.schema import moderation_log
 
@@ -29,7 +30,7 @@ _events = count(1)
 
 
 def moderation(store: Store, **settings) -> Moderation:
-    return Moderation(store, Settings(_env_file=None, admins=["@root:x"], **settings))
+    return Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], **settings)))
 
 
 def post(text: str, who: str = "@alice:x", **more) -> Post:
@@ -178,8 +179,8 @@ async def test_what_reaches_every_room_is_for_admins_and_the_moderators_room_and
     answer = (await ask(store, gate, caller, f"!watch {command}")).text
     name = command.split()[0]
     refusal = {
-        (True, ROOM_MOD): STORE_WIDE_REFUSALS.get(name), (True, OTHER_ROOM_MOD): STORE_WIDE_REFUSALS.get(name),
-        (True, MEMBER): STORE_WIDE_REFUSALS.get(name),
+        (True, ROOM_MOD): refusal_of(name), (True, OTHER_ROOM_MOD): refusal_of(name),
+        (True, MEMBER): refusal_of(name),
         (False, OTHER_ROOM_MOD): elsewhere(name, "#1", held=True), (False, MEMBER): not_a_moderator(name),
     }.get((command in STORE_WIDE, caller))
     if refusal is not None:

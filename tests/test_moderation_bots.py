@@ -17,7 +17,8 @@ from tests.test_fediverse_bot import Scene as FediverseScene
 from tests.test_fediverse_bot import post, replies_from, until
 from tests.test_matrix_bot import Scene, is_reaction_to, is_reply_to, room_with_bot, say
 from watchbot.model import Source
-from watchbot.policy import STORE_WIDE_REFUSALS, elsewhere, not_a_moderator
+from watchbot.commands.registry import refusal_of
+from watchbot.policy import elsewhere
 from watchbot.store.moderation import ModerationStore
 
 
@@ -42,7 +43,7 @@ async def test_in_the_moderators_room_moderators_ban_and_block_members_cannot_an
 
         asked = await say(member_client, room_id, f"!watch ban {owner.user_id}")
         answer = await wait_for_event(member_client, room_id, is_reply_to(asked))
-        assert body(answer) == STORE_WIDE_REFUSALS["ban"]
+        assert body(answer) == refusal_of("ban")
 
         asked = await say(owner_client, room_id, "!watch block *.spam.example")
         assert body(await wait_for_event(owner_client, room_id, is_reply_to(asked))).startswith("Blocked *.spam.example")
@@ -155,7 +156,7 @@ PRIVILEGED = ["ban @x:y", "unban @x:y", "block spam.example", "unblock spam.exam
 
 def refusal(command: str) -> str:
     name = command.split()[0]
-    return STORE_WIDE_REFUSALS.get(name) or not_a_moderator(name)
+    return refusal_of(name)
 
 
 async def test_no_privileged_command_works_for_a_room_member(scene: Scene):
@@ -190,14 +191,14 @@ ELSEWHERE = [  # a moderator of room B, against room A's share #1 and its held p
     ("approve 1", elsewhere("approve", "#1", held=True)),
     ("reject 1", elsewhere("reject", "#1", held=True)),
     ("queue", "Nothing waits for review."),  # room A's post is not listed in B
-    ("ban @x:y", STORE_WIDE_REFUSALS["ban"]),
-    ("unban @x:y", STORE_WIDE_REFUSALS["unban"]),
-    ("block spam.example", STORE_WIDE_REFUSALS["block"]),
-    ("unblock spam.example", STORE_WIDE_REFUSALS["unblock"]),
-    ("feed add https://feed.example/rss", STORE_WIDE_REFUSALS["feed"]),
-    ("modlog", STORE_WIDE_REFUSALS["modlog"]),
-    ("digest post", STORE_WIDE_REFUSALS["digest"]),
-    ("digest approve", STORE_WIDE_REFUSALS["digest"]),
+    ("ban @x:y", refusal_of("ban")),
+    ("unban @x:y", refusal_of("unban")),
+    ("block spam.example", refusal_of("block")),
+    ("unblock spam.example", refusal_of("unblock")),
+    ("feed add https://feed.example/rss", refusal_of("feed")),
+    ("modlog", refusal_of("modlog")),
+    ("digest post", refusal_of("digest")),
+    ("digest approve", refusal_of("digest")),
 ]
 
 
@@ -269,8 +270,7 @@ async def test_a_report_made_on_the_fediverse_reaches_the_matrix_moderators_room
     async with scene.running(scene.settings([owner.user_id])) as (matrix, _):
         moderators_room = await room_with_bot(scene, owner_client)
         matrix.settings = matrix.settings.model_copy(update={"moderators_room": moderators_room})
-        async with fediverse.running_bot() as (adapter, store):
-            adapter.other_networks = [matrix]  # as bot.py wires them
+        async with fediverse.running_bot(also_tell=(matrix,)) as (adapter, store):
             bot = f"@{fediverse.bot.username}"
             await post(member_client, f"{bot} https://dubious.example/")
             reported = await post(member_client, f"{bot} report 1 phishing")

@@ -35,7 +35,7 @@ from watchbot.formats import write_export
 from watchbot.intake import Rules, describe, file_post, refile_post
 from watchbot.links import HOST_TRACKING_PARAMS, TRACKING_PARAMS
 from watchbot.model import Post, Source, Visibility, utcnow
-from watchbot.moderation import Moderation
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.policy import Power, Role
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
@@ -306,7 +306,7 @@ async def enricher(store: Store) -> Enricher:
 async def test_no_canary_of_a_private_share_reaches_a_public_surface(
         kind: str, store: Store, pages: PageServer, enricher: Enricher):
     await arrive(kind, store, pages, enricher)
-    gate = Moderation(store, Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM))
+    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
     leaks, missing = {}, {}
     for name, (surface, shown) in SURFACES.items():
         said = await surface(store, gate, pages)
@@ -326,7 +326,7 @@ async def test_no_canary_of_a_private_share_reaches_a_public_surface(
 async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(store: Store):
     await file_post(store, _post(DIRECT_CHAT, ("@canaryid:x", "Canaryname"), "https://secret.example/CANARYPATH",
                                  Visibility.DIRECT, 1), Rules())
-    gate = Moderation(store, Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM))
+    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
     [link] = await store.list_links()
     await command(WATCH_MOD, f"!watch rm {link.id}")(store, gate, None)
     assert "https://secret.example/CANARYPATH" in await command(WATCH_MOD, "!watch modlog")(store, gate, None)
@@ -364,7 +364,7 @@ def tracked_urls() -> list[tuple[str, str]]:
 
 
 async def test_no_published_url_carries_a_tracking_parameter(store: Store):
-    gate = Moderation(store, Settings(_env_file=None, admins=["@root:x"]))
+    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"])))
     said = []
     for i, (url, clean) in enumerate(tracked_urls()):  # "Filed #N URL" as the sharer is told
         result = await file_post(store, _post(PUBLIC_ROOM, ALICE, f"{url} #tracked", Visibility.PUBLIC, 2 + i / 100),

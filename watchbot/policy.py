@@ -65,18 +65,6 @@ def may_redact(power: Power, sharer_id: str, redactor: str, place: str) -> bool:
 
 # -- refusals: one line each, saying who may -------------------------------------------------------
 
-STORE_WIDE_WHO = "only admins and the moderators' room may"
-STORE_WIDE_REFUSALS = {
-    "ban": f"Banning someone reaches every room: {STORE_WIDE_WHO} do it.",
-    "unban": f"Unbanning someone reaches every room: {STORE_WIDE_WHO} do it.",
-    "block": f"Blocking a domain reaches every room: {STORE_WIDE_WHO} do it.",
-    "unblock": f"Unblocking a domain reaches every room: {STORE_WIDE_WHO} do it.",
-    "modlog": f"The moderation log covers every room: {STORE_WIDE_WHO} read it.",
-    "feed": f"Feeds file links for every room: {STORE_WIDE_WHO} add, list or remove them.",
-    "digest": f"The digest goes to every room: {STORE_WIDE_WHO} post or approve it.",
-}
-
-
 def not_a_moderator(command: str) -> str:
     """A member asked for a moderator's command."""
     return (f"Only moderators may use “{command}”: a room's moderators in that room, admins and the "

@@ -55,9 +55,9 @@ async def digest_preview(ctx: Context, store: Store, period: str, fmt: str) -> N
 async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str, ...], again: bool) -> None:
     """Post a period's digest now, to every room and account the bot posts to (once per period
     and place, unless --again)."""
-    from watchbot.bot import build_adapters
+    from watchbot.bot import build_networks
     from watchbot.digest.schedule import current_period, last_period
-    from watchbot.digest.scheduler import DigestScheduler
+    from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 
     settings = ctx.settings
     if which == "last":
@@ -70,7 +70,7 @@ async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str
         period = current_period(settings.digest_schedule, settings.zone, day)
         if period.end > utcnow():
             raise click.ClickException("that period is not over yet (watchbot digest preview shows it so far)")
-    adapters = build_adapters(settings, store)
+    adapters = build_networks(settings, store)
     if not adapters:
         raise click.ClickException("no network is configured to post to (WATCHBOT_MATRIX_*, WATCHBOT_FEDIVERSE_*)")
     try:
@@ -82,7 +82,7 @@ async def digest_post(ctx: Context, store: Store, which: str, outlets: tuple[str
                 raise click.ClickException(f"could not reach {type(adapter).__name__.removesuffix('Adapter')} "
                                            f"within {CONNECT_SECONDS} s; nothing was posted") from None
         # A person asked for it: no review round first.
-        results = await DigestScheduler(settings, store, adapters).post(period, again=again, only=outlets,
+        results = await DigestScheduler(SchedulerOptions.from_settings(settings), store, adapters).post(period, again=again, only=outlets,
                                                                         review=False)
     finally:
         for adapter in adapters:

@@ -8,8 +8,8 @@ import getpass
 import click
 
 from watchbot.cli.context import Context, with_store
-from watchbot.commands import Caller, Command, run_command
-from watchbot.moderation import Moderation
+from watchbot.commands import Caller, Command, Desk
+from watchbot.network import NoNetworks
 from watchbot.policy import Power, Role
 from watchbot.store import Store
 
@@ -21,8 +21,8 @@ def mod() -> None:
 
 async def _run(ctx: Context, store: Store, name: str, *args: str) -> None:
     caller = Caller(f"cli:{getpass.getuser()}", getpass.getuser(), Power(Role.ADMIN, None, store_wide=True))
-    reply = await run_command(store, Command(name, tuple(arg for arg in args if arg)), caller, ctx.settings.zone,
-                              moderation=Moderation(store, ctx.settings))
+    desk = Desk.from_settings(store, ctx.settings, networks=NoNetworks)  # the shell tells no network
+    reply = await desk.run(Command(name, tuple(arg for arg in args if arg)), caller)
     click.echo(reply.text)
     if reply.text.startswith(("Usage:", "Nothing waits for review as", "There is no")):
         raise SystemExit(1)

@@ -13,42 +13,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from watchbot.digest.build import Digest
+from watchbot.network import DigestSendError, Outlet
 from watchbot.digest.claims import poster_gone, poster_name
 from watchbot.store.digests import DigestRuns
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    text: str
-    html: str | None = None
-
-
-class DigestSendError(Exception):
-    """An outlet could not send a part; the run stays claimed and is resumed later."""
-
-
-class Outlet(Protocol):
-    """Somewhere a digest goes: a Matrix room, the bot's fediverse account."""
-
-    name: str  # stable, for the store: "matrix:!room:server", "mastodon:bots.example"
-    scope: str | None  # a place (room id) to take the digest's links from; None: everywhere
-
-    def parts(self, digest: Digest, zone: ZoneInfo) -> list[Part]: ...
-
-    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
-        """Send one part (as a reply to `reply_to`, where the outlet threads), return its id."""
-        ...
-
-    async def edit(self, remote_id: str, part: Part) -> None:
-        """Replace a part already posted; DigestSendError when it could not be tried now (it
-        will be again). A server that refuses edits is logged, not retried."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from watchbot.intake import IntakeResult, Outcome, Rules, file_post
 from watchbot.isolation import Isolation
 from watchbot.links import normalise_tags
 from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
-from watchbot.moderation import Moderation
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.policy import Role
 from watchbot.published import clean_url
 from watchbot.store import Store
@@ -390,7 +390,7 @@ def poller_from_settings(
 ) -> FeedPoller:
     """The poller of `watchbot run` and `watchbot feeds`: its options, and its moderation gate,
     from the settings."""
-    return FeedPoller.from_options(store, FeedOptions.from_settings(settings), gate=Moderation(store, settings),
+    return FeedPoller.from_options(store, FeedOptions.from_settings(settings), gate=Moderation(store, ModerationOptions.from_settings(settings)),
                                    on_alert=on_alert, on_disabled=on_disabled)
 
 

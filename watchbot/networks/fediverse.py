@@ -49,9 +49,8 @@ from mastodon import (
     StreamListener,
 )
 
-from watchbot.commands import Caller, DigestOptions, parse_command, run_command
+from watchbot.commands import Caller, Desk, parse_command
 from watchbot.digest.build import Digest
-from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest.render import render_thread
 from watchbot.config import Settings
 from watchbot.health import Pulse
@@ -59,7 +58,7 @@ from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, r
 from watchbot.isolation import Isolation, one_line
 from watchbot.model import Visibility, utcnow
 from watchbot.networks import fediverse_outbox as owing
-from watchbot.moderation import Moderation
+from watchbot.network import DigestSendError, Networks, Offers, Part
 from watchbot.networks.budget import Budget
 from watchbot.networks.fediverse_events import (
     account_domain,
@@ -108,7 +107,18 @@ STREAM_REOPEN_SECONDS = 5.0  # a stream that ended is opened again after this (n
 
 
 class FediverseAdapter:
-    def __init__(self, settings: Settings, store: Store, rules: Rules, *, clock: Clock | None = None) -> None:
+    """The fediverse network (watchbot.network.Network), built complete: its commands run on
+    `desk`, shared with the other networks (a desk of its own when it runs alone)."""
+
+    name = SOURCE
+    offers = Offers(streaming=True, editing=True, reactions=False, drafts=False, rechecks=True)
+
+    def __init__(self, settings: Settings, store: Store, rules: Rules, *, desk: Desk | None = None,
+                 clock: Clock | None = None) -> None:
+        alone = desk is None  # (the demo, tests): a desk of its own, this the only network it tells
+        if alone:
+            desk = Desk.from_settings(store, settings, networks=Networks())
+        self.desk = desk
         self.settings = settings
         self.store = store
         self.rules = rules
@@ -120,10 +130,7 @@ class FediverseAdapter:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()  # the account and the server's limits are known
-        self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
-        self.moderation = Moderation(store, settings)
-        self.digest_approved: Callable[[], None] | None = None  # drafts are approved in Matrix only
-        self.other_networks: list = []  # the other adapters: reports reach their moderators too
+        self.moderation = desk.moderation
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
@@ -144,6 +151,8 @@ class FediverseAdapter:
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
                                                      settings.fediverse_instance, lambda: self.own_id))
+        if alone:
+            desk.networks.join(self)  # last: it is a whole Network only now
 
     async def run(self) -> None:
         """Follow mentions until cancelled: the first poll at once, streaming looked for after it;
@@ -253,6 +262,13 @@ class FediverseAdapter:
             return True, 0
         favourites = status.get("favourites_count")
         return True, favourites if isinstance(favourites, int) and favourites > 0 else 0
+
+    def draft_outlets(self) -> list:
+        """None: drafts are reviewed in a Matrix room (offers.drafts is false)."""
+        return []
+
+    def place_name(self, place: str) -> str:
+        return place  # the server's domain, as people write it
 
     def wake(self) -> None:
         """Poll now (the stream saw a mention)."""
@@ -513,16 +529,10 @@ class FediverseAdapter:
             return []
         # Fediverse moderators are listed in the settings: their power reaches the whole store.
         caller = Caller(post.author_id, post.author_name, power_of(role, post.place, moderators_place=True))
-        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
-                                self.settings.feeds_digest_cap)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
-                                  moderation=self.moderation)
-        if reply.for_moderators:
-            for network in [self, *self.other_networks]:  # the moderators, wherever they read
-                await network.tell_moderators(reply.for_moderators, key=str(status["id"]))
+        reply = await self.desk.answer(command, caller, key=str(status["id"]))
         return reply.text.splitlines()
 
-    async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
+    async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A direct message to the fediverse's moderators and admins (a report made here), owed."""
         accounts = [a for a in [*self.settings.fediverse_moderators, *self.settings.admins]
                     if "@" in a and ":" not in a]

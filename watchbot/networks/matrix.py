@@ -41,16 +41,14 @@ from nio import (
 )
 
 from watchbot.config import Settings
-from watchbot.commands import Caller, Command, DigestOptions, parse_command, run_command
+from watchbot.commands import Caller, Command, Desk, parse_command
 from watchbot.digest.build import Digest
-from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
 from watchbot.digest.schedule import Period
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
-from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix_events import (
     Outgoing,
@@ -73,6 +71,7 @@ from watchbot.networks.matrix_events import (
     txn_id,
 )
 from watchbot.health import Pulse
+from watchbot.network import DigestSendError, Networks, Offers, Part
 from watchbot.outbox import CannotSend, Sender, TryLater
 from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
@@ -115,7 +114,19 @@ READY_SECONDS = 120.0  # how long a notice waits for the rooms to be known
 
 
 class MatrixAdapter:
-    def __init__(self, settings: Settings, store: Store, rules: Rules, *, backfill_page: int = BACKFILL_PAGE) -> None:
+    """The Matrix network (watchbot.network.Network), built complete: its commands run on `desk`,
+    shared with the other networks (a desk of its own when it runs alone); a moderator's ✅ on a
+    draft digest calls `on_digest_approved` (the scheduler's wake-up)."""
+
+    name = Source.MATRIX.value
+    offers = Offers(streaming=True, editing=True, reactions=True, drafts=True, rechecks=False)
+
+    def __init__(self, settings: Settings, store: Store, rules: Rules, *, desk: Desk | None = None,
+                 on_digest_approved: Callable[[], None] | None = None, backfill_page: int = BACKFILL_PAGE) -> None:
+        alone = desk is None  # (the demo, tests): a desk of its own, this the only network it tells
+        if alone:
+            desk = Desk.from_settings(store, settings, networks=Networks())
+        self.desk = desk
         self.settings = settings
         self.backfill_page = backfill_page
         self.store = store
@@ -133,13 +144,13 @@ class MatrixAdapter:
         self._told: dict[str, Visibility] = {}  # how each room was last told its links are filed
         self._client: AsyncClient | None = None
         self.ready = asyncio.Event()  # every joined room is known (after the first sync)
-        self.feeds = None  # the feed poller, for the `feed` command, when feeds are followed
-        self.moderation = Moderation(store, settings)
-        self.digest_approved: Callable[[], None] | None = None  # wakes the digest scheduler
-        self.other_networks: list = []  # the other adapters: reports reach their moderators too
+        self.moderation = desk.moderation
+        self.digest_approved = on_digest_approved
         self.isolation = Isolation(store, Source.MATRIX.value, "Matrix event", log,
                                    secrets=[settings.matrix_access_token.get_secret_value()])
         self.pulse = Pulse(store, "matrix")
+        if alone:
+            desk.networks.join(self)  # last: it is a whole Network only now
 
     def _new_client(self) -> AsyncClient:
         store_path = self.settings.matrix_store_path
@@ -481,26 +492,21 @@ class MatrixAdapter:
         Without an event (a reaction acting as a command), `name` is the caller's id."""
         sender = str((event or {}).get("sender") or name)
         caller = Caller(sender, name, self._power(room_id, role), await self._audience(room_id))
-        options = DigestOptions(self.settings.digest_schedule, self.settings.digest_top,
-                                self.settings.feeds_digest_cap)
-        reply = await run_command(self.store, command, caller, self.settings.zone, options, feeds=self.feeds,
-                                  moderation=self.moderation)
-        if event is not None and "content" in event:
+        replying = event is not None and "content" in event
+        key = (str(event["event_id"]) if replying
+               else f"{command.name}:{sender}:{' '.join(command.args)}:{(event or {}).get('event_id')}")
+        reply = await self.desk.answer(command, caller, key=key)
+        if replying:
             content = command_reply_content(event, reply.text, reply.html)
-            key = str(event["event_id"])
         else:
             content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
                        "formatted_body": reply.html}
-            key = f"{command.name}:{sender}:{' '.join(command.args)}:{(event or {}).get('event_id')}"
         await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
-        if reply.for_moderators:
-            await self.tell_moderators(reply.for_moderators, room_id=room_id, key=key)
-            for network in self.other_networks:  # the moderators, wherever they read
-                await network.tell_moderators(reply.for_moderators, key=key)
 
-    async def tell_moderators(self, text: str, *, room_id: str | None = None, key: str) -> None:
-        """A notice for the moderators: in their room when one is set, else where it happened."""
-        target = self.settings.moderators_room or room_id
+    async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
+        """A notice for the moderators: in their room when one is set, else where it happened
+        (when that is a Matrix room)."""
+        target = self.settings.moderators_room or (place if place and place.startswith("!") else None)
         if target is None:
             return
         content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html",
@@ -717,6 +723,15 @@ class MatrixAdapter:
         if not self.ready.is_set() or self._client is None or room_id not in self._client.rooms:
             return []
         return [MatrixDraftOutlet(self._client, room_id, scoped=False)]
+
+    async def recheck(self, uri: str) -> tuple[bool, int]:
+        """Never asked (offers.rechecks is false): a redaction reaches the bot by the sync and
+        takes its shares out of the store as it comes, and reactions are counted as they come."""
+        return True, 0
+
+    def place_name(self, place: str) -> str:
+        room = self._client.rooms.get(place) if self._client is not None else None
+        return (room.display_name if room is not None else None) or place
 
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """A notice to every room the digest goes to (an alert feed's new entry, a feed given up);
