@@ -38,8 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from watchbot.intake import Rules, read_post  # noqa: E402
-from watchbot.networks.fediverse_events import post_from_status  # noqa: E402
-from watchbot.networks.matrix_events import post_from_event  # noqa: E402
+from watchbot.networks.fediverse.events import post_from_status  # noqa: E402
+from watchbot.networks.matrix.events import post_from_event  # noqa: E402
 
 BODY = "see the links"
 LINKS = 10_000

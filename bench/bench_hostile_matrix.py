@@ -82,7 +82,7 @@ async def measure(server, tmp: Path, rounds: int) -> dict[str, list[float]]:
     store = await Store.open(database_url)
     sender = await logged_in(server.url, sender_user)
     bystander = await logged_in(server.url, bystander_user)
-    tasks = [asyncio.create_task(MatrixAdapter(settings, store, Rules()).run())]
+    tasks = [asyncio.create_task(MatrixAdapter.from_settings(settings, store, Rules()).run())]
     try:
         created = await sender.room_create(name="bench", invite=[bot_user.user_id, bystander_user.user_id])
         await bystander.join(created.room_id)

@@ -55,7 +55,7 @@ class Bench:
         settings = Settings(_env_file=None, database_url=url, fediverse_instance=self.server.url,
                             fediverse_access_token=account.access_token)  # defaults otherwise
         store = await Store.open(url)
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter.from_settings(settings, store, Rules())
         adapter.bench_account = account
         task = asyncio.create_task(adapter.run())
         while await store.get_cursor(CURSOR) is None:

@@ -199,7 +199,7 @@ class Bench:
         self.tasks["watcher"] = asyncio.create_task(self.watcher.run())
 
     def start_bot(self) -> None:
-        self.tasks["watchbot"] = asyncio.create_task(MatrixAdapter(self.settings, self.store, Rules()).run())
+        self.tasks["watchbot"] = asyncio.create_task(MatrixAdapter.from_settings(self.settings, self.store, Rules()).run())
 
     async def start_plain(self) -> None:
         client = nio.AsyncClient(self.server.url, self.plain_user.user_id, store_path=None, config=CLIENT_CONFIG)

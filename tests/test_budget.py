@@ -1,6 +1,6 @@
 """The request budget that keeps the bot inside Mastodon's limits on its own side."""
 
-from watchbot.networks.budget import Budget
+from watchbot.networks.fediverse.budget import Budget
 
 
 def test_a_budget_allows_its_limit_per_window_then_says_how_long_to_wait():

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from tests.matrix_helpers import client_for, create_room
 from watchbot.cli import cli
-from watchbot.networks.fediverse_check import FediverseCheckOptions, check_fediverse
-from watchbot.networks.matrix_check import MatrixCheckOptions, check_matrix
+from watchbot.networks.fediverse.check import FediverseCheckOptions, check_fediverse
+from watchbot.networks.matrix.check import MatrixCheckOptions, check_matrix
 from watchbot.processes import free_port
 
 

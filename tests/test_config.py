@@ -161,8 +161,8 @@ def test_each_components_options_are_read_from_the_settings_they_name(monkeypatc
     from watchbot.feeds.poller import FeedOptions
     from watchbot.fetch import FetchOptions
     from watchbot.intake import Rules
-    from watchbot.networks.fediverse_check import FediverseCheckOptions
-    from watchbot.networks.matrix_check import MatrixCheckOptions
+    from watchbot.networks.fediverse.check import FediverseCheckOptions
+    from watchbot.networks.matrix.check import MatrixCheckOptions
     from watchbot.web.site import WebOptions
 
     token = "web-api-s3cret-token"

@@ -20,13 +20,13 @@ from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
 from watchbot.digest.post import post_digest
-from watchbot.network import DigestSendError, Part
+from watchbot.network import DigestSendError, Offers, Part
 from watchbot.digest.schedule import Period, last_period, week_of
 from watchbot.digest.scheduler import FIRST_START, DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
-from watchbot.networks.fediverse_events import html_to_text
+from watchbot.networks.fediverse.events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
 from watchbot.store import digests as digest_store
@@ -162,7 +162,11 @@ async def test_two_processes_on_one_store_never_both_post(database_url: str):
 
 
 class OneOutletNetwork:
-    """Stands in for an adapter (our own interface, no peer behind it): ready, one outlet."""
+    """Stands in for a network (watchbot.network.Network, our own interface, no peer behind it):
+    ready, one outlet, no drafts, nothing to recheck."""
+
+    name = "recording"
+    offers = Offers(streaming=False, editing=True, reactions=False, drafts=False, rechecks=False)
 
     def __init__(self, outlet: RecordingOutlet) -> None:
         self.outlet = outlet
@@ -171,6 +175,9 @@ class OneOutletNetwork:
 
     def digest_outlets(self) -> list[RecordingOutlet]:
         return [self.outlet]
+
+    def draft_outlets(self) -> list[RecordingOutlet]:
+        return []
 
 
 async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_own_dates(store: Store):
@@ -250,7 +257,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
         assert "@" not in body  # credited by name, nobody pinged
 
         # Another process on the same store (the CLI, a second bot by mistake) posts nothing more.
-        second = MatrixAdapter(settings, store, Rules())
+        second = MatrixAdapter.from_settings(settings, store, Rules())
         await second.connect()
         try:
             again = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [second]).post(period)
@@ -340,7 +347,7 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
         await share(store, f"https://long.example/{n}/" + "path-" * 20, f"person{n % 4}")
     period = this_hour()
 
-    first = FediverseAdapter(settings, store, Rules())
+    first = FediverseAdapter.from_settings(settings, store, Rules())
     await first.connect()
     # The second post hangs, and the process dies meanwhile; the server still takes the post.
     mastodon_server.inject_fault("delay", path="/api/v1/statuses", methods=["POST"], delay=2, times=1)
@@ -358,7 +365,7 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     await first.close()
 
     monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))  # the dead poster's claim
-    second = FediverseAdapter(settings, store, Rules())
+    second = FediverseAdapter.from_settings(settings, store, Rules())
     await second.connect()
     try:
         [result] = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [second]).post(period)
@@ -463,16 +470,17 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
 async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_check_sends_it(scene: Scene):
     owner, owner_client = await scene.person("owner")
     bob, bob_client = await scene.person("bob")
-    store = await Store.open(scene.database_url)
     base = scene.settings(allowed=[owner.user_id])
-    woken = []
-    adapter = MatrixAdapter(base, store, Rules(), on_digest_approved=lambda: woken.append(True))
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with scene.running(base):
         room_id = await room_with_bot(scene, owner_client, bob_client)
         review_id = await room_with_bot(scene, owner_client)  # the moderators' small room
-        settings = base.model_copy(update={"digest_review_room": review_id})
-        adapter.settings = settings
+    # The review room is named once the bot is in it: the operator sets it and restarts the bot.
+    settings = base.model_copy(update={"digest_review_room": review_id})
+    store = await Store.open(scene.database_url)
+    woken = []
+    adapter = MatrixAdapter.from_settings(settings, store, Rules(), on_digest_approved=lambda: woken.append(True))
+    task = asyncio.create_task(adapter.run())
+    try:
         await say(bob_client, room_id, "https://reviewed.example/ #rust")
         for _ in range(200):
             if await store.count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():

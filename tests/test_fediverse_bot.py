@@ -18,9 +18,9 @@ from watchbot.commands import Desk
 from watchbot.network import Networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
-from watchbot.networks import fediverse_events
-from watchbot.networks.fediverse import CURSOR, FediverseAdapter
-from watchbot.networks.fediverse_events import html_to_text
+from watchbot.networks.fediverse import events as fediverse_events
+from watchbot.networks.fediverse import FediverseOptions, CURSOR, FediverseAdapter
+from watchbot.networks.fediverse.events import html_to_text
 from watchbot.store import Store
 
 
@@ -50,7 +50,7 @@ class Scene:
         store = await Store.open(self.database_url)
         networks = Networks()
         desk = Desk.from_settings(store, settings, networks=networks)
-        adapter = FediverseAdapter(settings, store, rules or Rules(), desk=desk, clock=clock)
+        adapter = FediverseAdapter(FediverseOptions.from_settings(settings), store, rules or Rules(), desk=desk, clock=clock)
         for network in (adapter, *also_tell):
             networks.join(network)
         task = asyncio.create_task(adapter.run())
@@ -270,14 +270,14 @@ async def test_the_stream_brings_a_mention_in_at_once(scene: Scene):
 
 
 async def _alive(adapter: FediverseAdapter) -> bool:
-    return adapter._stream is not None and adapter._stream.is_alive()
+    return adapter.watchdog.stream is not None and adapter.watchdog.stream.is_alive()
 
 
 async def test_where_the_server_has_no_sse_the_websocket_brings_mentions_in(scene: Scene, monkeypatch):
     # As GoToSocial and Akkoma: streaming only over WebSocket (SSE paths answer 404).
-    import watchbot.networks.fediverse as fediverse
+    import watchbot.networks.fediverse.watchdog as watchdog
 
-    monkeypatch.setattr(fediverse, "SSE_PROBE_SECONDS", 2.0)
+    monkeypatch.setattr(watchdog, "SSE_PROBE_SECONDS", 2.0)
     alice, alice_client = scene.person("alice")
     scene.streaming = True
     no_sse = scene.server.inject_fault("status", status=404, path="/api/v1/streaming/*", methods=["GET"],
@@ -285,7 +285,7 @@ async def test_where_the_server_has_no_sse_the_websocket_brings_mentions_in(scen
     try:
         async with scene.running_bot(poll_seconds=3600) as (adapter, store):  # only a stream can wake it
             await until(lambda: _websocket_open(adapter), "the WebSocket to open")
-            assert adapter._stream is None or not adapter._stream.is_alive()
+            assert adapter.watchdog.stream is None or not adapter.watchdog.stream.is_alive()
             status = await post(alice_client, f"@{scene.bot.username} https://over-websocket.example/")
             await until(replies_from(alice_client, status["id"], scene.bot), "the reply, woken by the WebSocket")
     finally:
@@ -293,7 +293,7 @@ async def test_where_the_server_has_no_sse_the_websocket_brings_mentions_in(scen
 
 
 async def _websocket_open(adapter: FediverseAdapter) -> bool:
-    return adapter._websocket is not None and not adapter._websocket.done() and not adapter._sse_offered
+    return adapter.watchdog.websocket is not None and not adapter.watchdog.websocket.done() and not adapter.watchdog.sse_offered
 
 
 async def test_save_this_in_reply_files_the_parents_links_unless_its_author_opted_out(scene: Scene):
@@ -357,7 +357,7 @@ async def everything_in(store: Store) -> str:
     dict(kind="delay", delay=4),                   # longer than the client's timeout (2 s here)
 ])
 async def test_rate_limits_and_timeouts_are_waited_out(scene: Scene, fault: dict, monkeypatch):
-    import watchbot.networks.fediverse as fediverse
+    import watchbot.networks.fediverse.adapter as fediverse
 
     monkeypatch.setattr(fediverse, "MAX_BACKOFF", 2.0)  # the announced reset is 5 minutes away
     monkeypatch.setattr(fediverse, "REQUEST_TIMEOUT", 2)
@@ -374,7 +374,7 @@ async def test_mentions_made_while_the_stream_was_down_are_caught_up_by_polling(
     scene.streaming = True
     async with scene.running_bot(poll_seconds=5) as (adapter, store):
         await until(lambda: _alive(adapter), "the stream to open")
-        adapter._stream.close()  # dropped
+        adapter.watchdog.stream.close()  # dropped
         status = await post(alice_client, f"@{scene.bot.username} https://while-dropped.example/")
         await until(replies_from(alice_client, status["id"], scene.bot), "the reply from polling", timeout=30)
         await until(lambda: _alive(adapter), "the watchdog to reopen the stream")
@@ -437,7 +437,7 @@ async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_
     import json
     import logging
 
-    import watchbot.networks.fediverse as fediverse
+    import watchbot.networks.fediverse.adapter as fediverse
     from tests.poison import Poison, eventually, resolved
     from watchbot.store.failures import RETRIED, FailureStore
 

@@ -42,7 +42,7 @@ BOT = textwrap.dedent(
     import asyncio, os, signal, sys
     from watchbot.config import Settings
     from watchbot.intake import Rules
-    from watchbot.networks.budget import Budget
+    from watchbot.networks.fediverse.budget import Budget
     from watchbot.networks.fediverse import FediverseAdapter
     from watchbot.store import Store
 
@@ -62,7 +62,7 @@ BOT = textwrap.dedent(
         settings = Settings(_env_file=None, database_url=url, fediverse_instance=instance,
                             fediverse_access_token=token, fediverse_streaming=False, fediverse_poll_seconds=5,
                             links_per_hour=10_000, links_per_day=100_000)
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter.from_settings(settings, store, Rules())
         adapter._requests, adapter._posts = Budget(10**9, 1), Budget(10**9, 1)
         if after_filing:  # the filing, its answer owed and the cursor committed; nothing sent
             store.file_in_one = killed_after(after_filing, store.file_in_one)

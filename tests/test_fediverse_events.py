@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from watchbot.model import Source, Visibility
-from watchbot.networks.fediverse_events import (
+from watchbot.networks.fediverse.events import (
     REPLY_VISIBILITY,
     command_text,
     html_to_text,
@@ -116,7 +116,7 @@ def test_a_status_too_long_to_read_is_not_read(monkeypatch):
     def never(html):
         raise AssertionError("a status over the limit was parsed")
 
-    monkeypatch.setattr("watchbot.networks.fediverse_events.extract_hrefs", never)
+    monkeypatch.setattr("watchbot.networks.fediverse.events.extract_hrefs", never)
     long = {**STATUS, "content": "<p>" + "<a " * 30_000 + "</p>"}
     post = post_from_status(long, "social.example", max_chars=65_536)
     assert post.links == () and post.html == long["content"]  # intake refuses it by its length

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from watchbot.model import Source, Visibility
-from watchbot.networks.fediverse_events import command_text, html_to_text, post_from_status, status_links
+from watchbot.networks.fediverse.events import command_text, html_to_text, post_from_status, status_links
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fediverse"
 

@@ -47,7 +47,7 @@ async def test_a_refused_token_stops_mastodon_with_one_line_and_status_says_so(s
                         fediverse_access_token=token, fediverse_streaming=False, fediverse_poll_seconds=5)
     store = await Store.open(scene.database_url)
     try:
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter.from_settings(settings, store, Rules())
         with caplog.at_level(logging.INFO):
             running = asyncio.create_task(adapter.run())
             if when == "while-running":
@@ -73,7 +73,7 @@ async def test_an_unreachable_server_is_said_in_one_line_per_try_and_stopping_pr
                         fediverse_access_token="s3cret", fediverse_streaming=False)
     store = await Store.open(settings.database_url)
     try:
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter.from_settings(settings, store, Rules())
         with caplog.at_level(logging.DEBUG):
             running = asyncio.create_task(adapter.run())
 

@@ -26,8 +26,8 @@ from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, Visibility, utcnow
 from watchbot.networks.fediverse import CURSOR, STREAM_RETRY_SECONDS, FediverseAdapter
-from watchbot.networks.fediverse_events import account_domain, html_to_text
-from watchbot.networks.fediverse_pace import Clock, PollPace
+from watchbot.networks.fediverse.events import account_domain, html_to_text
+from watchbot.networks.fediverse.pace import Clock, PollPace
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.store.servers import adopt_server_name, server_name
@@ -97,7 +97,7 @@ async def digest_of_thirty(server: MastodonServer, tmp_path: Path, name: str):
     async with await Store.open(url) as store:
         for n, link in enumerate(links):
             await share(store, link, f"person{n % 4}")
-        adapter = FediverseAdapter(settings, store, Rules())
+        adapter = FediverseAdapter.from_settings(settings, store, Rules())
         await adapter.connect()
         try:
             yield bot, settings, store, adapter, links, this_hour()

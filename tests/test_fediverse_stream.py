@@ -1,4 +1,4 @@
-"""Mastodon's streaming API over WebSocket (watchbot.networks.fediverse_stream), against
+"""Mastodon's streaming API over WebSocket (watchbot.networks.fediverse.stream), against
 mastodon_mock, the stand-in for a Mastodon server: it speaks Mastodon's WebSocket frames at
 /api/v1/streaming. A server restart and a dead connection are played on a private mock of our
 own (SIGTERM, SIGSTOP), never on the shared one."""
@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.mastodon_server import MastodonServer, running_mastodon
-from watchbot.networks.fediverse_stream import (
+from watchbot.networks.fediverse.stream import (
     StreamUnavailable,
     follow_websocket,
     is_mention_frame,

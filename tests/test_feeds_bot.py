@@ -24,6 +24,10 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_
     bob, bob_client = await scene.person("bob")
     settings = scene.settings(allowed=[alice.user_id]).model_copy(
         update={"fetch_allow_networks": "127.0.0.1/32", "feeds_enabled": True})
+    async with scene.running(settings):
+        room_id = await room_with_bot(scene, alice_client, bob_client)
+    # The moderators' room is named once the bot is in it: the operator sets it and restarts the bot.
+    settings = settings.model_copy(update={"moderators_room": room_id})
     store = await Store.open(scene.database_url)
     bot = build_bot(settings, store)  # the wiring of `watchbot run`: the desk knows the poller
     [adapter], poller = bot.networks, bot.poller
@@ -31,8 +35,6 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_
     with serving_pages() as pages:
         advisories = pages.page("/advisories.xml", rss(ONE), content_type="application/rss+xml")
         try:
-            room_id = await room_with_bot(scene, alice_client, bob_client)
-            adapter.settings = adapter.settings.model_copy(update={"moderators_room": room_id})
             await say(bob_client, room_id, f"!watch feed add {advisories} alert")
             refused = await wait_for_event(bob_client, room_id, body_starting(refusal_of("feed")))
             assert refused.source["sender"] == scene.bot.user_id

@@ -78,7 +78,7 @@ async def test_a_refused_matrix_token_stops_matrix_with_one_line_and_status_says
               "matrix_allowed_inviters": ["@owner:example.org"]}
     store = await Store.open(database_url)
     try:
-        adapter = MatrixAdapter(Settings(_env_file=None, database_url=database_url, **matrix), store, Rules())
+        adapter = MatrixAdapter.from_settings(Settings(_env_file=None, database_url=database_url, **matrix), store, Rules())
         with caplog.at_level(logging.INFO):
             await asyncio.wait_for(adapter.run(), 30)  # returns: no retrying forever
     finally:
@@ -104,7 +104,7 @@ async def test_a_running_matrix_bot_is_well_by_status(synapse, tmp_path):
     env = {"WATCHBOT_MATRIX_HOMESERVER": synapse.url, "WATCHBOT_MATRIX_USER_ID": bot.user_id,
            "WATCHBOT_MATRIX_ACCESS_TOKEN": bot.access_token, "WATCHBOT_MATRIX_ALLOWED_INVITERS": "@o:x"}
     store = await Store.open(database_url)
-    task = asyncio.create_task(MatrixAdapter(settings, store, Rules()).run())
+    task = asyncio.create_task(MatrixAdapter.from_settings(settings, store, Rules()).run())
     try:
         before = await asyncio.to_thread(_status, database_url, **env)
         assert before.exit_code == 1 and "no sign of life yet" in before.output

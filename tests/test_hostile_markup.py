@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from watchbot.feeds.parse import parse_feed
 from watchbot.intake import Rules, read_post
 from watchbot.links import InvalidURL, canonical_key, extract_hrefs, extract_links
-from watchbot.networks.fediverse_events import (
+from watchbot.networks.fediverse.events import (
     command_text,
     html_to_text,
     opted_out,
     post_from_status,
     status_links,
 )
-from watchbot.networks.matrix_events import post_from_event
+from watchbot.networks.matrix.events import post_from_event
 
 WATCHBOT = str(Path(__file__).resolve().parent.parent / "watchbot")
 FIRST = '<a href="https://first.example/">first</a> '

@@ -17,7 +17,7 @@ from watchbot.config import Settings
 from watchbot.intake import Rules
 from watchbot.model import Source
 from watchbot.networks.matrix import MatrixAdapter
-from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
+from watchbot.networks.matrix.events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
 from watchbot.store import Store
 
 
@@ -65,7 +65,7 @@ class Scene:
     async def running(self, settings: Settings, **adapter) -> AsyncIterator[tuple[MatrixAdapter, Store]]:
         """The bot running with these settings, its adapter and its store (stopped after)."""
         store = await Store.open(self.database_url)
-        adapter = MatrixAdapter(settings, store, Rules(), **adapter)
+        adapter = MatrixAdapter.from_settings(settings, store, Rules(), **adapter)
         task = asyncio.create_task(adapter.run())
         try:
             yield adapter, store
@@ -531,7 +531,7 @@ async def test_a_redaction_only_counts_from_the_author_or_a_moderator(tmp_path: 
     async with await Store.open(settings.database_url) as store:
         await file_post(store, Post(source=Source.MATRIX, place="!r:x", author_id="@alice:x", author_name="alice",
                                     text="https://kept.example/", event_id="$shared"), Rules())
-        adapter = MatrixAdapter(settings, store, Rules())
+        adapter = MatrixAdapter.from_settings(settings, store, Rules())
         client = adapter._new_client()
         try:
             redaction = {"type": "m.room.redaction", "sender": "@mallory:evil", "redacts": "$shared",
@@ -556,11 +556,11 @@ async def test_the_start_says_when_nobody_or_a_whole_server_may_invite_the_bot(t
                         matrix_device_id="DEVICE", matrix_allowed_inviters=allowed)
     async with await Store.open(settings.database_url) as store:
         caplog.set_level("WARNING", logger="watchbot.networks.matrix")
-        running = asyncio.create_task(MatrixAdapter(settings, store, Rules()).run())
+        running = asyncio.create_task(MatrixAdapter.from_settings(settings, store, Rules()).run())
         await asyncio.sleep(0)  # the task's first step: up to its first wait for the network
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "watchbot.networks.matrix"
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("watchbot.networks.matrix")
                 and r.levelname == "WARNING" and "invite" in r.getMessage()]
     assert [w[:len(said)] for w in warnings] == ([said] if said else [])
 
@@ -570,7 +570,7 @@ async def test_an_event_whose_handling_raises_is_kept_and_the_bot_goes_on_withou
     import json
     import logging
 
-    import watchbot.networks.matrix as matrix
+    import watchbot.networks.matrix.adapter as matrix
     from tests.poison import Poison, eventually, resolved
     from watchbot.store.failures import RETRIED, FailureStore
 

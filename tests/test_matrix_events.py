@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from watchbot.intake import Rules, file_post
 from watchbot.model import Source, Visibility
-from watchbot.networks.matrix_events import (
+from watchbot.networks.matrix.events import (
     ALREADY_SHARED_REACTION,
     NEW_LINK_REACTION,
     acknowledgements,
@@ -95,7 +95,7 @@ async def test_answers_new_link_then_duplicate_then_replay(store: Store):
 
 
 def test_a_reply_inside_a_thread_stays_in_that_thread():
-    from watchbot.networks.matrix_events import thread_reply_content
+    from watchbot.networks.matrix.events import thread_reply_content
 
     event = message("https://ex.org", event_id="$5", **{"m.relates_to": {"rel_type": "m.thread", "event_id": "$root"}})
     assert thread_reply_content(event, ["x"])["m.relates_to"]["event_id"] == "$root"
@@ -133,7 +133,7 @@ def test_history_from_before_the_bot_joined_is_not_filed():
 
 
 def test_an_edit_is_the_new_content_under_the_original_event_id():
-    from watchbot.networks.matrix_events import edited_post, redacted_event_id
+    from watchbot.networks.matrix.events import edited_post, redacted_event_id
 
     edit = message("* https://ex.org/b", event_id="$edit", **{
         "m.new_content": {"msgtype": "m.text", "body": "https://ex.org/b #fixed"},
@@ -149,7 +149,7 @@ def test_an_edit_is_the_new_content_under_the_original_event_id():
 
 
 def test_room_creators_outrank_power_levels_from_room_version_12():
-    from watchbot.networks.matrix_events import is_privileged_creator
+    from watchbot.networks.matrix.events import is_privileged_creator
 
     def create(version: str, **content) -> dict:
         return {"type": "m.room.create", "sender": "@owner:x", "content": {"room_version": version, **content}}

@@ -15,7 +15,7 @@ from pathlib import Path
 import nio
 
 from tests.test_matrix_bot import Scene, await_store, bot_env, room_with_bot, say
-from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
+from watchbot.networks.matrix.events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
 from watchbot.store.outbox import OutboxStore
 
 MESSAGES = 500

@@ -37,9 +37,10 @@ async def test_in_the_moderators_room_moderators_ban_and_block_members_cannot_an
     member, member_client = await scene.person("member")
     admin, admin_client = await scene.person("admin")  # power level 0 in the room, admin by the settings
     settings = scene.settings([owner.user_id]).model_copy(update={"admins": [admin.user_id]})
-    async with scene.running(settings) as (adapter, store):
+    async with scene.running(settings):
         room_id = await room_with_bot(scene, owner_client, member_client, admin_client)
-        adapter.settings = adapter.settings.model_copy(update={"moderators_room": room_id})
+    # The moderators' room is named once the bot is in it: the operator sets it and restarts the bot.
+    async with scene.running(settings.model_copy(update={"moderators_room": room_id})) as (adapter, store):
 
         asked = await say(member_client, room_id, f"!watch ban {owner.user_id}")
         answer = await wait_for_event(member_client, room_id, is_reply_to(asked))
@@ -211,11 +212,12 @@ async def test_a_rooms_moderators_act_on_their_room_and_only_admins_and_the_mode
     watch_mod, watch_mod_client = await scene.person("watchmod")  # of the moderators' room
     settings = scene.settings([mod_a.user_id, mod_b.user_id, watch_mod.user_id]).model_copy(
         update={"admins": [admin.user_id], "review_first_shares": 1})
-    async with scene.running(settings) as (adapter, store):
+    async with scene.running(settings):
         room_a = await room_with_bot(scene, mod_a_client, member_a_client)
         room_b = await room_with_bot(scene, mod_b_client, admin_client)
         moderators_room = await room_with_bot(scene, watch_mod_client)
-        adapter.settings = adapter.settings.model_copy(update={"moderators_room": moderators_room})
+    # The moderators' room is named once the bot is in it: the operator sets it and restarts the bot.
+    async with scene.running(settings.model_copy(update={"moderators_room": moderators_room})) as (adapter, store):
 
         async def ask(client, room_id: str, command: str) -> str:
             asked = await say(client, room_id, f"!watch {command}")
@@ -267,9 +269,11 @@ async def test_a_report_made_on_the_fediverse_reaches_the_matrix_moderators_room
                                                                                 fediverse: FediverseScene):
     owner, owner_client = await scene.person("owner")
     member, member_client = fediverse.person("member")
-    async with scene.running(scene.settings([owner.user_id])) as (matrix, _):
+    async with scene.running(scene.settings([owner.user_id])):
         moderators_room = await room_with_bot(scene, owner_client)
-        matrix.settings = matrix.settings.model_copy(update={"moderators_room": moderators_room})
+    # The moderators' room is named once the bot is in it: the operator sets it and restarts the bot.
+    async with scene.running(scene.settings([owner.user_id]).model_copy(
+            update={"moderators_room": moderators_room})) as (matrix, _):
         async with fediverse.running_bot(also_tell=(matrix,)) as (adapter, store):
             bot = f"@{fediverse.bot.username}"
             await post(member_client, f"{bot} https://dubious.example/")

@@ -48,13 +48,14 @@ def build_networks(settings: Settings, store: Store, *, desk: Desk | None = None
     desk = desk or Desk.from_settings(store, settings, networks=networks)
     rules = Rules.from_settings(settings)
     if settings.matrix_enabled:
-        from watchbot.networks.matrix import MatrixAdapter  # nio is imported only when needed
+        from watchbot.networks.matrix import MatrixAdapter, MatrixOptions  # nio is imported only when needed
 
-        networks.join(MatrixAdapter(settings, store, rules, desk=desk, on_digest_approved=on_digest_approved))
+        networks.join(MatrixAdapter(MatrixOptions.from_settings(settings), store, rules, desk=desk,
+                                   on_digest_approved=on_digest_approved))
     if settings.fediverse_enabled:
-        from watchbot.networks.fediverse import FediverseAdapter  # Mastodon.py only when needed
+        from watchbot.networks.fediverse import FediverseAdapter, FediverseOptions  # Mastodon.py only when needed
 
-        networks.join(FediverseAdapter(settings, store, rules, desk=desk))
+        networks.join(FediverseAdapter(FediverseOptions.from_settings(settings), store, rules, desk=desk))
     return networks
 
 

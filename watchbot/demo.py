@@ -38,7 +38,7 @@ import click
 
 from watchbot.config import Settings
 from watchbot.devserver import MatrixUser, SynapseServer, SynapseServerError, running_synapse, synapse_installed
-from watchbot.networks.matrix_events import ALREADY_SHARED_REACTION
+from watchbot.networks.matrix.events import ALREADY_SHARED_REACTION
 
 DEMO_USER = "demo"
 SECOND_USER = "carol"
@@ -344,7 +344,7 @@ async def _demo(server: SynapseServer, accounts: Accounts, directory: Path, *, k
             timezone=str(zone),
         )
         store = await Store.open(database_url)
-        bot_task = asyncio.create_task(MatrixAdapter(settings, store, Rules.from_settings(settings)).run(),
+        bot_task = asyncio.create_task(MatrixAdapter.from_settings(settings, store, Rules.from_settings(settings)).run(),
                                        name="watchbot")
         view = RoomView(demo, room_id, accounts.bot.user_id, bot_task, server)
 

@@ -1,7 +1,7 @@
 """The written interface every network adapter implements, and the one list of them that the
 rest of the bot speaks to.
 
-An adapter (watchbot/networks/matrix.py, watchbot/networks/fediverse.py) is built complete by the
+An adapter (watchbot/networks/matrix/, watchbot/networks/fediverse/) is built complete by the
 wiring (bot.py) from its own options, the store, the command desk and this `Networks` list; it
 is never patched afterwards, and nothing asks it what it can do with `getattr` or `hasattr`: what
 differs between networks is said by `Offers`.

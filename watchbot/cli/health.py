@@ -117,13 +117,13 @@ async def _check_networks(settings: Settings) -> tuple[list[str], list[str]]:
     """Each configured network logged in to: (problems, what is worth knowing), one line each."""
     problems, facts = [], []
     if settings.matrix_enabled:
-        from watchbot.networks.matrix_check import MatrixCheckOptions, check_matrix
+        from watchbot.networks.matrix.check import MatrixCheckOptions, check_matrix
 
         found = await check_matrix(MatrixCheckOptions.from_settings(settings))
         problems += found.problems
         facts += found.facts
     if settings.fediverse_enabled:
-        from watchbot.networks.fediverse_check import FediverseCheckOptions, check_fediverse
+        from watchbot.networks.fediverse.check import FediverseCheckOptions, check_fediverse
 
         found = await asyncio.to_thread(check_fediverse, FediverseCheckOptions.from_settings(settings))
         problems += found.problems

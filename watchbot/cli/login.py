@@ -24,7 +24,7 @@ def login() -> None:
 def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> None:
     """Log in with a password, asked once; write the access token and device id to the env file."""
     from watchbot.config import save_settings
-    from watchbot.networks.matrix_login import LoginFailed, log_in
+    from watchbot.networks.matrix.login import LoginFailed, log_in
 
     if not homeserver.startswith(("https://", "http://")):
         raise click.BadParameter("must start with https:// (or http:// for a local test server)",
@@ -48,7 +48,7 @@ def login_matrix(ctx: Context, homeserver: str, user: str, password: str) -> Non
 def login_fediverse(ctx: Context, instance: str) -> None:
     """Authorise watchbot on the bot's Mastodon account once; write the token to the env file."""
     from watchbot.config import save_settings
-    from watchbot.networks.fediverse_login import LoginFailed, finish, register
+    from watchbot.networks.fediverse.login import LoginFailed, finish, register
 
     if not instance.startswith(("https://", "http://")):
         raise click.BadParameter("must start with https://", param_hint="--instance")

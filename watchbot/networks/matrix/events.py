@@ -1,6 +1,6 @@
 """Matrix events in, Matrix events out: plain functions of event JSON, no network, no nio.
 
-The adapter (networks/matrix.py) syncs and sends; what an event means for intake, and what the bot
+The adapter (networks/matrix/adapter.py) syncs and sends; what an event means for intake, and what the bot
 answers, is decided here, where it can be tested without a homeserver.
 """
 

@@ -23,7 +23,10 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientError
 from nio import (
@@ -40,17 +43,14 @@ from nio import (
     SyncResponse,
 )
 
-from watchbot.config import Settings
 from watchbot.commands import Caller, Command, Desk, parse_command
-from watchbot.digest.build import Digest
-from watchbot.digest import render
-from watchbot.digest.render import render_matrix_parts
 from watchbot.digest.schedule import Period
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
 from watchbot.policy import Power, Role, may_redact, power_of
-from watchbot.networks.matrix_events import (
+from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
+from watchbot.networks.matrix.events import (
     Outgoing,
     acknowledgements,
     addressed_text,
@@ -71,11 +71,11 @@ from watchbot.networks.matrix_events import (
     txn_id,
 )
 from watchbot.health import Pulse
-from watchbot.network import DigestSendError, Networks, Offers, Part
+from watchbot.network import Networks, Offers
 from watchbot.outbox import CannotSend, Sender, TryLater
 from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
-from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
+from watchbot.store.digests import DigestRuns
 from watchbot.store.outbox import OutboxItem
 from watchbot.store.rooms import RoomStore
 
@@ -113,6 +113,33 @@ SEND_WINDOW = 8  # reactions sent at once: a catch-up's acknowledgements are not
 READY_SECONDS = 120.0  # how long a notice waits for the rooms to be known
 
 
+@dataclass(frozen=True, slots=True)
+class MatrixOptions:
+    """What the Matrix network needs to know from the settings (named as the settings name them)."""
+
+    matrix_homeserver: str
+    matrix_user_id: str
+    matrix_access_token: Any = field(repr=False)  # a SecretStr: read only to log in, never logged
+    matrix_device_id: str | None = None
+    matrix_store_path: Path | None = None  # set: encrypted rooms are read, the device's keys kept here
+    matrix_allowed_inviters: tuple[str, ...] = ()
+    matrix_file_notices: bool = False
+    moderator_power_level: int = 50
+    command_prefix: str = "!watch"
+    zone: ZoneInfo = ZoneInfo("UTC")
+    moderators_room: str | None = None
+    digest_review_room: str | None = None
+    digest_enabled: bool = True
+    digest_rooms_off: tuple[str, ...] = ()
+    digest_rooms_scoped: tuple[str, ...] = ()
+    digest_archive_for: Callable[[Period], str | None] = field(default=lambda period: None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings) -> MatrixOptions:
+        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
+
+
 class MatrixAdapter:
     """The Matrix network (watchbot.network.Network), built complete: its commands run on `desk`,
     shared with the other networks (a desk of its own when it runs alone); a moderator's ✅ on a
@@ -121,17 +148,14 @@ class MatrixAdapter:
     name = Source.MATRIX.value
     offers = Offers(streaming=True, editing=True, reactions=True, drafts=True, rechecks=False)
 
-    def __init__(self, settings: Settings, store: Store, rules: Rules, *, desk: Desk | None = None,
+    def __init__(self, options: MatrixOptions, store: Store, rules: Rules, *, desk: Desk,
                  on_digest_approved: Callable[[], None] | None = None, backfill_page: int = BACKFILL_PAGE) -> None:
-        alone = desk is None  # (the demo, tests): a desk of its own, this the only network it tells
-        if alone:
-            desk = Desk.from_settings(store, settings, networks=Networks())
         self.desk = desk
-        self.settings = settings
+        self.options = options
         self.backfill_page = backfill_page
         self.store = store
         self.rules = rules
-        self.user_id = settings.matrix_user_id
+        self.user_id = options.matrix_user_id
         # Owed answers live in the store (the outbox), written with what they answer, and are
         # sent from there by their own task: the sync loop never waits on a send.
         # Reactions (each names the message it answers) go a few at a time; other answers in order.
@@ -147,13 +171,21 @@ class MatrixAdapter:
         self.moderation = desk.moderation
         self.digest_approved = on_digest_approved
         self.isolation = Isolation(store, Source.MATRIX.value, "Matrix event", log,
-                                   secrets=[settings.matrix_access_token.get_secret_value()])
+                                   secrets=[options.matrix_access_token.get_secret_value()])
         self.pulse = Pulse(store, "matrix")
-        if alone:
-            desk.networks.join(self)  # last: it is a whole Network only now
+
+    @classmethod
+    def from_settings(cls, settings, store: Store, rules: Rules, **more) -> MatrixAdapter:
+        """The Matrix network alone (the demo, tests, benchmarks): a desk of its own, this the only
+        network it tells. `watchbot run` builds it in bot.py, on the desk every network shares."""
+        networks = Networks()
+        adapter = cls(MatrixOptions.from_settings(settings), store, rules,
+                      desk=Desk.from_settings(store, settings, networks=networks), **more)
+        networks.join(adapter)
+        return adapter
 
     def _new_client(self) -> AsyncClient:
-        store_path = self.settings.matrix_store_path
+        store_path = self.options.matrix_store_path
         config = AsyncClientConfig(
             max_limit_exceeded=None,  # wait out every 429, as long as the server asks
             max_timeouts=None,  # a homeserver that is away is waited for, not given up on
@@ -163,23 +195,23 @@ class MatrixAdapter:
         if store_path is not None:
             store_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the device's secret keys
         client = _Client(
-            self.settings.matrix_homeserver,
+            self.options.matrix_homeserver,
             self.user_id,
-            device_id=self.settings.matrix_device_id or "",
+            device_id=self.options.matrix_device_id or "",
             store_path=str(store_path) if store_path is not None else None,
             config=config,
         )
         # With a store path this also loads the device's keys from it.
         client.restore_login(
             self.user_id,
-            self.settings.matrix_device_id or "",
-            self.settings.matrix_access_token.get_secret_value(),
+            self.options.matrix_device_id or "",
+            self.options.matrix_access_token.get_secret_value(),
         )
         return client
 
     async def run(self) -> None:
         """Follow the rooms until cancelled."""
-        if (warning := invite_warning(self.settings.matrix_allowed_inviters)) is not None:
+        if (warning := invite_warning(self.options.matrix_allowed_inviters)) is not None:
             log.warning("Matrix: %s", warning)
         client = self._client = self._new_client()
         sender = asyncio.create_task(self.sender.run(), name="matrix-send")
@@ -187,7 +219,7 @@ class MatrixAdapter:
             await self._sync_forever(client)
         except TokenRefused as refused:
             # Retrying cannot help: the network stops here, saying what to do; the others go on.
-            line = (f"{self.settings.matrix_homeserver} refused the access token ({refused}); log in again "
+            line = (f"{self.options.matrix_homeserver} refused the access token ({refused}); log in again "
                     "with `watchbot login matrix`, then restart the bot")
             log.error("Matrix: stopped: %s", line)
             await self.pulse.stopped(line)
@@ -354,14 +386,14 @@ class MatrixAdapter:
         room = client.rooms.get(room_id)
         sender = str(event.get("sender", ""))
         context = dict(own_user_id=self.user_id, sender_name=(room.user_name(sender) if room else None) or sender,
-                       visibility=visibility, file_notices=self.settings.matrix_file_notices)
+                       visibility=visibility, file_notices=self.options.matrix_file_notices)
         if edited_post(event, room_id, **context) is not None:
             return None
         post = post_from_event(event, room_id, **context)
         if post is None or self._command_in(client, event, post.text) is not None:
             return None
         role = self.moderation.role_unread(sender, moderator=await self._moderator(room_id, room, sender))
-        zone = self.settings.zone
+        zone = self.options.zone
         return Filing(post, role, lambda result: owed_in(room_id, acknowledgements(result, event, zone)))
 
     async def _file_run(self, room_id: str, run: list[tuple[dict[str, Any], Filing]]) -> None:
@@ -400,7 +432,7 @@ class MatrixAdapter:
             # Only a message is filed: the room's treatment is read from the store for nothing else.
             visibility=(await self._visibility(room_id) if event.get("type") == "m.room.message"
                         else Visibility.PRIVATE),
-            file_notices=self.settings.matrix_file_notices,
+            file_notices=self.options.matrix_file_notices,
         )
         edit = edited_post(event, room_id, **context)
         if edit is not None:
@@ -420,7 +452,7 @@ class MatrixAdapter:
         if command is not None:
             await self._answer_command(room_id, event, command, post.author_name, role)
             return
-        zone = self.settings.zone
+        zone = self.options.zone
         await file_post(self.store, post, self.rules, gate=self.moderation, role=role,
                         answers=lambda result: owed_in(room_id, acknowledgements(result, event, zone)))
         self.sender.wake()
@@ -453,7 +485,7 @@ class MatrixAdapter:
             log.info("Matrix: %s reacted in %s to %s, a message of another room; ignored", sender, room_id, target)
             return
         await self.store.add_reaction(Source.MATRIX, target, sender)
-        if room_id == self.settings.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
+        if room_id == self.options.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             period = await DigestRuns(self.store).approve_draft(target, sender)
             if period is not None:
                 await self.moderation.records.log(sender, "approve-digest", f"the digest from {period.start:%Y-%m-%d}")
@@ -473,7 +505,7 @@ class MatrixAdapter:
                                            sender, role)
 
     def _command_in(self, client: AsyncClient, event: dict[str, Any], text: str) -> Command | None:
-        command = parse_command(text, self.settings.command_prefix)
+        command = parse_command(text, self.options.command_prefix)
         if command is not None:
             return command
         addressed = addressed_text(event, self.user_id, self._own_name(client))
@@ -506,7 +538,7 @@ class MatrixAdapter:
     async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A notice for the moderators: in their room when one is set, else where it happened
         (when that is a Matrix room)."""
-        target = self.settings.moderators_room or (place if place and place.startswith("!") else None)
+        target = self.options.moderators_room or (place if place and place.startswith("!") else None)
         if target is None:
             return
         content = {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html",
@@ -519,7 +551,7 @@ class MatrixAdapter:
     async def _moderator(self, room_id: str, room, user_id: str) -> bool:
         # In a direct chat, the person is the room's admin: that makes nobody a moderator (but
         # the rooms the settings name for moderators are theirs).
-        chosen = room_id in (self.settings.digest_review_room, self.settings.moderators_room)
+        chosen = room_id in (self.options.digest_review_room, self.options.moderators_room)
         community = room is not None and (has_moderators(self._treated_as(room_id)) or chosen)
         return community and await self._is_moderator(room_id, room, user_id)
 
@@ -532,7 +564,7 @@ class MatrixAdapter:
     def _power(self, room_id: str, role: Role) -> Power:
         # The rooms the settings name for moderators are theirs for the whole store; any other
         # room's moderators act on that room (anyone allowed to invite the bot can make a room).
-        named = room_id in (self.settings.moderators_room, self.settings.digest_review_room)
+        named = room_id in (self.options.moderators_room, self.options.digest_review_room)
         return power_of(role, room_id, moderators_place=named)
 
     async def _say_cannot_decrypt(self, client: AsyncClient, room_id: str, event: dict[str, Any]) -> None:
@@ -556,7 +588,7 @@ class MatrixAdapter:
             log.info("Matrix: %s was upgraded; following it to %s", room_id, successor)
 
     async def _is_moderator(self, room_id: str, room, user_id: str) -> bool:
-        if room is not None and room.power_levels.get_user_level(user_id) >= self.settings.moderator_power_level:
+        if room is not None and room.power_levels.get_user_level(user_id) >= self.options.moderator_power_level:
             return True
         return is_privileged_creator(await self._create_event(room_id), user_id)
 
@@ -579,7 +611,7 @@ class MatrixAdapter:
         if role is Role.STRANGER:
             return  # banned: their edits are ignored as their messages are
         original = {"event_id": original_id, "sender": post.author_id, "content": {}}
-        zone = self.settings.zone
+        zone = self.options.zone
         _, removed = await refile_post(
             self.store, post, self.rules, gate=self.moderation, role=role,
             answers=lambda result: owed_in(room_id, acknowledgements(result, original, zone,
@@ -608,7 +640,7 @@ class MatrixAdapter:
             response = await client.room_send(item.place, item.payload["type"], item.payload["content"],
                                               tx_id=item.key, ignore_unverified_devices=True)
         except (ClientError, TimeoutError) as error:
-            raise TryLater(f"{self.settings.matrix_homeserver} unreachable ({type(error).__name__})") from None
+            raise TryLater(f"{self.options.matrix_homeserver} unreachable ({type(error).__name__})") from None
         except LocalProtocolError as error:  # a room nio does not know (yet): left, or not synced
             raise TryLater(str(error)) from None
         if isinstance(response, RoomSendError):
@@ -622,7 +654,7 @@ class MatrixAdapter:
             self._answered_invites.add(room_id)
             invite_state = [_stripped_state(e) for e in info.invite_state]
             inviter = inviter_of(invite_state, self.user_id)
-            if invite_allowed(inviter, room_id, self.settings.matrix_allowed_inviters):
+            if invite_allowed(inviter, room_id, self.options.matrix_allowed_inviters):
                 if invited_as_direct(invite_state, self.user_id):
                     self._direct.add(room_id)  # known before the first message: recorded on joining
                 answer = await client.join(room_id)
@@ -699,9 +731,9 @@ class MatrixAdapter:
         return record.visibility
 
     def digest_not_here(self, room_id: str, visibility: Visibility) -> str | None:
-        settings = self.settings
-        return digest_here(room_id, visibility, enabled=settings.digest_enabled, rooms_off=settings.digest_rooms_off,
-                           review_room=settings.digest_review_room)
+        options = self.options
+        return digest_here(room_id, visibility, enabled=options.digest_enabled, rooms_off=options.digest_rooms_off,
+                           review_room=options.digest_review_room)
 
     # -- the digest -------------------------------------------------------------------------
 
@@ -710,16 +742,16 @@ class MatrixAdapter:
         rooms are known)."""
         if not self.ready.is_set() or self._client is None:
             return []
-        settings = self.settings
-        return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in settings.digest_rooms_scoped,
-                                   archive=settings.digest_archive_for)
+        options = self.options
+        return [MatrixDigestOutlet(self._client, room_id, scoped=room_id in options.digest_rooms_scoped,
+                                   archive=options.digest_archive_for)
                 for room_id, room in sorted(self._client.rooms.items())
-                if self._treated_as(room_id) is not Visibility.DIRECT and room_id not in settings.digest_rooms_off
-                and room_id != settings.digest_review_room]
+                if self._treated_as(room_id) is not Visibility.DIRECT and room_id not in options.digest_rooms_off
+                and room_id != options.digest_review_room]
 
     def draft_outlets(self) -> list[MatrixDigestOutlet]:
         """The review room, where each digest goes first as a draft to approve."""
-        room_id = self.settings.digest_review_room
+        room_id = self.options.digest_review_room
         if not self.ready.is_set() or self._client is None or room_id not in self._client.rooms:
             return []
         return [MatrixDraftOutlet(self._client, room_id, scoped=False)]
@@ -746,68 +778,6 @@ class MatrixAdapter:
             await self._owe(outlet.room_id, [Outgoing("m.room.message", content, txn_id("announce", key, outlet.room_id))])
 
     # -- sending ----------------------------------------------------------------------------
-
-
-def _no_archive(period: Period) -> None:
-    return None
-
-
-class MatrixDigestOutlet:
-    """The digest as notices in one room (one notice, or a few if it would exceed an event)."""
-
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool,
-                 archive: Callable[[Period], str | None] = _no_archive) -> None:
-        self.client = client
-        self.room_id = room_id
-        self.archive = archive  # where "and N more in the archive" points, for a period
-        self.name = f"matrix:{room_id}"
-        self.scope = room_id if scoped else None
-
-    def parts(self, digest: Digest, zone) -> list[Part]:
-        return [Part(part.text, part.html) for part in render_matrix_parts(
-            digest, zone, archive_url=self.archive(digest.period), max_bytes=render.MATRIX_PART_BYTES)]
-
-    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
-        content = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
-                   "formatted_body": part.html}
-        # The transaction id makes a re-send after a crash the same event for the homeserver.
-        try:
-            response = await self.client.room_send(self.room_id, "m.room.message", content, tx_id=key,
-                                                   ignore_unverified_devices=True)
-        except (LocalProtocolError, ClientError, OSError) as error:  # e.g. an encrypted room not yet known
-            raise DigestSendError(f"{type(error).__name__}: {error}") from None
-        if isinstance(response, RoomSendError):
-            raise DigestSendError(str(response))
-        return response.event_id
-
-    async def edit(self, remote_id: str, part: Part) -> None:
-        new = {"msgtype": "m.notice", "body": part.text, "format": "org.matrix.custom.html",
-               "formatted_body": part.html}
-        content = {**new, "body": f"* {part.text}", "m.new_content": new,
-                   "m.relates_to": {"rel_type": "m.replace", "event_id": remote_id}}
-        key = txn_id("edit", remote_id, part.text)
-        try:
-            response = await self.client.room_send(self.room_id, "m.room.message", content, tx_id=key,
-                                                   ignore_unverified_devices=True)
-        except (LocalProtocolError, ClientError, OSError) as error:
-            raise DigestSendError(f"{type(error).__name__}: {error}") from None
-        if isinstance(response, RoomSendError):  # refused (no right to send here now): left as it is
-            log.warning("Matrix: could not edit digest notice %s: %s", remote_id, response)
-
-
-class MatrixDraftOutlet(MatrixDigestOutlet):
-    """The digest as a draft in the review room: a first notice saying how to approve it."""
-
-    def __init__(self, client: AsyncClient, room_id: str, *, scoped: bool,
-                 archive: Callable[[Period], str | None] = _no_archive) -> None:
-        super().__init__(client, room_id, scoped=scoped, archive=archive)
-        self.name = f"{DRAFT_PREFIX}{room_id}"
-
-    def parts(self, digest: Digest, zone) -> list[Part]:
-        start = digest.period.start.astimezone(zone)
-        note = (f"Draft of the digest from {start:%d %b}, below. A moderator's ✅ on this message sends it "
-                "to the rooms and the fediverse.")
-        return [Part(note, html.escape(note))] + super().parts(digest, zone)
 
 
 def _stripped_state(event: Any) -> dict[str, Any]:

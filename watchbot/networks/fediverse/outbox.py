@@ -34,7 +34,7 @@ from mastodon import (
 
 from watchbot.isolation import one_line
 from watchbot.model import Owed, utcnow
-from watchbot.networks.fediverse_events import REPLY_VISIBILITY, idempotency_key, reply_text, status_uri
+from watchbot.networks.fediverse.events import REPLY_VISIBILITY, idempotency_key, reply_text, status_uri
 from watchbot.outbox import CannotSend, TryLater
 from watchbot.status_text import StatusLimits, fit, minimal_reply
 from watchbot.store import Store

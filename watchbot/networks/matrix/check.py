@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from nio import AsyncClient, AsyncClientConfig, JoinedRoomsResponse, RoomGetStateEventResponse, WhoamiResponse
 
-from watchbot.networks.matrix_events import invite_warning
+from watchbot.networks.matrix.events import invite_warning
 
 CHECK_TIMEOUT = 15  # seconds per request: a check answers, it does not wait out an outage
 

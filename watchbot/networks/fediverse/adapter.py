@@ -14,7 +14,7 @@
   favourite acknowledges), and a favourite can replace the reply for filed links altogether.
 - Owed answers are data: every reply, favourite, direct message and alert is written to the
   outbox in the transaction of what it answers (the filing and the cursor), and one Sender sends
-  them from there (fediverse_outbox.py): after a crash, each is sent once.
+  them from there (fediverse/outbox.py): after a crash, each is sent once.
 - A refused access token (401) stops this network with one line saying how to log in again; the
   other networks go on. Each good poll is a heartbeat (`watchbot status`).
 - Servers that speak the API differently are tolerated: no version check, only `mention`
@@ -29,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 from urllib.parse import urlsplit
 
 from mastodon import (
@@ -46,21 +47,17 @@ from mastodon import (
     MastodonRatelimitError,
     MastodonServerError,
     MastodonUnauthorizedError,
-    StreamListener,
 )
 
 from watchbot.commands import Caller, Desk, parse_command
-from watchbot.digest.build import Digest
-from watchbot.digest.render import render_thread
-from watchbot.config import Settings
 from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
-from watchbot.model import Visibility, utcnow
-from watchbot.networks import fediverse_outbox as owing
-from watchbot.network import DigestSendError, Networks, Offers, Part
-from watchbot.networks.budget import Budget
-from watchbot.networks.fediverse_events import (
+from watchbot.model import Visibility
+from watchbot.networks.fediverse import outbox as owing
+from watchbot.network import Networks, Offers
+from watchbot.networks.fediverse.budget import Budget
+from watchbot.networks.fediverse.events import (
     account_domain,
     account_id_of,
     command_text,
@@ -69,10 +66,12 @@ from watchbot.networks.fediverse_events import (
     opted_out_mark,
     post_from_status,
 )
-from watchbot.networks.fediverse_pace import Clock, PollPace
-from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websocket, streaming_base
-from watchbot.networks.fediverse_outbox import Delivery, refused_as_too_long
-from watchbot.status_text import StatusLimits, fit, limits_from_instance, split_lines
+from watchbot.networks.fediverse.pace import Clock, PollPace
+from watchbot.networks.fediverse.outlets import MastodonDigestOutlet
+from watchbot.networks.fediverse.stream import streaming_base
+from watchbot.networks.fediverse.watchdog import StreamWatchdog
+from watchbot.networks.fediverse.outbox import Delivery
+from watchbot.status_text import StatusLimits, limits_from_instance
 from watchbot.outbox import Sender
 from watchbot.policy import Role, canonical_account, power_of
 from watchbot.store import Store
@@ -101,9 +100,30 @@ PAGE = 40
 NOT_MENTIONS = ["follow", "follow_request", "favourite", "reblog", "poll", "status", "update",
                 "admin.sign_up", "admin.report", "severed_relationships", "moderation_warning"]
 MAX_BACKOFF = 300.0
-SSE_PROBE_SECONDS = 10.0  # an SSE stream not receiving by then: the server has none
-STREAM_RETRY_SECONDS = 3600.0  # a server without streaming is asked again hourly, not at each poll
-STREAM_REOPEN_SECONDS = 5.0  # a stream that ended is opened again after this (never in a tight loop)
+
+
+@dataclass(frozen=True, slots=True)
+class FediverseOptions:
+    """What the fediverse network needs to know from the settings (named as the settings name them)."""
+
+    fediverse_instance: str
+    fediverse_access_token: Any = field(repr=False)  # a SecretStr: read only to call the API, never logged
+    fediverse_moderators: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    fediverse_streaming: bool = True
+    fediverse_poll_seconds: int = 15
+    fediverse_replies_per_thread: int = 5
+    fediverse_acknowledge: str = "reply"
+    feeds_alerts_to_fediverse: bool = False
+    digest_to_fediverse: bool = True
+    digest_language: str = "en"
+    zone: ZoneInfo = ZoneInfo("UTC")
+    digest_archive_for: Callable[[Any], str | None] = field(default=lambda period: None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings) -> FediverseOptions:
+        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
 
 
 class FediverseAdapter:
@@ -113,13 +133,11 @@ class FediverseAdapter:
     name = SOURCE
     offers = Offers(streaming=True, editing=True, reactions=False, drafts=False, rechecks=True)
 
-    def __init__(self, settings: Settings, store: Store, rules: Rules, *, desk: Desk | None = None,
+    def __init__(self, options: FediverseOptions, store: Store, rules: Rules, *, desk: Desk,
                  clock: Clock | None = None) -> None:
-        alone = desk is None  # (the demo, tests): a desk of its own, this the only network it tells
-        if alone:
-            desk = Desk.from_settings(store, settings, networks=Networks())
+        settings = options
         self.desk = desk
-        self.settings = settings
+        self.options = options
         self.store = store
         self.rules = rules
         self.api_host = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
@@ -134,13 +152,10 @@ class FediverseAdapter:
         self.api: Mastodon | None = None
         self.own_id = ""
         self.own_acct = ""
-        self._stream = None  # Mastodon.py's SSE stream
-        self._websocket: asyncio.Task | None = None  # or the WebSocket, where SSE is absent
-        self._sse_offered = True
-        self._stream_refused: str | None = None
-        self._streaming_base = ""
-        self._live = False  # a stream is open and receiving
-        self._streaming: asyncio.Task | None = None  # the watchdog that keeps a stream open
+        # Keeps a stream open beside the polls, once the server is known (the streaming base).
+        self.watchdog = StreamWatchdog(options.fediverse_instance, options.fediverse_access_token, self.wake,
+                                       call=self._call, clock=self.clock, pace=self.pace)
+        self._streaming: asyncio.Task | None = None  # the watchdog's task
         self.limits = StatusLimits()
         self.server_described: dict[str, Any] = {}
         self._requests = Budget(300, 5 * 60)
@@ -151,8 +166,16 @@ class FediverseAdapter:
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
                                                      settings.fediverse_instance, lambda: self.own_id))
-        if alone:
-            desk.networks.join(self)  # last: it is a whole Network only now
+
+    @classmethod
+    def from_settings(cls, settings, store: Store, rules: Rules, **more) -> FediverseAdapter:
+        """The fediverse network alone (tests, benchmarks): a desk of its own, this the only network
+        it tells. `watchbot run` builds it in bot.py, on the desk every network shares."""
+        networks = Networks()
+        adapter = cls(FediverseOptions.from_settings(settings), store, rules,
+                      desk=Desk.from_settings(store, settings, networks=networks), **more)
+        networks.join(adapter)
+        return adapter
 
     async def run(self) -> None:
         """Follow mentions until cancelled: the first poll at once, streaming looked for after it;
@@ -170,12 +193,12 @@ class FediverseAdapter:
                     self.pace.found(self.clock.monotonic())
                 await self.pulse.ok()
                 await self._retry_asked()
-                if self.settings.fediverse_streaming and self._streaming is None:
-                    self._streaming = asyncio.create_task(self._keep_streaming())
-                await self.clock.wait(self._wake, self.pace.wait(self.clock.monotonic(), live_stream=self._live))
+                if self.options.fediverse_streaming and self._streaming is None:
+                    self._streaming = asyncio.create_task(self.watchdog.run())
+                await self.clock.wait(self._wake, self.pace.wait(self.clock.monotonic(), live_stream=self.watchdog.live))
         except MastodonUnauthorizedError:
             # Retrying cannot help: this network stops here, saying what to do; the others go on.
-            line = (f"{self.settings.fediverse_instance} refused the access token; log in again with "
+            line = (f"{self.options.fediverse_instance} refused the access token; log in again with "
                     "`watchbot login fediverse`, then restart the bot")
             log.error("Mastodon: stopped: %s", line)
             await self.pulse.stopped(line)
@@ -189,8 +212,8 @@ class FediverseAdapter:
         """The account and what the server allows; enough to post (`watchbot digest post`)."""
         self.api = await self._call(
             Mastodon,
-            api_base_url=self.settings.fediverse_instance,
-            access_token=self.settings.fediverse_access_token.get_secret_value(),
+            api_base_url=self.options.fediverse_instance,
+            access_token=self.options.fediverse_access_token.get_secret_value(),
             ratelimit_method="throw",  # we wait, on our terms, without holding the worker
             request_timeout=REQUEST_TIMEOUT,
             version_check_mode="none",  # other servers speak the API without Mastodon's versions
@@ -221,29 +244,27 @@ class FediverseAdapter:
         if self._streaming is not None:
             self._streaming.cancel()
             await asyncio.gather(self._streaming, return_exceptions=True)
-        if self._stream is not None:
-            self._stream.close()
-        if self._websocket is not None:
-            self._websocket.cancel()
-            await asyncio.gather(self._websocket, return_exceptions=True)
+        await self.watchdog.close()
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     # -- the digest -------------------------------------------------------------------------
 
     def digest_outlets(self) -> list[MastodonDigestOutlet]:
         """The bot's own account, as a thread, once the server is known (empty before)."""
-        if not self.ready.is_set() or not self.settings.digest_to_fediverse:
+        if not self.ready.is_set() or not self.options.digest_to_fediverse:
             return []
-        return [MastodonDigestOutlet(self)]
+        return [MastodonDigestOutlet(self.instance, self.store, self._api, self.limits,
+                                     language=self.options.digest_language,
+                                     archive_for=self.options.digest_archive_for)]
 
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """An alert feed's new entry on the bot's account, unlisted, when the settings ask for it
         (within the same rate limits as everything else). Notices for moderators (`public` false)
         stay in the rooms."""
-        if not (public and self.settings.feeds_alerts_to_fediverse):
+        if not (public and self.options.feeds_alerts_to_fediverse):
             return
         # Owed, not posted: sent once connected (cut to the server's length then), kept if refused.
-        await self.store.owe([owing.announcement(text, self.settings.digest_language, key)])
+        await self.store.owe([owing.announcement(text, self.options.digest_language, key)])
         self.sender.wake()
 
     async def recheck(self, uri: str) -> tuple[bool, int]:
@@ -274,105 +295,6 @@ class FediverseAdapter:
         """Poll now (the stream saw a mention)."""
         self._wake.set()
 
-    async def _keep_streaming(self) -> None:
-        """The watchdog, beside the polls (it never delays one). The streaming API only says
-        "something came": the poll that follows reads it from the cursor, so a stream that drops
-        (or was never offered) loses nothing. A stream that ends is opened again; a server with
-        none is said so once and asked again hourly. Server-Sent Events first (the token travels
-        in a header); WebSocket where the server has no SSE (GoToSocial, Akkoma)."""
-        while True:
-            try:
-                opened = await self._open_stream()
-            except Exception as error:  # noqa: BLE001 -- the polls go on, whatever streaming does
-                log.warning("Mastodon: looking for a stream failed (%s); polling meanwhile", one_line(str(error), 160))
-                opened = False
-            if opened:
-                await self._until_the_stream_ends()
-                self._live = False
-                self.wake()  # a poll now, then the pace kept without a stream
-                await self.clock.sleep(STREAM_REOPEN_SECONDS)
-            else:
-                await self.clock.sleep(STREAM_RETRY_SECONDS)
-
-    async def _open_stream(self) -> bool:
-        if self._sse_offered and await self._open_sse():
-            return True
-        self._sse_offered = False  # not again: the WebSocket is the way with this server
-        opened = asyncio.Event()
-        self._websocket = asyncio.create_task(follow_websocket(
-            self._streaming_base, self.settings.fediverse_access_token.get_secret_value(),
-            self.wake, on_open=lambda: (opened.set(), self._streaming_opened())))
-        waiting = asyncio.create_task(opened.wait())
-        await asyncio.wait({self._websocket, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if opened.is_set():
-            return True
-        self._websocket_ended()
-        return False
-
-    async def _until_the_stream_ends(self) -> None:
-        if self._stream is not None:
-            while self._stream.is_alive():
-                await self.clock.sleep(STREAM_REOPEN_SECONDS)
-            self._stream = None
-            self._sse_offered = True
-            log.warning("Mastodon: the stream ended; polling meanwhile")
-        elif self._websocket is not None:
-            await asyncio.wait({self._websocket})
-            self._websocket_ended()
-
-    async def _open_sse(self) -> bool:
-        loop = asyncio.get_running_loop()
-        listener = _WakeOnMention(lambda: loop.call_soon_threadsafe(self.wake))
-        try:
-            # Its own client and thread: the API client stays on its one worker thread.
-            streamer = await self._call(
-                Mastodon, api_base_url=self.settings.fediverse_instance,
-                access_token=self.settings.fediverse_access_token.get_secret_value(),
-                request_timeout=30, version_check_mode="none")
-            stream = await self._call(streamer.stream_user, listener, run_async=True,
-                                      reconnect_async=True, reconnect_async_wait_sec=5)
-        except Exception as error:  # noqa: BLE001 -- no SSE: the WebSocket or polling will do
-            log.debug("Mastodon: no streaming over SSE (%s); trying WebSocket", error)
-            return False
-        # Mastodon.py connects on its own thread and keeps retrying a refused connection there:
-        # a stream that is not receiving soon is a server without SSE.
-        deadline = time.monotonic() + SSE_PROBE_SECONDS
-        while not stream.is_receiving() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        if not stream.is_receiving():
-            stream.close()
-            log.debug("Mastodon: no streaming over SSE; trying WebSocket")
-            return False
-        self._stream = stream
-        self._streaming_opened()
-        return True
-
-    def _streaming_opened(self) -> None:
-        log.info("Mastodon: following mentions live (%s), polling every %.0f s as well",
-                 "SSE" if self._sse_offered else "WebSocket", self.pace.wait(0, live_stream=True))
-        self._stream_refused = None
-        self._live = True
-        self.wake()  # what came before the stream opened
-
-    def _websocket_ended(self) -> None:
-        """Read how the last WebSocket ended (asyncio warns about an exception never read)."""
-        task, self._websocket = self._websocket, None
-        if task is None or task.cancelled():
-            return
-        error = task.exception()
-        if isinstance(error, StreamUnavailable):
-            # Said once; the watchdog asks again hourly, quietly while the answer is the same.
-            level = logging.DEBUG if self._stream_refused == str(error) else logging.WARNING
-            log.log(level, "Mastodon: the server offers no streaming (%s); polling every %.0f s while "
-                    "mentions come, every %.0f s when quiet, and looking for streaming again hourly",
-                    error, self.pace.active, self.pace.idle)
-            self._stream_refused = str(error)
-        elif error is not None:
-            log.warning("Mastodon: the stream failed (%s); polling meanwhile", type(error).__name__)
-        else:
-            log.warning("Mastodon: the stream ended; polling meanwhile")
-
     async def _learn_the_server(self) -> None:
         """What the server allows, from what it says of itself (v2, else v1): no version checks,
         since GoToSocial, Akkoma and Pleroma speak the API with versions of their own."""
@@ -390,8 +312,8 @@ class FediverseAdapter:
                 described[version] = answer
         self.limits = limits_from_instance(described.get("instance_v2"), described.get("instance_v1"))
         self.server_described = described
-        self._streaming_base = streaming_base(
-            described.get("instance_v2"), described.get("instance_v1"), self.settings.fediverse_instance)
+        self.watchdog.streaming_base = streaming_base(
+            described.get("instance_v2"), described.get("instance_v1"), self.options.fediverse_instance)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -456,7 +378,7 @@ class FediverseAdapter:
             await self._tell_opted_out_once(status, account, cursor)
             return
         post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
-        listed = {canonical_account(account) for account in self.settings.fediverse_moderators}
+        listed = {canonical_account(account) for account in self.options.fediverse_moderators}
         role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
         if role is Role.STRANGER:
             await self.store.set_cursor(*cursor)  # banned: neither filed nor answered
@@ -490,7 +412,7 @@ class FediverseAdapter:
             if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
                 return []  # a burst past the limit (told once), or answered when it was filed
             # A favourite says "filed" as well as a reply would, unless there is more to say.
-            quiet = self.settings.fediverse_acknowledge == "favourite" and not result.problems and all(
+            quiet = self.options.fediverse_acknowledge == "favourite" and not result.problems and all(
                 r.outcome is Outcome.FILED for r in result.results)
             return answer([] if quiet else self._lines(result), filed=True)
 
@@ -504,7 +426,7 @@ class FediverseAdapter:
         filed, once per account (remembered in the store), never again after."""
         # Neither the log nor the store names them: only a keyed hash, to tell them once.
         log.info("Mastodon: a mention from an account that opted out (#nobot/#noindex): not filed")
-        secret = self.settings.fediverse_access_token.get_secret_value()
+        secret = self.options.fediverse_access_token.get_secret_value()
         told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
         if await self.store.get_cursor(told) is None:
             # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
@@ -521,7 +443,7 @@ class FediverseAdapter:
             return None
 
     def _lines(self, result: IntakeResult) -> list[str]:
-        return [describe(r, self.settings.zone) for r in result.results] + list(result.problems)
+        return [describe(r, self.options.zone) for r in result.results] + list(result.problems)
 
     async def _command(self, status: dict[str, Any], post, role: Role) -> list[str]:
         command = parse_command(command_text(status, self.own_acct), addressed=True)
@@ -534,7 +456,7 @@ class FediverseAdapter:
 
     async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A direct message to the fediverse's moderators and admins (a report made here), owed."""
-        accounts = [a for a in [*self.settings.fediverse_moderators, *self.settings.admins]
+        accounts = [a for a in [*self.options.fediverse_moderators, *self.options.admins]
                     if "@" in a and ":" not in a]
         if not accounts:
             return
@@ -554,7 +476,7 @@ class FediverseAdapter:
         parent = status.get("in_reply_to_id")
         thread, made, answered = await self.store.reply_thread(SOURCE, status_id, parent and str(parent))
         made += await self.outbox.waiting_in(SOURCE, thread)
-        under_cap = made < self.settings.fediverse_replies_per_thread
+        under_cap = made < self.options.fediverse_replies_per_thread
 
         def answer(lines: list[str], *, filed: bool = False) -> list[Owed]:
             if answered or not (lines or filed):
@@ -599,7 +521,7 @@ class FediverseAdapter:
         """Call the API, waiting out 429s and retrying 5xx and network errors with the same
         arguments (so the same Idempotency-Key), one line each naming the server and the next try."""
         backoff = 1.0
-        where = self.settings.fediverse_instance
+        where = self.options.fediverse_instance
         while True:
             try:
                 return await self._api_once(method, *args, **kwargs)
@@ -615,65 +537,3 @@ class FediverseAdapter:
                 log.warning("Mastodon: %s answered %s (%s); trying again in %.0f s", where, status, method, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
-
-
-class MastodonDigestOutlet:
-    """The digest as a thread on the bot's account: the root public (its hashtags discoverable),
-    the replies unlisted, in the digest's language, each post with its Idempotency-Key."""
-
-    def __init__(self, adapter: FediverseAdapter) -> None:
-        self.adapter = adapter
-        self.name = f"mastodon:{adapter.instance}"
-        self.scope = None
-
-    def parts(self, digest: Digest, zone) -> list[Part]:
-        return [Part(text) for text in render_thread(digest, zone, self.adapter.limits,
-                                                     archive_url=self.adapter.settings.digest_archive_for(digest.period))]
-
-    async def send(self, part: Part, *, reply_to: str | None, key: str) -> str:
-        try:
-            return await self._post(part.text, reply_to, key)
-        except MastodonAPIError as error:
-            if not refused_as_too_long(error):
-                raise DigestSendError(f"the server refused it: {error}") from None
-        # The server counts differently (URLs in full): the same lines, in shorter posts.
-        log.info("Mastodon: the server found a digest post too long; posting it in shorter pieces")
-        stricter = replace(self.adapter.limits, urls_discounted=False)
-        posted = OutboxStore(self.adapter.store)
-        try:
-            for number, piece in enumerate(split_lines(part.text, stricter)):
-                # Each piece is kept as posted: a run resumed among them goes on after the last
-                # one, on servers that ignore Idempotency-Key too (digest_parts keeps the part's last).
-                owed = Owed(SOURCE, reply_to or "", "digest-piece", {"text": piece}, f"{key}-{number}")
-                done = await posted.sent_id(SOURCE, owed.key)
-                if done is None:
-                    done = await self._post(piece, reply_to, owed.key)
-                    await posted.record_sent(owed, done, utcnow())
-                reply_to = done
-        except MastodonAPIError as error:
-            raise DigestSendError(f"the server refused it: {error}") from None
-        return reply_to
-
-    async def edit(self, remote_id: str, part: Part) -> None:
-        try:
-            await self.adapter._api("status_update", remote_id, fit(part.text, self.adapter.limits))
-        except MastodonAPIError as error:  # a server that cannot edit (older ones): left as it is
-            log.warning("Mastodon: could not edit digest post %s: %s", remote_id, error)
-
-    async def _post(self, text: str, reply_to: str | None, key: str) -> str:
-        status = await self.adapter._api(
-            "status_post", text, in_reply_to_id=reply_to, visibility="unlisted" if reply_to else "public",
-            language=self.adapter.settings.digest_language, idempotency_key=key)
-        return str(status["id"])
-
-
-class _WakeOnMention(StreamListener):
-    """Runs on Mastodon.py's stream thread: only pokes the event loop."""
-
-    def __init__(self, wake: Callable[[], object]) -> None:
-        super().__init__()
-        self._wake = wake
-
-    def on_notification(self, notification) -> None:
-        if notification.get("type") == "mention":
-            self._wake()

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from mastodon import Mastodon, MastodonError, MastodonNetworkError, MastodonUnauthorizedError
 
-from watchbot.networks.fediverse_login import SCOPES
-from watchbot.networks.matrix_check import CHECK_TIMEOUT, Findings
+from watchbot.networks.fediverse.login import SCOPES
+from watchbot.networks.matrix.check import CHECK_TIMEOUT, Findings
 
 
 @dataclass(frozen=True, slots=True)
