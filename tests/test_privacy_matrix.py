@@ -1,20 +1,30 @@
-"""The privacy matrix: every public surface x every way a private share can arrive.
+"""The privacy matrix: every public surface x every kind of non-public share x every way it arrives.
 
-A private share (a direct chat) of the same page as a public share carries canary strings in
-its URL (a tracking parameter, a fragment, a second private-only link), its tags, its note, its
-title, its sharer's name and id; the page server echoes what it was asked into the page's title.
-Whatever a public audience reads (each room command, the "already shared" reply, the digest in
-each format, the publishing exports, a report, the moderation log outside the moderators' room,
-the web pages and the digests' JSON and Atom)
-must hold none of them, on SQLite and on PostgreSQL. Each arrival builds its store once and every
-surface is read from it; a failure names each surface that leaked and what.
+Four kinds of share may not be published, and each is filed here as its network's glue files it:
+a direct chat and a private (invite-only) room on Matrix (their visibility read from the rooms'
+records, as the adapter reads it), a followers-only status and a direct status on the fediverse
+(the Post made by `post_from_status` from the status's JSON). Each carries canary strings of its
+own (a tracking parameter and a fragment of its URL, a second link only it shares, its tag, note,
+title, description, sharer's name and id, its room's name), beside a public share of the same
+page; the page server echoes what it was asked into the page's title.
+
+Whatever a public audience reads (each room command, the "already shared" reply, the digest as
+built for each outlet and rendered by it, the publishing exports, a report, the moderation log
+outside the moderators' room, the web pages, the JSON API, the Atom feeds, /metrics) must hold no
+canary of any kind, and must show the public share (or the answer that says it looked: "Nothing
+found"), so an empty answer fails. A private place reading its own shares (the direct chat, the
+private room, a fediverse sharer answered where they shared) must show its own and no other's.
+On SQLite and PostgreSQL; each arrival builds its store once and every surface is read from it;
+a failure names each surface, the kind that leaked and what.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from io import StringIO
 from itertools import count
 from zoneinfo import ZoneInfo
@@ -24,35 +34,88 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.page_server import PageServer, serving_pages
-from watchbot.commands import Caller, parse_command, run_command
+from watchbot.commands import Caller, DigestOptions, parse_command, run_command
 from watchbot.config import Settings
-from watchbot.digest.build import build_digest
+from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
 from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 from watchbot.enrich.worker import Enricher
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.formats import write_export
 from watchbot.intake import Rules, describe, file_post, refile_post
 from watchbot.links import HOST_TRACKING_PARAMS, TRACKING_PARAMS
-from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.model import Audience, Post, Source, Visibility, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
+from watchbot.networks.fediverse.events import post_from_status
+from watchbot.networks.fediverse.outlets import MastodonDigestOutlet
+from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
 from watchbot.policy import Power, Role
+from watchbot.rooms import RoomState, treatment_of
+from watchbot.status_text import StatusLimits
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.store.pages import LinkPages
+from watchbot.store.rooms import RoomStore
 from watchbot.web.app import build_app
 from watchbot.web.site import Site, WebOptions
 
 UTC = ZoneInfo("UTC")
-PUBLIC_ROOM, DIRECT_CHAT, MODERATORS_ROOM = "!pub:x", "!dm:x", "!mods:x"
+PUBLIC_ROOM, DIRECT_CHAT, PRIVATE_ROOM, MODERATORS_ROOM = "!pub:x", "!dm:x", "!private:x", "!mods:x"
+INSTANCE = "social.example"  # the bot's fediverse server: the place of every status filed from it
 ALICE = Caller("@alice:x", "Alice", Power(Role.MEMBER, PUBLIC_ROOM))
 BOB = Caller("@bob:x", "Bob", Power(Role.MEMBER, PUBLIC_ROOM))
 ADMIN_IN_PUBLIC = Caller("@root:x", "root", Power(Role.ADMIN, PUBLIC_ROOM, store_wide=True))
 WATCH_MOD = Caller("@watch:x", "watch", Power(Role.MODERATOR, MODERATORS_ROOM, store_wide=True))
-CANARIES = ("CANARYURL", "CANARYFRAG", "CANARYPATH", "canarytag", "canarynote", "CANARYTITLE", "CANARYDESC",
-            "Canaryname", "canaryid")
 ARRIVALS = ("private_first", "public_first", "merge", "title_from_private_url", "feed_entry", "edit")
+PUBLIC_SHOWN = "/post?id=7"  # the public share's URL, as published
 _events = count(1)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of share that may not be published, with canaries of its own."""
+
+    code: str  # in every canary of this kind: "dm" -> CANARYURLDM, canarytagdm, ...
+    name: str
+    network: Source
+    place: str
+    status_visibility: str | None = None  # the status's own word, on the fediverse
+
+    def canary(self, word: str) -> str:
+        return word + (self.code.upper() if word.isupper() or word[0].isupper() else self.code)
+
+    @property
+    def sharer_id(self) -> str:
+        return f"@canaryid{self.code}:x" if self.network is Source.MATRIX else f"canaryid{self.code}@{INSTANCE}"
+
+    @property
+    def sharer_name(self) -> str:
+        return self.canary("Canaryname")
+
+    @property
+    def room_name(self) -> str | None:
+        return self.canary("Canaryroom") if self.network is Source.MATRIX else None
+
+    @property
+    def canaries(self) -> tuple[str, ...]:
+        words = ("CANARYURL", "CANARYFRAG", "CANARYPATH", "canarytag", "canarynote", "CANARYTITLE", "CANARYDESC",
+                 "Canaryname", "canaryid")
+        return tuple(self.canary(word) for word in words) + ((self.room_name,) if self.room_name else ())
+
+    @property
+    def secret_url(self) -> str:
+        """A link only this share holds."""
+        return f"https://secret.example/{self.canary('CANARYPATH')}"
+
+
+DM = Kind("dm", "direct chat", Source.MATRIX, DIRECT_CHAT)
+ROOM = Kind("room", "private room", Source.MATRIX, PRIVATE_ROOM)
+FOLLOWERS = Kind("fol", "followers-only status", Source.MASTODON, INSTANCE, "private")
+DIRECT_STATUS = Kind("dst", "direct status", Source.MASTODON, INSTANCE, "direct")
+KINDS = (DM, ROOM, FOLLOWERS, DIRECT_STATUS)
+# The words of each kind a search may be asked (a URL is one word on PostgreSQL: its parts are not).
+SEARCHED = ("canarytag", "canarynote", "canaryurl", "canarytitle", "canarydesc", "canaryname", "canarypath")
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +141,10 @@ def published(pages: PageServer) -> str:
     return pages.url("/post?id=7")
 
 
-def private_url(pages: PageServer, *, amp: bool = False) -> str:
-    path = "/amp/post?utm_campaign=CANARYURL" if amp else "/post?id=7&utm_campaign=CANARYURL"
-    return pages.url(f"{path}#CANARYFRAG")
+def private_url(pages: PageServer, kind: Kind = DM, *, amp: bool = False) -> str:
+    campaign = kind.canary("CANARYURL")
+    path = f"/amp/post?utm_campaign={campaign}" if amp else f"/post?id=7&utm_campaign={campaign}"
+    return pages.url(f"{path}#{kind.canary('CANARYFRAG')}")
 
 
 def _post(place: str, who: Caller | tuple[str, str], text: str, visibility: Visibility, hours_ago: float,
@@ -91,17 +155,68 @@ def _post(place: str, who: Caller | tuple[str, str], text: str, visibility: Visi
                 at=utcnow() - timedelta(hours=hours_ago), **more)
 
 
-def private_post(pages: PageServer, hours_ago: float, *, amp: bool = False, text: str | None = None,
-                 event_id: str | None = None) -> Post:
-    words = text if text is not None else (
-        f"{private_url(pages, amp=amp)} and https://secret.example/CANARYPATH #canarytag")
-    return _post(DIRECT_CHAT, ("@canaryid:x", "Canaryname"), words, Visibility.DIRECT, hours_ago,
-                 note="canarynote", title="CANARYTITLE", description="CANARYDESC",
-                 **({"event_id": event_id} if event_id else {}))
+async def record_rooms(store: Store) -> None:
+    """The rooms as the Matrix adapter records them from their state: the public room, the
+    invite-only room and the direct chat (each named, the private ones with a canary)."""
+    rooms = RoomStore(store)
+    await rooms.record(PUBLIC_ROOM, "Public room", treatment_of(RoomState(join_rule="public")), at=utcnow())
+    await rooms.record(PRIVATE_ROOM, ROOM.room_name, treatment_of(RoomState(join_rule="invite")), at=utcnow())
+    await rooms.record(DIRECT_CHAT, DM.room_name, treatment_of(RoomState(direct=True)), at=utcnow())
 
 
-def public_post(pages: PageServer, hours_ago: float) -> Post:
-    return _post(PUBLIC_ROOM, ALICE, f"{public_url(pages)} #public", Visibility.PUBLIC, hours_ago)
+async def room_visibility(store: Store, room_id: str) -> Visibility:
+    """How the Matrix adapter files a message of this room: as the room's record says."""
+    return (await RoomStore(store).get(room_id)).visibility
+
+
+def status(kind: Kind, who: tuple[str, str], content: str, hours_ago: float, *, uri: str | None = None,
+           tags: tuple[str, ...] = ()) -> dict:
+    """A status as the Mastodon API gives it, mentioning the bot."""
+    acct, name = who
+    mention = f'<span class="h-card"><a href="https://{INSTANCE}/@watch" class="u-url mention">@<span>watch</span></a></span>'
+    hashtags = " ".join(f'<a href="https://{INSTANCE}/tags/{tag}" class="mention hashtag" rel="tag">#<span>{tag}</span></a>'
+                        for tag in tags)
+    return {"id": str(next(_events)), "uri": uri or f"https://{INSTANCE}/users/{acct}/statuses/{next(_events)}",
+            "visibility": kind.status_visibility,
+            "created_at": (utcnow() - timedelta(hours=hours_ago)).isoformat().replace("+00:00", "Z"),
+            "account": {"id": acct, "acct": acct, "username": acct, "display_name": name},
+            "content": f"<p>{mention} {content} {hashtags}</p>",
+            "mentions": [{"url": f"https://{INSTANCE}/@watch", "acct": "watch"}],
+            "tags": [{"name": tag, "url": f"https://{INSTANCE}/tags/{tag}"} for tag in tags]}
+
+
+def anchor(url: str) -> str:
+    return f'<a href="{html.escape(url)}" rel="nofollow noopener">{html.escape(url)}</a>'
+
+
+async def private_post(kind: Kind, store: Store, pages: PageServer, hours_ago: float, *, amp: bool = False,
+                       links: bool = True, event_id: str | None = None) -> Post:
+    """This kind's share of the page, and of its secret link, with its canaries, filed as its
+    network's glue files it (or, `links` false, the message before an edit added them)."""
+    url = private_url(pages, kind, amp=amp)
+    tag = kind.canary("canarytag")
+    given = {"note": kind.canary("canarynote"), "title": kind.canary("CANARYTITLE"),
+             "description": kind.canary("CANARYDESC")}
+    if kind.network is Source.MATRIX:
+        text = f"{url} and {kind.secret_url} #{tag}" if links else "hello"
+        return _post(kind.place, (kind.sharer_id, kind.sharer_name), text, await room_visibility(store, kind.place),
+                     hours_ago, **given, **({"event_id": event_id} if event_id else {}))
+    content = f"{anchor(url)} and {anchor(kind.secret_url)}" if links else "hello"
+    made = post_from_status(status(kind, (f"canaryid{kind.code}", kind.sharer_name), content, hours_ago,
+                                   uri=event_id, tags=(tag,) if links else ()), INSTANCE)
+    # A status gives no note nor title today; a share filed with them must keep them private all the same.
+    return replace(made, **given)
+
+
+async def file_privately(store: Store, pages: PageServer, hours_ago: float, *, lead: int, **how) -> None:
+    """Every kind's private share, `lead` first, a minute apart."""
+    for n, kind in enumerate(KINDS[lead:] + KINDS[:lead]):
+        await file_post(store, await private_post(kind, store, pages, hours_ago - n / 60, **how), Rules())
+
+
+async def public_post(store: Store, pages: PageServer, hours_ago: float) -> Post:
+    return _post(PUBLIC_ROOM, ALICE, f"{public_url(pages)} #public", await room_visibility(store, PUBLIC_ROOM),
+                 hours_ago)
 
 
 async def fetch_due_pages(store: Store, enricher: Enricher) -> None:
@@ -114,85 +229,166 @@ async def fetch_due_pages(store: Store, enricher: Enricher) -> None:
             await enricher.enrich(link_id, url)
 
 
-async def arrive(kind: str, store: Store, pages: PageServer, enricher: Enricher) -> None:
-    """The private share and the public one, in the way `kind` says."""
-    if kind == "private_first":
-        await file_post(store, private_post(pages, 5), Rules())
-        await file_post(store, public_post(pages, 4), Rules())
-    elif kind == "public_first":
-        await file_post(store, public_post(pages, 5), Rules())
+async def arrive(arrival: str, store: Store, pages: PageServer, enricher: Enricher) -> None:
+    """Every kind's private share and the public one, in the way `arrival` says; each arrival
+    puts another kind first (the one whose URL and page a link may have been filed with)."""
+    lead = ARRIVALS.index(arrival) % len(KINDS)
+    await record_rooms(store)
+    if arrival == "private_first":
+        await file_privately(store, pages, 5, lead=lead)
+        await file_post(store, await public_post(store, pages, 4), Rules())
+    elif arrival == "public_first":
+        await file_post(store, await public_post(store, pages, 5), Rules())
         await fetch_due_pages(store, enricher)
-        await file_post(store, private_post(pages, 4), Rules())
-    elif kind == "merge":  # two URLs, one page: the private one is the older link, and is kept
-        await file_post(store, private_post(pages, 5, amp=True), Rules())
-        await file_post(store, public_post(pages, 4), Rules())
-    elif kind == "title_from_private_url":  # its page fetched while only the private share existed
-        await file_post(store, private_post(pages, 5), Rules())
+        await file_privately(store, pages, 4, lead=lead)
+    elif arrival == "merge":  # two URLs, one page: the private one is the older link, and is kept
+        await file_privately(store, pages, 5, lead=lead, amp=True)
+        await file_post(store, await public_post(store, pages, 4), Rules())
+    elif arrival == "title_from_private_url":  # its page fetched while only the private shares existed
+        await file_privately(store, pages, 5, lead=lead)
         await fetch_due_pages(store, enricher)
-        await file_post(store, public_post(pages, 4), Rules())
+        await file_post(store, await public_post(store, pages, 4), Rules())
         return  # read before the page worker fetches it again from the public URL
-    elif kind == "feed_entry":  # the public share is a feed's entry, filed after the private one
-        await file_post(store, private_post(pages, 5), Rules())
+    elif arrival == "feed_entry":  # the public share is a feed's entry, filed after the private ones
+        await file_privately(store, pages, 5, lead=lead)
         await file_post(store, _post("https://feeds.example/atom", ("https://feeds.example/atom", "Example feed"),
                                      "", Visibility.PUBLIC, 4, source=Source.FEED, links=(public_url(pages),),
                                      title="Feed entry title", extra_tags=("public",)), Rules())
-    elif kind == "edit":  # a direct message edited to share the link
-        await file_post(store, public_post(pages, 5), Rules())
-        await file_post(store, private_post(pages, 4, text="hello", event_id="$dm-edit"), Rules())
-        await refile_post(store, private_post(pages, 4, event_id="$dm-edit"), Rules())
+    elif arrival == "edit":  # each private message edited to share the link
+        await file_post(store, await public_post(store, pages, 5), Rules())
+        for n, kind in enumerate(KINDS[lead:] + KINDS[:lead]):
+            event_id = f"$edit-{kind.code}" if kind.network is Source.MATRIX else f"https://{INSTANCE}/s/edit-{kind.code}"
+            await file_post(store, await private_post(kind, store, pages, 4 - n / 60, links=False, event_id=event_id),
+                            Rules())
+            await refile_post(store, await private_post(kind, store, pages, 4 - n / 60, event_id=event_id), Rules())
     else:
-        raise ValueError(kind)
+        raise ValueError(arrival)
     await fetch_due_pages(store, enricher)
 
 
-Surface = Callable[[Store, Moderation, PageServer], Awaitable[str]]
+def schedule_since_two_days() -> str:
+    """A yearly digest schedule whose current period began two days ago: every share here is in
+    it, whatever day and hour the tests run (a weekly one may have just begun)."""
+    start = utcnow() - timedelta(days=2)
+    return f"{start.minute} {start.hour} {start.day} {start.month} *"
 
 
-def command(caller: Caller, text: str) -> Surface:
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        reply = await run_command(store, parse_command(text), caller, UTC, moderation=gate)
+# -- the surfaces ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    """What every surface reads: the store after an arrival, moderation, and the web app on it."""
+
+    store: Store
+    gate: Moderation
+    pages: PageServer
+    client: TestClient
+    schedule: str
+    _link_id: int | None = None
+    _week: str | None = None
+
+    async def link_id(self) -> int:
+        """The public link's number (found by its tag: PostgreSQL reads a URL as one word)."""
+        if self._link_id is None:
+            [link] = await self.store.published().search("public")
+            self._link_id = link.id
+        return self._link_id
+
+    async def expand(self, text: str) -> str:
+        """`text` with {id} the public link's number and {week} the posted week."""
+        if "{id}" in text:
+            text = text.replace("{id}", str(await self.link_id()))
+        return text.replace("{week}", await self.week()) if "{week}" in text else text
+
+    async def week(self) -> str:
+        """The week of `the_digest`'s period, its digest recorded as posted (once)."""
+        if self._week is None:
+            runs = DigestRuns(self.store)
+            period = (await the_digest(self.store)).period
+            claim = await runs.claim("matrix:!pub:x", period, "test")
+            await runs.finish(claim.run_id)
+            self._week = week_of(period, UTC)
+        return self._week
+
+
+Read = Callable[[Scene], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Something an audience reads, and what it must show. `own`: a private place reading its own
+    shares, so that kind's canaries may appear there (and `own_shows` of them must)."""
+
+    name: str
+    read: Read
+    shows: str
+    own: Kind | None = None
+    own_shows: tuple[str, ...] = field(default=())
+
+
+def command(caller: Caller, text: str) -> Read:
+    async def run(scene: Scene) -> str:
+        reply = await run_command(scene.store, parse_command(await scene.expand(text)), caller, UTC,
+                                  DigestOptions(schedule=scene.schedule), moderation=scene.gate)
         return "\n".join(filter(None, [reply.text, reply.html, reply.for_moderators]))
     return run
 
 
-async def the_link_id(store: Store, pages: PageServer) -> int:
-    [link] = await store.published().search("public")  # its tag (PostgreSQL reads a URL as one word)
-    return link.id
-
-
-def command_on_the_link(caller: Caller, text: str) -> Surface:
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        return await command(caller, text.format(id=await the_link_id(store, pages)))(store, gate, pages)
-    return run
-
-
-def search_for(word: str) -> Surface:
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        said = await command(BOB, f"!watch search {word}")(store, gate, pages)
+def search_for(caller: Caller, word: str) -> Read:
+    async def run(scene: Scene) -> str:
+        said = await command(caller, f"!watch search {word}")(scene)
         return said.replace(f"“{word}”", "“…”")  # the answer repeats the question: not a leak
     return run
 
 
-async def already_shared(store: Store, gate: Moderation, pages: PageServer) -> str:
-    result = await file_post(store, _post(PUBLIC_ROOM, BOB, public_url(pages), Visibility.PUBLIC, 1), Rules())
-    return "\n".join(describe(r, UTC) for r in result.results)
-
-
-async def the_digest(store: Store):
-    period = Period(utcnow() - timedelta(days=7), utcnow() + timedelta(minutes=1))
-    return build_digest(await store.published().shared_between(period.start, period.end), period)
-
-
-def digest_as(render: Callable) -> Surface:
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        return str(render(await the_digest(store)))
+def already_shared(who: tuple[str, str], place: str, visibility: Visibility | None = None,
+                   kind: Kind | None = None) -> Read:
+    """What `who` is told on sharing the public URL in `place` (a status on the fediverse, as
+    `kind` says), after everyone else."""
+    async def run(scene: Scene) -> str:
+        if kind is not None and kind.network is Source.MASTODON:
+            post = post_from_status(status(kind, (who[0].split("@")[0], who[1]), anchor(public_url(scene.pages)), 1),
+                                    INSTANCE)
+        else:
+            post = _post(place, who, public_url(scene.pages),
+                         visibility or await room_visibility(scene.store, place), 1)
+        result = await file_post(scene.store, post, Rules())
+        return "\n".join(describe(r, UTC) for r in result.results)
     return run
 
 
-def export_as(fmt: str) -> Surface:
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
+async def the_digest(store: Store, place: str | None = None) -> Digest:
+    """The digest of the last seven days, as the scheduler builds it for an outlet scoped to `place`."""
+    period = Period(utcnow() - timedelta(days=7), utcnow() + timedelta(minutes=1))
+    return await DigestScheduler(SchedulerOptions(), store, []).digest(period, place)
+
+
+def digest_as(render: Callable[[Digest], object], place: str | None = None) -> Read:
+    async def run(scene: Scene) -> str:
+        return str(render(await the_digest(scene.store, place)))
+    return run
+
+
+def outlet_parts(outlet, place: str | None = None) -> Read:
+    """The parts an outlet would post (each outlet's own rendering; its digest scoped as it is)."""
+    async def run(scene: Scene) -> str:
+        return "\n".join(f"{part.text}\n{part.html or ''}" for part in outlet.parts(await the_digest(scene.store, place), UTC))
+    return run
+
+
+def the_digest_unbuilt() -> Read:
+    """The period's links as the digest reads them, before it is built: no share the public may not see."""
+    async def run(scene: Scene) -> str:
+        period = Period(utcnow() - timedelta(days=7), utcnow() + timedelta(minutes=1))
+        return repr(await scene.store.published().shared_between(period.start, period.end))
+    return run
+
+
+def export_as(fmt: str) -> Read:
+    async def run(scene: Scene) -> str:
         out = StringIO()
-        await _write(store, fmt, out)
+        await _write(scene.store, fmt, out)
         return out.getvalue()
     return run
 
@@ -201,98 +397,162 @@ async def _write(store: Store, fmt: str, out: StringIO) -> None:
     write_export([record async for record in store.iter_records()], fmt, out, now=utcnow())
 
 
-async def modlog_after_removing_a_private_link(store: Store, gate: Moderation, pages: PageServer) -> str:
-    [secret] = [link for link in await store.search("secret") if "CANARYPATH" in link.url]
-    removed = await command(WATCH_MOD, f"!watch rm {secret.id}")(store, gate, pages)
-    assert removed.startswith(f"Removed #{secret.id}")
-    return await command(ADMIN_IN_PUBLIC, "!watch modlog")(store, gate, pages)
-
-
-def on_the_web(path: str, asked: str | None = None) -> Surface:
-    """What the web's JSON API or Atom feeds answer at `path` (`{id}`: the link's number). The
-    answer repeats what was `asked` (a search's words, a feed's tag): that is not a leak."""
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        from tests.web_serving import serving
-
-        async with serving(store) as client:
-            answer = await client.get(path.format(id=await the_link_id(store, pages)))
-            said = f"{answer.status} " + await answer.text()
-        if asked is not None:
-            for echo in (f'"query": "{asked}"', f"#{asked}<", f"/tags/{asked}.atom", f"/tags/{asked}\""):
+def on_the_web(path: str, *, repeats: str | None = None) -> Read:
+    """A web page, API answer or feed ({id}: the public link's number, {week}: a week whose digest
+    went out), its status first. It repeats what was asked (`repeats`: a search's words, a
+    feed's tag): that is not a leak."""
+    async def run(scene: Scene) -> str:
+        answer = await scene.client.get(await scene.expand(path))
+        said = f"{answer.status} " + await answer.text()
+        if repeats is not None:  # only where and as each route repeats it
+            for echo in (f'"query": "{repeats}"', f"#{repeats}<", f"/tags/{repeats}.atom", f"/tags/{repeats}\"",
+                         f'value="{repeats}"', f"<bdi>{repeats}</bdi>", f"Search: {repeats} ·",
+                         f"tagged {repeats}.", f"#<bdi>{repeats}</bdi>"):
                 said = said.replace(echo, "…")
         return said
     return run
 
 
-async def posted_week(store: Store) -> str:
-    """The week of `the_digest`'s period, its digest recorded as posted (once)."""
-    runs = DigestRuns(store)
-    posted = await runs.posted_periods()
-    if posted:
-        return week_of(posted[0], UTC)
-    period = (await the_digest(store)).period
-    claim = await runs.claim("matrix:!pub:x", period, "test")
-    await runs.finish(claim.run_id)
-    return week_of(period, UTC)
+async def modlog_after_removing_the_private_links(scene: Scene) -> str:
+    secrets = [link for link in await scene.store.search("secret") if "CANARYPATH" in link.url]
+    assert len(secrets) == len(KINDS)
+    for secret in secrets:
+        removed = await command(WATCH_MOD, f"!watch rm {secret.id}")(scene)
+        assert removed.startswith(f"Removed #{secret.id}")
+    return await command(ADMIN_IN_PUBLIC, "!watch modlog")(scene)
 
 
-def web_page(path: str, *, repeats: str | None = None) -> Surface:
-    """A web page or feed; {id}: the public link's number, {week}: a week whose digest went out;
-    `repeats`: the words it repeats as asked (a search), which are no leak."""
-    async def run(store: Store, gate: Moderation, pages: PageServer) -> str:
-        site = Site(store=store, options=WebOptions(base_url="https://watch.example"))
-        where = path.format(id=await the_link_id(store, pages), week=await posted_week(store))
-        async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
-            response = await client.get(where)
-            assert response.status == 200, where
-            page = await response.text()
-        return page.replace(repeats, "…") if repeats else page
-    return run
+def in_place(kind: Kind) -> Caller:
+    """Someone asking where `kind`'s share was made, answered for that place: a Matrix room's
+    audience (its own shares, the public's), or on the fediverse the audience of an answer to
+    that very share (Audience.of_share: that person's own shares there)."""
+    if kind.network is Source.MATRIX:
+        return Caller(kind.sharer_id, kind.sharer_name, Power(Role.MEMBER, kind.place), Audience(place=kind.place))
+    return Caller(kind.sharer_id, kind.sharer_name, Power(Role.MEMBER, kind.place),
+                  Audience(place=kind.place, person=kind.sharer_id))
 
 
-# Each surface, and what of the public share it must show (so an empty answer cannot pass).
-SURFACES: dict[str, tuple[Surface, str | None]] = {
-    "show": (command_on_the_link(BOB, "!watch show {id}"), "/post?id=7"),
-    "recent": (command(BOB, "!watch recent 10"), "/post?id=7"),
-    "search public": (command(BOB, "!watch search public"), "/post?id=7"),
-    **{f"search {word}": (search_for(word), "Nothing found")
-       for word in ("canarytag", "canarynote", "canaryurl", "canarytitle", "canarydesc", "canaryname", "canarypath")},
-    "tags": (command(BOB, "!watch tags"), "public (1)"),
-    # An admin retags every share of it, the private one too: the room sees the public tags only.
-    "tag +x": (command_on_the_link(ADMIN_IN_PUBLIC, "!watch tag {id} +extra"), "is now tagged"),
-    "top week": (command(BOB, "!watch top week"), "/post?id=7"),
-    "digest preview": (command(BOB, "!watch digest preview"), None),  # its period may have just begun
-    "report": (command_on_the_link(BOB, "!watch report {id} spam"), "Report on #"),
-    "already shared": (already_shared, "your share is counted too"),
-    "digest matrix": (digest_as(lambda d: render_matrix(d, UTC)), "/post?id=7"),
-    "digest matrix parts": (digest_as(lambda d: render_matrix_parts(d, UTC, max_bytes=300)), "/post?id=7"),
-    "digest markdown": (digest_as(lambda d: render_markdown(d, UTC)), "/post?id=7"),
-    "digest mastodon thread": (digest_as(lambda d: render_thread(d, UTC)), "/post?id=7"),
-    "digest json": (digest_as(lambda d: json.dumps(render_json(d), ensure_ascii=False)), "/post?id=7"),
-    "export html": (export_as("html"), "/post?id=7"),
-    "export atom": (export_as("atom"), "/post?id=7"),
-    "modlog outside the moderators' room": (modlog_after_removing_a_private_link, "a link shared privately"),
-    "web /api/links": (on_the_web("/api/links"), "/post?id=7"),
-    "web /api/links/ID": (on_the_web("/api/links/{id}"), "/post?id=7"),
-    "web /api/search": (on_the_web("/api/search?q=public"), "/post?id=7"),
-    **{f"web /api/search {word}": (on_the_web(f"/api/search?q={word}", word), '"links": []')
-       for word in ("canarytag", "canarynote", "canarytitle", "canaryname", "canarypath")},
-    "web /api/links?q=canarynote": (on_the_web("/api/links?q=canarynote"), '"links": []'),
-    "web /api/tags": (on_the_web("/api/tags"), '"tag": "public"'),
-    "web /feeds/links.atom": (on_the_web("/feeds/links.atom"), "/post?id=7"),
-    "web /feeds/tags/public.atom": (on_the_web("/feeds/tags/public.atom"), "/post?id=7"),
-    "web /feeds/tags/canarytag.atom": (on_the_web("/feeds/tags/canarytag.atom", "canarytag"), "200 "),
-    "web front page": (web_page("/"), 'href="/tags/public"'),
-    "web link page": (web_page("/links/{id}"), "/post?id=7"),
-    "web tag page": (web_page("/tags/public"), 'href="/tags/public"'),
-    "web tags": (web_page("/tags"), 'href="/tags/public"'),
-    "web search public": (web_page("/search?q=public"), 'href="/tags/public"'),
-    **{f"web search {word}": (web_page(f"/search?q={word}", repeats=word), "Nothing found")
-       for word in ("canarytag", "canarynote", "canaryurl", "canarytitle", "canarydesc", "canaryname", "canarypath")},
-    "web week page": (web_page("/weeks/{week}"), 'href="/links/'),
-    "web digests json": (web_page("/api/digests/{week}"), "/post?id=7"),
-    "web digests atom": (web_page("/feeds/digests.atom"), "/post?id=7"),
-}
+def public_surfaces(arrival: str) -> list[Surface]:
+    """What the public reads, before anything changes the store."""
+    found = "Nothing found"
+    # A feed's entry is the one public share of "feed_entry": the public room shared nothing itself.
+    in_the_public_room = "nothing shared yet" if arrival == "feed_entry" else PUBLIC_SHOWN
+    return [
+        Surface("show", command(BOB, "!watch show {id}"), PUBLIC_SHOWN),
+        Surface("recent", command(BOB, "!watch recent 10"), PUBLIC_SHOWN),
+        Surface("search public", command(BOB, "!watch search public"), PUBLIC_SHOWN),
+        Surface("search canary", search_for(BOB, "canary"), found),
+        *(Surface(f"search {word}{kind.code}", search_for(BOB, f"{word}{kind.code}"), found)
+          for kind in KINDS for word in SEARCHED),
+        Surface("tags", command(BOB, "!watch tags"), "public (1)"),
+        Surface("top week", command(BOB, "!watch top week"), PUBLIC_SHOWN),
+        Surface("top month", command(BOB, "!watch top month"), PUBLIC_SHOWN),
+        Surface("digest preview", command(BOB, "!watch digest preview"), PUBLIC_SHOWN),
+        *(Surface(f"digest preview asked in the {kind.name}", command(in_place(kind), "!watch digest preview"),
+                  PUBLIC_SHOWN) for kind in KINDS),
+        # The digest: the links as it reads them, built for each outlet, rendered as each posts it.
+        Surface("digest's links", the_digest_unbuilt(), PUBLIC_SHOWN),
+        Surface("digest matrix", digest_as(lambda d: render_matrix(d, UTC)), PUBLIC_SHOWN),
+        Surface("digest matrix parts", digest_as(lambda d: render_matrix_parts(d, UTC, max_bytes=300)), PUBLIC_SHOWN),
+        Surface("digest markdown", digest_as(lambda d: render_markdown(d, UTC)), PUBLIC_SHOWN),
+        Surface("digest mastodon thread", digest_as(lambda d: render_thread(d, UTC)), PUBLIC_SHOWN),
+        Surface("digest json", digest_as(lambda d: json.dumps(render_json(d), ensure_ascii=False)), PUBLIC_SHOWN),
+        Surface("outlet: the public room", outlet_parts(MatrixDigestOutlet(None, PUBLIC_ROOM, scoped=False)),
+                PUBLIC_SHOWN),
+        Surface("outlet: the public room, its own links", outlet_parts(
+            MatrixDigestOutlet(None, PUBLIC_ROOM, scoped=True), PUBLIC_ROOM), in_the_public_room),
+        Surface("outlet: the private room", outlet_parts(MatrixDigestOutlet(None, PRIVATE_ROOM, scoped=False)),
+                PUBLIC_SHOWN),
+        # Scoped to its own links, a private room's digest has none: what was said there stays there.
+        Surface("outlet: the private room, its own links", outlet_parts(
+            MatrixDigestOutlet(None, PRIVATE_ROOM, scoped=True), PRIVATE_ROOM), "nothing shared yet"),
+        Surface("outlet: the review room's draft", outlet_parts(MatrixDraftOutlet(None, MODERATORS_ROOM, scoped=False)),
+                PUBLIC_SHOWN),
+        Surface("outlet: the fediverse thread", outlet_parts(MastodonDigestOutlet(
+            INSTANCE, None, None, StatusLimits(), language="en", archive_for=lambda period: None)), PUBLIC_SHOWN),
+        Surface("export html", export_as("html"), PUBLIC_SHOWN),
+        Surface("export atom", export_as("atom"), PUBLIC_SHOWN),
+        # The web: pages, the JSON API, the feeds, the archive, the operators' routes.
+        Surface("web /", on_the_web("/"), 'href="/tags/public"'),
+        Surface("web /links/ID", on_the_web("/links/{id}"), PUBLIC_SHOWN),
+        Surface("web /tags", on_the_web("/tags"), 'href="/tags/public"'),
+        Surface("web /tags/public", on_the_web("/tags/public"), 'href="/links/{id}"'),
+        *(Surface(f"web /tags/canarytag{kind.code}", on_the_web(f"/tags/canarytag{kind.code}",
+                                                                repeats=f"canarytag{kind.code}"), "404 ")
+          for kind in KINDS),
+        Surface("web /search?q=public", on_the_web("/search?q=public"), 'href="/links/{id}"'),
+        Surface("web /search?q=canary", on_the_web("/search?q=canary", repeats="canary"), "Nothing found"),
+        *(Surface(f"web /search?q={word}{kind.code}", on_the_web(f"/search?q={word}{kind.code}",
+                                                                 repeats=f"{word}{kind.code}"), "Nothing found")
+          for kind in KINDS for word in SEARCHED),
+        Surface("web /weeks", on_the_web("/weeks"), 'href="/weeks/{week}"'),
+        Surface("web /weeks/WEEK", on_the_web("/weeks/{week}"), 'href="/links/{id}"'),
+        Surface("web /about", on_the_web("/about"), "Public room"),
+        Surface("web /api/links", on_the_web("/api/links"), PUBLIC_SHOWN),
+        Surface("web /api/links/ID", on_the_web("/api/links/{id}"), PUBLIC_SHOWN),
+        Surface("web /api/links?tag=public", on_the_web("/api/links?tag=public"), PUBLIC_SHOWN),
+        Surface("web /api/search?q=public", on_the_web("/api/search?q=public"), PUBLIC_SHOWN),
+        *(Surface(f"web /api/search?q={word}{kind.code}", on_the_web(f"/api/search?q={word}{kind.code}",
+                                                                     repeats=f"{word}{kind.code}"), '"links": []')
+          for kind in KINDS for word in SEARCHED),
+        *(Surface(f"web /api/links?q=canarynote{kind.code}", on_the_web(f"/api/links?q=canarynote{kind.code}"),
+                  '"links": []') for kind in KINDS),
+        *(Surface(f"web /api/links?tag=canarytag{kind.code}", on_the_web(f"/api/links?tag=canarytag{kind.code}",
+                                                                         repeats=f"canarytag{kind.code}"),
+                  '"links": []') for kind in KINDS),
+        Surface("web /api/tags", on_the_web("/api/tags"), '"tag": "public"'),
+        Surface("web /api/digests", on_the_web("/api/digests"), '"week"'),
+        Surface("web /api/digests/WEEK", on_the_web("/api/digests/{week}"), PUBLIC_SHOWN),
+        Surface("web /feeds/links.atom", on_the_web("/feeds/links.atom"), PUBLIC_SHOWN),
+        Surface("web /feeds/tags/public.atom", on_the_web("/feeds/tags/public.atom"), PUBLIC_SHOWN),
+        *(Surface(f"web /feeds/tags/canarytag{kind.code}.atom",
+                  on_the_web(f"/feeds/tags/canarytag{kind.code}.atom", repeats=f"canarytag{kind.code}"), "200 <?xml")
+          for kind in KINDS),
+        Surface("web /feeds/digests.atom", on_the_web("/feeds/digests.atom"), PUBLIC_SHOWN),
+        Surface("web /metrics", on_the_web("/metrics"), 'visibility="public"'),
+    ]
+
+
+def own_place_surfaces() -> list[Surface]:
+    """Each private place reading its own shares: its own canaries shown, no other kind's. The
+    public share shows there too (its tag, last of the link's tags)."""
+    said = []
+    for kind in KINDS:
+        me = in_place(kind)
+        note, name, tag, path = (kind.canary(word) for word in ("canarynote", "Canaryname", "canarytag", "CANARYPATH"))
+        said.append(Surface(f"show, in the {kind.name}", command(me, "!watch show {id}"), "public]", kind,
+                            (note, name, tag)))
+        if kind.network is Source.MATRIX:  # the place's own listings (the fediverse answers commands publicly)
+            said += [
+                Surface(f"recent, in the {kind.name}", command(me, "!watch recent 10"), "public]", kind, (path, tag)),
+                Surface(f"search canary, in the {kind.name}", search_for(me, "canary"), "public]", kind, (path, tag)),
+                Surface(f"tags, in the {kind.name}", command(me, "!watch tags"), "public (1)", kind, (tag,)),
+                *(Surface(f"search {word}{other.code}, in the {kind.name}", search_for(me, f"{word}{other.code}"),
+                          "Nothing found", kind) for other in KINDS if other is not kind for word in SEARCHED),
+            ]
+    return said
+
+
+def changing_surfaces() -> list[Surface]:
+    """What changes the store as it answers, read last (the moderation log's removals the very last)."""
+    said = [
+        # An admin retags every share of it, the private ones too: the room sees the public tags only.
+        Surface("tag +extra", command(ADMIN_IN_PUBLIC, "!watch tag {id} +extra"), "is now tagged: "),
+        Surface("report", command(BOB, "!watch report {id} spam"), "Report on #"),
+        Surface("already shared", already_shared(("@carol:x", "Carol"), PUBLIC_ROOM), "your share is counted too"),
+        # Someone else in each private place is told nothing of the shares made there before theirs.
+        Surface("already shared, by another in the private room", already_shared(("@dave:x", "Dave"), PRIVATE_ROOM),
+                "your share is counted too"),
+        *(Surface(f"already shared, by another in a {kind.name}",
+                  already_shared((f"other{kind.code}@{INSTANCE}", "Other"), INSTANCE, kind=kind),
+                  "your share is counted too") for kind in (FOLLOWERS, DIRECT_STATUS)),
+        # The direct chat's own person is told of their own share.
+        Surface("already shared, again in the direct chat", already_shared((DM.sharer_id, DM.sharer_name), DIRECT_CHAT),
+                "counted", DM),
+        Surface("modlog outside the moderators' room", modlog_after_removing_the_private_links,
+                "a link shared privately"),
+    ]
+    return said
 
 
 @pytest.fixture
@@ -302,35 +562,69 @@ async def enricher(store: Store) -> Enricher:
     await client.aclose()
 
 
-@pytest.mark.parametrize("kind", ARRIVALS)
+def gate_of(store: Store) -> Moderation:
+    return Moderation(store, ModerationOptions.from_settings(Settings(
+        _env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
+
+
+async def test_every_kind_is_filed_as_its_network_files_it(store: Store, pages: PageServer):
+    await record_rooms(store)
+    made = {kind.name: await private_post(kind, store, pages, 1) for kind in KINDS}
+    assert {name: (post.source, post.place, post.visibility) for name, post in made.items()} == {
+        "direct chat": (Source.MATRIX, DIRECT_CHAT, Visibility.DIRECT),
+        "private room": (Source.MATRIX, PRIVATE_ROOM, Visibility.PRIVATE),
+        "followers-only status": (Source.MASTODON, INSTANCE, Visibility.PRIVATE),
+        "direct status": (Source.MASTODON, INSTANCE, Visibility.DIRECT),
+    }
+    fediverse = made["followers-only status"]
+    assert fediverse.author_id == "canaryidfol@social.example" and fediverse.extra_tags == ("canarytagfol",)
+    assert fediverse.links == (private_url(pages, FOLLOWERS), FOLLOWERS.secret_url)  # not the mention, not the tag
+
+
+@pytest.mark.parametrize("arrival", ARRIVALS)
 async def test_no_canary_of_a_private_share_reaches_a_public_surface(
-        kind: str, store: Store, pages: PageServer, enricher: Enricher):
-    await arrive(kind, store, pages, enricher)
-    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
-    leaks, missing = {}, {}
-    for name, (surface, shown) in SURFACES.items():
-        said = await surface(store, gate, pages)
-        found = [canary for canary in CANARIES if canary.lower() in said.lower()]
-        if found:
-            leaks[name] = found
-        if shown is not None and shown not in said:
-            missing[name] = said[:300]
-    assert leaks == {}
-    assert missing == {}
+        arrival: str, store: Store, pages: PageServer, enricher: Enricher):
+    await arrive(arrival, store, pages, enricher)
+    schedule = schedule_since_two_days()
+    site = Site(store=store, options=WebOptions(base_url="https://watch.example", digest_schedule=schedule))
+    leaks, missing, unshown = {}, {}, {}
+    async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
+        scene = Scene(store, gate_of(store), pages, client, schedule)
+        await scene.week()  # its digest posted: the archive has a week
+        for surface in public_surfaces(arrival) + own_place_surfaces() + changing_surfaces():
+            said = (await surface.read(scene)).lower()
+            found = {kind.code: [canary for canary in kind.canaries if canary.lower() in said]
+                     for kind in KINDS if kind is not surface.own}
+            if any(found.values()):
+                leaks[surface.name] = {code: canaries for code, canaries in found.items() if canaries}
+            if (await scene.expand(surface.shows)).lower() not in said:
+                missing[surface.name] = said[:300]
+            if [canary for canary in surface.own_shows if canary.lower() not in said]:
+                unshown[surface.name] = said[:300]
+    assert not leaks, "\n".join(f"{name} leaks {found}" for name, found in leaks.items())
+    assert not missing, "\n".join(f"{name} does not show the public share: {said!r}" for name, said in missing.items())
+    assert not unshown, "\n".join(f"{name} does not show its own place's share: {said!r}"
+                                   for name, said in unshown.items())
     # The store still holds what was posted, as posted: the backups keep it whole.
     backup = StringIO()
     await _write(store, "json", backup)
-    assert all(canary in backup.getvalue() for canary in ("CANARYURL", "CANARYFRAG", "canarynote", "Canaryname"))
+    for kind in KINDS:
+        assert all(canary in backup.getvalue() for canary in (kind.canary(word) for word in (
+            "CANARYURL", "CANARYFRAG", "canarynote", "Canaryname")))
 
 
 async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(store: Store):
     await file_post(store, _post(DIRECT_CHAT, ("@canaryid:x", "Canaryname"), "https://secret.example/CANARYPATH",
                                  Visibility.DIRECT, 1), Rules())
-    gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
+    gate = gate_of(store)
     [link] = await store.list_links()
-    await command(WATCH_MOD, f"!watch rm {link.id}")(store, gate, None)
-    assert "https://secret.example/CANARYPATH" in await command(WATCH_MOD, "!watch modlog")(store, gate, None)
-    assert "CANARYPATH" not in await command(ADMIN_IN_PUBLIC, "!watch modlog")(store, gate, None)
+
+    async def ask(caller: Caller, text: str) -> str:
+        return (await run_command(store, parse_command(text), caller, UTC, moderation=gate)).text
+
+    await ask(WATCH_MOD, f"!watch rm {link.id}")
+    assert "https://secret.example/CANARYPATH" in await ask(WATCH_MOD, "!watch modlog")
+    assert "CANARYPATH" not in await ask(ADMIN_IN_PUBLIC, "!watch modlog")
 
 
 async def test_a_page_fetched_from_a_private_url_is_fetched_again_from_the_published_one(
@@ -365,26 +659,28 @@ def tracked_urls() -> list[tuple[str, str]]:
 
 async def test_no_published_url_carries_a_tracking_parameter(store: Store):
     gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"])))
+
+    async def ask(text: str) -> str:
+        reply = await run_command(store, parse_command(text), BOB, UTC, moderation=gate)
+        return "\n".join(filter(None, [reply.text, reply.html, reply.for_moderators]))
+
     said = []
     for i, (url, clean) in enumerate(tracked_urls()):  # "Filed #N URL" as the sharer is told
         result = await file_post(store, _post(PUBLIC_ROOM, ALICE, f"{url} #tracked", Visibility.PUBLIC, 2 + i / 100),
                                  Rules())
         said.append(describe(result.results[0], UTC))
-    said += [await command(BOB, "!watch recent 10")(store, gate, None),
-            await command(BOB, "!watch search tracked")(store, gate, None),
-            await command(BOB, "!watch top week")(store, gate, None),
-            str(render_matrix(await the_digest(store), UTC)),
-            render_markdown(await the_digest(store), UTC),
-            "\n".join(render_thread(await the_digest(store), UTC)),
-            json.dumps(render_json(await the_digest(store)))]
+    digest = await the_digest(store)
+    said += [await ask("!watch recent 10"), await ask("!watch search tracked"), await ask("!watch top week"),
+             str(render_matrix(digest, UTC)), render_markdown(digest, UTC), "\n".join(render_thread(digest, UTC)),
+             json.dumps(render_json(digest))]
     for fmt in ("html", "atom"):
         out = StringIO()
         await _write(store, fmt, out)
         said.append(out.getvalue())
     for url, clean in tracked_urls():
         [link] = [link for link in await store.published().recent(limit=20) if link.url == clean]
-        said.append(await command(BOB, f"!watch show {link.id}")(store, gate, None))
-        said.append((await command(BOB, f"!watch report {link.id}")(store, gate, None)))
+        said.append(await ask(f"!watch show {link.id}"))
+        said.append(await ask(f"!watch report {link.id}"))
     text = "\n".join(said)
     assert "trk" not in text and "#section" not in text
     for url, clean in tracked_urls():  # path, case and meaningful parameters kept
