@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from watchbot.model import Source, Visibility
+import pytest
+
+from watchbot.model import Source
 from watchbot.store import Store
 from watchbot.store import published as published_reads
+from tests.web_helpers import PRIVATE_KINDS
 from tests.web_serving import BASE_URL, serving, share
 
 HOSTILE_TITLE = "<script>alert(1)</script><b>unclosed & \u202eevil\u202c"
 HOSTILE_NOTE = "</textarea><img src=x onerror=alert(2)> \u202egnp.exe"
 TOKEN = "s3cret-token-for-tests-only"
+# Each kind of share the public may not read: a direct chat, an invite-only room, a followers-only
+# status, a direct status (place, sharer, visibility, source).
+PRIVATE = pytest.mark.parametrize("place, who, visibility, source", PRIVATE_KINDS,
+                                  ids=["direct chat", "private room", "followers-only", "direct status"])
 
 
 async def test_links_are_listed_newest_first_a_page_at_a_time_to_the_end(store: Store):
@@ -25,11 +32,13 @@ async def test_links_are_listed_newest_first_a_page_at_a_time_to_the_end(store: 
     assert seen == [ids[:-3:-1], ids[2:0:-1], ids[:1]]
 
 
-async def test_a_link_says_what_the_public_may_read_of_it_and_where_its_page_is(store: Store):
+@PRIVATE
+async def test_a_link_says_what_the_public_may_read_of_it_and_where_its_page_is(store: Store, place, who, visibility,
+                                                                                source):
     [link_id] = await share(store, "https://example.org/post?id=7&utm_source=x #Rust #async", hours_ago=3,
                             title=HOSTILE_TITLE, note=HOSTILE_NOTE)
-    await share(store, "https://example.org/post?id=7", hours_ago=2, who=("@bob:x", "Bob"), place="!dm:x",
-                visibility=Visibility.DIRECT, note="private words")
+    await share(store, "https://example.org/post?id=7 #whispered", hours_ago=2, who=who, place=place,
+                visibility=visibility, source=source, note="private words")
     async with serving(store) as client:
         answer = await client.get(f"/api/links/{link_id}")
         link = await answer.json()
@@ -40,7 +49,7 @@ async def test_a_link_says_what_the_public_may_read_of_it_and_where_its_page_is(
     assert link["first_shared_at"] == "2026-11-30T09:00:00Z"
     assert link["shares"] == [{"by": "Alice", "source": "matrix", "place": "!pub:x", "at": "2026-11-30T09:00:00Z"}]
     assert link["page"] == f"{BASE_URL}/links/{link_id}"
-    assert "private words" not in str(link) and "Bob" not in str(link)
+    assert "private words" not in str(link) and "Canaryname" not in str(link) and "whispered" not in str(link)
 
 
 async def test_links_filter_by_tag_dates_and_words(store: Store):
@@ -72,8 +81,12 @@ async def test_a_bad_filter_gets_400_and_one_line_saying_what_is_expected(store:
         assert answer.status == 400 and "q: say what to search for" in (await answer.json())["error"]
 
 
-async def test_a_link_nobody_shared_publicly_is_404_as_is_an_unknown_address(store: Store):
-    [secret] = await share(store, "https://secret.example/x", hours_ago=1, place="!dm:x", visibility=Visibility.DIRECT)
+@PRIVATE
+async def test_a_link_nobody_shared_publicly_is_404_as_is_an_unknown_address(store: Store, place, who, visibility,
+                                                                             source):
+    await share(store, "https://example.org/public", hours_ago=2)
+    [secret] = await share(store, "https://secret.example/x", hours_ago=1, who=who, place=place, visibility=visibility,
+                           source=source)
     async with serving(store) as client:
         for path, said in [(f"/api/links/{secret}", f"There is no link #{secret}."),
                            ("/api/links/99999", "There is no link #99999."),
@@ -83,20 +96,25 @@ async def test_a_link_nobody_shared_publicly_is_404_as_is_an_unknown_address(sto
             assert said in (await answer.json())["error"]
 
 
-async def test_tags_are_counted_from_public_shares_with_their_pages(store: Store):
+@PRIVATE
+async def test_tags_are_counted_from_public_shares_with_their_pages(store: Store, place, who, visibility, source):
     await share(store, "https://example.org/a #rust #web", hours_ago=3)
     await share(store, "https://example.org/b #rust", hours_ago=2)
-    await share(store, "https://example.org/c #secret", hours_ago=1, place="!dm:x", visibility=Visibility.DIRECT)
+    await share(store, "https://example.org/c #secret", hours_ago=1, who=who, place=place, visibility=visibility,
+                source=source)
+    await share(store, "https://example.org/a #rust #whispered", hours_ago=1, who=who, place=place,
+                visibility=visibility, source=source)
     async with serving(store) as client:
         body = await (await client.get("/api/tags")).json()
     assert body["tags"] == [{"tag": "rust", "count": 2, "page": f"{BASE_URL}/tags/rust"},
                             {"tag": "web", "count": 1, "page": f"{BASE_URL}/tags/web"}]
 
 
-async def test_search_is_the_bots_search_of_the_published_view(store: Store):
+@PRIVATE
+async def test_search_is_the_bots_search_of_the_published_view(store: Store, place, who, visibility, source):
     [found] = await share(store, "https://example.org/a #rust", hours_ago=3, note="borrow checker tricks")
-    await share(store, "https://example.org/b", hours_ago=2, place="!dm:x", visibility=Visibility.DIRECT,
-                note="borrow secrets")
+    await share(store, "https://example.org/b", hours_ago=2, who=who, place=place, visibility=visibility,
+                source=source, note="borrow secrets")
     await share(store, "https://example.org/c", hours_ago=2, source=Source.FEED, place="https://feed.example/atom",
                 who=("https://feed.example/atom", "Feed"), links=("https://example.org/c",), title="Checker news")
     async with serving(store) as client:

@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 import feedparser
 
 from watchbot.formats.atom import entry_id
-from watchbot.model import Visibility
 from watchbot.store import Store
 from tests.test_web_api import HOSTILE_NOTE, HOSTILE_TITLE
 from tests.web_serving import BASE_URL, serving, share
+from tests.test_web_api import PRIVATE
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -49,10 +49,12 @@ async def test_hostile_titles_and_notes_are_escaped_text_in_the_feed(store: Stor
     assert not feed.bozo and feed.entries[0].title == HOSTILE_TITLE
 
 
-async def test_a_tags_feed_holds_its_tag_only_and_public_shares_only(store: Store):
+@PRIVATE
+async def test_a_tags_feed_holds_its_tag_only_and_public_shares_only(store: Store, place, who, visibility, source):
     await share(store, "https://example.org/a #rust", hours_ago=3)
     await share(store, "https://example.org/b #python", hours_ago=2)
-    await share(store, "https://example.org/c #rust", hours_ago=1, place="!dm:x", visibility=Visibility.DIRECT)
+    await share(store, "https://example.org/c #rust", hours_ago=1, who=who, place=place, visibility=visibility,
+                source=source)
     async with serving(store) as client:
         answer = await client.get("/feeds/tags/Rust.atom")
         feed = feedparser.parse(await answer.read())

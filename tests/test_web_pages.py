@@ -71,12 +71,25 @@ async def filled(store: Store) -> Store:
     return store
 
 
+# What each route must show of the public shares beside the canaries: an empty page fails.
+SHOWN = {
+    "/": "python.example/whatsnew", "/tags": 'href="/tags/rust"', "/tags/rust": "rust.example/async",
+    "/tags/security": 'href="/links/2"', "/weeks": f'href="/weeks/{LAST_WEEK}"',
+    f"/weeks/{LAST_WEEK}": 'href="/links/1"', "/links/1": "https://rust.example/async",
+    "/links/2": "https://evil.example/page", "/search?q=rust": 'href="/links/1"',
+    "/search?q=security": 'href="/links/2"', "/search": "Words to find", "/about": "forget me",
+    "/api/digests": f"/weeks/{LAST_WEEK}", f"/api/digests/{LAST_WEEK}": "https://rust.example/async",
+    "/feeds/digests.atom": f"/weeks/{LAST_WEEK}", "/style.css": "body", "/favicon.svg": "<svg",
+}
+
+
 @pytest.mark.parametrize("path", PAGES + DATA)
 async def test_every_route_answers_with_the_strict_headers_and_no_private_canary(filled: Store, path: str):
     async with web_client(filled) as client:
         response = await client.get(path)
         body = await response.text()
     assert response.status == 200, body[:300]
+    assert SHOWN[path] in body, body[:300]
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
     assert "script-src" not in response.headers["Content-Security-Policy"]  # default-src 'none': no script

@@ -30,6 +30,13 @@ HOSTILE_NAME = "Mallory <svg onload=alert(3)>"
 CANARIES = ("CANARYURL", "canarytag", "canarynote", "CANARYTITLE", "CANARYDESC", "Canaryname", "canaryid",
             "CANARYPATH")
 _events = count(1)
+# (place, sharer, visibility, source) of each kind of share the public may not read.
+PRIVATE_KINDS = (
+    ("!dm:x", ("@canaryid:x", "Canaryname"), Visibility.DIRECT, Source.MATRIX),
+    ("!secret:x", ("@canaryidroom:x", "Canaryname in a room"), Visibility.PRIVATE, Source.MATRIX),
+    ("social.example", ("canaryid@social.example", "Canaryname followers"), Visibility.PRIVATE, Source.MASTODON),
+    ("social.example", ("canaryiddm@social.example", "Canaryname direct"), Visibility.DIRECT, Source.MASTODON),
+)
 
 
 def web_options(**more) -> WebOptions:
@@ -43,7 +50,7 @@ def post(text: str, at: datetime, *, who: tuple[str, str] = ("@alice:x", "Alice"
 
 
 async def fill(store: Store) -> None:
-    """Last week: a public link, a hostile one, and a private share (with canaries) of the first;
+    """Last week: a public link, a hostile one, and private shares (with canaries) of the first;
     this week: one more public link. Last week's digest is posted to a room."""
     last = last_period(SCHEDULE, UTC, NOW)
     day = last.start + timedelta(days=2)
@@ -51,10 +58,13 @@ async def fill(store: Store) -> None:
                                 note="A good read"), Rules())
     await file_post(store, post("https://evil.example/page #security", day + timedelta(hours=1),
                                 who=("@mallory:x", HOSTILE_NAME), title=HOSTILE_TITLE, note=HOSTILE_NOTE), Rules())
-    await file_post(store, post("https://rust.example/async?utm_campaign=CANARYURL and "
-                                "https://secret.example/CANARYPATH #canarytag", day + timedelta(hours=2),
-                                who=("@canaryid:x", "Canaryname"), place="!dm:x", visibility=Visibility.DIRECT,
-                                note="canarynote", title="CANARYTITLE", description="CANARYDESC"), Rules())
+    # The same canaries from every kind of share that is never published: a direct chat, an
+    # invite-only room, a followers-only status and a direct one (the same links: no new number).
+    for place, who, visibility, source in PRIVATE_KINDS:
+        await file_post(store, post("https://rust.example/async?utm_campaign=CANARYURL and "
+                                    "https://secret.example/CANARYPATH #canarytag", day + timedelta(hours=2),
+                                    who=who, place=place, visibility=visibility, source=source,
+                                    note="canarynote", title="CANARYTITLE", description="CANARYDESC"), Rules())
     now_period = current_period(SCHEDULE, UTC, NOW)
     await file_post(store, post("https://python.example/whatsnew #python", now_period.start + timedelta(days=1),
                                 who=("@bob:x", "Bob")), Rules())
