@@ -173,9 +173,10 @@ def status(kind: Kind, who: tuple[str, str], content: str, hours_ago: float, *, 
            tags: tuple[str, ...] = ()) -> dict:
     """A status as the Mastodon API gives it, mentioning the bot."""
     acct, name = who
-    mention = f'<span class="h-card"><a href="https://{INSTANCE}/@watch" class="u-url mention">@<span>watch</span></a></span>'
-    hashtags = " ".join(f'<a href="https://{INSTANCE}/tags/{tag}" class="mention hashtag" rel="tag">#<span>{tag}</span></a>'
-                        for tag in tags)
+    mention = (f'<span class="h-card"><a href="https://{INSTANCE}/@watch" class="u-url mention">'
+               f'@<span>watch</span></a></span>')
+    hashtags = " ".join(f'<a href="https://{INSTANCE}/tags/{tag}" class="mention hashtag" rel="tag">'
+                        f'#<span>{tag}</span></a>' for tag in tags)
     return {"id": str(next(_events)), "uri": uri or f"https://{INSTANCE}/users/{acct}/statuses/{next(_events)}",
             "visibility": kind.status_visibility,
             "created_at": (utcnow() - timedelta(hours=hours_ago)).isoformat().replace("+00:00", "Z"),
@@ -257,7 +258,8 @@ async def arrive(arrival: str, store: Store, pages: PageServer, enricher: Enrich
     elif arrival == "edit":  # each private message edited to share the link
         await file_post(store, await public_post(store, pages, 5), Rules())
         for n, kind in enumerate(KINDS[lead:] + KINDS[:lead]):
-            event_id = f"$edit-{kind.code}" if kind.network is Source.MATRIX else f"https://{INSTANCE}/s/edit-{kind.code}"
+            event_id = (f"$edit-{kind.code}" if kind.network is Source.MATRIX
+                        else f"https://{INSTANCE}/s/edit-{kind.code}")
             await file_post(store, await private_post(kind, store, pages, 4 - n / 60, links=False, event_id=event_id),
                             Rules())
             await refile_post(store, await private_post(kind, store, pages, 4 - n / 60, event_id=event_id), Rules())
@@ -373,7 +375,8 @@ def digest_as(render: Callable[[Digest], object], place: str | None = None) -> R
 def outlet_parts(outlet, place: str | None = None) -> Read:
     """The parts an outlet would post (each outlet's own rendering; its digest scoped as it is)."""
     async def run(scene: Scene) -> str:
-        return "\n".join(f"{part.text}\n{part.html or ''}" for part in outlet.parts(await the_digest(scene.store, place), UTC))
+        parts = outlet.parts(await the_digest(scene.store, place), UTC)
+        return "\n".join(f"{part.text}\n{part.html or ''}" for part in parts)
     return run
 
 
