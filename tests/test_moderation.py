@@ -15,8 +15,8 @@ from watchbot.commands import Caller, Desk, DeskOptions, DigestOptions, parse_co
 from watchbot.commands.registry import refusal_of
 from watchbot.config import Settings
 from watchbot.intake import Rules, file_post
-from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.model import Post, Source, utcnow
+from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.network import Networks, Offers
 from watchbot.policy import Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store

@@ -24,7 +24,7 @@ import html
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 from itertools import count
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.page_server import PageServer, serving_pages
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
 from watchbot.config import Settings
-from watchbot.digest.build import Digest, build_digest
+from watchbot.digest.build import Digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
 from watchbot.digest.schedule import Period, week_of
 from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
