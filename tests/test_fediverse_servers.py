@@ -187,7 +187,7 @@ async def test_an_older_store_named_by_the_api_address_is_renamed_and_its_digest
         await asyncio.wait_for(adapter.ready.wait(), 20)
         [shared] = (await store.get_link(1)).shares
         assert (shared.place, shared.sharer_id) == ("social.example", "alice@social.example")
-        [result] = await DigestScheduler(SchedulerOptions.from_settings(adapter.settings), store, [adapter]).post(period)
+        [result] = await DigestScheduler(SchedulerOptions(zone=adapter.options.zone), store, [adapter]).post(period)
         assert result.status == "already", result
         assert await store.get_cursor(CURSOR) is not None
     assert await bot_statuses(other_server, scene.bot) == []
