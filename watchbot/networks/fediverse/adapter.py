@@ -55,6 +55,7 @@ from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, r
 from watchbot.isolation import Isolation, one_line
 from watchbot.model import Visibility
 from watchbot.networks.fediverse import outbox as owing
+from watchbot.options import named_in
 from watchbot.network import Networks, Offers
 from watchbot.networks.fediverse.budget import Budget
 from watchbot.networks.fediverse.events import (
@@ -122,8 +123,7 @@ class FediverseOptions:
 
     @classmethod
     def from_settings(cls, settings) -> FediverseOptions:
-        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
+        return named_in(cls, settings)
 
 
 class FediverseAdapter:

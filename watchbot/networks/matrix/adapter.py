@@ -71,6 +71,7 @@ from watchbot.networks.matrix.events import (
     txn_id,
 )
 from watchbot.health import Pulse
+from watchbot.options import named_in
 from watchbot.network import Networks, Offers
 from watchbot.outbox import CannotSend, Sender, TryLater
 from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
@@ -136,8 +137,7 @@ class MatrixOptions:
 
     @classmethod
     def from_settings(cls, settings) -> MatrixOptions:
-        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
+        return named_in(cls, settings)
 
 
 class MatrixAdapter:
