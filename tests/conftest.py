@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import os
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +24,47 @@ def pytest_report_header(config) -> list[str]:
         return ["PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip"]
     pg_bin = find_pg_bin()
     return [describe_pg_bin(pg_bin) if pg_bin else "PostgreSQL binaries: none found"]
+
+
+#: After a test's timeout (pyproject.toml, pytest-timeout), the seconds its teardown may take.
+TEARDOWN_AFTER_TIMEOUT = 60
+_TIMED_OUT = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "Timeout (>" in str(report.longrepr):
+        item.stash[_TIMED_OUT] = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A test stopped by its timeout (SIGALRM) may leave a thread hung, that its event loop's
+    teardown then waits for forever: after TEARDOWN_AFTER_TIMEOUT more seconds the run ends,
+    naming the test and showing every thread's stack, rather than hanging."""
+    if not item.stash.get(_TIMED_OUT, False):
+        yield
+        return
+
+    def give_up() -> None:
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)  # what follows reaches the terminal
+        sys.stderr.write(f"\n{item.nodeid}: timed out, then its teardown hung for {TEARDOWN_AFTER_TIMEOUT} s; "
+                         "ending the run (the stacks of every thread follow)\n")
+        sys.stderr.flush()
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    timer = threading.Timer(TEARDOWN_AFTER_TIMEOUT, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.fixture(scope="session")
