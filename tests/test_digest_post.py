@@ -15,8 +15,8 @@ import pytest
 
 from tests.mastodon_server import MastodonServer
 from tests.matrix_helpers import wait_for_event
-from tests.waiting import until
 from tests.test_matrix_bot import Scene, direct_chat_with_bot, room_with_bot, say
+from tests.waiting import until
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
