@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["until", "until_sync"]
+__all__ = ["until"]
 
 #: How often a condition is looked at again; short, since each look is cheap.
 EVERY = 0.05
@@ -39,14 +39,3 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 30, *, eve
             raise TimeoutError(f"waited {timeout:g} s for {what}; last seen: {result!r}")
         await asyncio.sleep(every)
 
-
-def until_sync(check: Callable[[], Any], what: str, timeout: float = 30, *, every: float = EVERY) -> Any:
-    """:func:`until` for plain (not async) tests."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"waited {timeout:g} s for {what}; last seen: {result!r}")
-        time.sleep(every)
