@@ -15,6 +15,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from tests.page_server import PageServer, serving_pages
+from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.enrich.worker import Enricher
 from watchbot import __version__
@@ -90,6 +91,12 @@ async def test_every_fetch_names_the_operators_contact_so_site_owners_can_reach_
                       "+https://watch.example/about)"]
 
 
+async def page_read(store: Store, link_id: int):
+    """The link's record once its page has been read."""
+    record = await store.get_link(link_id)
+    return record if record.page.state is PageState.OK else None
+
+
 async def test_the_worker_fetches_what_is_filed_while_it_runs(store: Store, enricher: Enricher, pages: PageServer,
                                                              monkeypatch):
     import watchbot.enrich.worker as worker
@@ -99,11 +106,7 @@ async def test_the_worker_fetches_what_is_filed_while_it_runs(store: Store, enri
     task = asyncio.create_task(enricher.run())
     try:
         link_id = await share(store, url)
-        for _ in range(200):
-            record = await store.get_link(link_id)
-            if record.page.state is PageState.OK:
-                break
-            await asyncio.sleep(0.05)
+        record = await until(lambda: page_read(store, link_id), "the page to be read")
         assert record.link.title == "Kernel 7.0 released"
     finally:
         task.cancel()

@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import delete
 
 from tests.page_server import PageServer, serving_pages
+from tests.waiting import until
 from watchbot.feeds import Alert, FeedDisabled, FeedError, FeedOptions, FeedPoller, Result
 from watchbot.feeds.poller import BACKOFF_CEILING, MAX_FEED_BYTES
 from watchbot.fetch import FetchOptions, GuardedClient, parse_allow_networks
@@ -470,10 +471,7 @@ async def test_the_worker_polls_what_is_due_alerts_and_tells_until_cancelled(
     clock.advance(EVERY)
     worker = asyncio.create_task(poller.run())
     try:
-        for _ in range(100):
-            if len(told) == 2:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(told) == 2, "the alert and the notice of the feed disabled")
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)

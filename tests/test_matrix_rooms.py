@@ -19,6 +19,7 @@ from tests.test_matrix_bot import (
     room_with_bot,
     say,
 )
+from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.model import Visibility
 from watchbot.store import Store
@@ -154,11 +155,12 @@ async def test_rooms_lists_the_rooms_and_set_changes_them_from_now_on_or_for_the
         # Once the bot is out of the room, it is no longer listed.
         await owner_client.room_kick(room_id, scene.bot.user_id)
         await wait_for_event(owner_client, room_id, is_membership(scene.bot.user_id, "leave"))
-        for _ in range(100):
-            if not (await RoomStore(store).get(room_id)).joined:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: left(store, room_id), "the room to be marked left")
         assert room_id not in await asyncio.to_thread(watchbot, scene, "rooms")
+
+
+async def left(store: Store, room_id: str) -> bool:
+    return not (await RoomStore(store).get(room_id)).joined
 
 
 async def test_a_room_opened_to_the_public_by_its_admin_is_public_from_then_on_and_says_so(scene: Scene):
