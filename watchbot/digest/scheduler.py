@@ -75,7 +75,7 @@ class DigestScheduler:
         self.networks = networks  # read at each check: a network may join after the scheduler is built
         self.clock = clock
         self.wait = wait
-        self.runs = DigestRuns(store)
+        self.runs = DigestRuns(store, clock=clock)
         self._favourites: dict[str, int] = {}  # status URI -> favourites, as of the last recheck
         self._wake = asyncio.Event()
 

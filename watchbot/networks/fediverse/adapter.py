@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 from urllib.parse import urlsplit
@@ -53,7 +54,7 @@ from watchbot.commands import Caller, Desk, parse_command
 from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
-from watchbot.model import Visibility
+from watchbot.model import Visibility, utcnow
 from watchbot.networks.fediverse import outbox as owing
 from watchbot.options import named_in
 from watchbot.network import Networks, Offers
@@ -134,7 +135,9 @@ class FediverseAdapter:
     offers = Offers(streaming=True, editing=True, reactions=False, drafts=False, rechecks=True)
 
     def __init__(self, options: FediverseOptions, store: Store, rules: Rules, *, desk: Desk,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, wall_clock: Callable[[], datetime] = utcnow) -> None:
+        """`clock` paces the polls (monotonic time, waits); `wall_clock` says what time it is
+        where the date is recorded (the outbox's start, the digest's pieces): bot.py's clock."""
         settings = options
         self.desk = desk
         self.options = options
@@ -144,6 +147,7 @@ class FediverseAdapter:
         # The account's domain once connected (connect()): it names places, outlets and accounts.
         self.instance = self.api_host
         self.clock = clock or Clock()
+        self.wall_clock = wall_clock
         self.pace = PollPace(idle=float(settings.fediverse_poll_seconds))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
@@ -165,7 +169,8 @@ class FediverseAdapter:
         self.pulse = Pulse(store, SOURCE)
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
-                                                     settings.fediverse_instance, lambda: self.own_id))
+                                                     settings.fediverse_instance, lambda: self.own_id,
+                                                     clock=wall_clock))
 
     @classmethod
     def from_settings(cls, settings, store: Store, rules: Rules, **more) -> FediverseAdapter:
@@ -255,7 +260,7 @@ class FediverseAdapter:
             return []
         return [MastodonDigestOutlet(self.instance, self.store, self._api, self.limits,
                                      language=self.options.digest_language,
-                                     archive_for=self.options.digest_archive_for)]
+                                     archive_for=self.options.digest_archive_for, clock=self.wall_clock)]
 
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """An alert feed's new entry on the bot's account, unlisted, when the settings ask for it

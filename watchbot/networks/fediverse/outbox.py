@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from mastodon import (
@@ -94,7 +95,7 @@ class Delivery:
     """`deliver(item)` for the outbox's Sender: posts one row, returns the server's id for it."""
 
     def __init__(self, store: Store, call: Call, limits: Callable[[], StatusLimits], instance: str,
-                 own_id: Callable[[], str]) -> None:
+                 own_id: Callable[[], str], *, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.call = call
         self.limits = limits
@@ -102,7 +103,7 @@ class Delivery:
         self.own_id = own_id
         # Owed before this process started: one of them may have been posting when the last one
         # died, so the server is asked before it is posted (servers that ignore the key).
-        self.started = utcnow()
+        self.started = clock()
 
     async def __call__(self, item: OutboxItem) -> str | None:
         try:
