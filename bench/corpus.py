@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watchbot.digest.schedule import Period, last_period  # noqa: E402
+from watchbot.digest.schedule import last_period  # noqa: E402
+from watchbot.model import Period  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
 BUILDER_VERSION = 3  # raise it when what is built here changes (2, 3: the public view filled, pages' fetched_url)

@@ -11,9 +11,9 @@ from watchbot.commands import Caller, parse_command, run_command
 from watchbot.digest.build import build_digest
 from watchbot.digest.preview import preview
 from watchbot.digest.render import render_markdown, render_matrix
-from watchbot.digest.schedule import Period, check_schedule, current_period, last_period, week_bounds, week_of
+from watchbot.digest.schedule import check_schedule, current_period, last_period, week_bounds, week_of
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, Visibility
+from watchbot.model import Period, Post, Source, Visibility
 from watchbot.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -20,10 +20,10 @@ from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
 from watchbot.digest.post import DigestSendError, Part, post_digest
-from watchbot.digest.schedule import Period, last_period, week_of
+from watchbot.digest.schedule import last_period, week_of
 from watchbot.digest.scheduler import FIRST_START, DigestScheduler
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, utcnow
+from watchbot.model import Period, Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
 from watchbot.networks.fediverse_events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter

@@ -28,13 +28,13 @@ from watchbot.commands import Caller, parse_command, run_command
 from watchbot.config import Settings
 from watchbot.digest.build import build_digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
-from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.schedule import week_of
 from watchbot.enrich.worker import Enricher
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.formats import write_export
 from watchbot.intake import Rules, describe, file_post, refile_post
 from watchbot.links import HOST_TRACKING_PARAMS, TRACKING_PARAMS
-from watchbot.model import Post, Source, Visibility, utcnow
+from watchbot.model import Period, Post, Source, Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role
 from watchbot.store import Store

@@ -9,9 +9,9 @@ import pytest
 
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, Visibility
+from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility
 from watchbot.policy import Power, Role
-from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, join_notice, treatment_of
+from watchbot.rooms import RoomState, digest_here, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.rooms import RoomStore
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 from yarl import URL
 
+from watchbot.accounts import canonical_account
 from watchbot.config import Settings
 from watchbot.model import Post, utcnow
 from watchbot.policy import (
@@ -27,7 +28,6 @@ from watchbot.policy import (
     Role,
     allowed_host,
     blocked_host,
-    canonical_account,
     elsewhere,
     may_moderate,
     normalise_pattern,

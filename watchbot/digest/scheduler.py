@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from watchbot.config import Settings, parse_duration
 from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.post import DigestSendError, Part, Posted, post_digest
-from watchbot.digest.schedule import Period, current_period, last_period
-from watchbot.model import Source, utcnow
+from watchbot.digest.schedule import current_period, last_period
+from watchbot.model import Period, Source, utcnow
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.waits import event_or_timeout

@@ -49,6 +49,7 @@ from mastodon import (
     StreamListener,
 )
 
+from watchbot.accounts import canonical_account
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
 from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
@@ -75,7 +76,7 @@ from watchbot.networks.fediverse_stream import StreamUnavailable, follow_websock
 from watchbot.networks.fediverse_outbox import Delivery, refused_as_too_long
 from watchbot.networks.fediverse_text import StatusLimits, fit, limits_from_instance, split_lines
 from watchbot.outbox import Sender
-from watchbot.policy import Role, canonical_account, power_of
+from watchbot.policy import Role, power_of
 from watchbot.store import Store
 from watchbot.model import Owed
 from watchbot.store.outbox import OutboxStore

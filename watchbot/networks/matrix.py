@@ -46,10 +46,9 @@ from watchbot.digest.build import Digest
 from watchbot.digest.post import DigestSendError, Part
 from watchbot.digest import render
 from watchbot.digest.render import render_matrix_parts
-from watchbot.digest.schedule import Period
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
-from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
+from watchbot.model import PUBLIC, Audience, Period, RoomRecord, Source, Treatment, Visibility, utcnow
 from watchbot.moderation import Moderation
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix_events import (
@@ -74,7 +73,7 @@ from watchbot.networks.matrix_events import (
 )
 from watchbot.health import Pulse
 from watchbot.outbox import CannotSend, Sender, TryLater
-from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
+from watchbot.rooms import RoomState, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.digests import DRAFT_PREFIX, DigestRuns
 from watchbot.store.outbox import OutboxItem

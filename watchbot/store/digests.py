@@ -15,8 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.digest.schedule import Period
-from watchbot.model import utcnow
+from watchbot.model import Period, utcnow
 from watchbot.published import as_utc
 from watchbot.store.schema import digest_parts, digest_runs
 from watchbot.store.store import Store

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store.schema import link_aliases, link_merges, link_pages, links, moderation_log, share_tags, shares
-from watchbot.store.store import LINK_ID_BY_KEY, Store, log_target
+from watchbot.store.modlog import log_target
+from watchbot.store.store import LINK_ID_BY_KEY, Store
 
 # Fetched again when due; ok, dead and refused pages wait for `watchbot links refresh`.
 _RETRYABLE = (PageState.PENDING.value, PageState.FAILED.value)

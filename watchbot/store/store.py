@@ -47,6 +47,7 @@ from watchbot.model import (
 from watchbot.published import view_of
 from watchbot.store import database
 from watchbot.store.database import StoreUnavailable
+from watchbot.store.modlog import log_action, log_target
 from watchbot.store.prepared import Prepared
 from watchbot.store.published import PublishedReader
 from watchbot.store.search import link_of_row, operator_rows, parameters, search_tokens
@@ -56,7 +57,6 @@ from watchbot.store.schema import (
     link_aliases,
     link_pages,
     links,
-    moderation_log,
     reactions,
     replies,
     share_tags,
@@ -595,9 +595,8 @@ class Store:
             gone = bool(self._delete_shares(conn, found))
             if found and actor is not None:
                 url, private = target
-                conn.execute(insert(moderation_log).values(
-                    at=utcnow(), actor=actor, action="remove-shares", target=f"{len(found)} share(s) of {url}",
-                    reason=reason, private_target=private))
+                log_action(conn, actor, "remove-shares", f"{len(found)} share(s) of {url}", reason,
+                           private_target=private)
             return len(found), gone
 
         return await self._write(remove)
@@ -613,8 +612,7 @@ class Store:
                 return None
             url, private = log_target(conn, link_id) or (record.link.url, True)
             conn.execute(delete(links).where(links.c.id == link_id))
-            conn.execute(insert(moderation_log).values(
-                at=utcnow(), actor=actor, action="remove-link", target=url, reason=reason, private_target=private))
+            log_action(conn, actor, "remove-link", url, reason, private_target=private)
             return record
 
         return await self._write(remove)
@@ -773,16 +771,6 @@ _SET_CURSOR = {"postgresql": Prepared(_set_cursor_statement(postgresql)),
 # A page fetched from another URL than the published one is fetched again from that one (pending
 # pages are due anyway; a refused one would be refused again, its host being the same).
 _REFETCHED = (PageState.OK, PageState.FAILED, PageState.DEAD)
-
-
-def log_target(conn: Connection, link_id: int) -> tuple[str, bool] | None:
-    """How the moderation log names a link: its published URL, or (no share of it may be
-    published) the URL as stored, marked private so modlog shows it in moderators' rooms only.
-    None when there is no such link."""
-    row = conn.execute(select(links.c.url, links.c.published_url).where(links.c.id == link_id)).first()
-    if row is None:
-        return None
-    return (row.published_url, False) if row.published_url else (row.url, True)
 
 
 def _share_values(link_id: int, new: NewShare) -> dict:

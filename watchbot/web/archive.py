@@ -18,10 +18,10 @@ from aiohttp import web
 
 from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.render import render_json, render_matrix, summary
-from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.schedule import week_of
 from watchbot.formats.atom import ATOM_NAMESPACE, atom_time
 from watchbot.formats.published import one_line, xml_safe
-from watchbot.model import PUBLIC
+from watchbot.model import PUBLIC, Period
 from watchbot.store.digests import DigestRuns
 from watchbot.web.site import SITE, Site
 
