@@ -3,7 +3,7 @@
 Every link has its page row (fetched: title, site, description), and its search document holds
 what filing and fetching put there (URL, page title and description, the note, the tags); every
 share is public, so the public view (published URL and text, page fetched from that URL) is the
-same, as `Store.rebuild_search_document` would write it. One
+same, as `links.rebuild_search_document` would write it. One
 sharer (HEAVY_SHARER) has thousands of earlier shares, spread over the three years; a tenth of
 the week's links were shared before as well (a link shared again). Links grow in time with their
 number, as they do in a real store: three years of links, then the week's.

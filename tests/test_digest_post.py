@@ -29,7 +29,9 @@ from watchbot.networks.fediverse_events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
 from watchbot.store import digests as digest_store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
 
 UTC = Settings(_env_file=None).zone
 _events = count(1)
@@ -178,7 +180,7 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
     older = last_period(settings.digest_schedule, settings.zone, latest.start)
     for period in (older, latest):  # the bot was down at both scheduled times
         await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
-    await store.set_cursor(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
+    await CursorStore(store).set(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
     outlet = RecordingOutlet()
     task = asyncio.create_task(DigestScheduler(settings, store, [OneOutletNetwork(outlet)]).run())
     try:
@@ -235,7 +237,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
         await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
         await say(bob_client, room_id, "https://lwn.net/Articles/1001/ and https://rust-lang.org/ #rust")
         for _ in range(200):
-            if await store.count_links() == 2:
+            if await LinkStore(store).count_links() == 2:
                 break
             await asyncio.sleep(0.05)
         period = this_hour()
@@ -435,7 +437,7 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
         await say(alice_client, room_id, "https://kept.example/ #rust")
         await say(bob_client, room_id, "https://bobs.example/ #rust")
         for _ in range(200):
-            if await store.count_links() == 2 and adapter.digest_outlets():
+            if await LinkStore(store).count_links() == 2 and adapter.digest_outlets():
                 break
             await asyncio.sleep(0.05)
         scheduler = DigestScheduler(settings, store, [adapter])
@@ -473,7 +475,7 @@ async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_ch
         adapter.settings = settings
         await say(bob_client, room_id, "https://reviewed.example/ #rust")
         for _ in range(200):
-            if await store.count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():
+            if await LinkStore(store).count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():
                 break
             await asyncio.sleep(0.05)
         scheduler = DigestScheduler(settings, store, [adapter])

@@ -15,6 +15,7 @@ from watchbot.intake import Rules
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.policy import STORE_WIDE_REFUSALS
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 
 
 def body_starting(text: str):
@@ -48,7 +49,7 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_
             assert alert.source["content"]["msgtype"] == "m.notice"
             assert "CVE-2026-1111" in alert.source["content"]["body"]
             assert "https://www.cve.org/CVERecord?id=CVE-2026-1111" in alert.source["content"]["formatted_body"]
-            [link] = [link for link in await store.list_links() if link.url == TWO[1]]
+            [link] = [link for link in await LinkStore(store).list_links() if link.url == TWO[1]]
             assert link.tags == ("security", "security-advisories")
         finally:
             task.cancel()

@@ -2,7 +2,7 @@
 
 Answers hold only what their audience may read (the caller's `Audience`: the public in a group
 room or on the fediverse, the place itself in a private room or direct chat): every link shown
-is a PublishedLink read through `store.published(audience)`, never a full record.
+is a PublishedLink read through `PublishedReader(store, audience)`, never a full record.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from watchbot.moderation import MEMBER_COMMANDS, MODERATOR_COMMANDS, Moderation,
 from watchbot.policy import STORE_WIDE_REFUSALS, Power, Role, elsewhere, may_change, reaches_store
 from watchbot.published import LinkSummary, PublishedLink, view_of
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
 
 if TYPE_CHECKING:
     from watchbot.feeds.poller import FeedPoller
@@ -129,7 +131,7 @@ async def _help(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
 async def _search(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     if not args:
         return _lines(["Search for what? Example: search rust async"])
-    found = await store.published(caller.audience).search(" ".join(args), limit=MAX_LISTED)
+    found = await PublishedReader(store, caller.audience).search(" ".join(args), limit=MAX_LISTED)
     if not found:
         return _lines([f"Nothing found for “{' '.join(args)}”."])
     return _listing(found, zone)
@@ -139,7 +141,7 @@ async def _recent(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     count = _number(args[0]) if args else 5
     if count is None or not 1 <= count <= MAX_LISTED:
         return _lines([f"recent takes a number from 1 to {MAX_LISTED}, such as: recent 5"])
-    links = await store.published(caller.audience).recent(limit=count)
+    links = await PublishedReader(store, caller.audience).recent(limit=count)
     if not links:
         return _lines(["Nothing shared yet."])
     return _listing(links, zone)
@@ -150,14 +152,14 @@ async def _top(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     days = {"week": 7, "month": 30}.get(period)
     if days is None:
         return _lines(["top takes week or month, such as: top month"])
-    ranked = await store.published(caller.audience).top(since=utcnow() - timedelta(days=days), limit=MAX_LISTED)
+    ranked = await PublishedReader(store, caller.audience).top(since=utcnow() - timedelta(days=days), limit=MAX_LISTED)
     if not ranked:
         return _lines([f"Nothing shared this {period}."])
     return _listing([link for link, _ in ranked], zone, heading=f"Most shared this {period}:")
 
 
 async def _tags(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
-    counts = await store.published(caller.audience).tag_counts()
+    counts = await PublishedReader(store, caller.audience).tag_counts()
     if not counts:
         return _lines(["No tags yet."])
     return _lines([", ".join(f"{tag} ({count})" for tag, count in counts[:30])])
@@ -167,7 +169,7 @@ async def _show(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     link_id = _number(args[0]) if args else None
     if link_id is None:
         return _lines(["Usage: show ID, such as: show 12"])
-    link = await store.published(caller.audience).link(link_id)
+    link = await PublishedReader(store, caller.audience).link(link_id)
     if link is None:
         return _lines([f"There is no link #{link_id}."])  # private links do not exist here
     lines = [_describe_link(link, zone)]
@@ -191,7 +193,7 @@ async def _tag(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     mine = await _changeable(store, link_id, caller, "tag")
     if isinstance(mine, Reply):
         return mine
-    record = await store.change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
+    record = await LinkStore(store).change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
     if record is None:
         return _lines([f"There is no link #{link_id}."])  # removed meanwhile
     seen = view_of(record, caller.audience)  # the tags this room may see, not every share's
@@ -208,13 +210,13 @@ async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
     if isinstance(mine, Reply):
         return mine
     if reaches_store(caller.power):  # the whole link, logged
-        removed = await store.remove_link(link_id, actor=caller.user_id, reason="chat command")
+        removed = await LinkStore(store).remove_link(link_id, actor=caller.user_id, reason="chat command")
         if removed is None:
             return _lines([f"There is no link #{link_id}."])
         return _lines([f"Removed #{link_id} and its {removed.link.share_count} share(s)."])
     own = all(share.sharer_id == caller.user_id for share in mine)
-    count, link_gone = await store.remove_shares(link_id, [share.id for share in mine],
-                                                 actor=None if own else caller.user_id, reason="chat command")
+    count, link_gone = await LinkStore(store).remove_shares(link_id, [share.id for share in mine],
+                                                            actor=None if own else caller.user_id, reason="chat command")
     gone = " (and the link with it)." if link_gone else "."
     if own:
         return _lines([f"Removed your share of #{link_id}{gone}"])
@@ -224,7 +226,7 @@ async def _rm(store: Store, args, caller: Caller, zone: ZoneInfo) -> Reply:
 async def _changeable(store: Store, link_id: int, caller: Caller, verb: str) -> list[Share] | Reply:
     """The shares of a link the caller may remove or retag (policy.may_change), or the answer
     saying who may."""
-    record = await store.get_link(link_id)
+    record = await LinkStore(store).get_link(link_id)
     mine = [share for share in record.shares
             if may_change(caller.power, caller.user_id, share.sharer_id, share.place)] if record else []
     if mine:

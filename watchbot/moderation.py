@@ -38,6 +38,7 @@ from watchbot.policy import (
 )
 from watchbot.store import Store
 from watchbot.store.moderation import ModerationStore
+from watchbot.store.published import PublishedReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,7 @@ async def run_moderation(moderation: Moderation, name: str, args: tuple[str, ...
         if link_id is None:
             return Said(["Usage: report ID [reason], such as: report 12 spam"])
         # The public view only: the notice may go to the room the report came from.
-        link = await moderation.store.published().link(link_id)
+        link = await PublishedReader(moderation.store).link(link_id)
         if link is None:
             return Said([f"There is no link #{link_id}."])  # private links do not exist here
         reason = " ".join(args[1:]) or None

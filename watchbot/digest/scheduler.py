@@ -21,7 +21,11 @@ from watchbot.digest.post import DigestSendError, Part, Posted, post_digest
 from watchbot.digest.schedule import current_period, last_period
 from watchbot.model import Period, Source, utcnow
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
+from watchbot.store.reactions import ReactionStore
 from watchbot.waits import event_or_timeout
 
 log = logging.getLogger(__name__)
@@ -58,11 +62,11 @@ class DigestScheduler:
 
     async def first_start(self, now: datetime | None = None) -> datetime:
         """When this store's scheduler first ran (recorded then, `now` if it is now)."""
-        recorded = await self.store.get_cursor(FIRST_START)
+        recorded = await CursorStore(self.store).get(FIRST_START)
         if recorded is None:
             # A store that posted digests before this was recorded has been running all along.
             recorded = (_LONG_AGO if await self.runs.any_run() else now or utcnow()).isoformat()
-            await self.store.set_cursor(FIRST_START, recorded)
+            await CursorStore(self.store).set(FIRST_START, recorded)
         return datetime.fromisoformat(recorded)
 
     async def check(self, now: datetime, first_start: datetime) -> list[Posted]:
@@ -136,10 +140,10 @@ class DigestScheduler:
         return edited
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
-        records = await self.store.published().shared_between(period.start, period.end)
+        records = await PublishedReader(self.store).shared_between(period.start, period.end)
         matrix_events = [s.event_id for r in records for s in r.shares if s.source is Source.MATRIX and s.event_id]
         reactions = {(Source.MATRIX, event_id): count for event_id, count in
-                     (await self.store.reaction_counts(Source.MATRIX, matrix_events)).items()}
+                     (await ReactionStore(self.store).counts(Source.MATRIX, matrix_events)).items()}
         reactions.update({(Source.MASTODON, uri): count for uri, count in self._favourites.items()})
         return build_digest(records, period, top=self.settings.digest_top, place=place,
                             feed_top=self.settings.feeds_digest_cap, reactions=reactions)
@@ -151,7 +155,7 @@ class DigestScheduler:
         fediverse = [adapter for adapter in self.adapters if hasattr(adapter, "recheck")]
         if not fediverse:
             return {}
-        records = await self.store.published().shared_between(period.start, period.end)
+        records = await PublishedReader(self.store).shared_between(period.start, period.end)
         uris = list(dict.fromkeys(
             share.event_id for record in records for share in record.shares
             if share.source is Source.MASTODON and share.event_id and period.contains(share.shared_at)))
@@ -160,7 +164,7 @@ class DigestScheduler:
             there, favourites[uri] = await fediverse[0].recheck(uri)
             if not there:
                 log.info("digest: %s was deleted; its shares leave the store", uri)
-                await self.store.remove_event_shares(Source.MASTODON, uri)
+                await LinkStore(self.store).remove_event_shares(Source.MASTODON, uri)
         return favourites
 
     async def _wait_until_ready(self) -> None:

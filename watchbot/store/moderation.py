@@ -27,6 +27,8 @@ from watchbot.store.schema import (
     review_queue,
     shares,
 )
+from watchbot.store.cursors import set_cursor_in
+from watchbot.store.links import delete_shares
 from watchbot.store.modlog import log_action
 from watchbot.store.prepared import Prepared
 from watchbot.store.store import Store
@@ -125,7 +127,7 @@ class ModerationStore:
         def hold(conn: Connection) -> int:
             held = self.hold_in(conn, post)
             if cursor is not None:
-                self.store.set_cursor_in(conn, *cursor)
+                set_cursor_in(conn, *cursor)
             return held
 
         return await self.store.write(hold)
@@ -203,7 +205,7 @@ class ModerationStore:
                 conn.execute(update(digest_runs).where(
                     digest_runs.c.status == "posted", digest_runs.c.period_start <= moment,
                     digest_runs.c.period_end > moment).values(status="amend"))
-            removed = self.store.delete_shares_in(conn, ids)
+            removed = delete_shares(conn, ids)
             kept_in_merges = _forget_in_merges(conn, account)
             conn.execute(delete(reactions).where(reactions.c.reactor == account))
             conn.execute(delete(review_queue).where(review_queue.c.author_id == account))

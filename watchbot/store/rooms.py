@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import RoomRecord, Source, Treatment, Visibility
+from watchbot.store.links import rebuild_search_document
 from watchbot.store.modlog import log_action
 from watchbot.store.schema import digest_runs, rooms, shares
 from watchbot.store.store import Store
@@ -85,7 +86,7 @@ class RoomStore:
                         digest_runs.c.period_end > moment).values(status="amend"))
             touched = sorted({row.link_id for row in changed})
             for link_id in touched:
-                self.store.rebuild_search_document(conn, link_id)
+                rebuild_search_document(conn, link_id)
             log_action(conn, by, f"room-{visibility.value}", room_id,
                  f"and {len(changed)} share(s) filed there before" if past else "from now on")
             row = conn.execute(select(rooms).where(rooms.c.room_id == room_id)).one()
