@@ -7,7 +7,7 @@ call one transaction: `LinkStore` (links.py: links, shares, tags, search, remova
 `PublishedReader` (published.py: what an audience may read), `CursorStore` (cursors.py),
 `ReplyStore` (replies.py), `ReactionStore` (reactions.py), `OutboxStore` (outbox.py),
 `ModerationStore`, `RoomStore`, `DigestRuns`, `LinkPages`, `FeedStore`, `FailureStore`,
-`HeartbeatStore`. They import this module; it imports none of them (decision 28).
+`HeartbeatStore`. They import this module; it imports none of them (decision 29).
 
 The repositories' methods are coroutines for the event loop, but the work is done by synchronous
 SQLAlchemy on one worker thread of the store's own: a call is one hop to that thread, however
