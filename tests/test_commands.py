@@ -13,6 +13,7 @@ from watchbot.intake import Rules, file_post
 from watchbot.model import Audience, Post, Source, Visibility, utcnow
 from watchbot.policy import Power, Role
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.moderation import ModerationStore
 
 UTC = ZoneInfo("UTC")
@@ -89,7 +90,7 @@ async def test_tag_answers_with_the_tags_the_room_may_see(store: Store):
     await share(store, BOB, "https://a.example/ #open", event="$pub")
     admin = Caller("@root:x", "root", Power(Role.ADMIN, "!r:x", store_wide=True))  # retags every share
     assert await ask(store, admin, "!watch tag 1 +more") == "#1 is now tagged: open."
-    assert "whispered" in (await store.get_link(1)).link.tags  # still there for the operator
+    assert "whispered" in (await LinkStore(store).get_link(1)).link.tags  # still there for the operator
 
 
 @pytest.mark.parametrize("caller, allowed", [(ALICE, True), (MOD, True), (WATCH_MOD, True), (BOB, False),
@@ -105,7 +106,7 @@ async def test_only_the_sharer_or_a_moderator_of_its_room_may_tag(store: Store, 
             OTHER_MOD: "Only the moderators of the room it was shared in, the moderators' room or an admin may tag "
                        "#1: it was shared in another room.",
         }[caller]
-        assert (await store.get_link(1)).link.tags == ("rust",)
+        assert (await LinkStore(store).get_link(1)).link.tags == ("rust",)
 
 
 async def test_rm_takes_a_members_own_share_a_rooms_shares_and_a_watch_moderators_whole_link(store: Store):
@@ -113,19 +114,19 @@ async def test_rm_takes_a_members_own_share_a_rooms_shares_and_a_watch_moderator
     await share(store, BOB, "https://a.example/", event="$2")
     await share(store, BOB, "https://a.example/", event="$3", place="!other:x")
     assert (await ask(store, ALICE, "!watch rm 1")) == "Removed your share of #1."
-    assert (await store.get_link(1)).link.share_count == 2
+    assert (await LinkStore(store).get_link(1)).link.share_count == 2
     assert (await ask(store, ALICE, "!watch rm 1")).startswith("#1: only the people who shared it")
     # A room's moderator takes that room's shares; the link stays while another room has one.
     assert (await ask(store, MOD, "!watch rm 1")) == "Removed 1 share(s) of #1."
-    assert [share.place for share in (await store.get_link(1)).shares] == ["!other:x"]
+    assert [share.place for share in (await LinkStore(store).get_link(1)).shares] == ["!other:x"]
     assert (await ask(store, MOD, "!watch rm 1")) == (
         "Only the moderators of the room it was shared in, the moderators' room or an admin may remove #1: "
         "it was shared in another room.")
     assert (await ask(store, OTHER_MOD, "!watch rm 1")) == "Removed 1 share(s) of #1 (and the link with it)."
-    assert await store.get_link(1) is None
+    assert await LinkStore(store).get_link(1) is None
     await share(store, ALICE, "https://b.example/", event="$4")
     await share(store, BOB, "https://b.example/", event="$5", place="!other:x")
-    [link] = await store.list_links()  # its id depends on the database (SQLite reuses #1)
+    [link] = await LinkStore(store).list_links()  # its id depends on the database (SQLite reuses #1)
     assert (await ask(store, WATCH_MOD, f"!watch rm {link.id}")) == f"Removed #{link.id} and its 2 share(s)."
     assert [entry.action for entry in await ModerationStore(store).log_entries()] == [
         "remove-link", "remove-shares", "remove-shares"]
@@ -135,7 +136,7 @@ async def test_a_room_moderator_removes_their_own_share_of_another_room_as_a_mem
     await share(store, MOD, "https://a.example/", event="$1", place="!other:x")
     await share(store, BOB, "https://a.example/", event="$2", place="!other:x")
     assert (await ask(store, MOD, "!watch rm 1")) == "Removed your share of #1."
-    assert (await store.get_link(1)).link.share_count == 1
+    assert (await LinkStore(store).get_link(1)).link.share_count == 1
 
 
 async def test_a_private_link_does_not_exist_for_another_rooms_moderator(store: Store):

@@ -126,7 +126,7 @@ def test_the_web_port_needs_the_public_address_said_in_one_line(monkeypatch):
 def test_a_digest_points_to_its_weeks_page_once_the_pages_have_an_address():
     from datetime import datetime, timezone
 
-    from watchbot.digest.schedule import Period
+    from watchbot.model import Period
 
     period = Period(datetime(2026, 11, 27, 17, tzinfo=timezone.utc), datetime(2026, 12, 4, 17, tzinfo=timezone.utc))
     old = Settings(_env_file=None, digest_archive_url="https://old.example/archive")

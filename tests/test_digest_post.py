@@ -22,16 +22,18 @@ from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
 from watchbot.digest.post import post_digest
 from watchbot.network import DigestSendError, Offers, Part
-from watchbot.digest.schedule import Period, last_period, week_of
+from watchbot.digest.schedule import last_period, week_of
 from watchbot.digest.scheduler import FIRST_START, DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, utcnow
+from watchbot.model import Period, Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
 from watchbot.networks.fediverse.events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
 from watchbot.store import digests as digest_store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
 
 UTC = Settings(_env_file=None).zone
 _events = count(1)
@@ -71,7 +73,7 @@ class RecordingOutlet:
 
 
 async def links_filed(store: Store, count: int) -> bool:
-    return await store.count_links() == count
+    return await LinkStore(store).count_links() == count
 
 
 async def a_digest(store: Store, period: Period) -> Digest:
@@ -191,7 +193,7 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
     older = last_period(settings.digest_schedule, settings.zone, latest.start)
     for period in (older, latest):  # the bot was down at both scheduled times
         await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
-    await store.set_cursor(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
+    await CursorStore(store).set(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
     outlet = RecordingOutlet()
     task = asyncio.create_task(DigestScheduler(SchedulerOptions.from_settings(settings), store, [OneOutletNetwork(outlet)]).run())
     try:

@@ -25,6 +25,8 @@ from tests.test_fediverse_bot import name
 from tests.waiting import until
 from watchbot.networks.fediverse import CURSOR
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
 from watchbot.store.outbox import OutboxStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ BOT = textwrap.dedent(
     from watchbot.networks.fediverse.budget import Budget
     from watchbot.networks.fediverse import FediverseAdapter
     from watchbot.store import Store
+    from watchbot.store.links import LinkStore
 
     def killed_after(calls, function):
         # The function, which kills the process the moment its `calls`-th call has returned.
@@ -65,7 +68,7 @@ BOT = textwrap.dedent(
         adapter = FediverseAdapter.from_settings(settings, store, Rules())
         adapter._requests, adapter._posts = Budget(10**9, 1), Budget(10**9, 1)
         if after_filing:  # the filing, its answer owed and the cursor committed; nothing sent
-            store.file_in_one = killed_after(after_filing, store.file_in_one)
+            LinkStore.file_in_one = killed_after(after_filing, LinkStore.file_in_one)
         if after_sending:  # the server took the answer; the outbox has not marked it sent
             adapter.sender.deliver = killed_after(after_sending, adapter.sender.deliver)
         await adapter.run()
@@ -92,8 +95,8 @@ def kill(bot: subprocess.Popen) -> None:
 async def progress(database_url: str) -> tuple[int, int, str | None]:
     """Links filed, answers not yet sent, and the notification cursor, as the store has them."""
     async with await Store.open(database_url) as store:
-        return (await store.count_links(), (await OutboxStore(store).backlog("mastodon")).waiting,
-                await store.get_cursor(CURSOR))
+        return (await LinkStore(store).count_links(), (await OutboxStore(store).backlog("mastodon")).waiting,
+                await CursorStore(store).get(CURSOR))
 
 
 async def shares_per_url(database_url: str) -> Counter:

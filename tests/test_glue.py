@@ -29,14 +29,16 @@ from tests.test_matrix_bot import Scene, is_membership, is_reaction_to, room_wit
 from tests.test_matrix_faults import history
 from watchbot.bot import Bot, build_bot, run_bot
 from watchbot.config import Settings
-from watchbot.digest.schedule import Period, current_period
-from watchbot.model import utcnow
+from watchbot.digest.schedule import current_period
+from watchbot.model import Period, utcnow
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter
 from watchbot.networks.fediverse.events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.published import as_utc
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.replies import ReplyStore
 
 DIGEST = "Tech watch"  # how every digest begins, in a room and on the fediverse
 DEADLINE = 30.0  # seconds any one awaited thing may take on a loaded machine
@@ -126,7 +128,7 @@ class Glue:
         try:
             # Mentions are answered from the fediverse's first start on: wait for it.
             async def started() -> bool:  # its cursor is set ("" when there was no mention yet)
-                return await store.get_cursor(CURSOR) is not None
+                return await CursorStore(store).get(CURSOR) is not None
 
             await self.until(started, "the fediverse's first start")
             await self.until(lambda: self.time.waits >= 1, "the scheduler's first check")
@@ -291,7 +293,7 @@ async def test_a_status_deleted_before_the_periods_end_leaves_the_digest(glue: G
         kept = await mention(erin_client, f"@{glue.fedi_bot.username} https://still-there.example/ #rust")
         running.fediverse.wake()
         for status in (gone, kept):  # answered: the bot knows the status by its id, and can ask after it
-            await glue.until(lambda status=status: running.store.answered_id_of("mastodon", status["uri"]),
+            await glue.until(lambda status=status: ReplyStore(running.store).answered_id_of("mastodon", status["uri"]),
                              f"the bot's answer to {status['uri']}")
         await asyncio.to_thread(dave_client.status_delete, gone["id"])
 

@@ -17,6 +17,7 @@ import nio
 from tests.test_matrix_bot import Scene, await_store, bot_env, room_with_bot, say
 from tests.waiting import until
 from watchbot.networks.matrix.events import ALREADY_SHARED_REACTION, NEW_LINK_REACTION
+from watchbot.store.links import LinkStore
 from watchbot.store.outbox import OutboxStore
 
 MESSAGES = 500
@@ -37,7 +38,7 @@ async def owed_and_unsent(url: str) -> int:
 
 async def filed(url: str) -> int:
     async with await_store(url) as store:
-        return await store.count_links()
+        return await LinkStore(store).count_links()
 
 
 async def history(client: nio.AsyncClient, room_id: str) -> list[dict]:
@@ -118,7 +119,7 @@ async def test_killed_twenty_times_mid_burst_every_message_is_answered_exactly_o
     assert sum(len(keys) for keys in reactions.values()) == MESSAGES, told  # nothing else answered
     assert sum(replies.values()) == MESSAGES // REPEATED_EVERY, told
     async with await_store(scene.database_url) as store:
-        links = await store.list_links(limit=MESSAGES)
+        links = await LinkStore(store).list_links(limit=MESSAGES)
     assert len(links) == MESSAGES - MESSAGES // REPEATED_EVERY, told
     assert sorted(link.share_count for link in links) == sorted(
         [2] * (MESSAGES // REPEATED_EVERY) + [1] * (MESSAGES - 2 * (MESSAGES // REPEATED_EVERY))), told

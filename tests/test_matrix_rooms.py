@@ -23,6 +23,7 @@ from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.model import Visibility
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.rooms import RoomStore
 
 PUBLIC_ROOM = nio.RoomPreset.public_chat
@@ -51,7 +52,7 @@ async def ask(client: nio.AsyncClient, room_id: str, command: str) -> str:
 
 async def visibilities(store: Store) -> dict[str, Visibility]:
     return {record.link.url: record.shares[-1].visibility
-            for record in [await store.get_link(link.id) for link in await store.list_links(limit=100)]}
+            for record in [await LinkStore(store).get_link(link.id) for link in await LinkStore(store).list_links(limit=100)]}
 
 
 async def join(client: nio.AsyncClient, room_id: str) -> None:

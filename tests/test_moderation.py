@@ -18,6 +18,7 @@ from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.model import Post, Source, utcnow
 from watchbot.policy import Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.schema import moderation_log
 
 UTC = ZoneInfo("UTC")
@@ -55,7 +56,7 @@ async def test_a_banned_person_is_ignored_until_unbanned_and_an_admin_cannot_be_
     assert "Banned @spammer:x" in (await ask(store, gate, MOD, "!watch ban @spammer:x selling pills")).text
     ignored = await share(store, gate, "https://pills.example/", "@spammer:x")
     assert ignored.ignored and not ignored.results and not ignored.problems  # nothing to feed a troll
-    assert await store.count_links() == 0
+    assert await LinkStore(store).count_links() == 0
     assert "cannot be banned" in (await ask(store, gate, MOD, "!watch ban @root:x")).text
     assert "may share again" in (await ask(store, gate, MOD, "!watch unban @spammer:x")).text
     assert (await share(store, gate, "https://fine.example/", "@spammer:x")).results
@@ -86,7 +87,7 @@ async def test_a_burst_past_the_hourly_limit_is_refused_politely_once_then_silen
     assert not refused.results and "You have shared 3 links in the last hour; the limit is 3" in refused.problems[0]
     quiet = await share(store, gate, "https://burst.example/4")  # told already: no answer to each message
     assert quiet.ignored and not quiet.problems
-    assert await store.count_links() == 3
+    assert await LinkStore(store).count_links() == 3
     # Moderators are not limited, and someone else is counted on their own.
     assert (await share(store, gate, "https://burst.example/mod", MOD.user_id, Role.MODERATOR)).results
     assert (await share(store, gate, "https://burst.example/bob", "@bob:x")).results
@@ -98,14 +99,14 @@ async def test_a_newcomers_first_shares_wait_for_a_moderator(store: Store):
     assert held.held is not None and not held.results
     assert "a moderator will look at this first" in held.problems[-1]
     again = await share(store, gate, "https://new.example/2", "@newbie:x")
-    assert await store.count_links() == 0
+    assert await LinkStore(store).count_links() == 0
     queue = (await ask(store, gate, MOD, "!watch queue")).text
     assert f"#{held.held} newbie" in queue and f"#{again.held} newbie" in queue
     approved = (await ask(store, gate, MOD, f"!watch approve {held.held}")).text
     assert approved.startswith(f"Approved #{held.held} from newbie:") and "Filed #1 https://new.example/1 [rust]" in approved
     assert "Rejected" in (await ask(store, gate, MOD, f"!watch reject {again.held}")).text
     assert "Nothing waits for review as" in (await ask(store, gate, MOD, f"!watch approve {again.held}")).text
-    assert [link.url for link in await store.list_links()] == ["https://new.example/1"]
+    assert [link.url for link in await LinkStore(store).list_links()] == ["https://new.example/1"]
     # Two decided: the third share is not held (they have been seen).
     assert (await share(store, gate, "https://new.example/3", "@newbie:x")).results
     # Moderators are never held.
@@ -130,7 +131,7 @@ async def test_forget_me_removes_a_persons_shares_and_credits_and_nobody_elses(s
     await share(store, gate, "https://both.example/", "@bob:x")
     said = (await ask(store, gate, MEMBER, "!watch forget me")).text
     assert said.startswith("Done: 2 share(s) of yours removed (1 link(s) nobody else shared went with them)")
-    [left] = await store.list_links()
+    [left] = await LinkStore(store).list_links()
     assert (left.url, left.first_sharer_name) == ("https://both.example/", "bob")
     assert "Usage: forget me" in (await ask(store, gate, MEMBER, "!watch forget bob")).text
 
@@ -218,7 +219,7 @@ async def test_a_member_may_take_back_only_their_own_share(store: Store):
     gate = moderation(store)
     await share(store, gate, "https://a.example/", "@bob:x")
     assert (await ask(store, gate, MEMBER, "!watch rm 1")).text.startswith("#1: only the people who shared it")
-    assert await store.count_links() == 1
+    assert await LinkStore(store).count_links() == 1
     assert (await ask(store, gate, ADMIN, "!watch rm 1")).text == "Removed #1 and its 1 share(s)."
 
 

@@ -24,11 +24,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.page_server import PageServer, serving_pages
+from watchbot.model import Period
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.config import Settings
 from watchbot.digest.build import build_digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
-from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.schedule import week_of
 from watchbot.enrich.worker import Enricher
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.formats import write_export
@@ -39,7 +40,9 @@ from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.policy import Power, Role
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
 from watchbot.store.pages import LinkPages
+from watchbot.store.published import PublishedReader
 from watchbot.web.app import build_app
 from watchbot.web.site import Site, WebOptions
 
@@ -156,7 +159,7 @@ def command(caller: Caller, text: str) -> Surface:
 
 
 async def the_link_id(store: Store, pages: PageServer) -> int:
-    [link] = await store.published().search("public")  # its tag (PostgreSQL reads a URL as one word)
+    [link] = await PublishedReader(store).search("public")  # its tag (PostgreSQL reads a URL as one word)
     return link.id
 
 
@@ -180,7 +183,7 @@ async def already_shared(store: Store, gate: Moderation, pages: PageServer) -> s
 
 async def the_digest(store: Store):
     period = Period(utcnow() - timedelta(days=7), utcnow() + timedelta(minutes=1))
-    return build_digest(await store.published().shared_between(period.start, period.end), period)
+    return build_digest(await PublishedReader(store).shared_between(period.start, period.end), period)
 
 
 def digest_as(render: Callable) -> Surface:
@@ -198,11 +201,11 @@ def export_as(fmt: str) -> Surface:
 
 
 async def _write(store: Store, fmt: str, out: StringIO) -> None:
-    write_export([record async for record in store.iter_records()], fmt, out, now=utcnow())
+    write_export([record async for record in LinkStore(store).iter_records()], fmt, out, now=utcnow())
 
 
 async def modlog_after_removing_a_private_link(store: Store, gate: Moderation, pages: PageServer) -> str:
-    [secret] = [link for link in await store.search("secret") if "CANARYPATH" in link.url]
+    [secret] = [link for link in await LinkStore(store).search("secret") if "CANARYPATH" in link.url]
     removed = await command(WATCH_MOD, f"!watch rm {secret.id}")(store, gate, pages)
     assert removed.startswith(f"Removed #{secret.id}")
     return await command(ADMIN_IN_PUBLIC, "!watch modlog")(store, gate, pages)
@@ -327,7 +330,7 @@ async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(stor
     await file_post(store, _post(DIRECT_CHAT, ("@canaryid:x", "Canaryname"), "https://secret.example/CANARYPATH",
                                  Visibility.DIRECT, 1), Rules())
     gate = Moderation(store, ModerationOptions.from_settings(Settings(_env_file=None, admins=["@root:x"], moderators_room=MODERATORS_ROOM)))
-    [link] = await store.list_links()
+    [link] = await LinkStore(store).list_links()
     await command(WATCH_MOD, f"!watch rm {link.id}")(store, gate, None)
     assert "https://secret.example/CANARYPATH" in await command(WATCH_MOD, "!watch modlog")(store, gate, None)
     assert "CANARYPATH" not in await command(ADMIN_IN_PUBLIC, "!watch modlog")(store, gate, None)
@@ -336,13 +339,13 @@ async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(stor
 async def test_a_page_fetched_from_a_private_url_is_fetched_again_from_the_published_one(
         store: Store, pages: PageServer, enricher: Enricher):
     await arrive("title_from_private_url", store, pages, enricher)
-    [link] = await store.published().search("public")
+    [link] = await PublishedReader(store).search("public")
     assert link.url == published(pages) and link.title is None  # not the private URL's page
     await fetch_due_pages(store, enricher)
-    [link] = await store.published().search("public")
+    [link] = await PublishedReader(store).search("public")
     assert link.url == published(pages)
     assert link.title == "Post id=7"  # fetched again from the URL published, once it was public
-    assert "CANARYURL" in (await store.get_link(link.id)).link.url  # the store keeps it as posted
+    assert "CANARYURL" in (await LinkStore(store).get_link(link.id)).link.url  # the store keeps it as posted
 
 
 # -- tracking parameters ------------------------------------------------------------------------
@@ -382,7 +385,7 @@ async def test_no_published_url_carries_a_tracking_parameter(store: Store):
         await _write(store, fmt, out)
         said.append(out.getvalue())
     for url, clean in tracked_urls():
-        [link] = [link for link in await store.published().recent(limit=20) if link.url == clean]
+        [link] = [link for link in await PublishedReader(store).recent(limit=20) if link.url == clean]
         said.append(await command(BOB, f"!watch show {link.id}")(store, gate, None))
         said.append((await command(BOB, f"!watch report {link.id}")(store, gate, None)))
     text = "\n".join(said)

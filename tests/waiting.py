@@ -1,7 +1,7 @@
 """Waiting in the tests: for a condition, with a deadline to fail by, never a fixed sleep before an
 assertion (a sleep is only ever the behaviour under test: a slow server, a quiet connection).
 
-    await until(lambda: store.count_links(), "the link to be filed")          # an async check
+    await until(lambda: LinkStore(store).count_links(), "the link to be filed")  # an async check
     await until(lambda: len(sent) == 3, "the three parts to be sent")        # or a plain one
 
 Where the point is "it happened once and not again", wait for the first, then for the sender to

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.digest.schedule import Period
-from watchbot.model import utcnow
+from watchbot.model import Period, utcnow
 from watchbot.published import as_utc
+from watchbot.store.cursors import CursorStore, set_cursor_in
 from watchbot.store.schema import digest_parts, digest_runs
 from watchbot.store.store import Store
 
@@ -156,13 +156,13 @@ class DigestRuns:
             if run is None:
                 return None
             period = Period(run.period_start, run.period_end)
-            self.store.set_cursor_in(conn, _approval(period), approver)
+            set_cursor_in(conn, _approval(period), approver)
             return period
 
         return await self.store.write(approve)
 
     async def draft_approved_by(self, period: Period) -> str | None:
-        return await self.store.get_cursor(_approval(period))
+        return await CursorStore(self.store).get(_approval(period))
 
     async def state(self, outlet: str, period: Period) -> RunState | None:
         def read(conn: Connection) -> RunState | None:

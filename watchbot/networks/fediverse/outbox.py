@@ -40,6 +40,7 @@ from watchbot.outbox import CannotSend, TryLater
 from watchbot.status_text import StatusLimits, fit, minimal_reply
 from watchbot.store import Store
 from watchbot.store.outbox import OutboxItem, OutboxStore
+from watchbot.store.replies import ReplyStore
 
 log = logging.getLogger(__name__)
 
@@ -124,18 +125,18 @@ class Delivery:
     async def _send(self, item: OutboxItem) -> str | None:
         payload = item.payload
         if item.kind in (REPLY, FAVOURITE):
-            _, _, answered = await self.store.reply_thread(SOURCE, payload["status_id"], None)
+            _, _, answered = await ReplyStore(self.store).thread(SOURCE, payload["status_id"], None)
             if answered:  # posted before a crash, on a server that may ignore the key: not twice
                 return None
         if item.kind == REPLY:
             posted = await self._posted_before(item) if item.created_at < self.started else None
             posted = posted or await self._post_cut(item, payload["text"], in_reply_to_id=payload["status_id"],
                                           visibility=payload["visibility"])
-            await self.store.record_reply(SOURCE, payload["status_id"], payload["thread"], posted, payload["uri"])
+            await ReplyStore(self.store).record(SOURCE, payload["status_id"], payload["thread"], posted, payload["uri"])
             return posted
         if item.kind == FAVOURITE:
             await self.call("status_favourite", payload["status_id"])
-            await self.store.record_reply(SOURCE, payload["status_id"], payload["thread"], None, payload["uri"])
+            await ReplyStore(self.store).record(SOURCE, payload["status_id"], payload["thread"], None, payload["uri"])
             return None
         if item.kind == OPTED_OUT:
             if "status_id" not in payload:

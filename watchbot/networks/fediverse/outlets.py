@@ -13,8 +13,7 @@ from mastodon import MastodonAPIError
 
 from watchbot.digest.build import Digest
 from watchbot.digest.render import render_thread
-from watchbot.digest.schedule import Period
-from watchbot.model import Owed, utcnow
+from watchbot.model import Owed, Period, utcnow
 from watchbot.network import DigestSendError, Part
 from watchbot.networks.fediverse.outbox import refused_as_too_long
 from watchbot.status_text import StatusLimits, fit, split_lines
