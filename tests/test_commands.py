@@ -14,6 +14,7 @@ from watchbot.model import Audience, Post, Source, Visibility, utcnow
 from watchbot.policy import Power, Role
 from watchbot.store import Store
 from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
 from watchbot.store.moderation import ModerationStore
 
 UTC = ZoneInfo("UTC")
@@ -89,7 +90,9 @@ async def test_tag_answers_with_the_tags_the_room_may_see(store: Store):
                 place="!dm:x")
     await share(store, BOB, "https://a.example/ #open", event="$pub")
     admin = Caller("@root:x", "root", Power(Role.ADMIN, "!r:x", store_wide=True))  # retags every share
-    assert await ask(store, admin, "!watch tag 1 +more") == "#1 is now tagged: open."
+    # The tag added goes on a share this public room reads, never on the direct chat's that came first.
+    assert await ask(store, admin, "!watch tag 1 +more") == "#1 is now tagged: more, open."
+    assert (await PublishedReader(store).link(1)).tags == ("more", "open")
     assert "whispered" in (await LinkStore(store).get_link(1)).link.tags  # still there for the operator
 
 
@@ -152,3 +155,4 @@ async def test_a_private_link_does_not_exist_for_another_rooms_moderator(store: 
 async def test_bad_commands_get_one_clear_answer(store: Store, text: str):
     answer = await ask(store, ALICE, text)
     assert answer and "\n" not in answer and "Traceback" not in answer
+

@@ -110,7 +110,13 @@ async def tag(args: tuple[str, ...], context: Context) -> list[str]:
     mine = await _changeable(context, link_id, "tag")
     if isinstance(mine, str):
         return [mine]
-    record = await LinkStore(context.store).change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
+    # A tag added goes where the room that asked can see it: on the earliest share this audience
+    # reads (an admin tagging in a public room must not tag a direct chat's share, never published).
+    seen_here = sorted((share for share in mine if context.caller.audience.sees(share)),
+                       key=lambda share: (share.shared_at, share.id))
+    record = await LinkStore(context.store).change_tags(link_id, add=add, remove=remove,
+                                                        share_ids=[share.id for share in mine],
+                                                        add_to=seen_here[0].id if seen_here else None)
     if record is None:
         return [f"There is no link #{link_id}."]  # removed meanwhile
     seen = view_of(record, context.caller.audience)  # the tags this room may see, not every share's

@@ -234,10 +234,11 @@ class LinkStore:
     # -- tags and removal -------------------------------------------------------------------
 
     async def change_tags(
-        self, link_id: int, *, add: Sequence[str], remove: Sequence[str], share_ids: Sequence[int]
+        self, link_id: int, *, add: Sequence[str], remove: Sequence[str], share_ids: Sequence[int],
+        add_to: int | None = None,
     ) -> LinkRecord | None:
         """Add and remove tags on these shares of a link (None when none of them is left). Tags
-        added go on the earliest of them."""
+        added go on the share `add_to` when it is one of them, else on the earliest of them."""
         wanted = list(share_ids)
 
         def change(conn: Connection) -> LinkRecord | None:
@@ -249,10 +250,11 @@ class LinkStore:
             if remove:
                 conn.execute(delete(share_tags).where(share_tags.c.share_id.in_(ids),
                                                       share_tags.c.tag.in_(list(remove))))
-            present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == ids[0])).scalars())
+            target = add_to if add_to in ids else ids[0]
+            present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == target)).scalars())
             missing = [tag for tag in _unique_sorted(add) if tag not in present]
             if missing:
-                _INSERT_TAGS.run_many(conn, [{"share_id": ids[0], "tag": tag} for tag in missing])
+                _INSERT_TAGS.run_many(conn, [{"share_id": target, "tag": tag} for tag in missing])
             rebuild_search_document(conn, link_id)
             return load_records(conn, [link_id]).get(link_id)
 
