@@ -231,7 +231,7 @@ def own_mastodons(tmp_path_factory) -> Iterator[Callable[[], MastodonServer]]:
 
 
 async def test_a_dead_connection_is_noticed_by_the_heartbeat(own_mastodons, caplog):
-    caplog.set_level(logging.DEBUG, logger="watchbot.networks.fediverse_stream")
+    caplog.set_level(logging.DEBUG, logger="watchbot.networks.fediverse.stream")
     server = own_mastodons()
     bot = server.create_account(name("watch"))
     following = await Following(await base_of(server), bot.access_token, heartbeat=0.3).open()
