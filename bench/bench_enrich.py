@@ -38,6 +38,7 @@ from watchbot.fetch import FetchOptions, parse_allow_networks  # noqa: E402
 from watchbot.intake import Rules, file_post  # noqa: E402
 from watchbot.model import Post, Source, utcnow  # noqa: E402
 from watchbot.store import Store  # noqa: E402
+from watchbot.store.links import LinkStore  # noqa: E402
 from watchbot.store.pages import LinkPages  # noqa: E402
 
 PAGE = """<!doctype html><html lang="en"><head><title>Page {n}</title>
@@ -83,7 +84,7 @@ async def main(links: int, latency: float, host_count: int) -> None:
         while await pages.due(utcnow(), 1):
             await asyncio.sleep(0.05)
         # The last batch is being written: wait until every link has its title.
-        while (await store.search("number", limit=links)).__len__() < links:
+        while (await LinkStore(store).search("number", limit=links)).__len__() < links:
             await asyncio.sleep(0.05)
         wall = time.perf_counter() - wall_before
         cpu = time.process_time() - cpu_before

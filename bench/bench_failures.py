@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from watchbot.model import utcnow  # noqa: E402
 from watchbot.store import Store  # noqa: E402
+from watchbot.store.cursors import CursorStore  # noqa: E402
 from watchbot.store.failures import FailureStore  # noqa: E402
 from watchbot.store.schema import failed_events  # noqa: E402
 
@@ -38,7 +39,7 @@ async def medians(store: Store, reads: int) -> tuple[float, float]:
         if side == "to_retry":
             await failures.to_retry("matrix")
         else:
-            await store.get_cursor("bench")
+            await CursorStore(store).get("bench")
         timings[side].append(time.perf_counter() - began)
     return statistics.median(timings["to_retry"]) * 1e6, statistics.median(timings["empty read"]) * 1e6
 

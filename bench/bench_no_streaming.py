@@ -39,6 +39,7 @@ from watchbot.config import Settings  # noqa: E402
 from watchbot.intake import Rules  # noqa: E402
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter  # noqa: E402
 from watchbot.store import Store  # noqa: E402
+from watchbot.store.cursors import CursorStore  # noqa: E402
 
 
 class Bench:
@@ -58,7 +59,7 @@ class Bench:
         adapter = FediverseAdapter.from_settings(settings, store, Rules())
         adapter.bench_account = account
         task = asyncio.create_task(adapter.run())
-        while await store.get_cursor(CURSOR) is None:
+        while await CursorStore(store).get(CURSOR) is None:
             await asyncio.sleep(0.05)
         return adapter, store, task
 

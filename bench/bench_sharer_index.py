@@ -17,6 +17,7 @@ from watchbot.store import Store
 from watchbot.store.database import _alembic_config, create_engine
 from watchbot.store.moderation import ModerationStore
 from watchbot.model import NewShare, Source, Visibility
+from watchbot.store.links import LinkStore
 
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)
 
@@ -28,8 +29,8 @@ async def fill(url, n):
                          source=Source.MATRIX, place="!r:x", event_id=f"$e{i}", visibility=Visibility.PUBLIC,
                          shared_at=T0 - timedelta(days=400) + timedelta(hours=3 * i)))
             if len(batch) == 500:
-                await store.file_shares(batch); batch = []
-        if batch: await store.file_shares(batch)
+                await LinkStore(store).file_shares(batch); batch = []
+        if batch: await LinkStore(store).file_shares(batch)
 
 def downgrade(url):
     engine = create_engine(url)

@@ -3,7 +3,7 @@
 Every link has its page row (fetched: title, site, description), and its search document holds
 what filing and fetching put there (URL, page title and description, the note, the tags); every
 share is public, so the public view (published URL and text, page fetched from that URL) is the
-same, as `Store.rebuild_search_document` would write it. One
+same, as `links.rebuild_search_document` would write it. One
 sharer (HEAVY_SHARER) has thousands of earlier shares, spread over the three years; a tenth of
 the week's links were shared before as well (a link shared again). Links grow in time with their
 number, as they do in a real store: three years of links, then the week's.
@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watchbot.digest.schedule import Period, last_period  # noqa: E402
+from watchbot.digest.schedule import last_period  # noqa: E402
+from watchbot.model import Period  # noqa: E402
 from watchbot.store import Store  # noqa: E402
 
 BUILDER_VERSION = 3  # raise it when what is built here changes (2, 3: the public view filled, pages' fetched_url)

@@ -18,7 +18,7 @@ triggers, as migrated by watchbot.
 - Digest: watchbot reads the week (as the weekly job does), builds and renders the digest for
   Matrix and as a Mastodon thread, as the weekly job does. The baseline is one SQL query
   returning the same rows: the week's links, each with all its shares, their tags and its page.
-- Search: public search, `store.published().search` (20 display rows, as the room command and
+- Search: public search, `PublishedReader(store).search` (20 display rows, as the room command and
   the web read it) beside the same FTS5 statement on the public index (the newest 1,000 matches
   ranked by bm25, watchbot.store.search) joined to the rows a display needs (the link, its page's
   title and site, its tags, shares and first sharer), for a rare word (~20 matches: every match
@@ -47,7 +47,7 @@ from watchbot.links import published_url
 from watchbot.model import Post, Source, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.store import Store
-from watchbot.store.published import PUBLISHABLE
+from watchbot.store.published import PUBLISHABLE, PublishedReader
 from watchbot.store.search import CANDIDATES
 
 PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000")  # database.py's
@@ -180,7 +180,7 @@ ORDER BY l.id, s.shared_at, s.id
 
 async def week_of(store: Store, period):
     """What the weekly job reads."""
-    return await store.published().shared_between(period.start, period.end)
+    return await PublishedReader(store).shared_between(period.start, period.end)
 
 
 async def digest(store_path: Path, size: corpus.Size, repeat: int) -> Figure:
@@ -255,7 +255,7 @@ async def search(store_path: Path, size: corpus.Size, repeat: int, *, common: bo
     try:
         async def ours(i: int) -> float:
             began = time.perf_counter()
-            found = await store.published().search(words[i], limit=20)
+            found = await PublishedReader(store).search(words[i], limit=20)
             elapsed = (time.perf_counter() - began) * 1000
             assert found, words[i]
             return elapsed

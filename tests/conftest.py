@@ -2,25 +2,111 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import os
+import shutil
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import create_database, describe_pg_bin, find_pg_bin, running_postgres
+from tests.postgres_server import create_database, describe_pg_bin, find_pg_bin, pypi_pg_bin, running_postgres
 from watchbot.devserver import SynapseServer, running_synapse, synapse_installed
 from watchbot.store import Store
 
 
+#: WATCHBOT_TEST_POSTGRES: "skip" leaves the PostgreSQL tests out; "pypi" (.ci/without-system-postgres
+#: sets it) requires the pgserver wheel's binaries: the run refuses to start if it would use others.
+#: Read once, before any test clears the WATCHBOT_* variables.
+POSTGRES_CHOICE = os.environ.get("WATCHBOT_TEST_POSTGRES", "")
+
+
+def pytest_configure(config) -> None:
+    if POSTGRES_CHOICE != "pypi":
+        return
+    wheel, chosen = pypi_pg_bin(), find_pg_bin()
+    if wheel is None:
+        raise pytest.UsageError("WATCHBOT_TEST_POSTGRES=pypi, but the pgserver wheel's PostgreSQL is not "
+                                "installed (pip install -e '.[test]')")
+    if chosen is None or chosen.resolve() != wheel.resolve():
+        raise pytest.UsageError(f"WATCHBOT_TEST_POSTGRES=pypi, but the tests would use the PostgreSQL in {chosen}, "
+                                "not the pgserver wheel's: run them under .ci/without-system-postgres")
+
+
 def pytest_report_header(config) -> list[str]:
-    """Say which PostgreSQL the run uses, so a CI log shows the PyPI binaries were the ones run."""
-    if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
-        return ["PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip"]
+    """Say what the run uses, so that a CI log shows what was tested: which PostgreSQL (the PyPI
+    binaries, in CI), which clock (a year ahead, in CI's second run), which browser."""
+    return [_postgres_line(), _clock_line(), _browser_line()]
+
+
+def _postgres_line() -> str:
+    if POSTGRES_CHOICE == "skip":
+        return "PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip"
     pg_bin = find_pg_bin()
-    return [describe_pg_bin(pg_bin) if pg_bin else "PostgreSQL binaries: none found"]
+    line = describe_pg_bin(pg_bin) if pg_bin else "PostgreSQL binaries: none found"
+    return f"{line} (required: WATCHBOT_TEST_POSTGRES=pypi)" if POSTGRES_CHOICE == "pypi" else line
+
+
+def _clock_line() -> str:
+    today = datetime.now(timezone.utc).date()
+    if "faketime" in os.environ.get("LD_PRELOAD", ""):
+        return f"Clock: faked by libfaketime (FAKETIME={os.environ.get('FAKETIME', '?')}): today is {today} (UTC)"
+    return f"Clock: this machine's: today is {today} (UTC)"
+
+
+def _browser_line() -> str:
+    """As tests/test_web_browser.py finds Chromium."""
+    required = os.environ.get("WATCHBOT_TEST_BROWSER") == "require"
+    found = os.environ.get("WATCHBOT_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if found and Path(found).exists():
+        return f"Browser test: Chromium at {found}" + (" (required: WATCHBOT_TEST_BROWSER=require)" if required else "")
+    return "Browser test: no Chromium" + (", and it is required: it fails" if required else ": left out")
+
+
+#: After a test's timeout (pyproject.toml, pytest-timeout), the seconds its teardown may take.
+TEARDOWN_AFTER_TIMEOUT = 60
+_TIMED_OUT = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "Timeout (>" in str(report.longrepr):
+        item.stash[_TIMED_OUT] = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A test stopped by its timeout (SIGALRM) may leave a thread hung, that its event loop's
+    teardown then waits for forever: after TEARDOWN_AFTER_TIMEOUT more seconds the run ends,
+    naming the test and showing every thread's stack, rather than hanging."""
+    if not item.stash.get(_TIMED_OUT, False):
+        yield
+        return
+
+    def give_up() -> None:
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)  # what follows reaches the terminal
+        sys.stderr.write(f"\n{item.nodeid}: timed out, then its teardown hung for {TEARDOWN_AFTER_TIMEOUT} s; "
+                         "ending the run (the stacks of every thread follow)\n")
+        sys.stderr.flush()
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    timer = threading.Timer(TEARDOWN_AFTER_TIMEOUT, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +117,7 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
     PostgreSQL is a supported store, so its tests are not optional: only
     WATCHBOT_TEST_POSTGRES=skip leaves them out, and the run's header says so.
     """
-    if os.environ.get("WATCHBOT_TEST_POSTGRES") == "skip":
+    if POSTGRES_CHOICE == "skip":
         pytest.skip("PostgreSQL tests left out: WATCHBOT_TEST_POSTGRES=skip")
     if find_pg_bin() is None:
         pytest.fail(

@@ -393,7 +393,7 @@ def test_rooms_lists_how_each_room_is_treated_and_set_changes_it_from_now_on_or_
 
     from watchbot.intake import Rules, file_post
     from watchbot.model import Post, Source, Visibility
-    from watchbot.rooms import Treatment
+    from watchbot.model import Treatment
     from watchbot.store import Store
     from watchbot.store.rooms import RoomStore
 

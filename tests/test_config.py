@@ -126,7 +126,7 @@ def test_the_web_port_needs_the_public_address_said_in_one_line(monkeypatch):
 def test_a_digest_points_to_its_weeks_page_once_the_pages_have_an_address():
     from datetime import datetime, timezone
 
-    from watchbot.digest.schedule import Period
+    from watchbot.model import Period
 
     period = Period(datetime(2026, 11, 27, 17, tzinfo=timezone.utc), datetime(2026, 12, 4, 17, tzinfo=timezone.utc))
     old = Settings(_env_file=None, digest_archive_url="https://old.example/archive")
@@ -194,3 +194,21 @@ def test_each_components_options_are_read_from_the_settings_they_name(monkeypatc
     fediverse = FediverseCheckOptions.from_settings(settings)
     assert fediverse == FediverseCheckOptions("https://social.example", "masto-s3cret")
     assert "s3cret" not in repr((web, matrix, fediverse))
+    # The networks' own options, and the desk's, the scheduler's and moderation's.
+    from watchbot.commands import DeskOptions
+    from watchbot.digest.scheduler import SchedulerOptions
+    from watchbot.moderation import ModerationOptions
+    from watchbot.networks.fediverse import FediverseOptions
+    from watchbot.networks.matrix import MatrixOptions
+
+    adapters = MatrixOptions.from_settings(settings), FediverseOptions.from_settings(settings)
+    assert (adapters[0].matrix_homeserver, adapters[0].matrix_allowed_inviters, adapters[0].zone.key) == (
+        "https://matrix.example.org", ("@owner:example.org",), "Europe/Paris")
+    assert adapters[0].matrix_access_token.get_secret_value() == "syt_s3cret"
+    assert adapters[1].fediverse_access_token.get_secret_value() == "masto-s3cret"
+    assert "s3cret" not in repr(adapters)
+    desk = DeskOptions.from_settings(settings)
+    assert (desk.prefix, desk.web_base_url, desk.digest.top, desk.rules.max_links_per_post) == (
+        "!w", "https://watch.example.org", 5, 5)
+    assert SchedulerOptions.from_settings(settings).schedule == "0 9 * * mon"
+    assert ModerationOptions.from_settings(settings) == ModerationOptions()

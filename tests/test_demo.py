@@ -64,13 +64,12 @@ def refuses_connections(host: str, port: int) -> bool:
 
 
 @needs_synapse
+@pytest.mark.timeout(DEMO_TIMEOUT)  # a hang guard: the demo fails by then rather than hanging
 def test_the_demo_shows_the_bot_answering_real_messages_and_leaves_nothing_running():
     require_synapse()
-    started = time.monotonic()
     result = CliRunner().invoke(cli, ["demo", "--no-wait"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     output = result.output
-    assert time.monotonic() - started < DEMO_TIMEOUT
 
     # The first link: filed, 🔖; tags from its hashtags.
     assert ("demo: Async closures are stable! https://blog.rust-lang.org/2025/02/20/Rust-1.85.0.html #rust #Release\n"

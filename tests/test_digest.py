@@ -11,10 +11,12 @@ from watchbot.commands import Caller, parse_command, run_command
 from watchbot.digest.build import build_digest
 from watchbot.digest.preview import preview
 from watchbot.digest.render import render_markdown, render_matrix
-from watchbot.digest.schedule import Period, check_schedule, current_period, last_period, week_bounds, week_of
+from watchbot.digest.schedule import check_schedule, current_period, last_period, week_bounds, week_of
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, Visibility
+from watchbot.model import Period, Post, Source, Visibility
 from watchbot.store import Store
+from watchbot.store.published import PublishedReader
+from watchbot.store.reactions import ReactionStore
 
 PARIS = ZoneInfo("Europe/Paris")
 FRIDAY_17 = "0 17 * * fri"
@@ -82,7 +84,7 @@ async def test_ranked_by_sharers_grouped_under_the_strongest_tag_private_and_out
     await share(store, "Gina", "https://f.example/too-late #rust", utc(2026, 11, 21), event="$7")
     await share(store, "Hana", "https://g.example/more-rust #rust", utc(2026, 11, 18), event="$8")
 
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK)
     assert (digest.link_count, digest.sharer_count) == (5, 6)
     assert digest.top_tags == ("rust", "async")  # 3 links, 2 links
     assert [(s.tag, [link.url for link in s.links]) for s in digest.sections] == [
@@ -97,7 +99,7 @@ async def test_ranked_by_sharers_grouped_under_the_strongest_tag_private_and_out
 async def test_a_cap_leaves_the_rest_to_the_archive(store: Store):
     for i in range(5):
         await share(store, f"P{i}", f"https://x.example/{i} #t", utc(2026, 11, 14, i), event=f"${i}")
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, top=3)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK, top=3)
     assert digest.left_out == 2 and sum(len(s.links) for s in digest.sections) == 3
     text = render_matrix(digest, PARIS, archive_url="https://watch.example/archive").text
     assert text.endswith("And 2 more in the archive: https://watch.example/archive.")
@@ -108,7 +110,7 @@ async def test_a_cap_leaves_the_rest_to_the_archive(store: Store):
 
 async def test_rendering_credits_by_name_escapes_and_never_pings(store: Store):
     await share(store, "Ali <script>", "https://a.example/?q=b&x=1 #web", utc(2026, 11, 14), event="$1")
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK)
     rendered = render_matrix(digest, PARIS)
     assert rendered.text.splitlines()[0] == "Tech watch 13 Nov – 20 Nov 2026: 1 link from 1 person; top tags: web."
     assert "#web" in rendered.text and "(Ali <script>)" in rendered.text
@@ -142,7 +144,7 @@ async def test_what_only_feeds_brought_has_a_section_of_its_own_after_what_peopl
     for n in range(4):
         await share(store, "CERT advisories", f"https://cert.example/{n} #security", utc(2026, 11, 15 + n),
                     event=f"feed:{n + 2}", source=Source.FEED)
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, feed_top=3)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK, feed_top=3)
     [section] = digest.sections  # a person shared it: it is ranked with people's links, feed credited too
     assert [link.sharers for link in section.links] == [("Alice", "CERT advisories")]
     assert [link.url for link in digest.feed_links] == [f"https://cert.example/{n}" for n in (3, 2, 1)]  # newest
@@ -158,12 +160,12 @@ async def test_reactions_and_favourites_rank_links_that_as_many_people_shared(st
     await share(store, "Carol", "https://c.example/starred #rust", utc(2026, 11, 16), event="https://s.example/1",
                 source=Source.MASTODON)
     for who in ("@dan:x", "@erin:x", "@dan:x"):  # dan twice: counted once
-        await store.add_reaction(Source.MATRIX, "$liked", who)
-    assert not await store.add_reaction(Source.MATRIX, "$nothing-shared", "@dan:x")
-    counts = await store.reaction_counts(Source.MATRIX, ["$liked", "$quiet"])
+        await ReactionStore(store).add(Source.MATRIX, "$liked", who)
+    assert not await ReactionStore(store).add(Source.MATRIX, "$nothing-shared", "@dan:x")
+    counts = await ReactionStore(store).counts(Source.MATRIX, ["$liked", "$quiet"])
     assert counts == {"$liked": 2}
     reactions = {(Source.MATRIX, "$liked"): 2, (Source.MASTODON, "https://s.example/1"): 5}
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, reactions=reactions)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK, reactions=reactions)
     assert [link.url for link in digest.sections[0].links] == [
         "https://c.example/starred", "https://b.example/liked", "https://a.example/quiet"]
 
@@ -174,7 +176,7 @@ async def test_a_room_s_digest_points_to_its_week_s_page_once_the_pages_have_an_
 
     for i in range(5):
         await share(store, f"P{i}", f"https://x.example/{i} #t", utc(2026, 11, 14, i), event=f"$w{i}")
-    digest = build_digest(await store.published().shared_between(WEEK.start, WEEK.end), WEEK, top=3)
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK, top=3)
     settings = Settings(_env_file=None, timezone="Europe/Paris", web_base_url="https://watch.example",
                         digest_archive_url="https://old.example/archive")
     outlet = MatrixDigestOutlet(None, "!room:x", scoped=False, archive=settings.digest_archive_for)

@@ -16,21 +16,24 @@ import pytest
 from tests.mastodon_server import MastodonServer
 from tests.matrix_helpers import wait_for_event
 from tests.test_matrix_bot import Scene, direct_chat_with_bot, room_with_bot, say
+from tests.waiting import until
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.claims import poster_name
 from watchbot.digest.post import post_digest
 from watchbot.network import DigestSendError, Offers, Part
-from watchbot.digest.schedule import Period, last_period, week_of
+from watchbot.digest.schedule import last_period, week_of
 from watchbot.digest.scheduler import FIRST_START, DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, utcnow
+from watchbot.model import Period, Post, Source, utcnow
 from watchbot.networks.fediverse import FediverseAdapter
 from watchbot.networks.fediverse.events import html_to_text
 from watchbot.networks.matrix import MatrixAdapter
 from watchbot.store import Store
 from watchbot.store import digests as digest_store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
 
 UTC = Settings(_env_file=None).zone
 _events = count(1)
@@ -67,6 +70,10 @@ class RecordingOutlet:
             raise DigestSendError("the server went away")
         self.sent.append((part.text, reply_to, key))
         return f"remote-{len(self.sent)}"
+
+
+async def links_filed(store: Store, count: int) -> bool:
+    return await LinkStore(store).count_links() == count
 
 
 async def a_digest(store: Store, period: Period) -> Digest:
@@ -186,14 +193,11 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_with_its_o
     older = last_period(settings.digest_schedule, settings.zone, latest.start)
     for period in (older, latest):  # the bot was down at both scheduled times
         await share(store, f"https://{period.start:%Y%m%d}.example/", at=period.start + timedelta(hours=1))
-    await store.set_cursor(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
+    await CursorStore(store).set(FIRST_START, (older.start - timedelta(days=1)).isoformat())  # it ran before
     outlet = RecordingOutlet()
     task = asyncio.create_task(DigestScheduler(SchedulerOptions.from_settings(settings), store, [OneOutletNetwork(outlet)]).run())
     try:
-        for _ in range(200):
-            if len(outlet.sent) == 3:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(outlet.sent) == 3, "the three parts to be sent")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -242,10 +246,7 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
         dm_id = await direct_chat_with_bot(scene, carol_client)  # a direct chat: no digest
         await say(alice_client, room_id, "https://lwn.net/Articles/1001/ #linux")
         await say(bob_client, room_id, "https://lwn.net/Articles/1001/ and https://rust-lang.org/ #rust")
-        for _ in range(200):
-            if await store.count_links() == 2:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: links_filed(store, 2), "both links to be filed")
         period = this_hour()
         results = await DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter]).post(period)
         assert [(r.outlet, r.status) for r in results] == [(f"matrix:{room_id}", "posted")], results
@@ -266,9 +267,9 @@ async def test_the_room_gets_the_digest_once_as_a_notice_even_from_a_second_proc
         assert [r.status for r in again] == ["already"]
         await say(alice_client, room_id, "marker")
         await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body") == "marker")
-        with pytest.raises(TimeoutError):  # no second digest came before the marker
+        with pytest.raises(TimeoutError):  # no second digest came before the marker (timeout=0: what was seen)
             await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body", "").startswith(
-                "Tech watch"), timeout=0.5)
+                "Tech watch"), timeout=0)
         assert dm_id not in [r.outlet.removeprefix("matrix:") for r in results]
 
 
@@ -306,10 +307,8 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
         monkeypatch.setattr(render, "MATRIX_PART_BYTES", 400)  # a few small parts
         period = this_hour()
         scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
-        for _ in range(200):  # the bot's own sync has seen the room and its members
-            if adapter.digest_outlets():
-                break
-            await asyncio.sleep(0.05)
+        # The bot's own sync has seen the room and its members.
+        await until(adapter.digest_outlets, "the room to be an outlet of the digest")
         [outlet] = adapter.digest_outlets()
         digest = await scheduler.digest(period)
         parts = outlet.parts(digest, UTC)
@@ -321,9 +320,11 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
         assert resumed.status == "resumed"
         for n in range(len(parts)):  # each part arrives, in order...
             await wait_for_event(alice_client, room_id, lambda e, n=n: e.source["content"].get("body") == parts[n].text)
-        with pytest.raises(TimeoutError):  # ...and once: part 1, sent twice with one txn id, is one event
+        # ...and once: part 1, sent twice with one txn id, is one event. A second one would have
+        # come before the parts after it, all seen by now (timeout=0: only what was seen).
+        with pytest.raises(TimeoutError):
             await wait_for_event(alice_client, room_id, lambda e: e.source["content"].get("body") == parts[1].text,
-                                 timeout=0.5)
+                                 timeout=0)
 
 
 # -- against the Mastodon stand-in ----------------------------------------------------------------
@@ -332,6 +333,37 @@ async def test_a_crash_between_parts_in_a_room_resumes_without_a_duplicate(scene
 async def bot_statuses(server: MastodonServer, account) -> list[dict]:
     client = server.client(account)
     return list(reversed(await asyncio.to_thread(client.account_statuses, account.id, limit=40)))
+
+
+async def len_at_least(items, count: int) -> bool:
+    return len(await items) >= count
+
+
+class HoldingTheSecondPost:
+    """Wraps the adapter's API calls: the server holds the second post it takes (a delay before
+    the request reaches its API), the first reply short enough for the stand-in, which refuses a
+    longer part with 422 before the outlet posts it in pieces."""
+
+    HOLD = 3.0  # seconds
+    TAKEN_UP_TO = 500  # characters, each URL counted in full (tests/mastodon_server.py, MASTODON)
+
+    def __init__(self, adapter: FediverseAdapter, server: MastodonServer) -> None:
+        self.api, self.server = adapter._api, server
+        self.fault: str | None = None
+        adapter._api = self
+
+    async def __call__(self, method: str, *args, **kwargs):
+        if (method == "status_post" and self.fault is None and kwargs.get("in_reply_to_id")
+                and len(args[0]) <= self.TAKEN_UP_TO):
+            self.fault = await asyncio.to_thread(self.server.inject_fault, "delay", path="/api/v1/statuses",
+                                                 methods=["POST"], delay=self.HOLD, times=1)
+        return await self.api(method, *args, **kwargs)
+
+    async def reached_the_server(self) -> bool:
+        """The second post is held by the server: its fault rule has been taken."""
+        if self.fault is None:
+            return False
+        return all(str(rule["id"]) != self.fault for rule in await asyncio.to_thread(self.server.faults))
 
 
 async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_duplicate(
@@ -350,18 +382,14 @@ async def test_the_fediverse_gets_one_thread_resumed_after_a_crash_without_a_dup
     first = FediverseAdapter.from_settings(settings, store, Rules())
     await first.connect()
     # The second post hangs, and the process dies meanwhile; the server still takes the post.
-    mastodon_server.inject_fault("delay", path="/api/v1/statuses", methods=["POST"], delay=2, times=1)
+    held = HoldingTheSecondPost(first, mastodon_server)
     posting = asyncio.create_task(DigestScheduler(SchedulerOptions.from_settings(settings), store, [first]).post(period))
-    runs = DigestRuns(store)
-    for _ in range(200):
-        state = await runs.state(f"mastodon:{first.instance}", period)
-        if state is not None and state.sent:
-            break
-        await asyncio.sleep(0.05)
-    posting.cancel()
+    await until(held.reached_the_server, "the second post to reach the server")
+    posting.cancel()  # the process dies; its request, on the adapter's worker thread, goes on
     await asyncio.gather(posting, return_exceptions=True)
+    await until(lambda: len_at_least(bot_statuses(mastodon_server, bot), 2), "the held post to land")
+    runs = DigestRuns(store)
     assert list((await runs.state(f"mastodon:{first.instance}", period)).sent) == [0]  # the root only
-    await asyncio.sleep(2.5)  # the hanging post lands, unrecorded
     await first.close()
 
     monkeypatch.setattr(digest_store, "STALE_AFTER", timedelta(0))  # the dead poster's claim
@@ -442,10 +470,8 @@ async def test_forget_me_edits_the_posted_digest_that_named_them(scene: Scene):
         room_id = await room_with_bot(scene, alice_client, bob_client)
         await say(alice_client, room_id, "https://kept.example/ #rust")
         await say(bob_client, room_id, "https://bobs.example/ #rust")
-        for _ in range(200):
-            if await store.count_links() == 2 and adapter.digest_outlets():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: links_filed(store, 2), "both links to be filed")
+        await until(adapter.digest_outlets, "the room to be an outlet of the digest")
         scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
         [posted] = await scheduler.post(this_hour())
         bob_name = bob.user_id.split(":")[0][1:]
@@ -482,10 +508,9 @@ async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_ch
     task = asyncio.create_task(adapter.run())
     try:
         await say(bob_client, room_id, "https://reviewed.example/ #rust")
-        for _ in range(200):
-            if await store.count_links() == 1 and len(adapter.digest_outlets()) == 1 and adapter.draft_outlets():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: links_filed(store, 1), "the link to be filed")
+        await until(lambda: len(adapter.digest_outlets()) == 1 and adapter.draft_outlets(),
+                    "the room and the review room to be outlets")
         scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, [adapter])
         period = this_hour()
         [draft] = await scheduler.post(period)
@@ -493,9 +518,11 @@ async def test_with_a_review_room_the_draft_goes_there_first_and_a_moderators_ch
         note = await wait_for_event(owner_client, review_id, lambda e: e.source["content"].get("body", "")
                                     .startswith("Draft of the digest"))
         assert (await scheduler.post(period))[0].status == "already"  # the draft once; the rooms wait
-        with pytest.raises(TimeoutError):
+        await say(bob_client, room_id, "marker")  # after anything post() could have sent
+        await wait_for_event(bob_client, room_id, lambda e: e.source["content"].get("body") == "marker")
+        with pytest.raises(TimeoutError):  # no digest before the marker (timeout=0: only what was seen)
             await wait_for_event(bob_client, room_id, lambda e: e.source["content"].get("body", "")
-                                 .startswith("Tech watch"), timeout=0.5)
+                                 .startswith("Tech watch"), timeout=0)
 
         await owner_client.room_send(review_id, "m.reaction", {"m.relates_to": {
             "rel_type": "m.annotation", "event_id": note.event_id, "key": "✅"}})

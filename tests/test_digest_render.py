@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from watchbot.digest.build import Digest, DigestLink, Section
 from watchbot.digest.render import render_json, render_matrix_parts, render_thread
-from watchbot.digest.schedule import Period
+from watchbot.model import Period
 from watchbot.status_text import StatusLimits, status_length
 
 UTC = ZoneInfo("UTC")

@@ -15,6 +15,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from tests.page_server import PageServer, serving_pages
+from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.enrich.worker import Enricher
 from watchbot import __version__
@@ -22,6 +23,7 @@ from watchbot.fetch import FetchOptions, GuardedClient, parse_allow_networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import PageState, Post, Source, Visibility, utcnow
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.pages import LinkPages
 
 ARTICLE = """<!doctype html><html lang="en"><head>
@@ -57,15 +59,15 @@ async def share(store: Store, url: str, who: str = "alice", visibility=Visibilit
 async def test_a_new_link_gets_its_title_site_and_description(store: Store, enricher: Enricher, pages: PageServer):
     url = pages.page("/article", ARTICLE)
     link_id = await share(store, url)
-    assert (await store.get_link(link_id)).page.state is PageState.PENDING
+    assert (await LinkStore(store).get_link(link_id)).page.state is PageState.PENDING
     looked = await enricher.enrich(link_id, url)
     assert looked.line() == f"#{link_id} {url}: “Kernel 7.0 released”, Example News"
-    record = await store.get_link(link_id)
+    record = await LinkStore(store).get_link(link_id)
     assert (record.link.title, record.link.site_name) == ("Kernel 7.0 released", "Example News")
     assert record.link.description == "What is new in the kernel, in five minutes."
     assert record.page.language == "en"
     # The page's words are searchable, and nothing is due any more.
-    assert [link.id for link in await store.search("five minutes")] == [link_id]
+    assert [link.id for link in await LinkStore(store).search("five minutes")] == [link_id]
     assert await LinkPages(store).due(utcnow(), 10) == []
 
 
@@ -90,6 +92,12 @@ async def test_every_fetch_names_the_operators_contact_so_site_owners_can_reach_
                       "+https://watch.example/about)"]
 
 
+async def page_read(store: Store, link_id: int):
+    """The link's record once its page has been read."""
+    record = await LinkStore(store).get_link(link_id)
+    return record if record.page.state is PageState.OK else None
+
+
 async def test_the_worker_fetches_what_is_filed_while_it_runs(store: Store, enricher: Enricher, pages: PageServer,
                                                              monkeypatch):
     import watchbot.enrich.worker as worker
@@ -99,11 +107,7 @@ async def test_the_worker_fetches_what_is_filed_while_it_runs(store: Store, enri
     task = asyncio.create_task(enricher.run())
     try:
         link_id = await share(store, url)
-        for _ in range(200):
-            record = await store.get_link(link_id)
-            if record.page.state is PageState.OK:
-                break
-            await asyncio.sleep(0.05)
+        record = await until(lambda: page_read(store, link_id), "the page to be read")
         assert record.link.title == "Kernel 7.0 released"
     finally:
         task.cancel()
@@ -119,20 +123,20 @@ async def test_a_short_link_redirecting_to_a_known_page_is_merged_and_can_be_unm
     looked = await enricher.enrich(gone, short)
     assert looked.merge is not None and (looked.merge.kept_id, looked.merge.merged_id) == (kept, gone)
     assert "merged" in looked.line()
-    record = await store.get_link(kept)
+    record = await LinkStore(store).get_link(kept)
     assert {s.sharer_name for s in record.shares} == {"alice", "bob"}
-    assert await store.get_link(gone) is None
+    assert await LinkStore(store).get_link(gone) is None
     # A later share of the short link is a share of the article.
     assert await share(store, short, "carol") == kept
 
     merge = await LinkPages(store).unmerge(gone, actor="cli:test")
     assert merge is not None and merge.merged_id == gone
-    back = await store.get_link(gone)
+    back = await LinkStore(store).get_link(gone)
     assert [s.sharer_name for s in back.shares] == ["bob"]
-    assert {s.sharer_name for s in (await store.get_link(kept)).shares} == {"alice", "carol"}
+    assert {s.sharer_name for s in (await LinkStore(store).get_link(kept)).shares} == {"alice", "carol"}
     # Fetched again, it is not merged again: someone said they differ.
     assert (await enricher.enrich(gone, short)).merge is None
-    assert await store.get_link(gone) is not None
+    assert await LinkStore(store).get_link(gone) is not None
 
 
 async def test_a_message_that_shared_both_urls_keeps_its_share_through_merge_and_unmerge(
@@ -143,9 +147,9 @@ async def test_a_message_that_shared_both_urls_keeps_its_share_through_merge_and
                                          text=f"{article} and {short}", event_id="$both"), Rules())
     kept, gone = (r.filed.link.id for r in result.results)
     await enricher.enrich(gone, short)
-    assert [s.sharer_name for s in (await store.get_link(kept)).shares] == ["dan"]  # counted once
+    assert [s.sharer_name for s in (await LinkStore(store).get_link(kept)).shares] == ["dan"]  # counted once
     await LinkPages(store).unmerge(gone, actor="cli:test")
-    assert [s.url for s in (await store.get_link(gone)).shares] == [short]
+    assert [s.url for s in (await LinkStore(store).get_link(gone)).shares] == [short]
 
 
 async def test_a_canonical_link_on_the_same_site_joins_the_amp_page_to_the_article(
@@ -156,7 +160,7 @@ async def test_a_canonical_link_on_the_same_site_joins_the_amp_page_to_the_artic
     kept = await share(store, story)
     gone = await share(store, amp)
     await enricher.enrich(gone, amp)
-    assert await store.get_link(gone) is None and (await store.get_link(kept)).link.share_count == 2
+    assert await LinkStore(store).get_link(gone) is None and (await LinkStore(store).get_link(kept)).link.share_count == 2
     claims = await share(store, elsewhere)
     looked = await enricher.enrich(claims, elsewhere)
     assert looked.merge is None and looked.page.canonical_url is None  # another site's claim is not trusted
@@ -176,10 +180,10 @@ async def test_failures_are_remembered_retried_or_marked_dead_never_deleted(
     busy_id, gone_id, image_id = [await share(store, url) for url in (busy, gone, image)]
     looked = await enricher.enrich(busy_id, busy)
     assert looked.state is PageState.FAILED and "503" in looked.reason
-    page = (await store.get_link(busy_id)).page
+    page = (await LinkStore(store).get_link(busy_id)).page
     assert page.attempts == 1 and page.next_fetch_at >= utcnow() + timedelta(minutes=59)  # Retry-After heeded
     assert (await enricher.enrich(gone_id, gone)).state is PageState.DEAD
-    assert (await store.get_link(gone_id)).link.url == gone  # marked, not deleted
+    assert (await LinkStore(store).get_link(gone_id)).link.url == gone  # marked, not deleted
     looked = await enricher.enrich(image_id, image)
     assert looked.state is PageState.OK and looked.page.title is None  # it works; it is not a page
     assert await LinkPages(store).due(utcnow() + timedelta(days=3), 10) == [(busy_id, busy)]
@@ -192,7 +196,7 @@ async def test_a_link_to_a_private_address_is_refused_and_the_reason_kept(store:
         looked = await enricher.enrich(link_id, url)
         assert looked.state is PageState.REFUSED and "loopback" in looked.reason
         assert inside.hits["/admin"] == 0
-    page = (await store.get_link(link_id)).page
+    page = (await LinkStore(store).get_link(link_id)).page
     assert page.state is PageState.REFUSED and "loopback" in page.reason and page.next_fetch_at is None
 
 
@@ -264,7 +268,7 @@ async def test_a_blocked_domain_hidden_behind_a_redirect_or_a_wrapper_is_removed
         link_id = await share(store, url)
         looked = await enricher.enrich(link_id, url)
         assert looked.state is PageState.REFUSED and "127.0.0.1 is blocked" in looked.reason
-        assert await store.get_link(link_id) is None
+        assert await LinkStore(store).get_link(link_id) is None
     entries = await ModerationStore(store).log_entries()
     assert [e.action for e in entries[:2]] == ["remove-link", "remove-link"] and entries[0].actor == "watchbot"
 
@@ -281,7 +285,7 @@ async def test_a_link_leading_to_another_site_never_stands_for_that_sites_page(
     # Once both are known, the redirecting link is folded into the real page's, not the reverse.
     looked = await enricher.enrich(trick, wrapped)
     assert (looked.merge.kept_id, looked.merge.merged_id) == (real, trick)
-    record = await store.get_link(real)
+    record = await LinkStore(store).get_link(real)
     assert record.link.url == target and {s.sharer_name for s in record.shares} == {"alice", "mallory"}
 
 
@@ -299,7 +303,7 @@ async def test_forget_me_reaches_shares_kept_in_merge_records_so_unmerge_cannot_
     shares, _ = await ModerationStore(store).forget("@alice:x")
     assert shares == 2
     await LinkPages(store).unmerge(gone, actor="cli:test")
-    assert await store.get_link(gone) is None and await store.count_links() == 0  # nothing of hers came back
+    assert await LinkStore(store).get_link(gone) is None and await LinkStore(store).count_links() == 0  # nothing of hers came back
 
 
 async def test_a_page_whose_reading_raises_is_kept_as_failed_and_the_worker_goes_on(
@@ -331,7 +335,7 @@ async def test_a_page_whose_reading_raises_is_kept_as_failed_and_the_worker_goes
         await asyncio.gather(task, return_exceptions=True)
     assert (failure.source, failure.place, failure.event_id, failure.reason) == (
         "page", bad_url, str(bad), "KeyError: 'og:nothing'")
-    page = (await store.get_link(bad)).page
+    page = (await LinkStore(store).get_link(bad)).page
     assert (page.state, page.reason, page.next_fetch_at) == (PageState.FAILED, "unexpected error: KeyError: "
                                                              "'og:nothing'", None)
     assert await LinkPages(store).due(utcnow() + timedelta(days=365), 10) == []  # not tried again on its own
@@ -341,8 +345,8 @@ async def test_a_page_whose_reading_raises_is_kept_as_failed_and_the_worker_goes
     await FailureStore(store).ask_retry([failure.id])
     await enricher.retry_asked()
     assert (await FailureStore(store).get(failure.id)).resolution == RETRIED
-    assert (await store.get_link(bad)).link.title == "Kernel 7.0 released"
+    assert (await LinkStore(store).get_link(bad)).link.title == "Kernel 7.0 released"
 
 
 async def _state_is(store: Store, link_id: int, state: PageState) -> bool:
-    return (await store.get_link(link_id)).page.state is state
+    return (await LinkStore(store).get_link(link_id)).page.state is state

@@ -7,7 +7,6 @@ that what they contain stays readable.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -542,11 +541,11 @@ def test_marked_sections_do_not_stop_reading() -> None:
         "<title>" + "<a " * 100_000,
     ],
 )
-def test_hostile_markup_is_read_in_linear_time(hostile: str) -> None:
-    # Without the defences each of these takes from minutes to hours.
-    started = time.perf_counter()
-    parse_page(hostile, BASE)
-    assert time.perf_counter() - started < 5
+@pytest.mark.timeout(60)  # a deadline, not a measure: a second or less here; hours without the defences
+def test_hostile_markup_neither_stalls_nor_hides_what_came_before(hostile: str) -> None:
+    # Without the defences the worst of these takes from minutes to hours (times: bench/, never here).
+    for kept in ('<meta property="og:title" content="Kept">', "<title>Kept</title>"):
+        assert parse_page(kept + hostile, BASE).title == "Kept"
 
 
 # --- Cleaning text -------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from watchbot.networks.fediverse import events as fediverse_events
 from watchbot.networks.fediverse import FediverseOptions, CURSOR, FediverseAdapter
 from watchbot.networks.fediverse.events import html_to_text
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
 
 
 def name(prefix: str) -> str:
@@ -55,7 +58,7 @@ class Scene:
             networks.join(network)
         task = asyncio.create_task(adapter.run())
         try:
-            await until(lambda: store.get_cursor(CURSOR), "the bot to start")
+            await until(lambda: CursorStore(store).get(CURSOR), "the bot to start")
             yield adapter, store
         finally:
             task.cancel()
@@ -99,7 +102,7 @@ async def test_a_mention_with_a_link_is_filed_and_answered_once_with_manners(sce
         [reply] = await until(replies_from(alice_client, status["id"], scene.bot), "the bot's reply")
         assert reply["visibility"] == "unlisted"  # a public mention, answered quietly
         assert f"@{alice.username}" in reply["content"] and "Filed #1" in reply["content"]
-        [link] = await store.list_links()
+        [link] = await LinkStore(store).list_links()
         assert (link.url, link.tags) == ("https://lwn.net/Articles/1001/", ("linux",))
 
         again = await post(bob_client, f"@{scene.bot.username} https://lwn.net/Articles/1001/", visibility="direct")
@@ -115,7 +118,7 @@ async def test_a_mention_with_a_link_is_filed_and_answered_once_with_manners(sce
         adapter.wake()
         await until(replies_from(alice_client, marker["id"], scene.bot), "the marker's reply")
         assert len(await replies_from(alice_client, status["id"], scene.bot)()) == 1
-        assert (await store.get_link(1)).link.share_count == 2
+        assert (await LinkStore(store).get_link(1)).link.share_count == 2
 
 
 async def favourited_by(client, status_id: str, bot: MastodonAccount) -> bool:
@@ -156,7 +159,7 @@ async def test_replies_in_one_thread_are_capped_then_favourites_acknowledge(scen
                 await until(lambda: favourited_by(alice_client, status["id"], scene.bot), "the favourite")
             answered.append(status)
         assert not await replies_from(alice_client, answered[2]["id"], scene.bot)()
-        assert await store.count_links() == 3  # the cap is on talking, never on filing
+        assert await LinkStore(store).count_links() == 3  # the cap is on talking, never on filing
         # A new thread starts a new count.
         fresh = await post(alice_client, f"@{scene.bot.username} https://fresh.example/")
         adapter.wake()
@@ -193,7 +196,7 @@ async def test_a_reply_refused_as_too_long_however_cut_still_goes_out_in_short(s
             [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the short answer")
         finally:
             scene.server.clear_faults()
-        ids = [link.id for link in await store.list_links()]
+        ids = [link.id for link in await LinkStore(store).list_links()]
         assert len(ids) == 6
         assert f"Filed #{min(ids)}–#{max(ids)}." in html_to_text(answer["content"])
 
@@ -207,7 +210,7 @@ async def test_bots_are_never_answered_nor_filed(scene: Scene):
         adapter.wake()
         await until(replies_from(alice_client, marker["id"], scene.bot), "the reply to a person")
         assert not await replies_from(alice_client, from_bot["id"], scene.bot)()
-        assert [link.url for link in await store.list_links()] == ["https://person.example/"]
+        assert [link.url for link in await LinkStore(store).list_links()] == ["https://person.example/"]
 
 
 async def test_a_status_too_long_to_read_is_refused_in_one_line_before_anything_is_read(scene: Scene, monkeypatch):
@@ -223,11 +226,11 @@ async def test_a_status_too_long_to_read_is_refused_in_one_line_before_anything_
         [reply] = await until(replies_from(alice_client, long["id"], scene.bot), "the refusal")
         assert "This message is too long for me to read" in reply["content"]
         assert "share the links in a shorter message" in reply["content"]
-        assert await store.list_links() == []
+        assert await LinkStore(store).list_links() == []
         short = await post(alice_client, f"@{scene.bot.username} https://short.example/")
         adapter.wake()
         await until(replies_from(alice_client, short["id"], scene.bot), "the reply to a short status")
-        assert [link.url for link in await store.list_links()] == ["https://short.example/"]
+        assert [link.url for link in await LinkStore(store).list_links()] == ["https://short.example/"]
     assert parsed and max(parsed) <= 200
 
 
@@ -238,7 +241,7 @@ async def test_a_server_error_is_retried_and_nothing_is_lost(scene: Scene):
         status = await post(alice_client, f"@{scene.bot.username} https://after-503.example/")
         adapter.wake()
         await until(replies_from(alice_client, status["id"], scene.bot), "the reply after the 503s", timeout=30)
-        assert [link.url for link in await store.list_links()] == ["https://after-503.example/"]
+        assert [link.url for link in await LinkStore(store).list_links()] == ["https://after-503.example/"]
 
 
 @pytest.mark.parametrize("fault", [dict(status=503), dict(status=500, times=None), dict(kind="malformed")],
@@ -308,13 +311,13 @@ async def test_save_this_in_reply_files_the_parents_links_unless_its_author_opte
         adapter.wake()
         [reply] = await until(replies_from(asker_client, saved["id"], scene.bot), "the reply to save this")
         assert "Filed #1" in reply["content"]
-        [link] = await store.list_links()
+        [link] = await LinkStore(store).list_links()
         assert (link.url, link.first_sharer_name, link.tags) == ("https://parent.example/article", asker.username,
                                                                  ("security",))
         # The shy author's link is not filed, and the asker is told why.
         [answer] = await until(replies_from(asker_client, refused["id"], scene.bot), "the answer about the shy post")
         assert "asked bots not to file their posts" in answer["content"]
-        assert await store.count_links() == 1
+        assert await LinkStore(store).count_links() == 1
 
 
 async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention(scene: Scene):
@@ -328,7 +331,7 @@ async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention
         adapter.wake()
         [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the search answer")
         assert "https://alice.example/" in answer["content"]
-        assert [link.url for link in await store.list_links()] == ["https://alice.example/"]
+        assert [link.url for link in await LinkStore(store).list_links()] == ["https://alice.example/"]
         # Told once, politely, why nothing was filed; not again for the second mention.
         [told] = await replies_from(shy_client, first["id"], scene.bot)()
         assert "asks bots to leave your posts alone" in told["content"]
@@ -426,10 +429,10 @@ async def test_saving_a_followers_only_post_files_it_as_private_however_public_t
         saved = await post(asker_client, f"@{scene.bot.username} save this", in_reply_to_id=parent["id"])
         adapter.wake()
         await until(replies_from(asker_client, saved["id"], scene.bot), "the reply to save this")
-        [link] = await store.list_links()
-        record = await store.get_link(link.id)
+        [link] = await LinkStore(store).list_links()
+        record = await LinkStore(store).get_link(link.id)
         assert [share.visibility.value for share in record.shares] == ["private"]
-        assert not await store.published().search("followers")
+        assert not await PublishedReader(store).search("followers")
 
 
 async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_and_the_bot_goes_on(
@@ -452,12 +455,12 @@ async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_
             assert failure.reason == "RuntimeError: a bug met a message it did not expect"
             assert str(json.loads(failure.payload)["status"]["id"]) == str(bad["id"])
             # The last mention read, and it failed: the cursor moved past it all the same.
-            assert await store.get_cursor(CURSOR) == failure.event_id
+            assert await CursorStore(store).get(CURSOR) == failure.event_id
 
             good = await post(alice_client, f"@{scene.bot.username} https://after-the-poison.example/")
             adapter.wake()
             await until(replies_from(alice_client, good["id"], scene.bot), "the reply to the next mention")
-            assert [link.url for link in await store.list_links()] == ["https://after-the-poison.example/"]
+            assert [link.url for link in await LinkStore(store).list_links()] == ["https://after-the-poison.example/"]
             assert not await replies_from(alice_client, bad["id"], scene.bot)()
     said = [r for r in caplog.records if f"notification {failure.event_id} " in r.getMessage()
             and r.levelno >= logging.WARNING]
@@ -472,26 +475,26 @@ async def test_a_mention_whose_handling_raises_is_kept_the_cursor_moves_past_it_
 
         # The bug mended, an operator asks for a retry: filed and answered, the cursor left where it is.
         poison.cure()
-        cursor = await store.get_cursor(CURSOR)
+        cursor = await CursorStore(store).get(CURSOR)
         await FailureStore(store).ask_retry([failure.id])
         adapter.wake()
         [reply] = await until(replies_from(alice_client, bad["id"], scene.bot), "the retried mention's reply")
         assert "Filed" in reply["content"]
         retried = await eventually(lambda: resolved(store, failure.id), "the failed event to be resolved")
         assert retried.resolution == RETRIED
-        assert await store.get_cursor(CURSOR) == cursor
+        assert await CursorStore(store).get(CURSOR) == cursor
 
 
 
 async def test_after_a_first_start_without_mentions_more_than_a_page_of_mentions_are_all_filed(scene: Scene):
     people = [scene.person("crowd")[1] for _ in range(3)]  # under the links one person may share an hour
     async with scene.running_bot(poll_seconds=600) as (adapter, store):
-        assert await store.get_cursor(CURSOR) == ""  # no mention before: nothing to start from
+        assert await CursorStore(store).get(CURSOR) == ""  # no mention before: nothing to start from
         for n in range(45):  # more than the 40 a page holds, all before the next poll
             await post(people[n % 3], f"@{scene.bot.username} https://crowd.example/{n}")
         adapter.wake()
 
         async def all_filed():
-            return await store.count_links() == 45
+            return await LinkStore(store).count_links() == 45
 
         await until(all_filed, "every mention to be filed", timeout=60)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,8 +22,11 @@ from sqlalchemy import text
 
 from tests.mastodon_server import MastodonServer
 from tests.test_fediverse_bot import name
+from tests.waiting import until
 from watchbot.networks.fediverse import CURSOR
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
 from watchbot.store.outbox import OutboxStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ BOT = textwrap.dedent(
     from watchbot.networks.fediverse.budget import Budget
     from watchbot.networks.fediverse import FediverseAdapter
     from watchbot.store import Store
+    from watchbot.store.links import LinkStore
 
     def killed_after(calls, function):
         # The function, which kills the process the moment its `calls`-th call has returned.
@@ -65,7 +68,7 @@ BOT = textwrap.dedent(
         adapter = FediverseAdapter.from_settings(settings, store, Rules())
         adapter._requests, adapter._posts = Budget(10**9, 1), Budget(10**9, 1)
         if after_filing:  # the filing, its answer owed and the cursor committed; nothing sent
-            store.file_in_one = killed_after(after_filing, store.file_in_one)
+            LinkStore.file_in_one = killed_after(after_filing, LinkStore.file_in_one)
         if after_sending:  # the server took the answer; the outbox has not marked it sent
             adapter.sender.deliver = killed_after(after_sending, adapter.sender.deliver)
         await adapter.run()
@@ -92,8 +95,8 @@ def kill(bot: subprocess.Popen) -> None:
 async def progress(database_url: str) -> tuple[int, int, str | None]:
     """Links filed, answers not yet sent, and the notification cursor, as the store has them."""
     async with await Store.open(database_url) as store:
-        return (await store.count_links(), (await OutboxStore(store).backlog("mastodon")).waiting,
-                await store.get_cursor(CURSOR))
+        return (await LinkStore(store).count_links(), (await OutboxStore(store).backlog("mastodon")).waiting,
+                await CursorStore(store).get(CURSOR))
 
 
 async def shares_per_url(database_url: str) -> Counter:
@@ -135,10 +138,11 @@ async def _burst_with_kills(server: MastodonServer, tmp_path: Path, rng: random.
     database_url = f"sqlite:///{tmp_path / 'watchbot.db'}"
 
     first = start_bot(database_url, server, bot.access_token)  # the first start: reads from now on
-    deadline = time.monotonic() + 30
-    while (await progress(database_url) if (tmp_path / "watchbot.db").exists() else (0, 0, None))[2] is None:
-        assert time.monotonic() < deadline, "the bot did not start"
-        await asyncio.sleep(0.2)
+
+    async def started() -> bool:  # its cursor set: it reads from now on
+        return (tmp_path / "watchbot.db").exists() and (await progress(database_url))[2] is not None
+
+    await until(started, "the bot's first start", timeout=30)
     kill(first)
 
     mentions: list[str] = []
@@ -151,7 +155,7 @@ async def _burst_with_kills(server: MastodonServer, tmp_path: Path, rng: random.
 
     posting = threading.Thread(target=burst, name="burst")
     posting.start()
-    by_own_hand = 0  # kills at a chosen point that came (not a burst run dry)
+    landed = Counter()  # how each kill came, told when an assertion fails (the outcome is what counts)
     try:
         for number in range(KILLS):
             how = rng.choice(["at random", "after a filing", "after an answer"])
@@ -165,28 +169,34 @@ async def _burst_with_kills(server: MastodonServer, tmp_path: Path, rng: random.
                 else:  # killed by its own hand, or after a while if the burst has run dry (the
                     # while is generous: on a loaded machine a start alone can take seconds)
                     await asyncio.to_thread(_wait, child, 12)
-                    by_own_hand += child.poll() is not None
+                    how = f"{how}: by its own hand" if child.poll() is not None else f"{how}: after 12 s"
+                landed[how] += 1
             finally:
                 kill(child)
     finally:
         await asyncio.to_thread(posting.join)
 
-    assert by_own_hand >= 5, "too few kills at the chosen points to show anything"
-
     last = start_bot(database_url, server, bot.access_token)  # and now left to finish
     try:
-        deadline = time.monotonic() + 120
-        while (await progress(database_url))[:2] != (MENTIONS, 0):
-            assert time.monotonic() < deadline, f"not done: {await progress(database_url)}"
-            await asyncio.sleep(0.5)
+        try:
+            await until(lambda: finished(database_url), "every mention filed and every answer sent", timeout=120)
+        except TimeoutError as error:
+            raise AssertionError(f"not done: {await progress(database_url)}; kills: {dict(landed)}") from error
     finally:
         kill(last)
 
+    # Whatever number of kills came at the chosen points: every link filed once, every mention
+    # answered once, nothing else answered.
     filed = await shares_per_url(database_url)
-    assert len(filed) == MENTIONS and set(filed.values()) == {1}  # every link filed, once
+    assert len(filed) == MENTIONS and set(filed.values()) == {1}, landed
     answered = await asyncio.to_thread(replies_per_status, server.client(bot), bot.id)
-    assert {status_id: answered[status_id] for status_id in mentions} == {status_id: 1 for status_id in mentions}
-    assert sum(answered.values()) == MENTIONS  # and nothing else answered
+    assert {status_id: answered[status_id] for status_id in mentions} == {status_id: 1 for status_id in mentions}, landed
+    assert sum(answered.values()) == MENTIONS, landed
+
+
+async def finished(database_url: str) -> bool:
+    """Every mention filed and nothing owed: every answer is on the server."""
+    return (await progress(database_url))[:2] == (MENTIONS, 0)
 
 
 def _wait(child: subprocess.Popen, timeout: float) -> None:

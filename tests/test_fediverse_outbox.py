@@ -20,6 +20,7 @@ from watchbot.intake import Rules
 from watchbot.networks.fediverse import CURSOR, FediverseAdapter
 from watchbot.processes import free_port
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.outbox import OutboxStore
 
 
@@ -51,7 +52,7 @@ async def test_a_refused_token_stops_mastodon_with_one_line_and_status_says_so(s
         with caplog.at_level(logging.INFO):
             running = asyncio.create_task(adapter.run())
             if when == "while-running":
-                await until(lambda: store.get_cursor(CURSOR), "the bot to start")
+                await until(lambda: CursorStore(store).get(CURSOR), "the bot to start")
                 await asyncio.to_thread(_revoke, scene.server.url, token)
                 adapter.wake()  # the next poll is refused
             await asyncio.wait_for(running, 30)  # returns: no retrying forever, the other networks go on

@@ -21,6 +21,7 @@ import pytest
 from tests.mastodon_server import OTHER_SERVER, MastodonServer
 from tests.test_digest_post import bot_statuses, share, this_hour
 from tests.test_fediverse_bot import Scene, post, replies_from, until
+from tests.waiting import until as until_done
 from watchbot.config import Settings
 from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 from watchbot.intake import Rules, file_post
@@ -29,7 +30,10 @@ from watchbot.networks.fediverse import CURSOR, STREAM_RETRY_SECONDS, FediverseA
 from watchbot.networks.fediverse.events import account_domain, html_to_text
 from watchbot.networks.fediverse.pace import Clock, PollPace
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
+from watchbot.store.outbox import OutboxStore
 from watchbot.store.servers import adopt_server_name, server_name
 
 DEFAULT_POLL = Settings.model_fields["fediverse_poll_seconds"].default
@@ -40,13 +44,33 @@ def as_written(status: dict) -> int:
     return len(html_to_text(status["content"]))
 
 
-async def answered_once(client, status: dict, scene: Scene, adapter: FediverseAdapter) -> dict:
-    """The bot's one answer to `status`, after a further poll has found nothing more to say."""
+class CountingClock(Clock):
+    """Real time, counting the waits between two polls: a wait begins once a poll has run to its end."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        self.waits += 1
+        return await super().wait(event, seconds)
+
+
+async def answered_once(client, status: dict, scene: Scene, adapter: FediverseAdapter, store: Store,
+                        clock: CountingClock) -> dict:
+    """The bot's one answer to `status`, once a poll begun after it has run to its end and the
+    outbox is empty: a second answer would then be on the server."""
     [answer] = await until(replies_from(client, status["id"], scene.bot), "the answer")
-    adapter.wake()
-    await asyncio.sleep(0.5)
+    for _ in range(2):  # woken twice: the second wait proves a whole poll begun after the answer
+        waits = clock.waits
+        adapter.wake()
+        await until_done(lambda: clock.waits > waits, "a poll to run to its end")
+    await until_done(lambda: outbox_empty(store), "the outbox to be empty")
     assert len(await replies_from(client, status["id"], scene.bot)()) == 1
     return answer
+
+
+async def outbox_empty(store: Store) -> bool:
+    return not await OutboxStore(store).unsent()
 
 
 @pytest.fixture
@@ -56,10 +80,11 @@ def any_scene(any_server: MastodonServer, tmp_path: Path) -> Scene:
 
 async def test_help_reaches_each_server_once_within_its_limits(any_scene: Scene):
     alice, alice_client = any_scene.person("alice")
-    async with any_scene.running_bot() as (adapter, store):
+    clock = CountingClock()
+    async with any_scene.running_bot(clock=clock) as (adapter, store):
         asked = await post(alice_client, f"@{any_scene.bot.username} help")
         adapter.wake()
-        answer = await answered_once(alice_client, asked, any_scene, adapter)
+        answer = await answered_once(alice_client, asked, any_scene, adapter, store, clock)
     assert "search" in answer["content"] and as_written(answer) <= LIMIT
 
 
@@ -67,11 +92,12 @@ async def test_six_long_links_are_filed_and_answered_once_within_each_servers_li
     alice, alice_client = any_scene.person("alice")
     links = [f"https://six.example/{n}/" + "y" * (70 - len(f"https://six.example/{n}/")) for n in range(6)]
     assert all(len(link) == 70 for link in links)
-    async with any_scene.running_bot() as (adapter, store):
+    clock = CountingClock()
+    async with any_scene.running_bot(clock=clock) as (adapter, store):
         asked = await post(alice_client, f"@{any_scene.bot.username} {' '.join(links)} #longread")
         adapter.wake()
-        answer = await answered_once(alice_client, asked, any_scene, adapter)
-        assert sorted(link.url for link in await store.list_links()) == links
+        answer = await answered_once(alice_client, asked, any_scene, adapter, store, clock)
+        assert sorted(link.url for link in await LinkStore(store).list_links()) == links
     assert "Filed #" in html_to_text(answer["content"]) and as_written(answer) <= LIMIT
 
 
@@ -164,7 +190,7 @@ async def test_places_outlets_and_accounts_are_named_by_the_accounts_domain_not_
         adapter.wake()
         await until(replies_from(alice_client, asked["id"], scene.bot), "the reply")
         [outlet] = adapter.digest_outlets()
-        [shared] = (await store.get_link(1)).shares
+        [shared] = (await LinkStore(store).get_link(1)).shares
     assert (shared.place, shared.sharer_id) == ("social.example", f"{alice.username}@social.example")
     assert outlet.name == "mastodon:social.example"
 
@@ -182,14 +208,14 @@ async def test_an_older_store_named_by_the_api_address_is_renamed_and_its_digest
         claim = await runs.claim("mastodon:127.0.0.1", period, "an older bot")
         await runs.sent(claim.run_id, 0, "1")
         await runs.finish(claim.run_id)
-        await store.set_cursor(CURSOR, "")
+        await CursorStore(store).set(CURSOR, "")
     async with scene.running_bot() as (adapter, store):
         await asyncio.wait_for(adapter.ready.wait(), 20)
-        [shared] = (await store.get_link(1)).shares
+        [shared] = (await LinkStore(store).get_link(1)).shares
         assert (shared.place, shared.sharer_id) == ("social.example", "alice@social.example")
-        [result] = await DigestScheduler(SchedulerOptions.from_settings(adapter.settings), store, [adapter]).post(period)
+        [result] = await DigestScheduler(SchedulerOptions(zone=adapter.options.zone), store, [adapter]).post(period)
         assert result.status == "already", result
-        assert await store.get_cursor(CURSOR) is not None
+        assert await CursorStore(store).get(CURSOR) is not None
     assert await bot_statuses(other_server, scene.bot) == []
 
 
@@ -204,7 +230,7 @@ async def test_renaming_the_server_keeps_every_row_and_never_takes_a_name_alread
         await runs.claim("mastodon:10.0.0.1", period, "old")
         assert await adopt_server_name(store, "social.example", formerly="10.0.0.1") == 4
         assert await server_name(store) == "social.example"
-        shares = [s for link in await store.list_links() for s in (await store.get_link(link.id)).shares]
+        shares = [s for link in await LinkStore(store).list_links() for s in (await LinkStore(store).get_link(link.id)).shares]
         assert sorted((s.place, s.sharer_id) for s in shares) == [
             ("social.example", "alice@social.example"), ("social.example", "bob@far.example")]
         assert (await runs.state("mastodon:social.example", period)) is not None
@@ -236,7 +262,7 @@ async def test_without_streaming_the_first_poll_runs_at_once_the_bot_says_so_onc
     scene.streaming = True  # asked for; the server has none
     alice, alice_client = scene.person("alice")
     async with await Store.open(scene.database_url) as store:
-        await store.set_cursor(CURSOR, "")  # not a first start: the first request is a poll
+        await CursorStore(store).set(CURSOR, "")  # not a first start: the first request is a poll
     clock = RecordingClock()
     since = len(other_server.front.passed)
 

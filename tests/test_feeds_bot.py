@@ -13,6 +13,7 @@ from tests.test_matrix_bot import Scene, room_with_bot, say
 from watchbot.bot import build_bot
 from watchbot.commands.registry import refusal_of
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 
 
 def body_starting(text: str):
@@ -49,7 +50,7 @@ async def test_an_alert_feed_posts_its_new_entry_to_the_room_and_the_moderators_
             assert alert.source["content"]["msgtype"] == "m.notice"
             assert "CVE-2026-1111" in alert.source["content"]["body"]
             assert "https://www.cve.org/CVERecord?id=CVE-2026-1111" in alert.source["content"]["formatted_body"]
-            [link] = [link for link in await store.list_links() if link.url == TWO[1]]
+            [link] = [link for link in await LinkStore(store).list_links() if link.url == TWO[1]]
             assert link.tags == ("security", "security-advisories")
         finally:
             task.cancel()

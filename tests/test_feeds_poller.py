@@ -16,12 +16,14 @@ from aiohttp import web
 from sqlalchemy import delete
 
 from tests.page_server import PageServer, serving_pages
+from tests.waiting import until
 from watchbot.feeds import Alert, FeedDisabled, FeedError, FeedOptions, FeedPoller, Result
 from watchbot.feeds.poller import BACKOFF_CEILING, MAX_FEED_BYTES
 from watchbot.fetch import FetchOptions, GuardedClient, parse_allow_networks
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.schema import feed_entries
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -129,8 +131,8 @@ def slug(request) -> str:
 
 
 async def shares_of(store: Store, url: str):
-    found = [link for link in await store.list_links(limit=100) if link.url == url]
-    return (await store.get_link(found[0].id)).shares if found else ()
+    found = [link for link in await LinkStore(store).list_links(limit=100) if link.url == url]
+    return (await LinkStore(store).get_link(found[0].id)).shares if found else ()
 
 
 async def test_the_first_poll_records_what_is_there_and_later_polls_file_what_is_new(
@@ -138,7 +140,7 @@ async def test_the_first_poll_records_what_is_there_and_later_polls_file_what_is
     feed = site(pages, request, rss(THREE, TWO, ONE))
     added = await poller.add(feed.url, tags=["security"], added_by="cli:admin")
     assert (added.result, added.recorded, added.filed) == (Result.FIRST, 3, ())
-    assert await store.count_links() == 0  # nothing old is filed
+    assert await LinkStore(store).count_links() == 0  # nothing old is filed
 
     feed.update(rss(FOUR, THREE, TWO, ONE))
     assert await poller.poll_due() == []  # not due yet
@@ -150,7 +152,7 @@ async def test_the_first_poll_records_what_is_there_and_later_polls_file_what_is
     assert (share.source, share.sharer_name, share.place) == (Source.FEED, "Example Advisories", feed.url)
     assert share.tags == ("security", "security-advisories")  # the feed's tags and the entry's category
     assert share.shared_at == datetime(2026, 11, 24, 11, 0, tzinfo=timezone.utc)
-    record = await store.get_link(polled.filed[0].link_id)
+    record = await LinkStore(store).get_link(polled.filed[0].link_id)
     assert record.link.title == "OpenSSH flaw CVE-2026-2222"
     assert polled.lines(timezone.utc)[1].endswith("https://advisories.example/a-4?utm_source=rss [CVE-2026-2222]")
 
@@ -158,7 +160,7 @@ async def test_the_first_poll_records_what_is_there_and_later_polls_file_what_is
     feed.update(rss(FOUR, THREE, TWO, ONE))  # a new ETag, the same entries
     [again] = await poller.poll_due()
     assert (again.result, again.filed) == (Result.NOTHING_NEW, ())
-    assert await store.count_links() == 1
+    assert await LinkStore(store).count_links() == 1
 
 
 async def test_a_poller_made_from_its_options_polls_at_the_watchs_pace_with_its_aliases(
@@ -247,7 +249,7 @@ async def test_a_feed_that_changes_its_entry_ids_files_only_what_is_really_new(
     clock.advance(EVERY)
     [polled] = await poller.poll_due()
     assert polled.filed == ()
-    assert await store.count_links() == 1
+    assert await LinkStore(store).count_links() == 1
 
 
 async def test_a_link_a_person_shared_stays_one_link_with_one_more_share_from_the_feed(
@@ -263,9 +265,9 @@ async def test_a_link_a_person_shared_stays_one_link_with_one_more_share_from_th
     clock.advance(EVERY)
     [polled] = await poller.poll_due()
     assert "(shared before: one more share)" in polled.lines(timezone.utc)[1]
-    assert await store.count_links() == 1
-    [link] = await store.list_links()
-    record = await store.get_link(link.id)
+    assert await LinkStore(store).count_links() == 1
+    [link] = await LinkStore(store).list_links()
+    record = await LinkStore(store).get_link(link.id)
     assert [s.sharer_name for s in record.shares] == ["alice", "Example Advisories"]
 
 
@@ -283,7 +285,7 @@ async def test_a_poll_replayed_after_a_crash_files_nothing_twice(
     clock.advance(EVERY)
     [polled] = await poller.poll_due()
     assert polled.filed == () and len(told) == 1
-    [link] = await store.list_links()
+    [link] = await LinkStore(store).list_links()
     assert link.share_count == 1
 
 
@@ -440,7 +442,7 @@ async def test_a_broken_feed_with_entries_is_read_and_one_without_is_an_error(
     assert polled.result is Result.FAILED
     assert polled.reason.endswith("is not a feed that can be read (not well-formed XML: "
                                   "unclosed token at line 1) and has no entries")
-    assert await store.count_links() == 2  # nothing lost
+    assert await LinkStore(store).count_links() == 2  # nothing lost
 
 
 async def test_a_feed_is_followed_once_and_checking_files_nothing(
@@ -454,7 +456,7 @@ async def test_a_feed_is_followed_once_and_checking_files_nothing(
     assert [entry.title for entry in checked.new] == ["Advisory three"]
     assert checked.lines(timezone.utc)[0].endswith(f"followed as #{checked.subscription.id}: "
                                                    "the next poll would file 1")
-    assert await store.count_links() == 0
+    assert await LinkStore(store).count_links() == 0
     [polled] = await poller.poll_all()  # and the poll files it, since the check recorded nothing
     assert [f.entry.title for f in polled.filed] == ["Advisory three"]
 
@@ -470,10 +472,7 @@ async def test_the_worker_polls_what_is_due_alerts_and_tells_until_cancelled(
     clock.advance(EVERY)
     worker = asyncio.create_task(poller.run())
     try:
-        for _ in range(100):
-            if len(told) == 2:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(told) == 2, "the alert and the notice of the feed disabled")
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
@@ -504,7 +503,7 @@ async def test_an_entry_on_a_blocked_domain_is_neither_filed_nor_alerted(store: 
         [polled] = await poller.poll_due()
         assert [f.entry.link for f in polled.filed] == [TWO[1]]
         assert [alert.link for alert in told] == [TWO[1]]
-        assert not any("evil.example" in link.url for link in await store.list_links())
+        assert not any("evil.example" in link.url for link in await LinkStore(store).list_links())
     finally:
         await client.aclose()
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from click.testing import CliRunner
 
+from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.config import Settings
 from watchbot.health import STALE_AFTER, Pulse, assess
@@ -108,10 +109,7 @@ async def test_a_running_matrix_bot_is_well_by_status(synapse, tmp_path):
     try:
         before = await asyncio.to_thread(_status, database_url, **env)
         assert before.exit_code == 1 and "no sign of life yet" in before.output
-        for _ in range(200):
-            if await HeartbeatStore(store).all():
-                break
-            await asyncio.sleep(0.1)
+        await until(HeartbeatStore(store).all, "a first heartbeat")
         result = await asyncio.to_thread(_status, database_url, **env)
         assert result.exit_code == 0, result.output
         assert result.output.startswith("matrix: ok, last good sync or poll")

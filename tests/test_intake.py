@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo
 from watchbot.intake import Outcome, Rules, describe, file_post, read_post
 from watchbot.model import Post, Source, Visibility
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 RULES = Rules(tag_aliases={"py": "python"}, max_links_per_post=3, max_post_chars=2_000)
@@ -82,7 +85,7 @@ async def test_filing_says_new_duplicate_and_replayed(store: Store):
     assert not replay.filed_anything
     assert describe(replay.results[0], zone) == (
         f"Already filed from this message: #{replay.results[0].filed.link.id} https://EXAMPLE.com/a.")
-    record = await store.get_link(first.results[0].filed.link.id)
+    record = await LinkStore(store).get_link(first.results[0].filed.link.id)
     assert [s.sharer_name for s in record.shares] == ["Alice", "Bob"]
     assert record.shares[1].url == "https://EXAMPLE.com/a?fbclid=abc#top"  # kept as posted
 
@@ -106,10 +109,10 @@ async def test_an_earlier_private_share_counts_without_a_name(store: Store):
 async def test_a_message_without_links_still_moves_the_cursor(store: Store):
     result = await file_post(store, matrix_post("good morning #coffee"), RULES, cursor=("matrix", "s9"))
     assert result.results == () and result.problems == ()
-    assert await store.get_cursor("matrix") == "s9"
+    assert await CursorStore(store).get("matrix") == "s9"
 
 
 async def test_private_messages_are_filed_private(store: Store):
     await file_post(store, matrix_post("https://example.com/dm", visibility=Visibility.DIRECT), RULES)
-    assert await store.published().recent() == []
-    assert len(await store.list_links()) == 1
+    assert await PublishedReader(store).recent() == []
+    assert len(await LinkStore(store).list_links()) == 1

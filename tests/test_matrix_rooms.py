@@ -19,9 +19,11 @@ from tests.test_matrix_bot import (
     room_with_bot,
     say,
 )
+from tests.waiting import until
 from watchbot.cli import cli
 from watchbot.model import Visibility
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.rooms import RoomStore
 
 PUBLIC_ROOM = nio.RoomPreset.public_chat
@@ -50,7 +52,7 @@ async def ask(client: nio.AsyncClient, room_id: str, command: str) -> str:
 
 async def visibilities(store: Store) -> dict[str, Visibility]:
     return {record.link.url: record.shares[-1].visibility
-            for record in [await store.get_link(link.id) for link in await store.list_links(limit=100)]}
+            for record in [await LinkStore(store).get_link(link.id) for link in await LinkStore(store).list_links(limit=100)]}
 
 
 async def join(client: nio.AsyncClient, room_id: str) -> None:
@@ -154,11 +156,12 @@ async def test_rooms_lists_the_rooms_and_set_changes_them_from_now_on_or_for_the
         # Once the bot is out of the room, it is no longer listed.
         await owner_client.room_kick(room_id, scene.bot.user_id)
         await wait_for_event(owner_client, room_id, is_membership(scene.bot.user_id, "leave"))
-        for _ in range(100):
-            if not (await RoomStore(store).get(room_id)).joined:
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: left(store, room_id), "the room to be marked left")
         assert room_id not in await asyncio.to_thread(watchbot, scene, "rooms")
+
+
+async def left(store: Store, room_id: str) -> bool:
+    return not (await RoomStore(store).get(room_id)).joined
 
 
 async def test_a_room_opened_to_the_public_by_its_admin_is_public_from_then_on_and_says_so(scene: Scene):

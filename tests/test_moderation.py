@@ -20,6 +20,7 @@ from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.network import Networks, Offers
 from watchbot.policy import Power, Role, elsewhere, not_a_moderator
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.schema import moderation_log, reports, review_queue
 
 UTC = ZoneInfo("UTC")
@@ -55,11 +56,11 @@ async def rows(store: Store, table) -> list[tuple]:
 
 async def filed_urls(store: Store) -> dict[str, tuple[str, ...]]:
     """Each link in the store, with its tags: what filing left behind."""
-    return {link.url: link.tags for link in await store.list_links()}
+    return {link.url: link.tags for link in await LinkStore(store).list_links()}
 
 
 async def sharers(store: Store) -> set[str]:
-    return {share.sharer_id async for record in store.iter_records() for share in record.shares}
+    return {share.sharer_id async for record in LinkStore(store).iter_records() for share in record.shares}
 
 
 async def logged(gate: Moderation) -> list[str]:
@@ -105,7 +106,7 @@ async def test_a_banned_person_is_ignored_until_unbanned_and_an_admin_cannot_be_
     # The gate reads the ban itself: a post whose author's role was read before the ban is ignored too.
     assert (await file_post(store, post("https://pills.example/2", "@spammer:x"), Rules(), gate=gate,
                             role=gate.role_unread("@spammer:x"))).ignored
-    assert await store.count_links() == 0
+    assert await LinkStore(store).count_links() == 0
     assert "cannot be banned" in (await ask(store, gate, MOD, "!watch ban @root:x")).text
     assert not await gate.records.is_banned("@root:x")
     assert "may share again" in (await ask(store, gate, MOD, "!watch unban @spammer:x")).text
@@ -147,7 +148,7 @@ async def test_a_burst_past_the_hourly_limit_is_refused_politely_once_then_silen
     assert not refused.results and "You have shared 3 links in the last hour; the limit is 3" in refused.problems[0]
     quiet = await share(store, gate, "https://burst.example/4")  # told already: no answer to each message
     assert quiet.ignored and not quiet.problems
-    assert await store.count_links() == 3
+    assert await LinkStore(store).count_links() == 3
     # Moderators are not limited, and someone else is counted on their own.
     assert (await share(store, gate, "https://burst.example/mod", MOD.user_id, Role.MODERATOR)).results
     assert (await share(store, gate, "https://burst.example/bob", "@bob:x")).results
@@ -159,7 +160,7 @@ async def test_a_newcomers_first_shares_wait_for_a_moderator(store: Store):
     assert held.held is not None and not held.results
     assert "a moderator will look at this first" in held.problems[-1]
     again = await share(store, gate, "https://new.example/2", "@newbie:x")
-    assert await store.count_links() == 0
+    assert await LinkStore(store).count_links() == 0
     queue = (await ask(store, gate, MOD, "!watch queue")).text
     assert f"#{held.held} newbie" in queue and f"#{again.held} newbie" in queue
     approved = (await ask(store, gate, MOD, f"!watch approve {held.held}")).text
@@ -206,7 +207,7 @@ async def test_forget_me_removes_a_persons_shares_and_credits_and_nobody_elses(s
     await share(store, gate, "https://both.example/", "@bob:x")
     said = (await ask(store, gate, MEMBER, "!watch forget me")).text
     assert said.startswith("Done: 2 share(s) of yours removed (1 link(s) nobody else shared went with them)")
-    [left] = await store.list_links()
+    [left] = await LinkStore(store).list_links()
     assert (left.url, left.first_sharer_name) == ("https://both.example/", "bob")
     assert await sharers(store) == {"@bob:x"}  # every share of theirs gone, nobody else's
     assert "Usage: forget me" in (await ask(store, gate, MEMBER, "!watch forget bob")).text
@@ -350,9 +351,9 @@ async def test_a_member_may_take_back_only_their_own_share(store: Store):
     gate = moderation(store)
     await share(store, gate, "https://a.example/", "@bob:x")
     assert (await ask(store, gate, MEMBER, "!watch rm 1")).text.startswith("#1: only the people who shared it")
-    assert await store.count_links() == 1
+    assert await LinkStore(store).count_links() == 1
     assert (await ask(store, gate, ADMIN, "!watch rm 1")).text == "Removed #1 and its 1 share(s)."
-    assert await store.get_link(1) is None and await store.count_links() == 0
+    assert await LinkStore(store).get_link(1) is None and await LinkStore(store).count_links() == 0
     assert await logged(gate) == ["@root:x remove-link https://a.example/"]
 
 

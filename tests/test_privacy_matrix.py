@@ -38,14 +38,14 @@ from watchbot.commands import Caller, DigestOptions, parse_command, run_command
 from watchbot.config import Settings
 from watchbot.digest.build import Digest
 from watchbot.digest.render import render_json, render_markdown, render_matrix, render_matrix_parts, render_thread
-from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.schedule import week_of
 from watchbot.digest.scheduler import DigestScheduler, SchedulerOptions
 from watchbot.enrich.worker import Enricher
 from watchbot.fetch import GuardedClient, parse_allow_networks
 from watchbot.formats import write_export
 from watchbot.intake import Rules, describe, file_post, refile_post
 from watchbot.links import HOST_TRACKING_PARAMS, TRACKING_PARAMS
-from watchbot.model import Audience, Post, Source, Visibility, utcnow
+from watchbot.model import Audience, Period, Post, Source, Visibility, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.networks.fediverse.events import post_from_status
 from watchbot.networks.fediverse.outlets import MastodonDigestOutlet
@@ -55,7 +55,9 @@ from watchbot.rooms import RoomState, treatment_of
 from watchbot.status_text import StatusLimits
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
 from watchbot.store.pages import LinkPages
+from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
 from watchbot.web.app import build_app
 from watchbot.web.site import Site, WebOptions
@@ -293,7 +295,7 @@ class Scene:
     async def link_id(self) -> int:
         """The public link's number (found by its tag: PostgreSQL reads a URL as one word)."""
         if self._link_id is None:
-            [link] = await self.store.published().search("public")
+            [link] = await PublishedReader(self.store).search("public")
             self._link_id = link.id
         return self._link_id
 
@@ -384,7 +386,7 @@ def the_digest_unbuilt() -> Read:
     """The period's links as the digest reads them, before it is built: no share the public may not see."""
     async def run(scene: Scene) -> str:
         period = Period(utcnow() - timedelta(days=7), utcnow() + timedelta(minutes=1))
-        return repr(await scene.store.published().shared_between(period.start, period.end))
+        return repr(await PublishedReader(scene.store).shared_between(period.start, period.end))
     return run
 
 
@@ -397,7 +399,7 @@ def export_as(fmt: str) -> Read:
 
 
 async def _write(store: Store, fmt: str, out: StringIO) -> None:
-    write_export([record async for record in store.iter_records()], fmt, out, now=utcnow())
+    write_export([record async for record in LinkStore(store).iter_records()], fmt, out, now=utcnow())
 
 
 def on_the_web(path: str, *, repeats: str | None = None) -> Read:
@@ -417,7 +419,7 @@ def on_the_web(path: str, *, repeats: str | None = None) -> Read:
 
 
 async def modlog_after_removing_the_private_links(scene: Scene) -> str:
-    secrets = [link for link in await scene.store.search("secret") if "CANARYPATH" in link.url]
+    secrets = [link for link in await LinkStore(scene.store).search("secret") if "CANARYPATH" in link.url]
     assert len(secrets) == len(KINDS)
     for secret in secrets:
         removed = await command(WATCH_MOD, f"!watch rm {secret.id}")(scene)
@@ -539,8 +541,9 @@ def own_place_surfaces() -> list[Surface]:
 def changing_surfaces() -> list[Surface]:
     """What changes the store as it answers, read last (the moderation log's removals the very last)."""
     said = [
-        # An admin retags every share of it, the private ones too: the room sees the public tags only.
-        Surface("tag +extra", command(ADMIN_IN_PUBLIC, "!watch tag {id} +extra"), "is now tagged: "),
+        # An admin retags every share of it, the private ones too: the room sees the public tags only,
+        # the one added among them (it goes on a share the room reads).
+        Surface("tag +extra", command(ADMIN_IN_PUBLIC, "!watch tag {id} +extra"), "is now tagged: extra"),
         Surface("report", command(BOB, "!watch report {id} spam"), "Report on #"),
         Surface("already shared", already_shared(("@carol:x", "Carol"), PUBLIC_ROOM), "your share is counted too"),
         # Someone else in each private place is told nothing of the shares made there before theirs.
@@ -620,7 +623,7 @@ async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(stor
     await file_post(store, _post(DIRECT_CHAT, ("@canaryid:x", "Canaryname"), "https://secret.example/CANARYPATH",
                                  Visibility.DIRECT, 1), Rules())
     gate = gate_of(store)
-    [link] = await store.list_links()
+    [link] = await LinkStore(store).list_links()
 
     async def ask(caller: Caller, text: str) -> str:
         return (await run_command(store, parse_command(text), caller, UTC, moderation=gate)).text
@@ -633,13 +636,13 @@ async def test_the_moderators_room_sees_what_the_log_says_of_a_private_link(stor
 async def test_a_page_fetched_from_a_private_url_is_fetched_again_from_the_published_one(
         store: Store, pages: PageServer, enricher: Enricher):
     await arrive("title_from_private_url", store, pages, enricher)
-    [link] = await store.published().search("public")
+    [link] = await PublishedReader(store).search("public")
     assert link.url == published(pages) and link.title is None  # not the private URL's page
     await fetch_due_pages(store, enricher)
-    [link] = await store.published().search("public")
+    [link] = await PublishedReader(store).search("public")
     assert link.url == published(pages)
     assert link.title == "Post id=7"  # fetched again from the URL published, once it was public
-    assert "CANARYURL" in (await store.get_link(link.id)).link.url  # the store keeps it as posted
+    assert "CANARYURL" in (await LinkStore(store).get_link(link.id)).link.url  # the store keeps it as posted
 
 
 # -- tracking parameters ------------------------------------------------------------------------
@@ -681,7 +684,7 @@ async def test_no_published_url_carries_a_tracking_parameter(store: Store):
         await _write(store, fmt, out)
         said.append(out.getvalue())
     for url, clean in tracked_urls():
-        [link] = [link for link in await store.published().recent(limit=20) if link.url == clean]
+        [link] = [link for link in await PublishedReader(store).recent(limit=20) if link.url == clean]
         said.append(await ask(f"!watch show {link.id}"))
         said.append(await ask(f"!watch report {link.id}"))
     text = "\n".join(said)

@@ -9,10 +9,11 @@ import pytest
 
 from watchbot.commands import Caller, parse_command, run_command
 from watchbot.intake import Rules, file_post
-from watchbot.model import Post, Source, Visibility
+from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility
 from watchbot.policy import Power, Role
-from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, join_notice, treatment_of
+from watchbot.rooms import RoomState, digest_here, join_notice, treatment_of
 from watchbot.store import Store
+from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
 
 PUBLIC, PRIVATE, DIRECT = Visibility.PUBLIC, Visibility.PRIVATE, Visibility.DIRECT
@@ -113,7 +114,7 @@ async def test_a_room_set_private_with_the_past_leaves_the_digest_and_marks_post
     await store.write(posted)
     done = await rooms.set_override("!r:x", PRIVATE, by="cli:op", at=AT, past=True)
     assert done.shares == 1
-    assert await store.published().shared_between(AT - timedelta(days=1), AT + timedelta(days=1)) == []
+    assert await PublishedReader(store).shared_between(AT - timedelta(days=1), AT + timedelta(days=1)) == []
     statuses = await store.read(lambda conn: list(conn.execute(digest_runs.select().with_only_columns(
         digest_runs.c.status)).scalars()))
     assert statuses == ["amend"]

@@ -12,6 +12,10 @@ from alembic.runtime.migration import MigrationContext
 
 from watchbot.model import NewShare, PageState, Source, Visibility
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
+from watchbot.store.replies import ReplyStore
 from watchbot.store.schema import metadata
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
@@ -35,9 +39,9 @@ def share(url: str = "https://example.com/a", **changes) -> NewShare:
 
 
 async def test_a_new_link_is_filed_with_its_share_and_tags(store: Store):
-    [filed] = await store.file_shares([share(tags=("rust", "security"), note="worth a read")])
+    [filed] = await LinkStore(store).file_shares([share(tags=("rust", "security"), note="worth a read")])
     assert filed.new_link and filed.new_share
-    record = await store.get_link(filed.link.id)
+    record = await LinkStore(store).get_link(filed.link.id)
     assert record.link.url == "https://example.com/a"
     assert record.link.tags == ("rust", "security")
     assert [s.note for s in record.shares] == ["worth a read"]
@@ -45,8 +49,8 @@ async def test_a_new_link_is_filed_with_its_share_and_tags(store: Store):
 
 
 async def test_a_second_sharer_adds_a_share_and_learns_who_was_first(store: Store):
-    await store.file_shares([share()])
-    [filed] = await store.file_shares(
+    await LinkStore(store).file_shares([share()])
+    [filed] = await LinkStore(store).file_shares(
         [share(sharer_id="@bob:example.org", sharer_name="bob", event_id="$event2",
                shared_at=T0 + timedelta(days=1), tags=("security",))]
     )
@@ -57,24 +61,24 @@ async def test_a_second_sharer_adds_a_share_and_learns_who_was_first(store: Stor
 
 
 async def test_a_replayed_event_files_nothing_twice(store: Store):
-    await store.file_shares([share()])
-    [again] = await store.file_shares([share()])
+    await LinkStore(store).file_shares([share()])
+    [again] = await LinkStore(store).file_shares([share()])
     assert not again.new_share
     assert again.link.share_count == 1
 
 
 async def test_one_message_with_two_links_files_both(store: Store):
-    filed = await store.file_shares([share("https://example.com/a"), share("https://example.com/b")])
+    filed = await LinkStore(store).file_shares([share("https://example.com/a"), share("https://example.com/b")])
     assert [f.new_link for f in filed] == [True, True]
-    assert await store.count_links() == 2
-    replay = await store.file_shares([share("https://example.com/a"), share("https://example.com/b")])
+    assert await LinkStore(store).count_links() == 2
+    replay = await LinkStore(store).file_shares([share("https://example.com/a"), share("https://example.com/b")])
     assert [f.new_share for f in replay] == [False, False]
 
 
 async def test_shares_without_event_id_are_the_same_when_same_person_and_time(store: Store):
-    await store.file_shares([share(event_id=None, source=Source.CLI)])
-    [again] = await store.file_shares([share(event_id=None, source=Source.CLI)])
-    [later] = await store.file_shares([share(event_id=None, source=Source.CLI, shared_at=T0 + timedelta(1))])
+    await LinkStore(store).file_shares([share(event_id=None, source=Source.CLI)])
+    [again] = await LinkStore(store).file_shares([share(event_id=None, source=Source.CLI)])
+    [later] = await LinkStore(store).file_shares([share(event_id=None, source=Source.CLI, shared_at=T0 + timedelta(1))])
     assert not again.new_share
     assert later.new_share and later.link.share_count == 2
 
@@ -83,86 +87,86 @@ async def test_a_failed_message_leaves_nothing_half_filed(store: Store):
     good = share("https://example.com/good")
     broken = share("https://example.com/broken", shared_at=datetime(2026, 1, 1))  # naive: refused
     with pytest.raises(Exception):
-        await store.file_shares([good, broken], cursor=("matrix.next_batch", "s42"))
-    assert await store.count_links() == 0
-    assert await store.get_cursor("matrix.next_batch") is None
+        await LinkStore(store).file_shares([good, broken], cursor=("matrix.next_batch", "s42"))
+    assert await LinkStore(store).count_links() == 0
+    assert await CursorStore(store).get("matrix.next_batch") is None
 
 
 async def test_a_cursor_moves_with_the_shares_it_covers(store: Store):
-    await store.file_shares([share()], cursor=("matrix.next_batch", "s1"))
-    assert await store.get_cursor("matrix.next_batch") == "s1"
-    await store.set_cursor("matrix.next_batch", "s2")
-    assert await store.get_cursor("matrix.next_batch") == "s2"
+    await LinkStore(store).file_shares([share()], cursor=("matrix.next_batch", "s1"))
+    assert await CursorStore(store).get("matrix.next_batch") == "s1"
+    await CursorStore(store).set("matrix.next_batch", "s2")
+    assert await CursorStore(store).get("matrix.next_batch") == "s2"
 
 
 async def test_search_matches_every_word_as_a_prefix_over_url_title_notes_and_tags(store: Store):
-    await store.file_shares([share("https://blog.rust-lang.org/2026/async", title="Async closures are stable",
+    await LinkStore(store).file_shares([share("https://blog.rust-lang.org/2026/async", title="Async closures are stable",
                                    note="finally", tags=("rust",), event_id="$1")])
-    await store.file_shares([share("https://lwn.net/kernel", title="Kernel news", tags=("linux",),
+    await LinkStore(store).file_shares([share("https://lwn.net/kernel", title="Kernel news", tags=("linux",),
                                    note="memory safety in the kernel", event_id="$2")])
     titles = lambda links: [link.title for link in links]  # noqa: E731
-    assert titles(await store.search("async clos")) == ["Async closures are stable"]
-    assert titles(await store.search("lwn")) == ["Kernel news"]  # the URL
-    assert titles(await store.search("memory")) == ["Kernel news"]  # a note
-    assert titles(await store.search("linux")) == ["Kernel news"]  # a tag
-    assert await store.search("rust kernel") == []  # every word must match
+    assert titles(await LinkStore(store).search("async clos")) == ["Async closures are stable"]
+    assert titles(await LinkStore(store).search("lwn")) == ["Kernel news"]  # the URL
+    assert titles(await LinkStore(store).search("memory")) == ["Kernel news"]  # a note
+    assert titles(await LinkStore(store).search("linux")) == ["Kernel news"]  # a tag
+    assert await LinkStore(store).search("rust kernel") == []  # every word must match
 
 
 @pytest.mark.parametrize("hostile", ['"', "NOT", "rust AND OR", "*", "a:b", "(", "'; drop table links; --", ""])
 async def test_search_syntax_in_a_query_is_only_words(store: Store, hostile: str):
-    await store.file_shares([share(title="Rust and the kernel")])
-    await store.search(hostile)  # never a syntax error
-    assert await store.count_links() == 1
+    await LinkStore(store).file_shares([share(title="Rust and the kernel")])
+    await LinkStore(store).search(hostile)  # never a syntax error
+    assert await LinkStore(store).count_links() == 1
 
 
 async def test_list_filters_by_tag_date_and_sharer(store: Store):
-    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
-    await store.file_shares([share("https://a.example/2", tags=("python",), event_id="$2",
+    await LinkStore(store).file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
+    await LinkStore(store).file_shares([share("https://a.example/2", tags=("python",), event_id="$2",
                                    sharer_id="@bob:x", sharer_name="Bob", shared_at=T0 + timedelta(days=10))])
     urls = lambda links: [link.url for link in links]  # noqa: E731
-    assert urls(await store.list_links()) == ["https://a.example/2", "https://a.example/1"]
-    assert urls(await store.list_links(tag="rust")) == ["https://a.example/1"]
-    assert urls(await store.list_links(since=T0 + timedelta(days=5))) == ["https://a.example/2"]
-    assert urls(await store.list_links(by="bob")) == ["https://a.example/2"]
-    assert urls(await store.list_links(by="@bob:x")) == ["https://a.example/2"]
+    assert urls(await LinkStore(store).list_links()) == ["https://a.example/2", "https://a.example/1"]
+    assert urls(await LinkStore(store).list_links(tag="rust")) == ["https://a.example/1"]
+    assert urls(await LinkStore(store).list_links(since=T0 + timedelta(days=5))) == ["https://a.example/2"]
+    assert urls(await LinkStore(store).list_links(by="bob")) == ["https://a.example/2"]
+    assert urls(await LinkStore(store).list_links(by="@bob:x")) == ["https://a.example/2"]
 
 
 async def test_tag_counts_count_links_not_shares(store: Store):
-    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
-    await store.file_shares([share("https://a.example/1", tags=("rust",), event_id="$2", sharer_id="@b:x")])
-    await store.file_shares([share("https://a.example/2", tags=("rust", "wasm"), event_id="$3")])
-    assert await store.tag_counts() == [("rust", 2), ("wasm", 1)]
+    await LinkStore(store).file_shares([share("https://a.example/1", tags=("rust",), event_id="$1")])
+    await LinkStore(store).file_shares([share("https://a.example/1", tags=("rust",), event_id="$2", sharer_id="@b:x")])
+    await LinkStore(store).file_shares([share("https://a.example/2", tags=("rust", "wasm"), event_id="$3")])
+    assert await LinkStore(store).tag_counts() == [("rust", 2), ("wasm", 1)]
 
 
 async def test_private_shares_are_kept_but_not_counted_as_publishable(store: Store):
-    await store.file_shares([share(visibility=Visibility.DIRECT, tags=("secret",))])
-    assert await store.tag_counts() == [("secret", 1)]
-    assert await store.published().tag_counts() == []
-    assert await store.published().recent() == []
+    await LinkStore(store).file_shares([share(visibility=Visibility.DIRECT, tags=("secret",))])
+    assert await LinkStore(store).tag_counts() == [("secret", 1)]
+    assert await PublishedReader(store).tag_counts() == []
+    assert await PublishedReader(store).recent() == []
 
 
 async def test_removing_a_link_removes_its_shares_search_entry_and_logs_it(store: Store):
-    [filed] = await store.file_shares([share(title="Unique words here")])
-    removed = await store.remove_link(filed.link.id, actor="cli:admin", reason="spam")
+    [filed] = await LinkStore(store).file_shares([share(title="Unique words here")])
+    removed = await LinkStore(store).remove_link(filed.link.id, actor="cli:admin", reason="spam")
     assert removed.link.url == "https://example.com/a"
-    assert await store.get_link(filed.link.id) is None
-    assert await store.search("unique") == []
-    assert await store.tag_counts() == []
-    assert await store.remove_link(filed.link.id, actor="cli:admin") is None
+    assert await LinkStore(store).get_link(filed.link.id) is None
+    assert await LinkStore(store).search("unique") == []
+    assert await LinkStore(store).tag_counts() == []
+    assert await LinkStore(store).remove_link(filed.link.id, actor="cli:admin") is None
 
 
 async def test_export_reads_every_link_in_batches(store: Store):
     for i in range(7):
-        await store.file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
-    records = [r async for r in store.iter_records(batch=3)]
+        await LinkStore(store).file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
+    records = [r async for r in LinkStore(store).iter_records(batch=3)]
     assert [r.link.url for r in records] == [f"https://a.example/{i}" for i in range(7)]
 
 
 async def test_reopening_migrates_nothing_and_keeps_everything(database_url: str):
     async with await Store.open(database_url) as first:
-        await first.file_shares([share()])
+        await LinkStore(first).file_shares([share()])
     async with await Store.open(database_url) as second:
-        assert await second.count_links() == 1
+        assert await LinkStore(second).count_links() == 1
 
 
 async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
@@ -181,41 +185,41 @@ async def test_the_migrated_schema_is_the_one_the_code_describes(store: Store):
 
 
 async def test_an_edit_replaces_the_shares_of_its_message(store: Store):
-    await store.file_shares([share("https://a.example/kept", tags=("old",), note="first words", event_id="$m"),
+    await LinkStore(store).file_shares([share("https://a.example/kept", tags=("old",), note="first words", event_id="$m"),
                              share("https://a.example/dropped", event_id="$m")])
-    await store.file_shares([share("https://a.example/kept", event_id="$other", sharer_id="@bob:x")])
-    filed, removed = await store.replace_event_shares(Source.MATRIX, "$m", [
+    await LinkStore(store).file_shares([share("https://a.example/kept", event_id="$other", sharer_id="@bob:x")])
+    filed, removed = await LinkStore(store).replace_event_shares(Source.MATRIX, "$m", [
         share("https://a.example/kept", tags=("new",), note="edited words", event_id="$m"),
         share("https://a.example/added", event_id="$m"),
     ])
     assert [f.new_share for f in filed] == [False, True]
     assert [f.link.url for f in filed] == ["https://a.example/kept", "https://a.example/added"]
-    assert len(removed) == 1 and await store.get_link(removed[0]) is None  # nobody else shared it
-    mine = {s.link_id: s for s in await store.shares_of_event(Source.MATRIX, "$m")}
+    assert len(removed) == 1 and await LinkStore(store).get_link(removed[0]) is None  # nobody else shared it
+    mine = {s.link_id: s for s in await LinkStore(store).shares_of_event(Source.MATRIX, "$m")}
     assert sorted(mine) == sorted(f.link.id for f in filed)
     assert mine[filed[0].link.id].tags == ("new",) and mine[filed[0].link.id].note == "edited words"
-    assert [link.title for link in await store.search("first")] == []  # the old note is no longer found
-    assert [link.url for link in await store.search("edited")] == ["https://a.example/kept"]
+    assert [link.title for link in await LinkStore(store).search("first")] == []  # the old note is no longer found
+    assert [link.url for link in await LinkStore(store).search("edited")] == ["https://a.example/kept"]
 
 
 async def test_a_redaction_removes_its_shares_and_orphaned_links_only(store: Store):
-    await store.file_shares([share("https://a.example/1", event_id="$m", note="secret plan"),
+    await LinkStore(store).file_shares([share("https://a.example/1", event_id="$m", note="secret plan"),
                              share("https://a.example/2", event_id="$m")])
-    await store.file_shares([share("https://a.example/2", event_id="$b", sharer_id="@bob:x")])
-    removed = await store.remove_event_shares(Source.MATRIX, "$m")
-    assert [link.url for link in await store.list_links()] == ["https://a.example/2"]
+    await LinkStore(store).file_shares([share("https://a.example/2", event_id="$b", sharer_id="@bob:x")])
+    removed = await LinkStore(store).remove_event_shares(Source.MATRIX, "$m")
+    assert [link.url for link in await LinkStore(store).list_links()] == ["https://a.example/2"]
     assert len(removed) == 1
-    assert (await store.list_links())[0].share_count == 1
-    assert await store.search("secret") == []
-    assert await store.remove_event_shares(Source.MATRIX, "$m") == []
+    assert (await LinkStore(store).list_links())[0].share_count == 1
+    assert await LinkStore(store).search("secret") == []
+    assert await LinkStore(store).remove_event_shares(Source.MATRIX, "$m") == []
 
 
 async def test_search_can_leave_out_what_may_not_be_published(store: Store):
-    await store.file_shares([share("https://a.example/dm", title="Rust in a DM", visibility=Visibility.DIRECT,
+    await LinkStore(store).file_shares([share("https://a.example/dm", title="Rust in a DM", visibility=Visibility.DIRECT,
                                    event_id="$dm")])
-    await store.file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
-    assert len(await store.search("rust")) == 2
-    assert [link.url for link in await store.published().search("rust")] == ["https://a.example/room"]
+    await LinkStore(store).file_shares([share("https://a.example/room", title="Rust in the room", event_id="$room")])
+    assert len(await LinkStore(store).search("rust")) == 2
+    assert [link.url for link in await PublishedReader(store).search("rust")] == ["https://a.example/room"]
 
 
 async def test_a_long_read_never_blocks_a_write(sqlite_url: str):
@@ -236,7 +240,7 @@ async def test_a_long_read_never_blocks_a_write(sqlite_url: str):
     held = asyncio.ensure_future(reader.run(long_read))
     try:
         await asyncio.to_thread(reading.wait, 10)
-        [filed] = await writer.file_shares([share()])  # would wait busy_timeout, then fail, if blocked
+        [filed] = await LinkStore(writer).file_shares([share()])  # would wait busy_timeout, then fail, if blocked
         assert filed.new_link
     finally:
         release.set()
@@ -255,25 +259,25 @@ def test_an_in_memory_or_nameless_sqlite_store_is_refused():
 
 
 async def test_search_reads_at_most_32_distinct_words(store: Store):
-    from watchbot.store.store import search_tokens
+    from watchbot.store.search import search_tokens
 
     assert search_tokens("Rust rust RUST ｒｕｓｔ") == ["rust"]
     assert len(search_tokens(" ".join(f"w{i}" for i in range(1000)))) == 32
-    await store.file_shares([share(title="Rust")])
-    assert len(await store.search("rust " * 50_000)) == 1  # a pasted page, not a syntax error
+    await LinkStore(store).file_shares([share(title="Rust")])
+    assert len(await LinkStore(store).search("rust " * 50_000)) == 1  # a pasted page, not a syntax error
 
 
 async def test_replies_are_counted_per_thread_and_a_post_is_answered_once(store: Store):
     # alice posts 1; the bot answers with 2; alice answers 2 with 3; bob answers 1 with 4.
-    assert await store.reply_thread("mastodon", "1", None) == ("1", 0, False)
-    await store.record_reply("mastodon", "1", "1", "2")
-    assert await store.reply_thread("mastodon", "1", None) == ("1", 1, True)
-    assert await store.reply_thread("mastodon", "3", "2") == ("1", 1, False)  # a reply to the bot
-    await store.record_reply("mastodon", "3", "1", None)  # acknowledged with a favourite
-    assert await store.reply_thread("mastodon", "4", "1") == ("1", 2, False)  # a reply to an answered post
-    await store.record_reply("mastodon", "3", "1", "99")  # recorded once only: 99 is not the bot's
-    assert await store.reply_thread("mastodon", "5", "99") == ("99", 0, False)
-    assert (await store.reply_thread("matrix", "1", None))[1:] == (0, False)  # per source
+    assert await ReplyStore(store).thread("mastodon", "1", None) == ("1", 0, False)
+    await ReplyStore(store).record("mastodon", "1", "1", "2")
+    assert await ReplyStore(store).thread("mastodon", "1", None) == ("1", 1, True)
+    assert await ReplyStore(store).thread("mastodon", "3", "2") == ("1", 1, False)  # a reply to the bot
+    await ReplyStore(store).record("mastodon", "3", "1", None)  # acknowledged with a favourite
+    assert await ReplyStore(store).thread("mastodon", "4", "1") == ("1", 2, False)  # a reply to an answered post
+    await ReplyStore(store).record("mastodon", "3", "1", "99")  # recorded once only: 99 is not the bot's
+    assert await ReplyStore(store).thread("mastodon", "5", "99") == ("99", 0, False)
+    assert (await ReplyStore(store).thread("matrix", "1", None))[1:] == (0, False)  # per source
 
 
 async def test_posts_held_before_the_queue_knew_places_get_theirs_from_the_post(database_url: str):
@@ -305,7 +309,7 @@ async def test_a_failed_event_is_kept_once_counted_per_attempt_and_its_cursor_mo
     failures = FailureStore(store)
     first = await failures.record("mastodon", "mastodon.example", "101", "TypeError: boom", '{"id": "101"}',
                                   at=T0, cursor=("mastodon.notification_id", "101"))
-    assert await store.get_cursor("mastodon.notification_id") == "101"  # in the same transaction
+    assert await CursorStore(store).get("mastodon.notification_id") == "101"  # in the same transaction
     await failures.record("matrix", "!room:x", "$other", "KeyError: 'content'", None, at=T0 + timedelta(minutes=1))
     again = await failures.record("mastodon", "mastodon.example", "101", "TypeError: boom again", '{"id": "101"}',
                                   at=T0 + timedelta(minutes=2))
@@ -368,11 +372,11 @@ async def test_an_unexpected_error_is_kept_in_one_clean_line_without_the_token(s
 async def test_a_removed_links_number_is_never_given_to_another_link(store: Store):
     """An old digest or reply saying "#3" keeps meaning the link it named, or no link at all."""
     for i in (1, 2, 3):
-        await store.file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
-    await store.remove_link(3, actor="cli:admin")
-    [filed] = await store.file_shares([share("https://a.example/next", event_id="$next")])
+        await LinkStore(store).file_shares([share(f"https://a.example/{i}", event_id=f"${i}")])
+    await LinkStore(store).remove_link(3, actor="cli:admin")
+    [filed] = await LinkStore(store).file_shares([share("https://a.example/next", event_id="$next")])
     assert filed.link.id == 4
-    assert await store.get_link(3) is None
+    assert await LinkStore(store).get_link(3) is None
 
 
 async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_number(sqlite_url: str):
@@ -403,13 +407,13 @@ async def test_upgrading_an_sqlite_store_keeps_every_share_and_never_reuses_a_nu
     engine.dispose()
 
     async with await Store.open(sqlite_url) as store:
-        record = await store.get_link(1)
+        record = await LinkStore(store).get_link(1)
         assert [s.tags for s in record.shares] == [("rust",)]
-        assert [link.id for link in await store.search("quasar2")] == [2]
-        [filed] = await store.file_shares([share("https://a.example/new", event_id="$new")])
+        assert [link.id for link in await LinkStore(store).search("quasar2")] == [2]
+        [filed] = await LinkStore(store).file_shares([share("https://a.example/new", event_id="$new")])
         assert filed.link.id == 6
-        await store.remove_link(6, actor="cli:admin")
-        [again] = await store.file_shares([share("https://a.example/newer", event_id="$newer")])
+        await LinkStore(store).remove_link(6, actor="cli:admin")
+        [again] = await LinkStore(store).file_shares([share("https://a.example/newer", event_id="$newer")])
         assert again.link.id == 7
 
 
@@ -450,15 +454,15 @@ async def test_links_filed_before_the_published_view_get_theirs(database_url: st
                           "VALUES (1, 'ok', 'Page of the private URL', 0, :at)"), {"at": T0})
     engine.dispose()
     async with await Store.open(database_url) as store:
-        public = store.published()
+        public = PublishedReader(store)
         mixed, imported = await public.link(1), await public.link(2)
         assert (mixed.url, mixed.title) == ("https://mixed.example/a", None)
         assert (imported.url, imported.title) == ("https://public.example/b?p=1", "Imported title")
         assert await public.link(3) is None
         assert [link.id for link in await public.search("imported")] == [2]
         assert await public.search("whispered") == [] and await public.search("secret") == []
-        assert (await store.get_link(1)).page.state is PageState.PENDING  # to be fetched from the public URL
-        assert (await store.get_link(1)).link.title == "Secret given title"  # the operator still sees it
+        assert (await LinkStore(store).get_link(1)).page.state is PageState.PENDING  # to be fetched from the public URL
+        assert (await LinkStore(store).get_link(1)).link.title == "Secret given title"  # the operator still sees it
 
 
 async def test_people_forgotten_before_the_upgrade_leave_the_moderation_log_too(database_url: str):
@@ -503,7 +507,7 @@ async def test_two_writers_filing_the_same_new_link_at_once_make_one_link_on_pos
     try:
         await asyncio.to_thread(other.execute, "INSERT INTO links (key, url, search_document, filed_at) "
                                 "VALUES ('https://example.com/a', 'https://example.com/a', '', now())")
-        filing = asyncio.create_task(store.file_shares([share()]))
+        filing = asyncio.create_task(LinkStore(store).file_shares([share()]))
 
         async def filing_waits_on_the_key() -> None:
             while not await asyncio.to_thread(lambda: other.execute(

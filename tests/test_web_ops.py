@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from watchbot.digest.schedule import Period
-from watchbot.model import Owed, PageState, Source, Visibility
+from watchbot.model import Owed, PageState, Period, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.store.feeds import FeedStore

@@ -227,7 +227,7 @@ async def test_the_digests_feed_is_atom_pointing_to_each_week_s_page(filled: Sto
 
 async def test_the_about_page_names_public_rooms_only(filled: Store):
     from watchbot.model import Visibility
-    from watchbot.rooms import Treatment
+    from watchbot.model import Treatment
     from watchbot.store.rooms import RoomStore
 
     rooms = RoomStore(filled)

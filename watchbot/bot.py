@@ -42,8 +42,10 @@ class Bot:
 
 
 def build_networks(settings: Settings, store: Store, *, desk: Desk | None = None,
-                   on_digest_approved: Callable[[], None] | None = None) -> Networks:
-    """The networks the settings configure, joined in one list, their commands on one desk."""
+                   on_digest_approved: Callable[[], None] | None = None,
+                   clock: Callable[[], datetime] = utcnow) -> Networks:
+    """The networks the settings configure, joined in one list, their commands on one desk;
+    `clock` says what time it is where they record a date (build_bot's)."""
     networks = desk.networks if desk is not None else Networks()
     desk = desk or Desk.from_settings(store, settings, networks=networks)
     rules = Rules.from_settings(settings)
@@ -55,7 +57,8 @@ def build_networks(settings: Settings, store: Store, *, desk: Desk | None = None
     if settings.fediverse_enabled:
         from watchbot.networks.fediverse import FediverseAdapter, FediverseOptions  # Mastodon.py only when needed
 
-        networks.join(FediverseAdapter(FediverseOptions.from_settings(settings), store, rules, desk=desk))
+        networks.join(FediverseAdapter(FediverseOptions.from_settings(settings), store, rules, desk=desk,
+                                       wall_clock=clock))
     return networks
 
 
@@ -75,7 +78,8 @@ def feed_poller(settings: Settings, store: Store, networks: Networks):
 def build_bot(settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow,
               wait: Callable[[asyncio.Event, float], Awaitable[None]] | None = None) -> Bot:
     """Every part of `watchbot run`. `clock` and `wait` reach the digest's schedule (a test drives
-    the bot through a period's end with them)."""
+    the bot through a period's end with them); `clock` also dates the digest's runs and the
+    fediverse's outbox."""
     networks = Networks()
     poller = feed_poller(settings, store, networks) if settings.feeds_enabled else None
     desk = Desk.from_settings(store, settings, networks=networks, feeds=poller)
@@ -85,7 +89,8 @@ def build_bot(settings: Settings, store: Store, *, clock: Callable[[], datetime]
 
         timing = {"clock": clock} | ({"wait": wait} if wait is not None else {})
         scheduler = DigestScheduler(SchedulerOptions.from_settings(settings), store, networks, **timing)
-    build_networks(settings, store, desk=desk, on_digest_approved=scheduler.wake if scheduler else None)
+    build_networks(settings, store, desk=desk, on_digest_approved=scheduler.wake if scheduler else None,
+                   clock=clock)
     workers: list = [*networks, *([poller] if poller else []), *([scheduler] if scheduler else [])]
     if settings.fetch_enabled:
         from watchbot.enrich.worker import Enricher

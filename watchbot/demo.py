@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from watchbot.store.links import LinkStore
 from watchbot.config import Settings
 from watchbot.devserver import MatrixUser, SynapseServer, SynapseServerError, running_synapse, synapse_installed
 from watchbot.networks.matrix.events import ALREADY_SHARED_REACTION
@@ -457,13 +458,13 @@ def _print_exchange(view: RoomView, sample: Sample, event_id: str) -> None:
 
 async def _print_store(store, zone: ZoneInfo) -> None:
     heading("What the bot filed (watchbot links list)")
-    for link in await store.list_links():
+    for link in await LinkStore(store).list_links():
         day = link.first_shared_at.astimezone(zone).strftime("%Y-%m-%d")
         tags = f" [{', '.join(link.tags)}]" if link.tags else ""
         shares = f" ({link.share_count} shares)" if link.share_count > 1 else ""
         click.echo(f"  #{link.id:<3} {day} {link.first_sharer_name}: {link.url}{tags}{shares}")
     heading("watchbot tags")
-    counts = await store.tag_counts()
+    counts = await LinkStore(store).tag_counts()
     width = max((len(tag) for tag, _ in counts), default=0)
     for tag, count in counts:
         click.echo(f"  {tag:<{width}}  {count}")

@@ -18,6 +18,8 @@ from watchbot.model import Audience, Filed, NewShare, Owed, Post, Source, utcnow
 from watchbot.published import clean_url
 from watchbot.policy import Role
 from watchbot.store import Store
+from watchbot.store.cursors import set_cursor_in
+from watchbot.store.links import LinkStore, file_shares_in, replace_event_shares_in
 from watchbot.store.outbox import add_in
 
 if TYPE_CHECKING:  # moderation imports intake's neighbours; only the type is needed here
@@ -146,25 +148,25 @@ async def file_posts(store: Store, filings: Sequence[Filing], rules: Rules, *, g
     def file(conn: Connection) -> list[IntakeResult]:
         results, owed = [], []
         for filing, reading in zip(filings, readings, strict=True):
-            result = _file_in(conn, store, filing.post, reading, gate, filing.role)
+            result = _file_in(conn, filing.post, reading, gate, filing.role)
             if filing.answers is not None:
                 owed += filing.answers(result)
             results.append(result)
         add_in(conn, owed, utcnow())
         if cursor is not None:
-            store.set_cursor_in(conn, *cursor)
+            set_cursor_in(conn, *cursor)
         return results
 
-    return await store.file_in_one(file)
+    return await LinkStore(store).file_in_one(file)
 
 
-def _file_in(conn: Connection, store: Store, post: Post, reading: Reading, gate: Moderation | None,
+def _file_in(conn: Connection, post: Post, reading: Reading, gate: Moderation | None,
              role: Role) -> IntakeResult:
     reading, stopped = _through_gate(conn, post, reading, gate, role)
     if stopped is not None:
         return stopped  # a held post's entry is made once (a replay finds it): its answer is the same again
     new_shares = _new_shares(post, reading)
-    filed = store.file_shares_in(conn, new_shares) if new_shares else []
+    filed = file_shares_in(conn, new_shares) if new_shares else []
     return _result(post, reading, new_shares, filed)
 
 
@@ -183,13 +185,13 @@ async def refile_post(store: Store, post: Post, rules: Rules, *, gate: Moderatio
             result = stopped
         else:
             new_shares = _new_shares(post, screened)
-            filed, removed = store.replace_event_shares_in(conn, post.source, post.event_id, new_shares)
+            filed, removed = replace_event_shares_in(conn, post.source, post.event_id, new_shares)
             result = _result(post, screened, new_shares, filed)
         if answers is not None:
             add_in(conn, answers(result), utcnow())
         return result, removed
 
-    return await store.file_in_one(refile)
+    return await LinkStore(store).file_in_one(refile)
 
 
 def _through_gate(conn: Connection, post: Post, reading: Reading, gate: Moderation | None,

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.failures import RETRIED, FailedEvent, FailureStore
 
 REASON_CHARS = 300
@@ -62,7 +63,7 @@ class Isolation:
             self.log.error("%s %s in %s failed (%s), and could not be kept (%s); going on", self.what, event_id,
                            place, reason, self.reason(problem))
             if cursor is not None:
-                await self.store.set_cursor(*cursor)
+                await CursorStore(self.store).set(*cursor)
         else:
             self.log.error("%s %s in %s failed (%s); kept as failed event #%d (watchbot failed), going on",
                            self.what, event_id, place, reason, number)

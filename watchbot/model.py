@@ -221,3 +221,50 @@ class Filed:
     first_share: Share  # the earliest share of the link; `share` itself when new_link
     # Every share of the link, oldest first: what an answer computes its audience's view from.
     shares: tuple[Share, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A stretch of time a digest covers (watchbot/digest/schedule.py computes them from a cron
+    schedule)."""
+
+    start: datetime  # aware, included
+    end: datetime  # aware, excluded
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Treatment:
+    """How a room's links are filed by default, from its state (watchbot/rooms.py decides)."""
+
+    visibility: Visibility
+    reason: str  # why, in a few words, for `watchbot rooms` and the join notice
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """A room as the store keeps it: what its state says, and an operator's choice over it."""
+
+    room_id: str
+    name: str | None
+    state: Treatment
+    override: Visibility | None
+    overridden_by: str | None
+    overridden_at: datetime | None
+    joined: bool
+    updated_at: datetime
+
+    @property
+    def visibility(self) -> Visibility:
+        """How links shared there from now on are filed."""
+        if self.state.visibility is Visibility.DIRECT:
+            return Visibility.DIRECT
+        return self.override or self.state.visibility
+
+    @property
+    def why(self) -> str:
+        if self.override is not None and self.state.visibility is not Visibility.DIRECT:
+            return f"set {self.override.value} by {self.overridden_by} on {self.overridden_at:%Y-%m-%d}"
+        return self.state.reason

@@ -17,16 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 from yarl import URL
 
+from watchbot.accounts import canonical_account
 from watchbot.model import Post, utcnow
-from watchbot.policy import (
-    Limits,
-    Role,
-    allowed_host,
-    blocked_host,
-    canonical_account,
-    over_limit,
-    role_of,
-)
+from watchbot.policy import Limits, Role, allowed_host, blocked_host, over_limit, role_of
 from watchbot.store import Store
 from watchbot.store.moderation import ModerationStore
 

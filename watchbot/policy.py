@@ -19,6 +19,8 @@ from enum import IntEnum
 
 from yarl import URL
 
+from watchbot.accounts import canonical_account
+
 
 class Role(IntEnum):
     STRANGER = 0
@@ -76,15 +78,6 @@ def elsewhere(verb: str, what: str, *, held: bool = False) -> str:
     done = "posted" if held else "shared"
     return (f"Only the moderators of the room it was {done} in, the moderators' room or an admin may {verb} "
             f"{what}: it was {done} in another room.")
-
-
-def canonical_account(account: str) -> str:
-    """One spelling per person: fediverse accounts as user@server, case-folded (servers treat
-    them so); Matrix ids as they are."""
-    account = account.strip()
-    if account.startswith("@") and ":" in account:
-        return account
-    return account.removeprefix("@").casefold()
 
 
 def role_of(account: str, *, admins: Iterable[str], moderator: bool, banned: bool) -> Role:

@@ -85,7 +85,7 @@ class SharedThen:
 
 @dataclass(frozen=True, slots=True)
 class PeriodLink:
-    """A link of a period as the digest reads it (`Store.published(...).shared_between`): the
+    """A link of a period as the digest reads it (`PublishedReader(...).shared_between`): the
     view's URL and title, and its visible shares, oldest first. The same rules as `view_of`, read
     in one query, without what the digest never shows (notes, descriptions, share URLs)."""
 

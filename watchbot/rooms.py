@@ -13,9 +13,8 @@ An operator's choice (`watchbot rooms set`) overrides the state, except for a di
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from watchbot.model import Visibility
+from watchbot.model import RoomRecord, Treatment, Visibility
 
 # Anyone may join, or ask to: the room is open to whoever comes.
 OPEN_JOIN_RULES = ("public", "knock", "knock_restricted")
@@ -32,12 +31,6 @@ class RoomState:
     direct: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Treatment:
-    visibility: Visibility
-    reason: str  # why, in a few words, for `watchbot rooms` and the join notice
-
-
 def treatment_of(state: RoomState) -> Treatment:
     """How a room's links are filed, by default, from its state."""
     rule, history = state.join_rule, state.history_visibility
@@ -52,33 +45,6 @@ def treatment_of(state: RoomState) -> Treatment:
         return Treatment(Visibility.PRIVATE, f"anyone may join, but its history is kept from newcomers "
                                              f"(history {history})")
     return Treatment(Visibility.PRIVATE, f"only people let in may join (join rule {rule})")
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRecord:
-    """A room as the store keeps it: what its state says, and an operator's choice over it."""
-
-    room_id: str
-    name: str | None
-    state: Treatment
-    override: Visibility | None
-    overridden_by: str | None
-    overridden_at: datetime | None
-    joined: bool
-    updated_at: datetime
-
-    @property
-    def visibility(self) -> Visibility:
-        """How links shared there from now on are filed."""
-        if self.state.visibility is Visibility.DIRECT:
-            return Visibility.DIRECT
-        return self.override or self.state.visibility
-
-    @property
-    def why(self) -> str:
-        if self.override is not None and self.state.visibility is not Visibility.DIRECT:
-            return f"set {self.override.value} by {self.overridden_by} on {self.overridden_at:%Y-%m-%d}"
-        return self.state.reason
 
 
 def has_moderators(visibility: Visibility) -> bool:

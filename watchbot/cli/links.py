@@ -15,6 +15,7 @@ from watchbot.cli.context import (LINK_ID, Context, decodable, normalised_tag_op
 from watchbot.intake import Rules, describe, file_post
 from watchbot.model import Link, LinkRecord, PageState, Post, Source, Visibility
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 from watchbot.store.pages import LinkPages
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ async def links_list(ctx: Context, store: Store, tag, since, by, limit, as_json)
     """Links, the most recently shared first."""
     rules = Rules.from_settings(ctx.settings)
     tag = normalised_tag_option(tag, rules)
-    found = await store.list_links(tag=tag, since=parse_since(since), by=by, limit=limit)
+    found = await LinkStore(store).list_links(tag=tag, since=parse_since(since), by=by, limit=limit)
     _print_links(found, as_json, ctx.settings)
 
 
@@ -77,7 +78,7 @@ async def links_list(ctx: Context, store: Store, tag, since, by, limit, as_json)
 @with_store
 async def links_search(ctx: Context, store: Store, words, limit, as_json) -> None:
     """Full-text search over URL, title, notes and tags (every word must match)."""
-    found = await store.search(" ".join(words), limit=limit)
+    found = await LinkStore(store).search(" ".join(words), limit=limit)
     if not found and not as_json:
         click.echo("Nothing found.")
         return
@@ -90,7 +91,7 @@ async def links_search(ctx: Context, store: Store, words, limit, as_json) -> Non
 @with_store
 async def links_show(ctx: Context, store: Store, link_id: int, as_json: bool) -> None:
     """One link with every share of it."""
-    record = await store.get_link(link_id)
+    record = await LinkStore(store).get_link(link_id)
     if record is None:
         raise click.ClickException(f"there is no link #{link_id}")
     if as_json:
@@ -175,7 +176,7 @@ async def links_unmerge(ctx: Context, store: Store, link_id: int) -> None:
 @with_store
 async def links_rm(ctx: Context, store: Store, link_id: int, reason) -> None:
     """Remove a link and all its shares."""
-    record = await store.remove_link(link_id, actor=f"cli:{getpass.getuser()}", reason=reason)
+    record = await LinkStore(store).remove_link(link_id, actor=f"cli:{getpass.getuser()}", reason=reason)
     if record is None:
         raise click.ClickException(f"there is no link #{link_id}")
     click.echo(f"Removed #{link_id} {record.link.url} ({record.link.share_count} share(s)).")
@@ -202,7 +203,7 @@ async def modlog_command(ctx: Context, store: Store, limit: int) -> None:
 @with_store
 async def tags_command(ctx: Context, store: Store, as_json: bool) -> None:
     """Tags with the number of links carrying each."""
-    counts = await store.tag_counts()
+    counts = await LinkStore(store).tag_counts()
     if as_json:
         click.echo(json.dumps([{"tag": t, "links": n} for t, n in counts], indent=2, ensure_ascii=False))
     elif not counts:

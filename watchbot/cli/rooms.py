@@ -9,8 +9,8 @@ import re
 import click
 
 from watchbot.cli.context import Context, with_store
-from watchbot.model import Visibility, utcnow
-from watchbot.rooms import RoomRecord, digest_here
+from watchbot.model import RoomRecord, Visibility, utcnow
+from watchbot.rooms import digest_here
 from watchbot.store import Store
 from watchbot.store.rooms import RoomStore
 

@@ -15,6 +15,7 @@ from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
 from watchbot.intake import Rules, file_post
 from watchbot.store import Store
+from watchbot.store.links import LinkStore
 
 MAX_IMPORT_BYTES = 1 << 30
 
@@ -66,7 +67,7 @@ async def _stream_export(store: Store, tag: str | None, fmt: str, out) -> int:
     """Write the export on a worker thread that pulls records from the store batch by batch, so
     memory stays flat whatever the size of the store."""
     loop = asyncio.get_running_loop()
-    batches = store.iter_record_batches(tag=tag)
+    batches = LinkStore(store).iter_record_batches(tag=tag)
 
     def records():
         while True:

@@ -12,6 +12,8 @@ from watchbot.links import normalise_tag
 from watchbot.model import Share, utcnow
 from watchbot.policy import Role, elsewhere, may_change, reaches_store
 from watchbot.published import LinkSummary, PublishedLink, view_of
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
 
 MAX_LISTED = 10
 
@@ -39,7 +41,7 @@ async def about(args: tuple[str, ...], context: Context) -> list[str]:
 async def search(args: tuple[str, ...], context: Context) -> Reply | list[str]:
     if not args:
         return ["Search for what? Example: search rust async"]
-    found = await context.store.published(context.caller.audience).search(" ".join(args), limit=MAX_LISTED)
+    found = await PublishedReader(context.store, context.caller.audience).search(" ".join(args), limit=MAX_LISTED)
     if not found:
         return [f"Nothing found for “{' '.join(args)}”."]
     return listing(found, context.zone)
@@ -50,7 +52,7 @@ async def recent(args: tuple[str, ...], context: Context) -> list[str]:
     count = parse_number(args[0]) if args else 5
     if count is None or not 1 <= count <= MAX_LISTED:
         return [f"recent takes a number from 1 to {MAX_LISTED}, such as: recent 5"]
-    links = await context.store.published(context.caller.audience).recent(limit=count)
+    links = await PublishedReader(context.store, context.caller.audience).recent(limit=count)
     if not links:
         return ["Nothing shared yet."]
     return listing(links, context.zone)
@@ -62,7 +64,7 @@ async def top(args: tuple[str, ...], context: Context) -> list[str]:
     days = {"week": 7, "month": 30}.get(period)
     if days is None:
         return ["top takes week or month, such as: top month"]
-    ranked = await context.store.published(context.caller.audience).top(since=utcnow() - timedelta(days=days),
+    ranked = await PublishedReader(context.store, context.caller.audience).top(since=utcnow() - timedelta(days=days),
                                                                          limit=MAX_LISTED)
     if not ranked:
         return [f"Nothing shared this {period}."]
@@ -71,7 +73,7 @@ async def top(args: tuple[str, ...], context: Context) -> list[str]:
 
 @command("tags", usage="tags", help="tags by number of links")
 async def tags(args: tuple[str, ...], context: Context) -> list[str]:
-    counts = await context.store.published(context.caller.audience).tag_counts()
+    counts = await PublishedReader(context.store, context.caller.audience).tag_counts()
     if not counts:
         return ["No tags yet."]
     return [", ".join(f"{tag} ({count})" for tag, count in counts[:30])]
@@ -82,7 +84,7 @@ async def show(args: tuple[str, ...], context: Context) -> list[str]:
     link_id = parse_number(args[0]) if args else None
     if link_id is None:
         return ["Usage: show ID, such as: show 12"]
-    link = await context.store.published(context.caller.audience).link(link_id)
+    link = await PublishedReader(context.store, context.caller.audience).link(link_id)
     if link is None:
         return [f"There is no link #{link_id}."]  # private links do not exist here
     said = [describe_link(link, context.zone)]
@@ -108,7 +110,13 @@ async def tag(args: tuple[str, ...], context: Context) -> list[str]:
     mine = await _changeable(context, link_id, "tag")
     if isinstance(mine, str):
         return [mine]
-    record = await context.store.change_tags(link_id, add=add, remove=remove, share_ids=[share.id for share in mine])
+    # A tag added goes where the room that asked can see it: on the earliest share this audience
+    # reads (an admin tagging in a public room must not tag a direct chat's share, never published).
+    seen_here = sorted((share for share in mine if context.caller.audience.sees(share)),
+                       key=lambda share: (share.shared_at, share.id))
+    record = await LinkStore(context.store).change_tags(link_id, add=add, remove=remove,
+                                                        share_ids=[share.id for share in mine],
+                                                        add_to=seen_here[0].id if seen_here else None)
     if record is None:
         return [f"There is no link #{link_id}."]  # removed meanwhile
     seen = view_of(record, context.caller.audience)  # the tags this room may see, not every share's
@@ -127,13 +135,13 @@ async def rm(args: tuple[str, ...], context: Context) -> list[str]:
         return [mine]
     caller, store = context.caller, context.store
     if reaches_store(caller.power):  # the whole link, logged
-        removed = await store.remove_link(link_id, actor=caller.user_id, reason="chat command")
+        removed = await LinkStore(store).remove_link(link_id, actor=caller.user_id, reason="chat command")
         if removed is None:
             return [f"There is no link #{link_id}."]
         return [f"Removed #{link_id} and its {removed.link.share_count} share(s)."]
     own = all(share.sharer_id == caller.user_id for share in mine)
-    count, link_gone = await store.remove_shares(link_id, [share.id for share in mine],
-                                                 actor=None if own else caller.user_id, reason="chat command")
+    count, link_gone = await LinkStore(store).remove_shares(link_id, [share.id for share in mine],
+                                                            actor=None if own else caller.user_id, reason="chat command")
     gone = " (and the link with it)." if link_gone else "."
     if own:
         return [f"Removed your share of #{link_id}{gone}"]
@@ -144,7 +152,7 @@ async def _changeable(context: Context, link_id: int, verb: str) -> list[Share] 
     """The shares of a link the caller may remove or retag (policy.may_change), or the sentence
     saying who may."""
     caller = context.caller
-    record = await context.store.get_link(link_id)
+    record = await LinkStore(context.store).get_link(link_id)
     mine = [share for share in record.shares
             if may_change(caller.power, caller.user_id, share.sharer_id, share.place)] if record else []
     if mine:

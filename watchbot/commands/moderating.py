@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+from watchbot.accounts import canonical_account
 from watchbot.commands.desk import Context, Reply, lines
 from watchbot.commands.registry import STORE_WIDE_WHO, Needs, Who, command
 from watchbot.commands.words import parse_number
 from watchbot.intake import describe, file_post
 from watchbot.model import Post
-from watchbot.policy import Role, canonical_account, elsewhere, may_moderate, normalise_pattern, reaches_store, role_of
+from watchbot.policy import Role, elsewhere, may_moderate, normalise_pattern, reaches_store, role_of
+from watchbot.store.published import PublishedReader
 
 
 def _store_wide(what: str, verb: str = "do it") -> str:
@@ -127,7 +129,7 @@ async def report(args: tuple[str, ...], context: Context) -> Reply | list[str]:
     if link_id is None:
         return ["Usage: report ID [reason], such as: report 12 spam"]
     # The public view only: the notice may go to the room the report came from.
-    link = await context.store.published().link(link_id)
+    link = await PublishedReader(context.store).link(link_id)
     if link is None:
         return [f"There is no link #{link_id}."]  # private links do not exist here
     reason = " ".join(args[1:]) or None

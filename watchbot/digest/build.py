@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from watchbot.digest.schedule import Period
-from watchbot.model import Source
+from watchbot.model import Period, Source
 from watchbot.published import PeriodLink
 
 UNTAGGED = "other"

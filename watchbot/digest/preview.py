@@ -9,6 +9,7 @@ from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.schedule import current_period, last_period
 from watchbot.model import utcnow
 from watchbot.store import Store
+from watchbot.store.published import PublishedReader
 
 
 async def preview(
@@ -18,5 +19,5 @@ async def preview(
     moment = now or utcnow()
     period = (last_period if last else current_period)(schedule, zone, moment)
     end = min(period.end, moment)  # "so far": nothing from the future, however clocks disagree
-    records = await store.published().shared_between(period.start, end)
+    records = await PublishedReader(store).shared_between(period.start, end)
     return build_digest(records, period, top=top, feed_top=feed_top)

@@ -7,22 +7,14 @@ change neither skips nor doubles a digest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
 
+from watchbot.model import Period
+
 DEFAULT_SCHEDULE = "0 17 * * fri"
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    start: datetime  # aware, included
-    end: datetime  # aware, excluded
-
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
 
 
 def check_schedule(expression: str) -> str:

@@ -21,11 +21,15 @@ from zoneinfo import ZoneInfo
 from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.post import Posted, post_digest
 from watchbot.network import DigestSendError, Part
-from watchbot.digest.schedule import DEFAULT_SCHEDULE, Period, current_period, last_period
+from watchbot.digest.schedule import DEFAULT_SCHEDULE, current_period, last_period
 from watchbot.durations import parse_duration
-from watchbot.model import Source, utcnow
+from watchbot.model import Period, Source, utcnow
 from watchbot.store import Store
+from watchbot.store.cursors import CursorStore
 from watchbot.store.digests import DigestRuns
+from watchbot.store.links import LinkStore
+from watchbot.store.published import PublishedReader
+from watchbot.store.reactions import ReactionStore
 from watchbot.waits import event_or_timeout
 
 if TYPE_CHECKING:
@@ -75,7 +79,7 @@ class DigestScheduler:
         self.networks = networks  # read at each check: a network may join after the scheduler is built
         self.clock = clock
         self.wait = wait
-        self.runs = DigestRuns(store)
+        self.runs = DigestRuns(store, clock=clock)
         self._favourites: dict[str, int] = {}  # status URI -> favourites, as of the last recheck
         self._wake = asyncio.Event()
 
@@ -94,11 +98,11 @@ class DigestScheduler:
 
     async def first_start(self, now: datetime | None = None) -> datetime:
         """When this store's scheduler first ran (recorded then, `now` if it is now)."""
-        recorded = await self.store.get_cursor(FIRST_START)
+        recorded = await CursorStore(self.store).get(FIRST_START)
         if recorded is None:
             # A store that posted digests before this was recorded has been running all along.
             recorded = (_LONG_AGO if await self.runs.any_run() else now or self.clock()).isoformat()
-            await self.store.set_cursor(FIRST_START, recorded)
+            await CursorStore(self.store).set(FIRST_START, recorded)
         return datetime.fromisoformat(recorded)
 
     async def check(self, now: datetime, first_start: datetime) -> list[Posted]:
@@ -174,10 +178,10 @@ class DigestScheduler:
         return edited
 
     async def digest(self, period: Period, place: str | None = None) -> Digest:
-        records = await self.store.published().shared_between(period.start, period.end)
+        records = await PublishedReader(self.store).shared_between(period.start, period.end)
         matrix_events = [s.event_id for r in records for s in r.shares if s.source is Source.MATRIX and s.event_id]
         reactions = {(Source.MATRIX, event_id): count for event_id, count in
-                     (await self.store.reaction_counts(Source.MATRIX, matrix_events)).items()}
+                     (await ReactionStore(self.store).counts(Source.MATRIX, matrix_events)).items()}
         reactions.update({(Source.MASTODON, uri): count for uri, count in self._favourites.items()})
         return build_digest(records, period, top=self.options.top, place=place,
                             feed_top=self.options.feed_top, reactions=reactions)
@@ -190,7 +194,7 @@ class DigestScheduler:
                           if network.offers.rechecks and network.name == Source.MASTODON.value), None)
         if fediverse is None:
             return {}
-        records = await self.store.published().shared_between(period.start, period.end)
+        records = await PublishedReader(self.store).shared_between(period.start, period.end)
         uris = list(dict.fromkeys(
             share.event_id for record in records for share in record.shares
             if share.source is Source.MASTODON and share.event_id and period.contains(share.shared_at)))
@@ -199,7 +203,7 @@ class DigestScheduler:
             there, favourites[uri] = await fediverse.recheck(uri)
             if not there:
                 log.info("digest: %s was deleted; its shares leave the store", uri)
-                await self.store.remove_event_shares(Source.MASTODON, uri)
+                await LinkStore(self.store).remove_event_shares(Source.MASTODON, uri)
         return favourites
 
     async def _wait_until_ready(self) -> None:

@@ -29,6 +29,7 @@ from watchbot.links import InvalidURL, canonical_key
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store import Store
 from watchbot.policy import blocked_by
+from watchbot.store.links import LinkStore
 from watchbot.store.moderation import ModerationStore
 from watchbot.store.pages import LinkPages, Merge, OtherKey
 
@@ -148,7 +149,7 @@ class Enricher:
         page = replace(page, fetched_url=url)  # what it says is published only if `url` is
         if (blocked := await self._blocked(page)) is not None:
             # A shortener or a redirect hid a blocked domain: the link goes, and the log says why.
-            await self.pages.store.remove_link(link_id, actor="watchbot", reason=blocked)
+            await LinkStore(self.pages.store).remove_link(link_id, actor="watchbot", reason=blocked)
             return Looked(link_id, url, PageState.REFUSED, reason=f"removed: {blocked}")
         merge = await self.pages.found(link_id, page, other_keys(url, page))
         return Looked(link_id, url, PageState.OK, page=page, merge=merge)

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.digest.schedule import Period
-from watchbot.model import utcnow
+from watchbot.model import Period, utcnow
 from watchbot.published import as_utc
+from watchbot.store.cursors import CursorStore, set_cursor_in
 from watchbot.store.schema import digest_parts, digest_runs
 from watchbot.store.store import Store
 
@@ -57,8 +57,9 @@ class RunState:
 
 
 class DigestRuns:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
+        self.clock = clock  # when claims, parts and runs are recorded (the scheduler's clock)
 
     async def claim(self, outlet: str, period: Period, owner: str, *, again: bool = False,
                     poster_gone: Callable[[str | None], bool] = _never) -> Claim | None:
@@ -68,7 +69,7 @@ class DigestRuns:
         process holds with a new one (a deliberate re-send)."""
 
         def take(conn: Connection) -> Claim | None:
-            now = utcnow()
+            now = self.clock()
             superseded = None
             if again:
                 run = _run(conn, outlet, period)
@@ -119,7 +120,7 @@ class DigestRuns:
         """A part is out: remember it (never sent again) and renew the claim."""
 
         def record(conn: Connection) -> None:
-            now = utcnow()
+            now = self.clock()
             # Once per part, even if a poster that was taken for dead comes back and records it too.
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             conn.execute(dialect_insert(digest_parts).values(
@@ -129,7 +130,7 @@ class DigestRuns:
         await self.store.write(record)
 
     async def finish(self, run_id: int, status: str = "posted") -> None:
-        values = dict(status=status, finished_at=utcnow())
+        values = dict(status=status, finished_at=self.clock())
         await self.store.write(lambda conn: conn.execute(
             update(digest_runs).where(digest_runs.c.id == run_id).values(**values)))
 
@@ -155,13 +156,13 @@ class DigestRuns:
             if run is None:
                 return None
             period = Period(run.period_start, run.period_end)
-            self.store.set_cursor_in(conn, _approval(period), approver)
+            set_cursor_in(conn, _approval(period), approver)
             return period
 
         return await self.store.write(approve)
 
     async def draft_approved_by(self, period: Period) -> str | None:
-        return await self.store.get_cursor(_approval(period))
+        return await CursorStore(self.store).get(_approval(period))
 
     async def state(self, outlet: str, period: Period) -> RunState | None:
         def read(conn: Connection) -> RunState | None:

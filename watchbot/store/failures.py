@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watchbot.model import utcnow
+from watchbot.store.cursors import set_cursor_in
 from watchbot.store.schema import failed_events
 from watchbot.store.store import Store
 
@@ -67,7 +68,7 @@ class FailureStore:
             ).returning(failed_events.c.id)
             number = conn.execute(statement).scalar_one()
             if cursor is not None:
-                self.store.set_cursor_in(conn, *cursor)
+                set_cursor_in(conn, *cursor)
             return number
 
         return await self.store.write(record)

@@ -13,8 +13,8 @@ from sqlalchemy import bindparam, case, delete, func, insert, literal_column, or
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from watchbot.accounts import canonical_account
 from watchbot.model import Post, Source, Visibility, post_from_json, post_to_json, utcnow
-from watchbot.policy import canonical_account
 from watchbot.store.schema import (
     UTCDateTime,
     bans,
@@ -27,6 +27,9 @@ from watchbot.store.schema import (
     review_queue,
     shares,
 )
+from watchbot.store.cursors import set_cursor_in
+from watchbot.store.links import delete_shares
+from watchbot.store.modlog import log_action
 from watchbot.store.prepared import Prepared
 from watchbot.store.store import Store
 
@@ -124,7 +127,7 @@ class ModerationStore:
         def hold(conn: Connection) -> int:
             held = self.hold_in(conn, post)
             if cursor is not None:
-                self.store.set_cursor_in(conn, *cursor)
+                set_cursor_in(conn, *cursor)
             return held
 
         return await self.store.write(hold)
@@ -169,7 +172,7 @@ class ModerationStore:
             state = "approved" if approve else "rejected"
             conn.execute(update(review_queue).where(review_queue.c.id == held_id).values(
                 state=state, decided_by=actor, decided_at=utcnow()))
-            _log(conn, actor, "approve" if approve else "reject", f"queue #{held_id} from {row.author_id}", None)
+            log_action(conn, actor, "approve" if approve else "reject", f"queue #{held_id} from {row.author_id}", None)
             return _held(row)
 
         return await self.store.write(decide)
@@ -180,7 +183,7 @@ class ModerationStore:
         def report(conn: Connection) -> int:
             report_id = conn.execute(insert(reports).values(
                 link_id=link_id, reporter=reporter, reason=reason, at=utcnow()).returning(reports.c.id)).scalar_one()
-            _log(conn, reporter, "report", f"link #{link_id}", reason)
+            log_action(conn, reporter, "report", f"link #{link_id}", reason)
             return report_id
 
         return await self.store.write(report)
@@ -202,13 +205,13 @@ class ModerationStore:
                 conn.execute(update(digest_runs).where(
                     digest_runs.c.status == "posted", digest_runs.c.period_start <= moment,
                     digest_runs.c.period_end > moment).values(status="amend"))
-            removed = self.store.delete_shares_in(conn, ids)
+            removed = delete_shares(conn, ids)
             kept_in_merges = _forget_in_merges(conn, account)
             conn.execute(delete(reactions).where(reactions.c.reactor == account))
             conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
             conn.execute(delete(reports).where(reports.c.reporter == account))
             pseudonym = _scrub_log(conn, account)
-            _log(conn, pseudonym, "forget", pseudonym, f"{len(ids) + kept_in_merges} share(s)")
+            log_action(conn, pseudonym, "forget", pseudonym, f"{len(ids) + kept_in_merges} share(s)")
             return len(ids) + kept_in_merges, len(removed)
 
         return await self.store.write(forget)
@@ -216,7 +219,7 @@ class ModerationStore:
     # -- the log ------------------------------------------------------------------------------
 
     async def log(self, actor: str, action: str, target: str, reason: str | None = None) -> None:
-        await self.store.write(lambda conn: _log(conn, actor, action, target, reason))
+        await self.store.write(lambda conn: log_action(conn, actor, action, target, reason))
 
     async def log_entries(self, limit: int = 50) -> list[LogEntry]:
         query = select(moderation_log).order_by(moderation_log.c.id.desc()).limit(limit)
@@ -230,7 +233,7 @@ class ModerationStore:
             added = conn.execute(dialect_insert(table).values(
                 **key, reason=reason, actor=actor, at=utcnow()).on_conflict_do_nothing()).rowcount
             if added:
-                _log(conn, actor, action, target, reason)
+                log_action(conn, actor, action, target, reason)
             return bool(added)
 
         return await self.store.write(add)
@@ -239,7 +242,7 @@ class ModerationStore:
         def remove(conn: Connection) -> bool:
             removed = conn.execute(delete(table).where(where)).rowcount
             if removed:
-                _log(conn, actor, action, target, None)
+                log_action(conn, actor, action, target, None)
             return bool(removed)
 
         return await self.store.write(remove)
@@ -324,10 +327,6 @@ def _facts_statement(*, seen: bool):
 
 _FACTS = _facts_statement(seen=False)
 _FACTS_AND_EVER = _facts_statement(seen=True)
-
-
-def _log(conn: Connection, actor: str, action: str, target: str, reason: str | None) -> None:
-    conn.execute(insert(moderation_log).values(at=utcnow(), actor=actor, action=action, target=target, reason=reason))
 
 
 def _held(row) -> Held:

@@ -2,7 +2,8 @@
 
 `add_in(conn, …)` takes the caller's transaction, so an answer is owed exactly when what it answers
 is filed (and the sync position moves); the same answer written twice (a replayed event carries the
-same key) is one row. The sender (watchbot/outbox.py) reads what is due, in order, and marks each
+same key) is one row. `OutboxStore.owe` owes answers with a cursor, for a message that filed
+nothing (a refusal, a held post). The sender (watchbot/outbox.py) reads what is due, in order, and marks each
 row sent, to retry later, or failed (kept for the operator, never retried by itself).
 """
 
@@ -18,7 +19,8 @@ from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.model import Owed
+from watchbot.model import Owed, utcnow
+from watchbot.store.cursors import set_cursor_in
 from watchbot.store.prepared import Prepared
 from watchbot.store.schema import outbox
 from watchbot.store.store import Store
@@ -74,6 +76,20 @@ class OutboxStore:
     async def add(self, owed: Iterable[Owed], at: datetime) -> None:
         owed = list(owed)
         await self.store.write(lambda conn: add_in(conn, owed, at))
+
+    async def owe(self, owed: Iterable[Owed], *, cursor: tuple[str, str] | None = None) -> None:
+        """Owe answers and move a sync cursor in one transaction (what answers a message that
+        filed nothing: a refusal, a held post); nothing to do when there is neither."""
+        owed = list(owed)
+        if not owed and cursor is None:
+            return
+
+        def write(conn: Connection) -> None:
+            add_in(conn, owed, utcnow())
+            if cursor is not None:
+                set_cursor_in(conn, *cursor)
+
+        await self.store.write(write)
 
     async def record_sent(self, owed: Owed, remote_id: str, at: datetime) -> None:
         """Keep what was posted directly (not through the sender) under its key: a server that

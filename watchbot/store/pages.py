@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection
 
 from watchbot.model import Page, PageState, utcnow
 from watchbot.store.schema import link_aliases, link_merges, link_pages, links, moderation_log, share_tags, shares
-from watchbot.store.store import LINK_ID_BY_KEY, Store, log_target
+from watchbot.store.links import LINK_ID_BY_KEY, rebuild_search_document
+from watchbot.store.modlog import log_target
+from watchbot.store.store import Store
 
 # Fetched again when due; ok, dead and refused pages wait for `watchbot links refresh`.
 _RETRYABLE = (PageState.PENDING.value, PageState.FAILED.value)
@@ -97,7 +99,7 @@ class LinkPages:
                     kept, gone = (min(owner, link_id), max(owner, link_id)) if other.same_site else (owner, link_id)
                     merge = _merge(conn, kept=kept, gone=gone, reason=other.reason)
                     break
-            self.store.rebuild_search_document(conn, merge.kept_id if merge else link_id)
+            rebuild_search_document(conn, merge.kept_id if merge else link_id)
             return merge
 
         return await self.store.write(record)
@@ -168,7 +170,7 @@ class LinkPages:
             conn.execute(update(link_merges).where(link_merges.c.id == row.id).values(undone_at=undone))
             for link_id in (row.kept_id, row.merged_id):
                 if conn.execute(select(links.c.id).where(links.c.id == link_id)).first() is not None:
-                    self.store.rebuild_search_document(conn, link_id)
+                    rebuild_search_document(conn, link_id)
             # Named by its published URL; by its stored one, marked private, when nothing of it is public.
             target, private = log_target(conn, row.merged_id) or (row.merged_url, True)
             conn.execute(insert(moderation_log).values(

@@ -1,14 +1,14 @@
 """The store as an audience may read it: every read answers with `PublishedLink`s only.
 
-Commands, the digest and (to come) the web read links through `Store.published(audience)`, never
+Commands, the digest and the web read links through `PublishedReader(store, audience)`, never
 through the full records, so no answer can reach a private share's URL, tags, note, sharer or
 title by accident. Which links an audience sees is chosen in SQL from the shares it may see; what
 it reads of each is `watchbot.published.view_of`, the one definition of the published view.
 
 Public search matches `links.published_document`, the public view's own text, kept beside each
-link by `Store.rebuild_search_document` and indexed like the full document (decision 4). A
-private place (a direct chat) also finds its own shares: candidates from the full index, kept
-only if the place's view holds every word.
+link by `rebuild_search_document` (watchbot/store/links.py) and indexed like the full document
+(decision 4). A private place (a direct chat) also finds its own shares: candidates from the full
+index, kept only if the place's view holds every word.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import functools
 import re
 import unicodedata
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.engine import Connection
 
-from watchbot.model import Audience, Source, Visibility
+from watchbot.model import PUBLIC, Audience, Source, Visibility
 from watchbot.published import (
     LinkSummary,
     PeriodLink,
@@ -33,11 +32,10 @@ from watchbot.published import (
     summary_of,
     view_of,
 )
+from watchbot.store.links import load_records
 from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, parameters, ranked, search_tokens, split_tags
 from watchbot.store.schema import link_pages, links, share_tags, shares
-
-if TYPE_CHECKING:
-    from watchbot.store.store import Store
+from watchbot.store.store import Store
 
 PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
 # How many candidates a private place's search looks at before giving up on more.
@@ -49,9 +47,10 @@ RECENT_WINDOW = 2000
 
 
 class PublishedReader:
-    """Reads for one audience. Made by `Store.published(audience)`."""
+    """The store as `audience` may read it (the public by default): what every public answer is
+    made from."""
 
-    def __init__(self, store: Store, audience: Audience) -> None:
+    def __init__(self, store: Store, audience: Audience = PUBLIC) -> None:
         self._store = store
         self.audience = audience
 
@@ -60,7 +59,7 @@ class PublishedReader:
         return _visible_on(shares, self.audience)
 
     def _views(self, conn: Connection, ids: list[int]) -> list[PublishedLink]:
-        records = self._store.load_records(conn, ids)
+        records = load_records(conn, ids)
         views = (view_of(records[i], self.audience) for i in ids if i in records)
         return [view for view in views if view is not None]
 

@@ -11,9 +11,9 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.model import Source, Visibility
-from watchbot.rooms import RoomRecord, Treatment
-from watchbot.store.moderation import _log
+from watchbot.model import RoomRecord, Source, Treatment, Visibility
+from watchbot.store.links import rebuild_search_document
+from watchbot.store.modlog import log_action
 from watchbot.store.schema import digest_runs, rooms, shares
 from watchbot.store.store import Store
 
@@ -86,8 +86,8 @@ class RoomStore:
                         digest_runs.c.period_end > moment).values(status="amend"))
             touched = sorted({row.link_id for row in changed})
             for link_id in touched:
-                self.store.rebuild_search_document(conn, link_id)
-            _log(conn, by, f"room-{visibility.value}", room_id,
+                rebuild_search_document(conn, link_id)
+            log_action(conn, by, f"room-{visibility.value}", room_id,
                  f"and {len(changed)} share(s) filed there before" if past else "from now on")
             row = conn.execute(select(rooms).where(rooms.c.room_id == room_id)).one()
             return Reclassified(_record(row), len(changed), len(touched))

@@ -72,7 +72,7 @@ links = Table(
     # (an FTS5 table on SQLite, a GIN tsvector index on PostgreSQL).
     Column("search_document", Text, nullable=False, server_default=""),
     Column("filed_at", UTCDateTime, nullable=False),
-    # The public view (watchbot/published.py), kept by Store.rebuild_search_document: the URL
+    # The public view (watchbot/published.py), kept by links.rebuild_search_document: the URL
     # published (NULL: no share may be published, the link does not exist for the public) and
     # the only text public search matches (published_fts on SQLite, a GIN index on PostgreSQL).
     Column("published_url", Text),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from watchbot.store.cursors import CursorStore, set_cursor_in
 from watchbot.store.schema import bans, digest_runs, failed_events, review_queue, shares
 from watchbot.store.store import Store
 
@@ -20,7 +21,7 @@ NAMED = "mastodon.server_name"  # the cursor holding the name this store files t
 
 
 async def server_name(store: Store) -> str | None:
-    return await store.get_cursor(NAMED)
+    return await CursorStore(store).get(NAMED)
 
 
 async def adopt_server_name(store: Store, name: str, *, formerly: str | None = None) -> int:
@@ -29,7 +30,7 @@ async def adopt_server_name(store: Store, name: str, *, formerly: str | None = N
 
     def rename(conn: Connection) -> int:
         renamed = 0 if formerly in (None, name) else _rename(conn, formerly, name)
-        store.set_cursor_in(conn, NAMED, name)
+        set_cursor_in(conn, NAMED, name)
         return renamed
 
     return await store.write(rename)

@@ -1,6 +1,6 @@
 """The read-only JSON API: links (filtered, paged), one link, tags, search.
 
-Every answer is computed from `Store.published(PUBLIC)`: the published view, never a private
+Every answer is computed from `PublishedReader(store, PUBLIC)`: the published view, never a private
 share, nor anything of a person who used `forget me`. Strings go out as they were written
 (JSON escapes them; whoever shows them must escape them too). A bad parameter gets 400 and one
 line saying what is expected; guard.py answers 401 and the router's 404s in the same shape.
@@ -18,6 +18,7 @@ from aiohttp import web
 from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC
 from watchbot.published import LinkSummary, PublishedLink, as_utc
+from watchbot.store.published import PublishedReader
 from watchbot.web.guard import json_error
 from watchbot.web.site import SITE, Site
 
@@ -153,7 +154,7 @@ async def links(request: web.Request) -> web.Response:
     filters = {"tag": tag_of(request, request.query.get("tag")), "since": moment_of(request, "since"),
                "until": moment_of(request, "until"), "words": words_of(request, required=False)}
     # One more than asked: whether a next page exists, without a count over the whole store.
-    found = await site.store.published(PUBLIC).page(limit=limit + 1, before=before_of(request), **filters)
+    found = await PublishedReader(site.store, PUBLIC).page(limit=limit + 1, before=before_of(request), **filters)
     shown = found[:limit]
     following = None
     if len(found) > limit:
@@ -168,7 +169,7 @@ async def one_link(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
         raise BadParameter("A link's number is a whole number, such as /api/links/12.")
-    link = await site.store.published(PUBLIC).link(int(raw))
+    link = await PublishedReader(site.store, PUBLIC).link(int(raw))
     if link is None:
         return json_error(404, f"There is no link #{int(raw)}.")
     return _answer(link_json(site, link))
@@ -176,7 +177,7 @@ async def one_link(request: web.Request) -> web.Response:
 
 async def tags(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    counts = await site.store.published(PUBLIC).tag_counts()
+    counts = await PublishedReader(site.store, PUBLIC).tag_counts()
     return _answer({"tags": [{"tag": tag, "count": count, "page": tag_page(site, tag)} for tag, count in counts]})
 
 
@@ -185,5 +186,5 @@ async def search(request: web.Request) -> web.Response:
     """`GET /api/search?q=&limit=`: the bot's own search (`search WORDS`), best matches first."""
     site = request.app[SITE]
     words = words_of(request, required=True)
-    found = await site.store.published(PUBLIC).search(words, limit=limit_of(request))
+    found = await PublishedReader(site.store, PUBLIC).search(words, limit=limit_of(request))
     return _answer({"query": words, "links": [summary_json(site, link) for link in found]})

@@ -3,7 +3,7 @@
 
 Which weeks: the digest runs posted to some outlet (store/digests.py), so a week appears once its
 digest went out and keeps its URL for good. What each holds: the published view of that period
-(`Store.published(Audience.PUBLIC).shared_between`), built as the bot builds the digest; so a
+(`PublishedReader(store, PUBLIC).shared_between`), built as the bot builds the digest; so a
 sharer who said `forget me` leaves the archive as they leave the store.
 """
 
@@ -18,11 +18,12 @@ from aiohttp import web
 
 from watchbot.digest.build import Digest, build_digest
 from watchbot.digest.render import render_json, render_matrix, summary
-from watchbot.digest.schedule import Period, week_of
+from watchbot.digest.schedule import week_of
 from watchbot.formats.atom import ATOM_NAMESPACE, atom_time
 from watchbot.formats.published import one_line, xml_safe
-from watchbot.model import PUBLIC
+from watchbot.model import PUBLIC, Period
 from watchbot.store.digests import DigestRuns
+from watchbot.store.published import PublishedReader
 from watchbot.web.site import SITE, Site
 
 FEED_ENTRIES = 20  # the latest digests in the Atom feed
@@ -45,7 +46,7 @@ async def posted_weeks(site: Site) -> OrderedDict[str, list[Period]]:
 async def digest_of(site: Site, period: Period, *, top: int | None = None) -> Digest:
     """The period's digest from the published view; `top` None: every link of it (the archive
     holds what the posted digest left out: "and N more in the archive")."""
-    links = await site.store.published(PUBLIC).shared_between(period.start, period.end)
+    links = await PublishedReader(site.store, PUBLIC).shared_between(period.start, period.end)
     return build_digest(links, period, top=len(links) if top is None else top, feed_top=len(links) if top is None
                         else site.options.feeds_digest_cap)
 

@@ -1,7 +1,7 @@
 """The pages a person reads: the front page, a page per tag, per week (the digest archive), per
 link, search, and about. Server-rendered HTML (templates/), no script, one stylesheet of our own.
 
-Every read goes through `Store.published(PUBLIC)`: the pages show the published view and never
+Every read goes through `PublishedReader(store, PUBLIC)`: the pages show the published view and never
 a full record, so a private share or a forgotten sharer cannot reach them.
 """
 
@@ -15,6 +15,7 @@ from watchbot.digest.render import summary
 from watchbot.digest.schedule import current_period, week_bounds
 from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC, Visibility
+from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
 from watchbot.web import archive
 from watchbot.web.site import SITE
@@ -32,13 +33,13 @@ async def front(request: web.Request) -> web.Response:
     options = site.options
     period = current_period(options.digest_schedule, options.zone, site.clock())
     week = await archive.digest_of(site, period, top=options.digest_top)
-    latest = await site.store.published(PUBLIC).recent(limit=LATEST)
+    latest = await PublishedReader(site.store, PUBLIC).recent(limit=LATEST)
     return render(request, "front.html", title="Tech watch", week=week,
                   week_summary=summary(week, options.zone, so_far=True), latest=latest)
 
 
 async def tags(request: web.Request) -> web.Response:
-    counts = await request.app[SITE].store.published(PUBLIC).tag_counts()
+    counts = await PublishedReader(request.app[SITE].store, PUBLIC).tag_counts()
     return render(request, "tags.html", title="Tags", counts=counts)
 
 
@@ -46,7 +47,7 @@ async def tag(request: web.Request) -> web.Response:
     name = request.match_info["tag"]
     links = []
     if normalise_tag(name) == name:  # a tag as stored; anything else names no tag
-        links = await request.app[SITE].store.published(PUBLIC).recent(limit=PER_TAG, tag=name)
+        links = await PublishedReader(request.app[SITE].store, PUBLIC).recent(limit=PER_TAG, tag=name)
     if not links:
         return _not_found(request, f"No link is tagged {name}.")
     return render(request, "tag.html", title=f"#{name}", tag=name, links=links)
@@ -71,7 +72,7 @@ async def link(request: web.Request) -> web.Response:
     number = request.match_info["id"]
     found = None
     if number.isascii() and number.isdigit() and int(number) < 2**31:  # link ids fit both databases
-        found = await request.app[SITE].store.published(PUBLIC).link(int(number))
+        found = await PublishedReader(request.app[SITE].store, PUBLIC).link(int(number))
     if found is None:
         return _not_found(request, f"There is no link #{number}.")
     title = found.title or found.url
@@ -80,7 +81,7 @@ async def link(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     words = request.query.get("q", "").strip()[:MAX_QUERY]
-    found = await request.app[SITE].store.published(PUBLIC).search(words, limit=FOUND) if words else []
+    found = await PublishedReader(request.app[SITE].store, PUBLIC).search(words, limit=FOUND) if words else []
     return render(request, "search.html", title=f"Search: {words}" if words else "Search", words=words, found=found)
 
 

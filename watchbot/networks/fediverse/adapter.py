@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 from urllib.parse import urlsplit
@@ -49,12 +50,14 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from watchbot.accounts import canonical_account
 from watchbot.commands import Caller, Desk, parse_command
 from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
-from watchbot.model import Visibility
+from watchbot.model import Visibility, utcnow
 from watchbot.networks.fediverse import outbox as owing
+from watchbot.options import named_in
 from watchbot.network import Networks, Offers
 from watchbot.networks.fediverse.budget import Budget
 from watchbot.networks.fediverse.events import (
@@ -73,10 +76,12 @@ from watchbot.networks.fediverse.watchdog import StreamWatchdog
 from watchbot.networks.fediverse.outbox import Delivery
 from watchbot.status_text import StatusLimits, limits_from_instance
 from watchbot.outbox import Sender
-from watchbot.policy import Role, canonical_account, power_of
+from watchbot.policy import Role, power_of
 from watchbot.store import Store
 from watchbot.model import Owed
+from watchbot.store.cursors import CursorStore
 from watchbot.store.outbox import OutboxStore
+from watchbot.store.replies import ReplyStore
 from watchbot.store.servers import adopt_server_name, server_name
 
 log = logging.getLogger(__name__)
@@ -122,8 +127,7 @@ class FediverseOptions:
 
     @classmethod
     def from_settings(cls, settings) -> FediverseOptions:
-        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
+        return named_in(cls, settings)
 
 
 class FediverseAdapter:
@@ -134,7 +138,9 @@ class FediverseAdapter:
     offers = Offers(streaming=True, editing=True, reactions=False, drafts=False, rechecks=True)
 
     def __init__(self, options: FediverseOptions, store: Store, rules: Rules, *, desk: Desk,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, wall_clock: Callable[[], datetime] = utcnow) -> None:
+        """`clock` paces the polls (monotonic time, waits); `wall_clock` says what time it is
+        where the date is recorded (the outbox's start, the digest's pieces): bot.py's clock."""
         settings = options
         self.desk = desk
         self.options = options
@@ -144,6 +150,7 @@ class FediverseAdapter:
         # The account's domain once connected (connect()): it names places, outlets and accounts.
         self.instance = self.api_host
         self.clock = clock or Clock()
+        self.wall_clock = wall_clock
         self.pace = PollPace(idle=float(settings.fediverse_poll_seconds))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
@@ -165,7 +172,8 @@ class FediverseAdapter:
         self.pulse = Pulse(store, SOURCE)
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
-                                                     settings.fediverse_instance, lambda: self.own_id))
+                                                     settings.fediverse_instance, lambda: self.own_id,
+                                                     clock=wall_clock))
 
     @classmethod
     def from_settings(cls, settings, store: Store, rules: Rules, **more) -> FediverseAdapter:
@@ -184,7 +192,7 @@ class FediverseAdapter:
         try:
             await self.connect()
             sending = asyncio.create_task(self.sender.run(), name="mastodon-send")
-            if await self.store.get_cursor(CURSOR) is None:
+            if await CursorStore(self.store).get(CURSOR) is None:
                 await self._first_start()
             while True:
                 # Cleared before reading, so a mention announced while reading is read next.
@@ -255,7 +263,7 @@ class FediverseAdapter:
             return []
         return [MastodonDigestOutlet(self.instance, self.store, self._api, self.limits,
                                      language=self.options.digest_language,
-                                     archive_for=self.options.digest_archive_for)]
+                                     archive_for=self.options.digest_archive_for, clock=self.wall_clock)]
 
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """An alert feed's new entry on the bot's account, unlisted, when the settings ask for it
@@ -264,14 +272,14 @@ class FediverseAdapter:
         if not (public and self.options.feeds_alerts_to_fediverse):
             return
         # Owed, not posted: sent once connected (cut to the server's length then), kept if refused.
-        await self.store.owe([owing.announcement(text, self.options.digest_language, key)])
+        await OutboxStore(self.store).owe([owing.announcement(text, self.options.digest_language, key)])
         self.sender.wake()
 
     async def recheck(self, uri: str) -> tuple[bool, int]:
         """Whether the status a share came from still exists (deleted ones leave the digest), and
         how many favourites it has (they rank the digest). Only posts the bot answered are known
         by their local id; others are taken as present, without favourites."""
-        local_id = await self.store.answered_id_of(SOURCE, uri)
+        local_id = await ReplyStore(self.store).answered_id_of(SOURCE, uri)
         if local_id is None:
             return True, 0
         try:
@@ -319,14 +327,14 @@ class FediverseAdapter:
 
     async def _first_start(self) -> None:
         newest = await self._api("notifications", types=["mention"], limit=1)
-        await self.store.set_cursor(CURSOR, str(newest[0]["id"]) if newest else "")
+        await CursorStore(self.store).set(CURSOR, str(newest[0]["id"]) if newest else "")
         log.info("Mastodon: first start as @%s; answering mentions from now on", self.own_acct)
 
     async def _catch_up(self) -> bool:
         """Every mention newer than the cursor, oldest first, page by page; whether any came."""
         found = False
         while True:
-            cursor = await self.store.get_cursor(CURSOR) or None
+            cursor = await CursorStore(self.store).get(CURSOR) or None
             if cursor is None:  # no mention before the first start: every one since is new
                 page = await self._every_mention()
             else:
@@ -363,7 +371,7 @@ class FediverseAdapter:
         over with the cursor's position as its id: the handler moves the cursor to where it is,
         never back to the old notification (which would read every later mention again)."""
         async def handle(failure) -> None:
-            await self._handle({**json.loads(failure.payload), "id": await self.store.get_cursor(CURSOR) or ""})
+            await self._handle({**json.loads(failure.payload), "id": await CursorStore(self.store).get(CURSOR) or ""})
 
         await self.isolation.retry_asked(handle)
 
@@ -371,7 +379,7 @@ class FediverseAdapter:
         cursor = (CURSOR, str(notification["id"]))
         status = mention_from_a_person(notification, self.own_id)
         if status is None:
-            await self.store.set_cursor(*cursor)
+            await CursorStore(self.store).set(*cursor)
             return
         account = status.get("account") or {}
         if opted_out(account):
@@ -381,7 +389,7 @@ class FediverseAdapter:
         listed = {canonical_account(account) for account in self.options.fediverse_moderators}
         role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
         if role is Role.STRANGER:
-            await self.store.set_cursor(*cursor)  # banned: neither filed nor answered
+            await CursorStore(self.store).set(*cursor)  # banned: neither filed nor answered
             return
         too_long = refused_for_length(post, self.rules)
         if too_long is not None:  # nothing of it was read: not its links, nor a command
@@ -428,11 +436,11 @@ class FediverseAdapter:
         log.info("Mastodon: a mention from an account that opted out (#nobot/#noindex): not filed")
         secret = self.options.fediverse_access_token.get_secret_value()
         told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
-        if await self.store.get_cursor(told) is None:
+        if await CursorStore(self.store).get(told) is None:
             # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
-            await self.store.owe([owing.opted_out_answer(status, AUTHOR_OPTED_OUT)], cursor=(told, "told"))
+            await OutboxStore(self.store).owe([owing.opted_out_answer(status, AUTHOR_OPTED_OUT)], cursor=(told, "told"))
             self.sender.wake()
-        await self.store.set_cursor(*cursor)
+        await CursorStore(self.store).set(*cursor)
 
     async def _parent(self, status: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -462,7 +470,7 @@ class FediverseAdapter:
             return
         # Local accounts are mentioned by their name alone, as the server knows them.
         mentions = " ".join(f"@{account.removesuffix('@' + self.instance)}" for account in dict.fromkeys(accounts))
-        await self.store.owe([owing.to_moderators(mentions, text, key)])
+        await OutboxStore(self.store).owe([owing.to_moderators(mentions, text, key)])
         self.sender.wake()
 
     # -- answering --------------------------------------------------------------------------
@@ -474,7 +482,7 @@ class FediverseAdapter:
         nothing for a status answered before."""
         status_id = str(status["id"])
         parent = status.get("in_reply_to_id")
-        thread, made, answered = await self.store.reply_thread(SOURCE, status_id, parent and str(parent))
+        thread, made, answered = await ReplyStore(self.store).thread(SOURCE, status_id, parent and str(parent))
         made += await self.outbox.waiting_in(SOURCE, thread)
         under_cap = made < self.options.fediverse_replies_per_thread
 
@@ -490,7 +498,7 @@ class FediverseAdapter:
     async def _answer(self, status: dict[str, Any], lines: list[str], *, cursor: tuple[str, str]) -> None:
         """Owe the answer to a status that filed nothing, and move the cursor past it, at once."""
         answer = await self._answering(status)
-        await self.store.owe(answer(lines), cursor=cursor)
+        await OutboxStore(self.store).owe(answer(lines), cursor=cursor)
         self.sender.wake()
 
     # -- calling the server -----------------------------------------------------------------

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from mastodon import (
@@ -39,6 +40,7 @@ from watchbot.outbox import CannotSend, TryLater
 from watchbot.status_text import StatusLimits, fit, minimal_reply
 from watchbot.store import Store
 from watchbot.store.outbox import OutboxItem, OutboxStore
+from watchbot.store.replies import ReplyStore
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ class Delivery:
     """`deliver(item)` for the outbox's Sender: posts one row, returns the server's id for it."""
 
     def __init__(self, store: Store, call: Call, limits: Callable[[], StatusLimits], instance: str,
-                 own_id: Callable[[], str]) -> None:
+                 own_id: Callable[[], str], *, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.call = call
         self.limits = limits
@@ -102,7 +104,7 @@ class Delivery:
         self.own_id = own_id
         # Owed before this process started: one of them may have been posting when the last one
         # died, so the server is asked before it is posted (servers that ignore the key).
-        self.started = utcnow()
+        self.started = clock()
 
     async def __call__(self, item: OutboxItem) -> str | None:
         try:
@@ -123,18 +125,18 @@ class Delivery:
     async def _send(self, item: OutboxItem) -> str | None:
         payload = item.payload
         if item.kind in (REPLY, FAVOURITE):
-            _, _, answered = await self.store.reply_thread(SOURCE, payload["status_id"], None)
+            _, _, answered = await ReplyStore(self.store).thread(SOURCE, payload["status_id"], None)
             if answered:  # posted before a crash, on a server that may ignore the key: not twice
                 return None
         if item.kind == REPLY:
             posted = await self._posted_before(item) if item.created_at < self.started else None
             posted = posted or await self._post_cut(item, payload["text"], in_reply_to_id=payload["status_id"],
                                           visibility=payload["visibility"])
-            await self.store.record_reply(SOURCE, payload["status_id"], payload["thread"], posted, payload["uri"])
+            await ReplyStore(self.store).record(SOURCE, payload["status_id"], payload["thread"], posted, payload["uri"])
             return posted
         if item.kind == FAVOURITE:
             await self.call("status_favourite", payload["status_id"])
-            await self.store.record_reply(SOURCE, payload["status_id"], payload["thread"], None, payload["uri"])
+            await ReplyStore(self.store).record(SOURCE, payload["status_id"], payload["thread"], None, payload["uri"])
             return None
         if item.kind == OPTED_OUT:
             if "status_id" not in payload:

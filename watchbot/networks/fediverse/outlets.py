@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from mastodon import MastodonAPIError
 
 from watchbot.digest.build import Digest
 from watchbot.digest.render import render_thread
-from watchbot.digest.schedule import Period
-from watchbot.model import Owed, utcnow
+from watchbot.model import Owed, Period, utcnow
 from watchbot.network import DigestSendError, Part
 from watchbot.networks.fediverse.outbox import refused_as_too_long
 from watchbot.status_text import StatusLimits, fit, split_lines
@@ -29,7 +29,8 @@ class MastodonDigestOutlet:
     the replies unlisted, in the digest's language, each post with its Idempotency-Key."""
 
     def __init__(self, instance: str, store: Store, call: Callable[..., Awaitable[Any]], limits: StatusLimits, *,
-                 language: str, archive_for: Callable[[Period], str | None]) -> None:
+                 language: str, archive_for: Callable[[Period], str | None],
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.name = f"mastodon:{instance}"
         self.scope = None
         self.store = store
@@ -37,6 +38,7 @@ class MastodonDigestOutlet:
         self.limits = limits  # what the server allows, as it said when the bot connected
         self.language = language
         self.archive_for = archive_for
+        self.clock = clock  # when a piece of a part was posted (bot.py's clock)
 
     def parts(self, digest: Digest, zone) -> list[Part]:
         return [Part(text) for text in render_thread(digest, zone, self.limits,
@@ -60,7 +62,7 @@ class MastodonDigestOutlet:
                 done = await posted.sent_id(SOURCE, owed.key)
                 if done is None:
                     done = await self._post(piece, reply_to, owed.key)
-                    await posted.record_sent(owed, done, utcnow())
+                    await posted.record_sent(owed, done, self.clock())
                 reply_to = done
         except MastodonAPIError as error:
             raise DigestSendError(f"the server refused it: {error}") from None

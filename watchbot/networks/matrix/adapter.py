@@ -43,11 +43,15 @@ from nio import (
     SyncResponse,
 )
 
+from watchbot.store.cursors import CursorStore
+from watchbot.store.links import LinkStore
+from watchbot.store.outbox import OutboxStore
+from watchbot.model import RoomRecord
+from watchbot.model import Treatment
 from watchbot.commands import Caller, Command, Desk, parse_command
-from watchbot.digest.schedule import Period
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
-from watchbot.model import PUBLIC, Audience, Source, Visibility, utcnow
+from watchbot.model import PUBLIC, Audience, Period, Source, Visibility, utcnow
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
 from watchbot.networks.matrix.events import (
@@ -71,12 +75,14 @@ from watchbot.networks.matrix.events import (
     txn_id,
 )
 from watchbot.health import Pulse
+from watchbot.options import named_in
 from watchbot.network import Networks, Offers
 from watchbot.outbox import CannotSend, Sender, TryLater
-from watchbot.rooms import RoomRecord, RoomState, Treatment, digest_here, has_moderators, join_notice, treatment_of
+from watchbot.rooms import RoomState, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.store.outbox import OutboxItem
+from watchbot.store.reactions import ReactionStore
 from watchbot.store.rooms import RoomStore
 
 log = logging.getLogger(__name__)
@@ -136,8 +142,7 @@ class MatrixOptions:
 
     @classmethod
     def from_settings(cls, settings) -> MatrixOptions:
-        named = {name: getattr(settings, name) for name in cls.__dataclass_fields__}
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in named.items()})
+        return named_in(cls, settings)
 
 
 class MatrixAdapter:
@@ -243,7 +248,7 @@ class MatrixAdapter:
     # -- receiving --------------------------------------------------------------------------
 
     async def _sync_forever(self, client: AsyncClient) -> None:
-        since = await self.store.get_cursor(CURSOR)
+        since = await CursorStore(self.store).get(CURSOR)
         if since is None:
             since = await self._first_sync(client)
         else:
@@ -265,13 +270,13 @@ class MatrixAdapter:
             backoff = 1.0
             await self._keep_keys(client)
             await self._handle(client, response, since)
-            await self.store.set_cursor(CURSOR, response.next_batch)
+            await CursorStore(self.store).set(CURSOR, response.next_batch)
             since = response.next_batch
             await self.pulse.ok()
 
     async def _first_sync(self, client: AsyncClient) -> str:
         response = await self._state_sync(client)
-        await self.store.set_cursor(CURSOR, response.next_batch)
+        await CursorStore(self.store).set(CURSOR, response.next_batch)
         log.info("Matrix: first start, following %d room(s) from now on", len(client.rooms))
         return response.next_batch
 
@@ -461,7 +466,7 @@ class MatrixAdapter:
         """A redacted message's shares go, when the redaction was sent in their room by its author
         or a moderator there (a server on the federation could send a redaction that the room's
         rules do not allow, and a redaction may name an event of any room)."""
-        shares = await self.store.shares_of_event(Source.MATRIX, redacted)
+        shares = await LinkStore(self.store).shares_of_event(Source.MATRIX, redacted)
         if not shares:
             return
         power = self._power(room_id, await self._role(room_id, room, sender))
@@ -469,7 +474,7 @@ class MatrixAdapter:
             log.warning("Matrix: %s redacted %s in %s, which %s shared in %s; not allowed, ignored", sender,
                         redacted, room_id, shares[0].sharer_id, shares[0].place)
             return
-        removed = await self.store.remove_event_shares(Source.MATRIX, redacted)
+        removed = await LinkStore(self.store).remove_event_shares(Source.MATRIX, redacted)
         if removed:
             log.info("Matrix: %s was redacted; link(s) %s removed", redacted, removed)
 
@@ -479,12 +484,12 @@ class MatrixAdapter:
         role = await self._role(room_id, room, sender)
         if role is Role.STRANGER:
             return  # banned: their reactions count for nothing
-        shares = await self.store.shares_of_event(Source.MATRIX, target)
+        shares = await LinkStore(self.store).shares_of_event(Source.MATRIX, target)
         if shares and shares[0].place != room_id:
             # A reaction may name an event of any room: it counts only in the room of what it names.
             log.info("Matrix: %s reacted in %s to %s, a message of another room; ignored", sender, room_id, target)
             return
-        await self.store.add_reaction(Source.MATRIX, target, sender)
+        await ReactionStore(self.store).add(Source.MATRIX, target, sender)
         if room_id == self.options.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             period = await DigestRuns(self.store).approve_draft(target, sender)
             if period is not None:
@@ -571,7 +576,7 @@ class MatrixAdapter:
         """Say once per room (remembered across restarts) that encrypted messages go unread."""
         log.warning("Matrix: could not decrypt %s in %s from %s", event.get("event_id"), room_id, event.get("sender"))
         said = f"matrix.undecryptable_notice:{room_id}"
-        if await self.store.get_cursor(said) is not None:
+        if await CursorStore(self.store).get(said) is not None:
             return
         text = UNDECRYPTABLE_WITH_KEYS if client.olm is not None else UNDECRYPTABLE_WITHOUT_KEYS
         content = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
@@ -602,7 +607,7 @@ class MatrixAdapter:
 
     async def _refile(self, client: AsyncClient, room_id: str, edit: dict[str, Any], original_id: str, post) -> None:
         """An edit replaces the shares of the message it edits, when its author made it."""
-        shares = await self.store.shares_of_event(Source.MATRIX, original_id)
+        shares = await LinkStore(self.store).shares_of_event(Source.MATRIX, original_id)
         author = shares[0].sharer_id if shares else await self._sender_of(client, room_id, original_id)
         if author != post.author_id:
             log.info("Matrix: ignored an edit of %s by %s, who did not write it", original_id, post.author_id)
@@ -626,7 +631,7 @@ class MatrixAdapter:
 
     async def _owe(self, room_id: str, outgoing: list[Outgoing], *, cursor: tuple[str, str] | None = None) -> None:
         """Answers that follow no filing (a command's, a notice): owed in the store, then sent."""
-        await self.store.owe(owed_in(room_id, outgoing), cursor=cursor)
+        await OutboxStore(self.store).owe(owed_in(room_id, outgoing), cursor=cursor)
         self.sender.wake()
 
     async def _deliver(self, item: OutboxItem) -> str | None:

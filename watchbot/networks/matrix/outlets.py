@@ -13,7 +13,7 @@ from nio import AsyncClient, LocalProtocolError, RoomSendError
 from watchbot.digest import render
 from watchbot.digest.build import Digest
 from watchbot.digest.render import render_matrix_parts
-from watchbot.digest.schedule import Period
+from watchbot.model import Period
 from watchbot.network import DigestSendError, Part
 from watchbot.networks.matrix.events import txn_id
 from watchbot.store.digests import DRAFT_PREFIX
