@@ -247,3 +247,39 @@ def test_the_other_section_comes_last_even_when_links_are_tagged_other():
     links = [period_link(1, ("Alice", at, ("other",))), period_link(2, ("Bob", at, ("other",))),
              period_link(3, ("Carol", at)), period_link(4, ("Dan", at, ("rust",)))]
     assert [section.tag for section in build_digest(links, WEEK).sections] == ["rust", "other"]
+
+
+# -- what mutation testing found unchecked (docs/mutation.md): periods to the second ---------------
+
+@pytest.mark.parametrize("moment", [utc(2026, 11, 20, 15, 59, 30), utc(2026, 11, 20, 15, 59, 0, 500_000)])
+def test_in_the_minute_before_the_digest_the_period_is_still_the_one_in_progress(moment):
+    assert current_period(FRIDAY_17, PARIS, moment) == Period(utc(2026, 11, 13, 16), utc(2026, 11, 20, 16))
+    assert last_period(FRIDAY_17, PARIS, moment) == Period(utc(2026, 11, 6, 16), utc(2026, 11, 13, 16))
+
+
+def test_a_periods_week_is_named_in_the_communitys_timezone():
+    # Its middle is Sunday 23:30 UTC, already Monday in Paris.
+    assert week_of(Period(utc(2026, 11, 26, 23, 30), utc(2026, 12, 3, 23, 30)), PARIS) == "2026-W49"
+    # Friday 00:00 to Friday 00:00: the middle (Monday noon) is in the new week; a third in is not.
+    assert week_of(Period(utc(2026, 11, 12, 23), utc(2026, 11, 19, 23)), PARIS) == "2026-W47"
+
+
+def test_a_week_is_named_only_one_way():
+    assert week_bounds("2026-W49") == (datetime(2026, 11, 30), datetime(2026, 12, 7))
+    assert week_bounds("2026-W5") is None and week_bounds("+2026-W49") is None and week_bounds(" 2026-W49") is None
+
+
+def test_period_bounds_are_in_utc_whatever_the_servers_timezone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        period = current_period(FRIDAY_17, PARIS, utc(2026, 11, 22, 12))
+        assert period.start.isoformat() == "2026-11-20T16:00:00+00:00"
+        assert period.end.isoformat() == "2026-11-27T16:00:00+00:00"
+        # Its middle is Sunday 18:00 UTC, already Monday in Tokyo: the week is named in UTC, as asked.
+        assert week_of(Period(utc(2026, 11, 26, 6), utc(2026, 12, 3, 6)), ZoneInfo("UTC")) == "2026-W48"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
