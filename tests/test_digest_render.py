@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -293,8 +294,38 @@ def test_thread_posts_are_filled_as_far_as_the_server_counts_and_never_further()
                                   ("alice",) * (1 + n % 4)) for n in range(base, base + 6)])
                 for base, tag in ((0, "rust"), (10, "go"), (20, "c"))]
     digest = digest_of(sections, left_out=4)
-    for limits in [StatusLimits(n) for n in range(150, 260, 3)] + [StatusLimits(300, characters_reserved_per_url=60)]:
+    for limits in [StatusLimits(n) for n in range(150, 260)] + [StatusLimits(300, characters_reserved_per_url=60)]:
         posts = render_thread(digest, UTC, limits)
         assert all(status_length(post, limits) <= limits.max_characters for post in posts), limits
         for post, after in zip(posts[1:], posts[2:]):
             assert status_length(f"{post}\n{first_unit(after)}", limits) > limits.max_characters, (limits, post)
+
+
+@pytest.mark.parametrize("limits", [StatusLimits(200), StatusLimits(300, characters_reserved_per_url=60),
+                                    StatusLimits(300, urls_discounted=False)], ids=str)
+@pytest.mark.parametrize("title", ["x" * 600, "https://title.example/" + "t" * 600], ids=["word", "url"])
+@pytest.mark.parametrize("from_feeds", [False, True], ids=["shared", "from feeds"])
+def test_a_title_too_long_for_a_post_is_cut_to_the_servers_own_count(limits, title, from_feeds):
+    lnk = DigestLink(9, "https://t.example/", title, ("rust",), ("Alice",))
+    digest = Digest(LATE, 1, 1, ("rust",), () if from_feeds else (Section("rust", (lnk,)),), 0,
+                    (lnk,) if from_feeds else (), int(from_feeds))
+    [_, reply] = render_thread(digest, PARIS, limits)
+    # A word is cut to fill the post; a URL is never cut, and is counted as this server counts it.
+    assert status_length(reply, limits) <= limits.max_characters
+    if title.startswith("x") or not limits.urls_discounted:
+        assert status_length(reply, limits) == limits.max_characters
+
+
+def test_on_a_server_with_very_short_posts_every_post_still_fits():
+    limits = StatusLimits(60)
+    posts = render_thread(WEEK, PARIS, limits, archive_url=ARCHIVE)
+    assert all(status_length(post, limits) <= 60 for post in posts)
+    assert posts[0].startswith("Tech watch 14 Nov") and posts[-1].startswith("And 2 more in the archive")
+
+
+def test_the_markdown_export_of_the_week_so_far_and_of_a_link_two_feeds_brought():
+    both = DigestLink(6, "https://feed.example/both", "XKCD 927", (), ("Some Blog", "Planet"))
+    digest = Digest(LATE, 0, 0, (), (), 0, (both,), 1)
+    assert render_markdown(digest, PARIS, so_far=True).splitlines() == [
+        "# Tech watch 14 Nov – 21 Nov 2026 (so far): nothing shared yet (1 from feeds).", "", "## From the feeds", "",
+        "- [XKCD 927](https://feed.example/both) — Some Blog, Planet"]
