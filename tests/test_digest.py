@@ -14,6 +14,7 @@ from watchbot.digest.render import render_markdown, render_matrix
 from watchbot.digest.schedule import check_schedule, current_period, last_period, week_bounds, week_of
 from watchbot.intake import Rules, file_post
 from watchbot.model import Period, Post, Source, Visibility
+from watchbot.published import PeriodLink, SharedThen
 from watchbot.store import Store
 from watchbot.store.published import PublishedReader
 from watchbot.store.reactions import ReactionStore
@@ -193,3 +194,92 @@ def test_a_period_s_week_is_the_one_holding_its_middle_whenever_asked():
     assert week_of(Period(utc(2026, 3, 27, 16), utc(2026, 4, 3, 15)), PARIS) == "2026-W14"
     assert week_bounds("2026-W53") == (datetime(2026, 12, 28), datetime(2027, 1, 4))
     assert week_bounds("2026-W54") is None and week_bounds("2026-w1") is None and week_bounds("x") is None
+
+
+# -- what mutation testing found unchecked (docs/mutation.md): the digest built from light links ---
+
+def period_link(n: int, *shares: tuple[str, datetime] | tuple[str, datetime, tuple[str, ...]],
+                place: str = "!r:x") -> PeriodLink:
+    """A link of the period, shared by each (name, when[, tags]) in that order."""
+    return PeriodLink(n, f"https://{n}.example/", None, tuple(
+        SharedThen(f"@{s[0].lower()}:x", s[0], Source.MATRIX, place, f"${n}-{i}", s[1], s[2] if len(s) > 2 else ())
+        for i, s in enumerate(shares)))
+
+
+def urls(digest) -> list[str]:
+    return [link.url for section in digest.sections for link in section.links]
+
+
+def test_a_share_made_at_the_periods_first_instant_is_in_it_and_one_at_its_end_is_in_the_next():
+    digest = build_digest([period_link(1, ("Alice", WEEK.start)), period_link(2, ("Bob", WEEK.end)),
+                           period_link(3, ("Carol", WEEK.start - timedelta(seconds=1)), ("Dan", utc(2026, 11, 15)))],
+                          WEEK)
+    assert urls(digest) == ["https://1.example/", "https://3.example/"]
+    assert digest.sections[0].links[1].sharers == ("Dan",)  # Carol shared it the week before
+
+
+def test_a_rooms_own_digest_holds_only_what_was_shared_in_that_room():
+    links = [period_link(1, ("Alice", utc(2026, 11, 14)), place="!a:x"),
+             period_link(2, ("Bob", utc(2026, 11, 15)), place="!b:x")]
+    assert urls(build_digest(links, WEEK, place="!a:x")) == ["https://1.example/"]
+    assert urls(build_digest(links, WEEK)) == ["https://1.example/", "https://2.example/"]
+
+
+def test_as_many_sharers_and_reactions_the_link_shared_first_comes_first():
+    later, earlier = period_link(1, ("Alice", utc(2026, 11, 16))), period_link(2, ("Bob", utc(2026, 11, 14)))
+    assert urls(build_digest([later, earlier], WEEK)) == ["https://2.example/", "https://1.example/"]
+    # One reaction lifts the later one; a message nobody reacted to counts for nothing.
+    reactions = {(Source.MATRIX, "$1-0"): 1, (Source.MATRIX, "$unrelated"): 3}
+    assert urls(build_digest([later, earlier], WEEK, reactions=reactions)) == [
+        "https://1.example/", "https://2.example/"]
+
+
+def test_tags_of_equal_weight_are_named_and_sectioned_alphabetically_three_at_most():
+    at = utc(2026, 11, 14)
+    links = [period_link(n, ("Alice", at, (tag,))) for n, tag in enumerate(["zig", "rust", "go", "c"], 1)]
+    digest = build_digest(links, WEEK)
+    assert digest.top_tags == ("c", "go", "rust")
+    assert [section.tag for section in digest.sections] == ["c", "go", "rust", "zig"]
+
+
+def test_the_other_section_comes_last_even_when_links_are_tagged_other():
+    at = utc(2026, 11, 14)
+    links = [period_link(1, ("Alice", at, ("other",))), period_link(2, ("Bob", at, ("other",))),
+             period_link(3, ("Carol", at)), period_link(4, ("Dan", at, ("rust",)))]
+    assert [section.tag for section in build_digest(links, WEEK).sections] == ["rust", "other"]
+
+
+# -- what mutation testing found unchecked (docs/mutation.md): periods to the second ---------------
+
+@pytest.mark.parametrize("moment", [utc(2026, 11, 20, 15, 59, 30), utc(2026, 11, 20, 15, 59, 0, 500_000)])
+def test_in_the_minute_before_the_digest_the_period_is_still_the_one_in_progress(moment):
+    assert current_period(FRIDAY_17, PARIS, moment) == Period(utc(2026, 11, 13, 16), utc(2026, 11, 20, 16))
+    assert last_period(FRIDAY_17, PARIS, moment) == Period(utc(2026, 11, 6, 16), utc(2026, 11, 13, 16))
+
+
+def test_a_periods_week_is_named_in_the_communitys_timezone():
+    # Its middle is Sunday 23:30 UTC, already Monday in Paris.
+    assert week_of(Period(utc(2026, 11, 26, 23, 30), utc(2026, 12, 3, 23, 30)), PARIS) == "2026-W49"
+    # Friday 00:00 to Friday 00:00: the middle (Monday noon) is in the new week; a third in is not.
+    assert week_of(Period(utc(2026, 11, 12, 23), utc(2026, 11, 19, 23)), PARIS) == "2026-W47"
+
+
+def test_a_week_is_named_only_one_way():
+    assert week_bounds("2026-W49") == (datetime(2026, 11, 30), datetime(2026, 12, 7))
+    assert week_bounds("2026-W5") is None and week_bounds("+2026-W49") is None and week_bounds(" 2026-W49") is None
+
+
+def test_period_bounds_are_in_utc_whatever_the_servers_timezone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        period = current_period(FRIDAY_17, PARIS, utc(2026, 11, 22, 12))
+        assert period.start.isoformat() == "2026-11-20T16:00:00+00:00"
+        assert period.end.isoformat() == "2026-11-27T16:00:00+00:00"
+        # Its middle is Sunday 18:00 UTC, already Monday in Tokyo: the week is named in UTC, as asked.
+        assert week_of(Period(utc(2026, 11, 26, 6), utc(2026, 12, 3, 6)), ZoneInfo("UTC")) == "2026-W48"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

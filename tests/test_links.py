@@ -21,6 +21,7 @@ from watchbot.links import (
     extract_urls,
     normalise_tag,
     normalise_tags,
+    published_url,
 )
 
 # --- canonical_key: the same page gives one key --------------------------------------------------
@@ -534,3 +535,81 @@ def test_a_url_with_bytes_that_were_not_text_is_refused():
     # Python keeps undecodable command-line bytes as lone surrogates; no database can store them.
     with pytest.raises(InvalidURL, match="invisible characters"):
         canonical_key("https://example.com/\udcff")
+
+
+# -- what mutation testing found unchecked (docs/mutation.md) ---------------------------------------
+
+@pytest.mark.parametrize(("posted", "published"), [
+    ("  https://Example.com/Path?utm_source=x&id=3#section  ", "https://Example.com/Path?id=3"),
+    ("https://example.com/a", "https://example.com/a"),
+    ("https://example.com/a?utm_source=x", "https://example.com/a"),
+    ("https://example.com/a?q=a%20b&utm_medium=y#top", "https://example.com/a?q=a%20b"),
+    ("https://example.com/search?q=why?&utm_source=x", "https://example.com/search?q=why?"),
+    ("https://example.com/app#/route?utm_source=x", "https://example.com/app#/route?utm_source=x"),
+    ("https://example.com/app#/a#b", "https://example.com/app#/a%23b"),  # "#" is not valid in a fragment
+    ("https://example.com/app#!/inbox", "https://example.com/app#!/inbox"),
+    ("https://www.youtube.com/watch?v=abc&si=xyz", "https://www.youtube.com/watch?v=abc"),
+    ("https://x.com/someone/status/123?s=20&t=abc", "https://x.com/someone/status/123"),
+    ("https://x.com/search?q=rust&s=20", "https://x.com/search?q=rust&s=20"),
+    ("https://example.com/a?fbclid=a=b&x=1", "https://example.com/a?x=1"),  # a value may hold "="
+])
+def test_the_published_link_is_the_posted_one_less_trackers_and_anchors_as_spelled(posted, published):
+    assert published_url(posted) == published
+
+
+def test_a_published_link_is_refused_as_its_key_is():
+    with pytest.raises(InvalidURL, match="^only http and https links are filed$"):
+        published_url("ftp://example.com/")
+
+
+def test_only_tracking_names_go_not_every_name_that_begins_the_same():
+    assert canonical_key("https://example.com/?user=1&utmost=2&utm_source=x") == "https://example.com/?user=1&utmost=2"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("https:///path", "this link has no host name"),
+    ("https://ex!ample.com/", "this link's host name is not valid"),
+    ("https://example.com/a b", "this link contains spaces or invisible characters"),
+    ("ftp://example.com/", "only http and https links are filed"),
+    ("http://[::1", "this link could not be read as a web address"),
+    ("https://example.com/" + "a" * 2029, "this link is longer than 2048 characters"),
+])
+def test_each_refusal_is_one_whole_sentence(url, reason):
+    with pytest.raises(InvalidURL) as refused:
+        canonical_key(url)
+    assert str(refused.value) == reason
+
+
+def test_a_link_of_2048_characters_is_filed():
+    url = "https://example.com/" + "a" * 2028
+    assert len(url) == 2048 and canonical_key(url) == url
+
+
+def test_a_link_that_cannot_be_filed_does_not_hide_the_next_one():
+    text = "https://a.example/" + "x" * 2100 + " then https://ok.example/"
+    assert extract_links(text, None) == ["https://ok.example/"]
+
+
+def test_explicit_http_links_are_found_in_any_case():
+    assert extract_urls("read http://old.example/page and HTTPS://NEW.example/") == [
+        "http://old.example/page", "HTTPS://NEW.example/"]
+
+
+def test_a_mastodon_quote_posts_quoted_link_is_not_filed_as_its_own():
+    html = ('<p>mine <span class="quote-inline">RE: <a href="https://quoted.example/">q</a></span> '
+            '<a href="https://mine.example/">m</a></p>')
+    assert extract_hrefs(html) == ["https://mine.example/"]
+
+
+@pytest.mark.parametrize(("text", "tags"), [
+    ("C# beats #rust", ["rust"]),  # a "#" that is no hashtag does not end the search
+    ("#·rust", []),  # a joiner never starts a name
+    ("#Xmas #X", ["Xmas", "X"]),
+    ("> <@bob:x> original\n\n#rust is great", ["rust"]),  # after a Matrix reply's quote
+])
+def test_hashtags_found_where_they_are_and_only_there(text, tags):
+    assert extract_hashtags(text) == tags
+
+
+def test_a_tag_keeps_its_leading_letters():
+    assert normalise_tag("#Xmas") == "xmas"

@@ -11,7 +11,7 @@ from watchbot.commands import Caller, parse_command, run_command
 from watchbot.intake import Rules, file_post
 from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility
 from watchbot.policy import Power, Role
-from watchbot.rooms import RoomState, digest_here, join_notice, treatment_of
+from watchbot.rooms import RoomState, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
 from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
@@ -127,3 +127,45 @@ async def test_the_bot_records_a_room_once_and_keeps_what_it_left(store: Store):
     assert before.visibility is PRIVATE and (await rooms.get("!r:x")).visibility is PUBLIC
     await rooms.left("!r:x", at=AT)
     assert await rooms.joined() == [] and (await rooms.get("!r:x")).joined is False
+
+
+# -- what mutation testing found unchecked (docs/mutation.md): the words a room reads ---------------
+
+@pytest.mark.parametrize(("join_rule", "history", "direct", "reason"), [
+    ("public", "shared", True, "a direct chat"),
+    ("invite", "world_readable", False, "anyone may read its history without joining"),
+    ("public", "shared", False, "anyone may join (join rule public) and read its history"),
+    ("knock", "shared", False, "anyone may ask to join (join rule knock) and read its history"),
+    ("public", "joined", False, "anyone may join, but its history is kept from newcomers (history joined)"),
+    ("invite", "shared", False, "only people let in may join (join rule invite)"),
+])
+def test_the_reason_a_room_is_told_names_what_in_its_state_decided(join_rule, history, direct, reason):
+    assert treatment_of(RoomState(join_rule, history, direct)).reason == reason
+
+
+def test_the_join_notice_reads_in_full_for_each_kind_of_room():
+    assert join_notice(record(PUBLIC), digest_not_here=None) == (
+        "Links shared here are filed as public: they may reach the weekly digest and the watch's fediverse "
+        "account. Why: why. The weekly digest is posted here. The bot's operator can change this (watchbot "
+        "rooms set ROOM public|private), and the room's admins by changing who may join.")
+    assert join_notice(record(PUBLIC, PRIVATE), digest_not_here="turned off") == (
+        "Links shared here are filed as private: they stay in the store and are never published, not in the "
+        "digest, not on the fediverse. Why: set private by cli:op on 2026-11-20. The weekly digest is not "
+        "posted here. The bot's operator can change this (watchbot rooms set ROOM public|private).")
+    assert join_notice(record(DIRECT), digest_not_here="a direct chat") == (
+        "This is a direct chat: links shared here are filed as private. They stay in the store and are never "
+        "published. The weekly digest is not posted here.")
+
+
+def test_each_reason_the_digest_is_not_posted_names_the_setting_behind_it():
+    def why(room: str, enabled: bool = True):
+        return digest_here(room, PRIVATE, enabled=enabled, rooms_off=["!off:x"], review_room="!review:x")
+
+    assert why("!r:x", enabled=False) == "no digest is posted (WATCHBOT_DIGEST_ENABLED=false)"
+    assert why("!review:x") == "the review room gets drafts"
+    assert why("!off:x") == "turned off (WATCHBOT_DIGEST_ROOMS_OFF)"
+
+
+def test_a_direct_chat_has_no_moderators_and_every_room_has():
+    assert not has_moderators(DIRECT)
+    assert has_moderators(PUBLIC) and has_moderators(PRIVATE)
