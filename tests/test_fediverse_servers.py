@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mastodon_server import OTHER_SERVER, MastodonServer
+from tests.mastodon_server import MastodonServer
 from tests.test_digest_post import bot_statuses, share, this_hour
 from tests.test_fediverse_bot import Scene, post, replies_from, until
 from tests.waiting import until as until_done

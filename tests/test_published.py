@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchbot.model import PUBLIC, Link, LinkRecord, Page, PageState, Share, Source, Visibility
+from watchbot.model import Link, LinkRecord, Page, PageState, Share, Source, Visibility
 from watchbot.published import as_utc, summary_of, view_of
 
 AT = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
