@@ -212,10 +212,6 @@ def _size(rendered: Rendered) -> int:
     return len(rendered.text.encode()) + len(rendered.html.encode())
 
 
-def _join(first: Rendered, second: Rendered) -> Rendered:
-    return Rendered(f"{first.text}\n\n{second.text}", first.html + second.html)
-
-
 def _plain(link: DigestLink) -> str:
     title = f"{_capped(link.title)} — " if link.title else ""
     return f"{title}{link.url} ({_credits(link)})"
