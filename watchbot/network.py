@@ -82,9 +82,6 @@ class Network(Protocol):
     async def close(self) -> None:
         """Close the connection (never log the bot's device out)."""
 
-    def place_name(self, place: str) -> str:
-        """How people name a place of this network (a room's name, the server's domain)."""
-
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """A notice everywhere the digest goes (an alert, a feed given up; `public` false: for
         the moderators' places only); the same `key` is the same notice for the server."""
@@ -130,16 +127,6 @@ class Networks(Sequence):
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         for network in self._joined:
             await network.announce(text, html, key=key, public=public)
-
-    def digest_outlets(self) -> list[Outlet]:
-        return [outlet for network in self._joined for outlet in network.digest_outlets()]
-
-    def draft_outlets(self) -> list[Outlet]:
-        return [outlet for network in self._joined if network.offers.drafts for outlet in network.draft_outlets()]
-
-    def rechecking(self, name: str) -> Network | None:
-        """The network that rechecks the posts filed under `name`, if it does."""
-        return next((network for network in self._joined if network.name == name and network.offers.rechecks), None)
 
 
 class _NoNetworks(Networks):

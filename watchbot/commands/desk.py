@@ -82,9 +82,8 @@ class DeskOptions:
 
     @classmethod
     def from_settings(cls, settings) -> DeskOptions:
-        web = settings.web_base_url if settings.web_port is not None or settings.web_base_url else None
         return cls(settings.zone, settings.command_prefix, DigestOptions.from_settings(settings),
-                   Rules.from_settings(settings), web)
+                   Rules.from_settings(settings), settings.web_base_url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,17 +141,16 @@ class FediverseAdapter:
                  clock: Clock | None = None, wall_clock: Callable[[], datetime] = utcnow) -> None:
         """`clock` paces the polls (monotonic time, waits); `wall_clock` says what time it is
         where the date is recorded (the outbox's start, the digest's pieces): bot.py's clock."""
-        settings = options
         self.desk = desk
         self.options = options
         self.store = store
         self.rules = rules
-        self.api_host = urlsplit(settings.fediverse_instance).hostname or settings.fediverse_instance
+        self.api_host = urlsplit(options.fediverse_instance).hostname or options.fediverse_instance
         # The account's domain once connected (connect()): it names places, outlets and accounts.
         self.instance = self.api_host
         self.clock = clock or Clock()
         self.wall_clock = wall_clock
-        self.pace = PollPace(idle=float(settings.fediverse_poll_seconds))
+        self.pace = PollPace(idle=float(options.fediverse_poll_seconds))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-mastodon")
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()  # the account and the server's limits are known
@@ -168,11 +167,11 @@ class FediverseAdapter:
         self._requests = Budget(300, 5 * 60)
         self._posts = Budget(300, 3 * 60 * 60)
         self.isolation = Isolation(store, SOURCE, "Mastodon notification", log,
-                                   secrets=[settings.fediverse_access_token.get_secret_value()])
+                                   secrets=[options.fediverse_access_token.get_secret_value()])
         self.pulse = Pulse(store, SOURCE)
         self.outbox = OutboxStore(store)
         self.sender = Sender(store, SOURCE, Delivery(store, self._api_once, lambda: self.limits,
-                                                     settings.fediverse_instance, lambda: self.own_id,
+                                                     options.fediverse_instance, lambda: self.own_id,
                                                      clock=wall_clock))
 
     @classmethod
@@ -295,9 +294,6 @@ class FediverseAdapter:
     def draft_outlets(self) -> list:
         """None: drafts are reviewed in a Matrix room (offers.drafts is false)."""
         return []
-
-    def place_name(self, place: str) -> str:
-        return place  # the server's domain, as people write it
 
     def wake(self) -> None:
         """Poll now (the stream saw a mention)."""

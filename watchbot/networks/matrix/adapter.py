@@ -766,10 +766,6 @@ class MatrixAdapter:
         takes its shares out of the store as it comes, and reactions are counted as they come."""
         return True, 0
 
-    def place_name(self, place: str) -> str:
-        room = self._client.rooms.get(place) if self._client is not None else None
-        return (room.display_name if room is not None else None) or place
-
     async def announce(self, text: str, html: str, *, key: str, public: bool = True) -> None:
         """A notice to every room the digest goes to (an alert feed's new entry, a feed given up);
         the same `key` is the same event for the homeserver."""
