@@ -7,6 +7,7 @@ import pytest
 from watchbot.model import Source
 from watchbot.store import Store
 from watchbot.store import published as published_reads
+from tests.waiting import until
 from tests.web_helpers import PRIVATE_KINDS
 from tests.web_serving import BASE_URL, serving, share
 
@@ -108,6 +109,39 @@ async def test_tags_are_counted_from_public_shares_with_their_pages(store: Store
         body = await (await client.get("/api/tags")).json()
     assert body["tags"] == [{"tag": "rust", "count": 2, "page": f"{BASE_URL}/tags/rust"},
                             {"tag": "web", "count": 1, "page": f"{BASE_URL}/tags/web"}]
+
+
+async def test_tags_come_a_page_at_a_time_to_the_end(store: Store):
+    await share(store, "https://example.org/a #rust #web #go", hours_ago=3)
+    await share(store, "https://example.org/b #rust #web", hours_ago=2)
+    await share(store, "https://example.org/c #rust", hours_ago=1)
+    async with serving(store, tags_per_page=2) as client:
+        first = await (await client.get("/api/tags")).json()
+        second = await (await client.get(first["next"].removeprefix(BASE_URL))).json()
+        bad = [(await client.get(f"/api/tags?page={page}")).status for page in ("0", "²", "-1", "9" * 30)]
+    assert [(t["tag"], t["count"]) for t in first["tags"]] == [("rust", 3), ("web", 2)]
+    assert first["next"] == f"{BASE_URL}/api/tags?page=2"
+    assert [(t["tag"], t["count"]) for t in second["tags"]] == [("go", 1)] and second["next"] is None
+    assert bad == [400] * 4
+
+
+async def test_tag_counts_are_kept_a_minute_then_counted_again_behind_the_reader(store: Store):
+    now = [1000.0]
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    async with serving(store, ticks=lambda: now[0]) as client:
+        async def tags() -> list[str]:
+            return [t["tag"] for t in (await (await client.get("/api/tags")).json())["tags"]]
+
+        assert await tags() == ["rust"]
+        await share(store, "https://example.org/b #go", hours_ago=1)
+        now[0] += 59
+        assert await tags() == ["rust"]  # kept: not counted again within the minute
+        now[0] += 2
+        assert await tags() == ["rust"]  # this reader is not kept waiting: the count runs behind it
+        async def counted_again() -> bool:
+            return await tags() == ["go", "rust"]
+
+        await until(counted_again, "the new tag to be counted")
 
 
 @PRIVATE

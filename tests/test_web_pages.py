@@ -183,6 +183,16 @@ async def test_what_does_not_exist_is_a_404_with_the_same_headers(filled: Store,
         assert "<h1>Not found</h1>" in body
 
 
+async def test_the_tags_page_comes_in_pages_with_links_between_them(filled: Store):
+    async with web_client(filled, tags_per_page=1) as client:
+        first = await (await client.get("/tags")).text()
+        second = await (await client.get("/tags?page=2")).text()
+        beyond = [(await client.get(f"/tags?page={page}")).status for page in ("99", "0", "x")]
+    assert first.count('href="/tags/') == 1 and 'href="/tags?page=2"' in first and "page=0" not in first
+    assert second.count('href="/tags/') == 1 and 'href="/tags?page=1" rel="prev"' in second
+    assert beyond == [404, 404, 404]
+
+
 async def test_a_week_page_holds_every_link_of_the_week_and_never_changes(filled: Store):
     async with web_client(filled, digest_top=1) as client:
         week = await (await client.get(f"/weeks/{LAST_WEEK}")).text()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import count
@@ -22,9 +23,11 @@ _events = count(1)
 
 
 @asynccontextmanager
-async def serving(store: Store, **options) -> AsyncIterator[TestClient]:
-    """A client of the web app on `store`, its clock stopped at NOW, with these options."""
-    site = Site(store=store, options=WebOptions(base_url=BASE_URL, **options), clock=lambda: NOW)
+async def serving(store: Store, *, ticks: Callable[[], float] = time.monotonic,
+                  **options) -> AsyncIterator[TestClient]:
+    """A client of the web app on `store`, its clock stopped at NOW, with these options (and
+    `ticks` for the seconds of what it keeps a while)."""
+    site = Site(store=store, options=WebOptions(base_url=BASE_URL, **options), clock=lambda: NOW, ticks=ticks)
     client = TestClient(TestServer(build_app(site), host="127.0.0.1"))
     await client.start_server()
     try:

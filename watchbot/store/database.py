@@ -75,7 +75,9 @@ def create_engine(url: str) -> Engine:
     url = driver_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
-    return sqlalchemy_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
+    # A connection for the bot's thread and one for each reader that reads at once (Store.readers:
+    # the web's pages and its health, a handful); idle ones beyond two are closed, not kept.
+    return sqlalchemy_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=6)
 
 
 def _create_sqlite_engine(url: str) -> Engine:

@@ -35,7 +35,7 @@ from watchbot.published import (
 from watchbot.store.links import load_records
 from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, parameters, ranked, search_tokens, split_tags
 from watchbot.store.schema import link_pages, links, share_tags, shares
-from watchbot.store.store import Store
+from watchbot.store.store import Readers, Store
 
 PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
 # How many candidates a private place's search looks at before giving up on more.
@@ -50,7 +50,7 @@ class PublishedReader:
     """The store as `audience` may read it (the public by default): what every public answer is
     made from."""
 
-    def __init__(self, store: Store, audience: Audience = PUBLIC) -> None:
+    def __init__(self, store: Store | Readers, audience: Audience = PUBLIC) -> None:
         self._store = store
         self.audience = audience
 

@@ -1,6 +1,6 @@
-"""The store: one database (SQLite by default, PostgreSQL by URL), migrated when opened, and the
-one thread every transaction on it runs on. It runs transactions, and has no queries of its own
-(but `try_writing`'s row, taken back).
+"""The store: one database (SQLite by default, PostgreSQL by URL), migrated when opened, the one
+thread the bot's transactions run on, and lanes of readers apart from it. It runs transactions, and
+has no queries of its own (but `try_writing`'s row, taken back).
 
 What is kept is read and written by the repositories beside it, each made from a store and each
 call one transaction: `LinkStore` (links.py: links, shares, tags, search, removal, records),
@@ -14,6 +14,12 @@ SQLAlchemy on one worker thread of the store's own: a call is one hop to that th
 many statements it runs (an asyncio driver pays a hop per statement: about 10 times slower, see
 docs/benchmarks.md). One thread also serialises writes, as SQLite wants, and a transaction that
 has started always runs to its end even if the caller is cancelled (SIGTERM: finish the write).
+
+Readers that are not the bot (the web pages, the API, the feeds, /healthz, /metrics) read through
+a `Readers` lane (`store.readers("pages", threads=3)`): threads and connections of their own, and
+no way to write. A page that takes a second, or twenty readers at once, then wait for each other
+and never for the bot, nor the bot for them (decision 30). SQLite in WAL mode lets readers read
+while the writer writes; PostgreSQL's pool gives each thread its connection.
 """
 
 from __future__ import annotations
@@ -52,10 +58,47 @@ class StoreNotReady(RuntimeError):
         self.head = head
 
 
+class Readers:
+    """A lane of reads apart from the bot's thread: `threads` threads, each with a connection of
+    its own from the engine's pool, in transactions that only read. It has `read` and `dialect`,
+    which is all a repository's reads use, and no `write`: whatever it is handed cannot write."""
+
+    def __init__(self, engine: Engine, name: str, threads: int) -> None:
+        self._engine = engine
+        self.name = name
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"watchbot-read-{name}")
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    async def read(self, function: Callable[[Connection], T]) -> T:
+        """Run `function(connection)` on one of this lane's threads, in a transaction that reads."""
+
+        def work() -> T:
+            with self._engine.connect() as conn:
+                return function(conn)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, work)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watchbot-store")
+        self._lanes: dict[str, Readers] = {}
+
+    def readers(self, name: str, *, threads: int) -> Readers:
+        """The lane of readers called `name`, made on first use with `threads` threads: reads
+        that must never queue behind the bot's writes nor hold them up (the web's pages, its
+        health and metrics)."""
+        if name not in self._lanes:
+            self._lanes[name] = Readers(self._engine, name, threads)
+        return self._lanes[name]
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -108,6 +151,8 @@ class Store:
         return self._engine
 
     async def close(self) -> None:
+        for lane in self._lanes.values():  # their reads end first: they hold connections of the pool
+            await asyncio.get_running_loop().run_in_executor(None, lane.close)
         await self.run(self._engine.dispose)
         self._worker.shutdown(wait=True)
 

@@ -20,7 +20,8 @@ from watchbot.model import PUBLIC
 from watchbot.published import LinkSummary, PublishedLink, as_utc
 from watchbot.store.published import PublishedReader
 from watchbot.web.guard import json_error
-from watchbot.web.site import SITE, Site
+from watchbot.web.paging import page_number, page_of
+from watchbot.web.site import SITE, TAG_COUNTS, Site
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100  # a larger limit is served as this many: one request never reads the whole store
@@ -154,7 +155,7 @@ async def links(request: web.Request) -> web.Response:
     filters = {"tag": tag_of(request, request.query.get("tag")), "since": moment_of(request, "since"),
                "until": moment_of(request, "until"), "words": words_of(request, required=False)}
     # One more than asked: whether a next page exists, without a count over the whole store.
-    found = await PublishedReader(site.store, PUBLIC).page(limit=limit + 1, before=before_of(request), **filters)
+    found = await PublishedReader(site.pages, PUBLIC).page(limit=limit + 1, before=before_of(request), **filters)
     shown = found[:limit]
     following = None
     if len(found) > limit:
@@ -169,16 +170,25 @@ async def one_link(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
         raise BadParameter("A link's number is a whole number, such as /api/links/12.")
-    link = await PublishedReader(site.store, PUBLIC).link(int(raw))
+    link = await PublishedReader(site.pages, PUBLIC).link(int(raw))
     if link is None:
         return json_error(404, f"There is no link #{int(raw)}.")
     return _answer(link_json(site, link))
 
 
+@_reading_parameters
 async def tags(request: web.Request) -> web.Response:
+    """`GET /api/tags?page=`: each public tag and how many links carry it, the most used first,
+    `tags_per_page` a page; `next` is the following page's URL (None on the last). The counts are
+    at most TAG_COUNTS_SECONDS old."""
     site = request.app[SITE]
-    counts = await PublishedReader(site.store, PUBLIC).tag_counts()
-    return _answer({"tags": [{"tag": tag, "count": count, "page": tag_page(site, tag)} for tag, count in counts]})
+    number = page_number(request.query.get("page"))
+    if number is None:
+        raise BadParameter("page: expected a page number from 1, such as page=2.")
+    counts, more = page_of(await request.app[TAG_COUNTS].get(), number, site.options.tags_per_page)
+    following = site.url(f"/api/tags?page={number + 1}") if more else None
+    return _answer({"tags": [{"tag": tag, "count": count, "page": tag_page(site, tag)} for tag, count in counts],
+                    "next": following})
 
 
 @_reading_parameters
@@ -186,5 +196,5 @@ async def search(request: web.Request) -> web.Response:
     """`GET /api/search?q=&limit=`: the bot's own search (`search WORDS`), best matches first."""
     site = request.app[SITE]
     words = words_of(request, required=True)
-    found = await PublishedReader(site.store, PUBLIC).search(words, limit=limit_of(request))
+    found = await PublishedReader(site.pages, PUBLIC).search(words, limit=limit_of(request))
     return _answer({"query": words, "links": [summary_json(site, link) for link in found]})

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from watchbot.model import PUBLIC
+from watchbot.store.published import PublishedReader
 from watchbot.web import api, archive, feeds, ops, pages
 from watchbot.web.guard import guard
-from watchbot.web.site import SITE, Site
+from watchbot.web.kept import Kept
+from watchbot.web.site import SITE, TAG_COUNTS, TAG_COUNTS_SECONDS, Site
 
 # Every answer, pages and errors alike: nothing loads but our own stylesheet (and images, were we
 # to serve any), no script runs, no form posts elsewhere, and no other site may frame the pages.
@@ -33,10 +36,17 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     return response
 
 
+async def _stop_kept(app: web.Application) -> None:
+    await app[TAG_COUNTS].close()
+
+
 def build_app(site: Site) -> web.Application:
     # The headers first, so that the token's 401 carries them too.
     app = web.Application(middlewares=[security_headers, guard])
     app[SITE] = site
+    app[TAG_COUNTS] = Kept("tag counts", PublishedReader(site.pages, PUBLIC).tag_counts,
+                           lifetime=TAG_COUNTS_SECONDS, clock=site.ticks)
+    app.on_cleanup.append(_stop_kept)
     # Each part adds its own routes; see its module.
     pages.add_routes(app)
     archive.add_routes(app)

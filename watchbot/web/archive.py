@@ -36,7 +36,7 @@ _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://watchbot.invalid/atom-id
 async def posted_weeks(site: Site) -> OrderedDict[str, list[Period]]:
     """Each week that had a digest, the latest first, with its periods (one, on a weekly schedule)."""
     weeks: OrderedDict[str, list[Period]] = OrderedDict()
-    for period in await DigestRuns(site.store).posted_periods():
+    for period in await DigestRuns(site.pages).posted_periods():
         weeks.setdefault(week_of(period, site.options.zone), []).append(period)
     for periods in weeks.values():
         periods.sort(key=lambda period: period.start)
@@ -46,7 +46,7 @@ async def posted_weeks(site: Site) -> OrderedDict[str, list[Period]]:
 async def digest_of(site: Site, period: Period, *, top: int | None = None) -> Digest:
     """The period's digest from the published view; `top` None: every link of it (the archive
     holds what the posted digest left out: "and N more in the archive")."""
-    links = await PublishedReader(site.store, PUBLIC).shared_between(period.start, period.end)
+    links = await PublishedReader(site.pages, PUBLIC).shared_between(period.start, period.end)
     return build_digest(links, period, top=len(links) if top is None else top, feed_top=len(links) if top is None
                         else site.options.feeds_digest_cap)
 

@@ -33,7 +33,7 @@ def add_routes(app: web.Application) -> None:
 
 async def everything(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    links = await PublishedReader(site.store, PUBLIC).recent(limit=FEED_ENTRIES)
+    links = await PublishedReader(site.pages, PUBLIC).recent(limit=FEED_ENTRIES)
     return _feed(request, links, title="watchbot: the latest links", self_path="/feeds/links.atom", page_path="/")
 
 
@@ -43,7 +43,7 @@ async def one_tag(request: web.Request) -> web.StreamResponse:
     if tag is None:
         return web.Response(status=404, text="There is no such tag (letters, digits, - and _).\n")
     # An unused tag is an empty feed, not a 404: a reader may subscribe before the first link.
-    links = await PublishedReader(site.store, PUBLIC).recent(limit=FEED_ENTRIES, tag=tag)
+    links = await PublishedReader(site.pages, PUBLIC).recent(limit=FEED_ENTRIES, tag=tag)
     quoted = quote(tag, safe="")
     return _feed(request, links, title=f"watchbot: #{tag}", self_path=f"/feeds/tags/{quoted}.atom",
                  page_path=f"/tags/{quoted}")

@@ -42,9 +42,9 @@ async def healthz(request: web.Request) -> web.Response:
     site = request.app[SITE]
     networks = list(site.options.networks)
     try:
-        beats = await HeartbeatStore(site.store).all()
-        failed = await FailureStore(site.store).count_unresolved()
-        backlog = await OutboxStore(site.store).backlog()
+        beats = await HeartbeatStore(site.ops).all()
+        failed = await FailureStore(site.ops).count_unresolved()
+        backlog = await OutboxStore(site.ops).backlog()
     except Exception as error:  # noqa: BLE001 - a store that cannot be read is the answer, not a crash
         log.error("/healthz: the store cannot be read: %s", str(error).splitlines()[0] if str(error) else
                   type(error).__name__)
@@ -72,7 +72,7 @@ def _prefers_json(accept: str) -> bool:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    counts = await read_counts(request.app[SITE].store)
+    counts = await read_counts(request.app[SITE].ops)
     return web.Response(body=exposition(counts).encode("utf-8"), headers={"Content-Type": METRICS_TYPE})
 
 

@@ -18,7 +18,8 @@ from watchbot.model import PUBLIC, Visibility
 from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
 from watchbot.web import archive
-from watchbot.web.site import SITE
+from watchbot.web.paging import page_number, page_of
+from watchbot.web.site import SITE, TAG_COUNTS
 from watchbot.web.templates import render
 
 STATIC = Path(__file__).parent / "static"
@@ -33,21 +34,25 @@ async def front(request: web.Request) -> web.Response:
     options = site.options
     period = current_period(options.digest_schedule, options.zone, site.clock())
     week = await archive.digest_of(site, period, top=options.digest_top)
-    latest = await PublishedReader(site.store, PUBLIC).recent(limit=LATEST)
+    latest = await PublishedReader(site.pages, PUBLIC).recent(limit=LATEST)
     return render(request, "front.html", title="Tech watch", week=week,
                   week_summary=summary(week, options.zone, so_far=True), latest=latest)
 
 
 async def tags(request: web.Request) -> web.Response:
-    counts = await PublishedReader(request.app[SITE].store, PUBLIC).tag_counts()
-    return render(request, "tags.html", title="Tags", counts=counts)
+    number = page_number(request.query.get("page"))
+    counts, more = page_of(await request.app[TAG_COUNTS].get(), number or 1, request.app[SITE].options.tags_per_page)
+    if number is None or (number > 1 and not counts):
+        return _not_found(request, "There is no such page of tags.")
+    return render(request, "tags.html", title="Tags" if number == 1 else f"Tags, page {number}", counts=counts,
+                  page=number, more=more)
 
 
 async def tag(request: web.Request) -> web.Response:
     name = request.match_info["tag"]
     links = []
     if normalise_tag(name) == name:  # a tag as stored; anything else names no tag
-        links = await PublishedReader(request.app[SITE].store, PUBLIC).recent(limit=PER_TAG, tag=name)
+        links = await PublishedReader(request.app[SITE].pages, PUBLIC).recent(limit=PER_TAG, tag=name)
     if not links:
         return _not_found(request, f"No link is tagged {name}.")
     return render(request, "tag.html", title=f"#{name}", tag=name, links=links)
@@ -72,7 +77,7 @@ async def link(request: web.Request) -> web.Response:
     number = request.match_info["id"]
     found = None
     if number.isascii() and number.isdigit() and int(number) < 2**31:  # link ids fit both databases
-        found = await PublishedReader(request.app[SITE].store, PUBLIC).link(int(number))
+        found = await PublishedReader(request.app[SITE].pages, PUBLIC).link(int(number))
     if found is None:
         return _not_found(request, f"There is no link #{number}.")
     title = found.title or found.url
@@ -81,14 +86,14 @@ async def link(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     words = request.query.get("q", "").strip()[:MAX_QUERY]
-    found = await PublishedReader(request.app[SITE].store, PUBLIC).search(words, limit=FOUND) if words else []
+    found = await PublishedReader(request.app[SITE].pages, PUBLIC).search(words, limit=FOUND) if words else []
     return render(request, "search.html", title=f"Search: {words}" if words else "Search", words=words, found=found)
 
 
 async def about(request: web.Request) -> web.Response:
     site = request.app[SITE]
     # Public rooms only: a private room's name and id are not the public's to read.
-    rooms = [room for room in await RoomStore(site.store).joined() if room.visibility is Visibility.PUBLIC]
+    rooms = [room for room in await RoomStore(site.pages).joined() if room.visibility is Visibility.PUBLIC]
     return render(request, "about.html", title="About", rooms=rooms, instance=site.options.fediverse_instance,
                   prefix=site.options.command_prefix)
 

@@ -1,11 +1,15 @@
-"""What every route of the web app shares: the store, the web's options, a clock and the public URL.
+"""What every route of the web app shares: the store's readers, the web's options, a clock and the
+public URL.
 
 One `Site` is made per app and kept in `app[SITE]`; routes read it from there, so a test can
-build an app on any store with a fixed clock.
+build an app on any store with a fixed clock. Routes read through `site.pages` (the readers' lane
+of the pages, the API and the feeds) or `site.ops` (/healthz and /metrics: a lane of their own, so
+a monitor is answered however many readers load the pages), never the bot's thread (decision 30).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +19,17 @@ from aiohttp import web
 
 from watchbot.model import utcnow
 from watchbot.store import Store
+from watchbot.store.store import Readers
+from watchbot.web.kept import Kept
+
+# Threads reading for the pages at once: readers beyond them wait their turn (in the event loop,
+# not in a thread), and the bot's own thread is never one of them. Two cores read at most two at
+# a time; a third keeps the lane busy while a page's answer is being written out.
+PAGE_READERS = 3
+# How long the tag counts of /tags and /api/tags are kept before they are counted again (in the
+# background: web/kept.py). Counting every tag takes 1.5 s at 1,000,000 links; a new tag shows
+# within a minute.
+TAG_COUNTS_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +49,7 @@ class WebOptions:
     fediverse_instance: str | None = None  # the About page: where to mention the bot
     tag_aliases: Mapping[str, str] = field(default_factory=dict)  # a tag asked of the API or the feeds
     api_token: str | None = field(default=None, repr=False)  # when set, the API and feeds ask for it
+    tags_per_page: int = 200  # /tags and /api/tags: the whole list of a large watch is thousands
     networks: tuple[str, ...] = ()  # those configured ("matrix", "mastodon"): /healthz expects each
 
     @classmethod
@@ -61,10 +77,21 @@ class Site:
     store: Store
     options: WebOptions
     clock: Callable[[], datetime] = field(default=utcnow)
+    ticks: Callable[[], float] = field(default=time.monotonic)  # seconds, for what is kept a while
 
     @property
     def base_url(self) -> str:
         return self.options.base_url
+
+    @property
+    def pages(self) -> Readers:
+        """Where pages, the API and the feeds read."""
+        return self.store.readers("pages", threads=PAGE_READERS)
+
+    @property
+    def ops(self) -> Readers:
+        """Where /healthz and /metrics read: one thread, behind no page."""
+        return self.store.readers("ops", threads=1)
 
     def url(self, path: str) -> str:
         """The absolute URL of a path of this site ("/tags/rust" -> "https://watch.example/tags/rust")."""
@@ -72,3 +99,4 @@ class Site:
 
 
 SITE = web.AppKey("site", Site)
+TAG_COUNTS = web.AppKey("tag_counts", Kept)  # each public tag with its links, the most used first
