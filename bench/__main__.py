@@ -5,7 +5,8 @@
     python -m bench --only store,startup
 
 Groups: store (filing, digest, search), matrix (reaction, catch-up, memory: starts a throwaway
-Synapse), startup (`watchbot --version`), web (the JSON API beside a static file of the same size). Each figure interleaves watchbot with a baseline doing
+Synapse), startup (`watchbot --version`), web (the JSON API beside a static file of the same size),
+readers (`watchbot run` answering a member while readers loop on its heaviest page). Each figure interleaves watchbot with a baseline doing
 the same work (bench/harness.py). Progress goes to standard error, the table to standard output.
 """
 
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
 
-GROUPS = ("store", "matrix", "startup", "web")
+GROUPS = ("store", "matrix", "startup", "web", "readers")
 
 
 def run(groups: tuple[str, ...], *, quick: bool) -> list[harness.Figure]:
@@ -38,6 +39,8 @@ def run(groups: tuple[str, ...], *, quick: bool) -> list[harness.Figure]:
             from bench import matrix_figures as module
         elif group == "web":
             from bench import web_figures as module
+        elif group == "readers":
+            from bench import readers_figures as module
         else:
             from bench import startup_figures as module
         figures += module.figures(quick=quick, log=log)

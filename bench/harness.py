@@ -55,13 +55,14 @@ class Figure:
     max_ratio: float | None = None  # the ratio of the medians must not exceed it
     max_p95: float | None = None  # ours' p95, in `unit`, must stay below it
     max_median: float | None = None  # ours' median, in `unit`, must stay below it
+    compared: float = 0.5  # the quantile the ratio compares: the medians, or 0.95 for the p95s
     note: str = ""
     load_before: float = math.nan
     load_after: float = math.nan
 
     @property
     def ratio(self) -> float:
-        return _divide(statistics.median(self.ours), statistics.median(self.base)) \
+        return _divide(quantile(self.ours, self.compared), quantile(self.base, self.compared)) \
             if self.ours and self.base else math.nan
 
     @property

@@ -9,6 +9,7 @@ import feedparser
 from watchbot.formats.atom import entry_id
 from watchbot.store import Store
 from watchbot.store.links import LinkStore
+from watchbot.web.answers import KEEP_SECONDS
 from tests.test_web_api import HOSTILE_NOTE, HOSTILE_TITLE
 from tests.web_serving import BASE_URL, serving, share
 from tests.test_web_api import PRIVATE
@@ -68,7 +69,8 @@ async def test_a_tags_feed_holds_its_tag_only_and_public_shares_only(store: Stor
 
 async def test_a_reader_holding_the_feed_gets_304_and_a_changed_feed_again(store: Store):
     await share(store, "https://example.org/a #rust", hours_ago=3)
-    async with serving(store) as client:
+    now = [0.0]
+    async with serving(store, ticks=lambda: now[0]) as client:
         first = await client.get("/feeds/links.atom")
         etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
         assert modified == "Mon, 30 Nov 2026 09:00:00 GMT"  # the newest share
@@ -76,6 +78,7 @@ async def test_a_reader_holding_the_feed_gets_304_and_a_changed_feed_again(store
         assert same.status == 304 and await same.read() == b"" and same.headers["ETag"] == etag
         assert (await client.get("/feeds/links.atom", headers={"If-Modified-Since": modified})).status == 304
         await share(store, "https://example.org/b #rust", hours_ago=1)
+        now[0] += KEEP_SECONDS  # the feed as it was is given for KEEP_SECONDS at most
         changed = await client.get("/feeds/links.atom", headers={"If-None-Match": etag,
                                                                   "If-Modified-Since": modified})
         assert changed.status == 200 and changed.headers["ETag"] != etag
@@ -86,9 +89,11 @@ async def test_a_reader_holding_the_feed_gets_304_and_a_changed_feed_again(store
 
 async def test_a_retag_changes_the_etag_though_no_share_is_newer(store: Store):
     [link_id] = await share(store, "https://example.org/a #rust", hours_ago=3)
-    async with serving(store) as client:
+    now = [0.0]
+    async with serving(store, ticks=lambda: now[0]) as client:
         etag = (await client.get("/feeds/links.atom")).headers["ETag"]
         record = await LinkStore(store).get_link(link_id)
         await LinkStore(store).change_tags(link_id, add=["go"], remove=[], share_ids=[each.id for each in record.shares])
+        now[0] += KEEP_SECONDS
         again = await client.get("/feeds/links.atom", headers={"If-None-Match": etag})
         assert again.status == 200 and "go" in [t.term for t in feedparser.parse(await again.read()).entries[0].tags]

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from tests.web_serving import NOW
 from watchbot.web.kept import Kept
 
 
@@ -77,3 +78,75 @@ async def test_the_first_read_failing_is_an_error_for_its_reader():
     kept = Kept("tag counts", source.read, lifetime=60)
     with pytest.raises(LookupError):
         await kept.get()
+
+
+# -- answers kept a few seconds (watchbot/web/answers.py), on a served app ----------------------
+
+
+async def test_a_page_is_the_same_for_its_lifetime_then_shows_what_changed(store):
+    from tests.web_serving import serving, share
+    from watchbot.web.answers import KEEP_SECONDS
+
+    now = [0.0]
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    async with serving(store, ticks=lambda: now[0]) as client:
+        first = await (await client.get("/api/links")).json()
+        await share(store, "https://example.org/b #rust", hours_ago=1)
+        now[0] += KEEP_SECONDS - 0.1
+        kept = await (await client.get("/api/links")).json()
+        other_address = await (await client.get("/api/links?limit=5")).json()  # another answer: made now
+        now[0] += 0.1
+        later = await (await client.get("/api/links")).json()
+    assert len(first["links"]) == len(kept["links"]) == 1
+    assert len(other_address["links"]) == len(later["links"]) == 2
+
+
+async def test_readers_who_come_together_get_one_making_of_the_page(store, monkeypatch):
+    from tests.web_serving import serving, share
+    from watchbot.store import published
+
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    reads = []
+    original = published.PublishedReader.page
+
+    async def counted(self, **kwargs):
+        reads.append(kwargs)
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(published.PublishedReader, "page", counted)
+    async with serving(store) as client:
+        answers = await asyncio.gather(*(client.get("/api/links") for _ in range(20)))
+        bodies = {await answer.read() for answer in answers}
+    assert [answer.status for answer in answers] == [200] * 20 and len(bodies) == 1
+    assert len(reads) == 1
+
+
+async def test_health_and_errors_are_never_kept(store):
+    from tests.web_serving import serving, share
+    from watchbot.store.heartbeats import HeartbeatStore
+
+    async with serving(store, networks=("matrix",)) as client:
+        unwell = await client.get("/healthz")
+        missing = await client.get("/api/links/1")
+        await share(store, "https://example.org/a #rust", hours_ago=3)
+        await HeartbeatStore(store).beat("matrix", NOW)
+        well = await client.get("/healthz")
+        found = await client.get("/api/links/1")
+    assert (unwell.status, well.status) == (503, 200)
+    assert (missing.status, found.status) == (404, 200)
+
+
+async def test_a_kept_feed_still_answers_304_to_whoever_holds_it(store):
+    from tests.web_serving import serving, share
+
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    async with serving(store) as client:
+        first = await client.get("/feeds/links.atom")
+        feed = await first.read()
+        held = await client.get("/feeds/links.atom", headers={"If-None-Match": first.headers["ETag"]})
+        nothing = await held.read()
+        other = await client.get("/feeds/links.atom", headers={"If-None-Match": '"not-it"'})
+        again = await other.read()
+    assert held.status == 304 and held.headers["ETag"] == first.headers["ETag"] and nothing == b""
+    assert other.status == 200 and again == feed
+    assert held.headers["Content-Security-Policy"]  # the app's headers, on kept answers too

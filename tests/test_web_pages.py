@@ -21,6 +21,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from tests.waiting import until
 from tests.web_helpers import (BASE_URL, CANARIES, HOSTILE_NAME, HOSTILE_NOTE, HOSTILE_TITLE, LAST_WEEK, NOW,
                                SCHEDULE, THIS_WEEK, fill, post, web_client)
 from watchbot.config import Settings
@@ -336,6 +337,39 @@ async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_si
     assert "Traceback" not in err and "web pages stopped" in err
     with pytest.raises(OSError):  # the port is closed with the bot
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _pages_process(bot: int) -> int:
+    """The pid of the bot's child that serves the pages (multiprocessing's spawned interpreter)."""
+    children = [int(child) for child in Path(f"/proc/{bot}/task/{bot}/children").read_text().split()]
+    [pages] = [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+    return pages
+
+
+async def test_the_pages_process_is_started_again_when_it_dies_and_ends_with_the_bot(scene, tmp_path: Path):
+    from tests.test_matrix_bot import bot_env
+
+    alice, _ = await scene.person("alice")
+    port = free_port()
+    env = {**bot_env(scene, alice.user_id), "WATCHBOT_WEB_PORT": str(port), "WATCHBOT_WEB_BASE_URL": BASE_URL}
+    bot = subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/about"))[0] == 200
+        pages = _pages_process(bot.pid)
+        assert os.getpriority(os.PRIO_PROCESS, pages) >= os.getpriority(os.PRIO_PROCESS, bot.pid) + 10
+        os.kill(pages, signal.SIGKILL)  # a crash of the pages' process
+        assert (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/about"))[0] == 200  # started again
+        again = _pages_process(bot.pid)
+        assert again != pages
+        bot.kill()  # and when the bot is killed, no page process is left behind
+        bot.wait(timeout=30)
+        await until(lambda: not Path(f"/proc/{again}").exists() or "Z" in Path(f"/proc/{again}/stat").read_text()
+                    .split()[2], "the pages' process to end with the bot")
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+        bot.communicate(timeout=60)
 
 
 def test_watchbot_web_says_in_one_line_when_its_port_is_taken(sqlite_url: str, tmp_path: Path):

@@ -1,3 +1,4 @@
 from watchbot.cli import main
 
-main()
+if __name__ == "__main__":  # not when `spawn` imports it again in the web pages' process
+    main()

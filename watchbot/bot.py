@@ -98,10 +98,9 @@ def build_bot(settings: Settings, store: Store, *, clock: Callable[[], datetime]
 
         workers.append(Enricher.from_options(store, FetchOptions.from_settings(settings)))
     if settings.web_port is not None:
-        from watchbot.web.serve import WebServer  # aiohttp's server and Jinja2 only when asked
-        from watchbot.web.site import WebOptions
+        from watchbot.web.process import WebProcess  # the pages in a process of their own (decision 30)
 
-        workers.append(WebServer(WebOptions.from_settings(settings), store))
+        workers.append(WebProcess(settings))
     return Bot(networks, desk, workers, scheduler, poller)
 
 

@@ -5,12 +5,11 @@ the bot (on the same SQLite file or PostgreSQL). The store is opened without mig
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
 from watchbot.cli.context import Context
-from watchbot.store import Store, StoreNotReady, StoreUnavailable, redacted
+from watchbot.store import StoreNotReady, StoreUnavailable, redacted
 
 
 @click.command("web")
@@ -25,28 +24,13 @@ def web(ctx: Context, port: int | None) -> None:
                                    "(such as https://watch.example.org)")
     if port is None and settings.web_port is None:
         raise click.ClickException("set WATCHBOT_WEB_PORT, or give --port")
-    from watchbot.web.serve import WebServer
-    from watchbot.web.site import WebOptions
+    from watchbot.web.process import serve
 
-    async def main() -> None:
-        try:
-            store = await Store.open(settings.database_url, migrate=False)  # never migrate under the bot
-        except StoreNotReady as error:
-            raise click.ClickException(f"the store is not ready ({error}): start `watchbot run` first") from None
-        except (StoreUnavailable, OSError) as error:
-            raise click.ClickException(f"cannot open the store at {redacted(settings.database_url)}: {error}") from None
-        serving = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, serving.cancel)
-        server = WebServer(WebOptions.from_settings(settings), store, port=port)
-        try:
-            await server.run()
-        except asyncio.CancelledError:
-            pass  # stopped by a signal: the server closed its connections
-        finally:
-            await store.close()
-        if server.failed:
-            raise click.ClickException(f"the web pages cannot be served: {server.failed}")
-
-    asyncio.run(main())
+    try:
+        failed = asyncio.run(serve(settings, port=port))
+    except StoreNotReady as error:
+        raise click.ClickException(f"the store is not ready ({error}): start `watchbot run` first") from None
+    except (StoreUnavailable, OSError) as error:
+        raise click.ClickException(f"cannot open the store at {redacted(settings.database_url)}: {error}") from None
+    if failed:
+        raise click.ClickException(f"the web pages cannot be served: {failed}")

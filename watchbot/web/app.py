@@ -11,6 +11,7 @@ from aiohttp import web
 from watchbot.model import PUBLIC
 from watchbot.store.published import PublishedReader
 from watchbot.web import api, archive, feeds, ops, pages
+from watchbot.web.answers import ANSWERS, KeptAnswers, kept_answers
 from watchbot.web.guard import guard
 from watchbot.web.kept import Kept
 from watchbot.web.site import SITE, TAG_COUNTS, TAG_COUNTS_SECONDS, Site
@@ -41,9 +42,11 @@ async def _stop_kept(app: web.Application) -> None:
 
 
 def build_app(site: Site) -> web.Application:
-    # The headers first, so that the token's 401 carries them too.
-    app = web.Application(middlewares=[security_headers, guard])
+    # The headers first, so that the token's 401 carries them too; the token before the kept
+    # answers, so that a kept answer is only ever given to whoever may read it.
+    app = web.Application(middlewares=[security_headers, guard, kept_answers])
     app[SITE] = site
+    app[ANSWERS] = KeptAnswers(ticks=site.ticks)
     app[TAG_COUNTS] = Kept("tag counts", PublishedReader(site.pages, PUBLIC).tag_counts,
                            lifetime=TAG_COUNTS_SECONDS, clock=site.ticks)
     app.on_cleanup.append(_stop_kept)
