@@ -8,7 +8,8 @@ route's and the static file's interleaved (bench/harness.py); requests per secon
 mean latency of that one connection, given in the note. Client and server share one process and
 one event loop, alike for both sides: the ratio is the figure, not the absolute time.
 
-The HTML pages and the JSON API, each a line of ROUTES.
+The HTML pages and the JSON API, each a line of ROUTES; then GET /metrics beside itself on a store
+of 1,000 links (bench/metrics_figures.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bench import corpus
+from bench import corpus, metrics_figures
 from bench.harness import Figure, interleave
 from watchbot.store import Store
 from watchbot.web.app import build_app
@@ -90,4 +91,4 @@ def figures(*, quick: bool, log=print) -> list[Figure]:
     measured = asyncio.run(measure(store_path, size, 20 if quick else 300))
     for figure in measured:
         log(f"{figure.name}: {figure.note}")
-    return measured
+    return measured + metrics_figures.figures(quick=quick, log=log)  # /metrics beside itself at 1,000 links

@@ -1,19 +1,23 @@
-"""The store counted, for /metrics: a few aggregate reads, in one transaction.
+"""The store counted, for /metrics: the kept counts and two small tables, in one transaction.
 
 Counts and times only: no URL, no name, no text a stranger wrote. The web may run apart from the
 bot (`watchbot web`), so what the bot did is read from what it stored, never from counters kept in
-its memory.
+its memory. The counts of the tables that grow with use (links, shares, pages, the outbox, failed
+events, digest runs) are kept by the database itself, in the transaction that changes their rows
+(`kept_counts`, migration 0017, decision 31): reading them is a handful of rows however large the
+store. Heartbeats (one row per network) and feeds (the operator's list) are read as they are.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
-from watchbot.store.schema import digest_runs, failed_events, feeds, heartbeats, link_pages, links, outbox, shares
+from watchbot.store.schema import feeds, heartbeats, kept_counts
 from watchbot.store.store import Store
 
 
@@ -41,26 +45,28 @@ async def read_counts(store: Store) -> Counts:
     return await store.read(_count)
 
 
-def _count(conn: Connection) -> Counts:
-    def grouped(*columns, where=None) -> dict:
-        query = select(*columns, func.count()).group_by(*columns)
-        if where is not None:
-            query = query.where(where)
-        return {tuple(row[:-1]) if len(columns) > 1 else row[0]: row[-1] for row in conn.execute(query)}
+def read_kept(conn: Connection) -> dict[str, dict[tuple[str, str], int]]:
+    """The kept counts, by family: {name: {(key, subkey): n}}, counts of zero left out (as a
+    count of the rows would not have them)."""
+    kept: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    for row in conn.execute(select(kept_counts).where(kept_counts.c.n != 0)):
+        kept[row.name][(row.key, row.subkey)] = row.n
+    return kept
 
-    state = case((outbox.c.sent_at.is_not(None), "sent"), (outbox.c.failed_at.is_not(None), "failed"),
-                 else_="waiting").label("state")
+
+def _count(conn: Connection) -> Counts:
+    kept = read_kept(conn)
     feed_state = case((feeds.c.disabled_at.is_not(None), "disabled"), (feeds.c.errors > 0, "failing"),
                       else_="active").label("state")
     return Counts(
-        links=conn.execute(select(func.count()).select_from(links)).scalar_one(),
-        shares=grouped(shares.c.source, shares.c.visibility),
-        outbox=grouped(outbox.c.network, state),
+        links=sum(kept["links"].values()),
+        shares=dict(kept["shares"]),
+        outbox=dict(kept["outbox"]),
         beats=[NetworkBeat(row.network, row.beat_at, row.problem is not None)
                for row in conn.execute(select(heartbeats).order_by(heartbeats.c.network))],
-        pages=grouped(link_pages.c.state),
-        feeds=grouped(feed_state),
+        pages={state: n for (state, _), n in kept["pages"].items()},
+        feeds={row.state: row[1] for row in conn.execute(select(feed_state, func.count()).group_by(feed_state))},
         feed_last_poll=conn.execute(select(func.max(feeds.c.polled_at))).scalar_one(),
-        digest_runs=grouped(digest_runs.c.status),
-        failed_events=grouped(failed_events.c.source, where=failed_events.c.resolved_at.is_(None)),
+        digest_runs={status: n for (status, _), n in kept["digest_runs"].items()},
+        failed_events={source: n for (source, state), n in kept["failed_events"].items() if state == "open"},
     )

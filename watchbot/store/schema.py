@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -423,4 +424,19 @@ rooms = Table(
     Column("overridden_at", UTCDateTime),
     Column("joined", Boolean, nullable=False, server_default=false()),  # the bot is in it now
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# What /metrics reports, counted by the database itself (decision 31): for each family (links,
+# shares, pages, outbox, failed_events, digest_runs), its table's rows by one or two labels ('' for
+# none), kept by triggers (migration 0017) in the transaction that changes the rows. A handful of
+# rows, read instead of counting tables that grow with every share.
+kept_counts = Table(
+    "kept_counts",
+    metadata,
+    Column("name", Text, nullable=False),  # the family
+    Column("key", Text, nullable=False),  # a source, a state, a network, a status
+    Column("subkey", Text, nullable=False),  # a share's visibility, an answer's state, open or resolved
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "key", "subkey"),
 )
