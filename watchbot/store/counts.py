@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
 from watchbot.store.schema import feeds, heartbeats, kept_counts
-from watchbot.store.store import Store
+from watchbot.store.store import Readers, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,30 @@ class Counts:
     failed_events: dict[str, int]  # source -> events waiting for an operator
 
 
-async def read_counts(store: Store) -> Counts:
+@dataclass(frozen=True, slots=True)
+class Backlogs:
+    """What /healthz weighs besides the heartbeats: work that waits for the bot or an operator."""
+
+    failed_events: int  # waiting for an operator
+    answers_waiting: int  # the outbox's answers not sent yet
+    answers_failed: int  # and those that never could be
+
+
+async def read_counts(store: Store | Readers) -> Counts:
     return await store.read(_count)
+
+
+async def read_backlogs(store: Store | Readers) -> Backlogs:
+    """From the kept counts: a handful of rows, however many answers the outbox keeps."""
+    def read(conn: Connection) -> Backlogs:
+        kept = read_kept(conn)
+        outbox = kept["outbox"]
+        return Backlogs(
+            failed_events=sum(n for (_, state), n in kept["failed_events"].items() if state == "open"),
+            answers_waiting=sum(n for (_, state), n in outbox.items() if state == "waiting"),
+            answers_failed=sum(n for (_, state), n in outbox.items() if state == "failed"))
+
+    return await store.read(read)
 
 
 def read_kept(conn: Connection) -> dict[str, dict[tuple[str, str], int]]:

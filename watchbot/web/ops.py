@@ -16,10 +16,8 @@ from aiohttp import web
 from watchbot.health import Health, assess
 from watchbot.model import Source
 from watchbot.published import as_utc
-from watchbot.store.counts import Counts, read_counts
-from watchbot.store.failures import FailureStore
+from watchbot.store.counts import Counts, read_backlogs, read_counts
 from watchbot.store.heartbeats import HeartbeatStore
-from watchbot.store.outbox import OutboxStore
 from watchbot.web.site import SITE
 
 log = logging.getLogger(__name__)
@@ -43,15 +41,14 @@ async def healthz(request: web.Request) -> web.Response:
     networks = list(site.options.networks)
     try:
         beats = await HeartbeatStore(site.ops).all()
-        failed = await FailureStore(site.ops).count_unresolved()
-        backlog = await OutboxStore(site.ops).backlog()
+        backlogs = await read_backlogs(site.ops)
     except Exception as error:  # noqa: BLE001 - a store that cannot be read is the answer, not a crash
         log.error("/healthz: the store cannot be read: %s", str(error).splitlines()[0] if str(error) else
                   type(error).__name__)
         health = Health(False, [], ["store: cannot be read (the log says why)"])
     else:
-        health = assess(beats, networks, site.clock(), failed_events=failed, outbox_failed=backlog.failed,
-                        outbox_waiting=backlog.waiting)
+        health = assess(beats, networks, site.clock(), failed_events=backlogs.failed_events,
+                        outbox_failed=backlogs.answers_failed, outbox_waiting=backlogs.answers_waiting)
     return _health_answer(request, health)
 
 
