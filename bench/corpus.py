@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import time
@@ -86,9 +87,16 @@ def cached_store(size: Size, *, log=print) -> Path:
     for stale in CACHE.glob(f"{path.stem}.building-*"):  # an interrupted build
         stale.unlink()
     began = time.perf_counter()
-    log(f"building the benchmark store ({size.links:,} links) into {path.name}; kept for later runs")
-    asyncio.run(_migrated(building))
-    _fill(building, size, period())
+    older = sorted(CACHE.glob(f"store-*-{size.links}-{size.week}-{size.heavy}-v{BUILDER_VERSION}.db"),
+                   key=lambda found: found.stat().st_mtime)
+    if older:  # the same store at an older schema: migrated as an operator's would be (a copy: kept)
+        log(f"migrating a copy of {older[-1].name} into {path.name}; kept for later runs")
+        shutil.copyfile(older[-1], building)
+        asyncio.run(_migrated(building))
+    else:
+        log(f"building the benchmark store ({size.links:,} links) into {path.name}; kept for later runs")
+        asyncio.run(_migrated(building))
+        _fill(building, size, period())
     connection = sqlite3.connect(building)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to copy
