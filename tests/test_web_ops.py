@@ -99,9 +99,9 @@ async def test_metrics_count_what_the_store_holds_and_name_nothing(store: Store)
     metrics = parse_exposition(body)
     assert all(family.get("type") == "gauge" and family.get("help") for family in metrics.values())
     assert metrics["watchbot_links"]["samples"] == {(): 3}
-    assert metrics["watchbot_shares"]["samples"] == {
-        (("source", "feed"), ("visibility", "public")): 1, (("source", "matrix"), ("visibility", "direct")): 1,
-        (("source", "matrix"), ("visibility", "public")): 1}
+    assert metrics["watchbot_shares"]["samples"] == {  # never by visibility: a direct share is "not published"
+        (("published", "true"), ("source", "feed")): 1, (("published", "false"), ("source", "matrix")): 1,
+        (("published", "true"), ("source", "matrix")): 1}
     by_source = metrics["watchbot_shares_by_source"]["samples"]
     assert by_source[(("source", "matrix"),)] == 2 and by_source[(("source", "mastodon"),)] == 0
     assert metrics["watchbot_answers_waiting"]["samples"][(("network", "matrix"),)] == 1

@@ -14,7 +14,7 @@ from datetime import datetime
 from aiohttp import web
 
 from watchbot.health import Health, assess
-from watchbot.model import Source
+from watchbot.model import Source, Visibility
 from watchbot.published import as_utc
 from watchbot.store.counts import Counts, read_backlogs, read_counts
 from watchbot.store.heartbeats import HeartbeatStore
@@ -85,9 +85,14 @@ def exposition(counts: Counts) -> str:
 
     family("watchbot_links", "gauge", "Links in the store.", [({}, counts.links)])
     sources = {source.value for source in Source} | {source for source, _ in counts.shares}
-    family("watchbot_shares", "gauge", "Shares in the store, by source and visibility.",
-           [({"source": source, "visibility": visibility}, counts.shares[(source, visibility)])
-            for source, visibility in sorted(counts.shares)])
+    # Published or not, never finer: a count of direct shares that moves would tell whoever polls
+    # it when someone shared in a direct chat.
+    published: dict[tuple[str, str], int] = {}
+    for (source, visibility), n in counts.shares.items():
+        key = (source, "true" if Visibility(visibility).publishable else "false")
+        published[key] = published.get(key, 0) + n
+    family("watchbot_shares", "gauge", "Shares in the store, by source and whether they are published.",
+           [({"source": source, "published": flag}, n) for (source, flag), n in sorted(published.items())])
     family("watchbot_shares_by_source", "gauge", "Shares in the store, by source (every visibility).",
            [({"source": source}, sum(n for (s, _), n in counts.shares.items() if s == source))
             for source in sorted(sources)])
