@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 from watchbot.digest.schedule import week_bounds
 
-# Link numbers are INTEGER on both databases (2³¹ − 1 on PostgreSQL, which refuses a larger
-# number in a comparison with one); past it no link exists.
+# Link numbers are INTEGER on both databases, at most 2³¹ − 1 on PostgreSQL (which fails a query
+# given a larger one for it): past it no link exists.
 LINK_MAX = 2**31 - 1
 # The years a date may name, once in UTC: the Unix epoch (nothing was shared before it) to the
-# last year `datetime` holds, so no arithmetic on a date read here can overflow.
+# last year `datetime` holds.
 FIRST_YEAR, LAST_YEAR = 1970, 9999
 # A date longer than this is not one (the longest ISO form, with microseconds and an offset, is 32).
 MAX_DATE_LENGTH = 40
