@@ -267,6 +267,8 @@ def test_a_periods_week_is_named_in_the_communitys_timezone():
 def test_a_week_is_named_only_one_way():
     assert week_bounds("2026-W49") == (datetime(2026, 11, 30), datetime(2026, 12, 7))
     assert week_bounds("2026-W5") is None and week_bounds("+2026-W49") is None and week_bounds(" 2026-W49") is None
+    # Other scripts' digits, a fifth digit, and the last week of 9999 (whose end overflows).
+    assert week_bounds("２０２６-W49") is None and week_bounds("02026-W49") is None and week_bounds("9999-W52") is None
 
 
 def test_period_bounds_are_in_utc_whatever_the_servers_timezone(monkeypatch):

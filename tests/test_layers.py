@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("store",)),
     ("pure", ("model", "published", "rooms", "policy", "links", "markup", "fetch", "waits", "logs", "processes",
               "status_text", "durations", "network", "options", "accounts",
-              "digest.build", "digest.render", "digest.schedule")),  # the digest's pure functions
+              "digest.build", "digest.render", "digest.schedule",  # the digest's pure functions
+              "web.parameters")),  # reading a client's numbers and dates
 ]
 # The decisions the store must not take: it runs transactions and answers queries.
 DECISIONS = ("policy", "rooms", "intake", "moderation", "commands", "digest", "feeds", "enrich")

@@ -1,8 +1,10 @@
 """What the web tests share: a store with public, hostile and private shares on fixed dates, a
-posted digest, and a test client on the web app (aiohttp's TestServer on a free loopback port)."""
+posted digest, a test client on the web app (aiohttp's TestServer on a free loopback port), and
+the web server itself (web/serve.py, its connection guard included) on a free loopback port."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -16,6 +18,7 @@ from watchbot.model import Post, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
 from watchbot.web.app import build_app
+from watchbot.web.serve import WebServer
 from watchbot.web.site import Site, WebOptions
 
 UTC = timezone.utc
@@ -78,3 +81,21 @@ async def web_client(store: Store, options: WebOptions | None = None, **more) ->
     site = Site(store=store, options=options or web_options(**more), clock=lambda: NOW)
     async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
         yield client
+
+
+@asynccontextmanager
+async def listening(store: Store, **options) -> AsyncIterator[WebServer]:
+    """The web server as `watchbot run` runs it, on a free loopback port (`server.port`), its clock
+    stopped at NOW, with these WebOptions."""
+    server = WebServer(web_options(**options), store, port=0)
+    server.site = Site(store=store, options=server.site.options, clock=lambda: NOW)
+    task = asyncio.create_task(server.run())
+    bound = asyncio.create_task(server.bound.wait())
+    await asyncio.wait([task, bound], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        assert server.bound.is_set(), f"the web server did not listen: {server.failed}"
+        yield server
+    finally:
+        bound.cancel()
+        task.cancel()
+        await asyncio.gather(task, bound, return_exceptions=True)

@@ -55,12 +55,13 @@ def week_bounds(week: str) -> tuple[datetime, datetime] | None:
     """The Monday 00:00 and the next Monday (naive, local) of "2026-W49", or None for no such week."""
     try:
         year, number = week.split("-W")
-        if len(number) != 2 or not year.isdigit() or not number.isdigit():
+        # ASCII digits only: "２０２６" and "²⁰²⁶" are digits to isdigit, and one name per week.
+        if len(year) != 4 or len(number) != 2 or not (year + number).isascii() or not (year + number).isdigit():
             return None
         monday = datetime.fromisocalendar(int(year), int(number), 1)
-    except ValueError:
+        return monday, monday + timedelta(days=7)
+    except (ValueError, OverflowError):  # OverflowError: the last week of year 9999 ends past it
         return None
-    return monday, monday + timedelta(days=7)
 
 
 def _previous(expression: str, moment: datetime, *, including: bool) -> datetime:

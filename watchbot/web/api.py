@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -19,18 +19,16 @@ from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC
 from watchbot.published import LinkSummary, PublishedLink, as_utc
 from watchbot.store.published import PublishedReader
+from watchbot.web import parameters
 from watchbot.web.guard import json_error
 from watchbot.web.paging import page_number, page_of
+from watchbot.web.parameters import BadParameter
 from watchbot.web.site import SITE, TAG_COUNTS, Site
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100  # a larger limit is served as this many: one request never reads the whole store
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
-
-
-class BadParameter(ValueError):
-    """A query parameter that cannot be read; its message is the one line the client gets."""
 
 
 def add_routes(app: web.Application) -> None:
@@ -81,16 +79,14 @@ def tag_page(site: Site, tag: str) -> str:
     return site.url(f"/tags/{quote(tag, safe='')}")
 
 
-# -- parameters ----------------------------------------------------------------------------------
+# -- parameters (read by parameters.py: bounded, ASCII digits only) -----------------------------
 
 
 def limit_of(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadParameter(f"limit: expected a whole number from 1 to {MAX_LIMIT}, such as limit=50.")
-    return min(int(raw), MAX_LIMIT)
+    return parameters.positive_int(raw, "limit", MAX_LIMIT, larger_is_maximum=True)
 
 
 def moment_of(request: web.Request, name: str) -> datetime | None:
@@ -98,11 +94,7 @@ def moment_of(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None or not raw.strip():
         return None
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise BadParameter(f"{name}: expected a date such as 2026-11-30 or 2026-11-30T12:00:00Z.") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return parameters.moment(raw, name)
 
 
 def tag_of(request: web.Request, raw: str | None) -> str | None:
@@ -118,9 +110,10 @@ def before_of(request: web.Request) -> int | None:
     raw = request.query.get("before")
     if raw is None:
         return None
-    if not raw.isdigit():
+    number = parameters.link_number(raw)
+    if number is None:
         raise BadParameter("before: expected a link number, as given in “next”.")
-    return int(raw)
+    return number
 
 
 def words_of(request: web.Request, *, required: bool) -> str | None:
@@ -168,11 +161,12 @@ async def links(request: web.Request) -> web.Response:
 async def one_link(request: web.Request) -> web.Response:
     site = request.app[SITE]
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not parameters.is_number(raw):
         raise BadParameter("A link's number is a whole number, such as /api/links/12.")
-    link = await PublishedReader(site.pages, PUBLIC).link(int(raw))
+    number = parameters.link_number(raw)  # None: a number past every link's
+    link = None if number is None else await PublishedReader(site.pages, PUBLIC).link(number)
     if link is None:
-        return json_error(404, f"There is no link #{int(raw)}.")
+        return json_error(404, f"There is no link #{raw.lstrip('0') or '0'}.")
     return _answer(link_json(site, link))
 
 

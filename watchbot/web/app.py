@@ -1,10 +1,13 @@
 """The web application: one aiohttp app, the routes of each module added to it.
 
 Each module (pages, feeds, api, ops) owns its routes and adds them with `add_routes(app)`; this
-module only puts them together, with the headers every answer carries.
+module only puts them together, with what every answer shares: its headers (headers.py, added as
+it is prepared, so aiohttp's own 404s and 405s carry them too) and a 500 for our own failures.
 """
 
 from __future__ import annotations
+
+import logging
 
 from aiohttp import web
 
@@ -12,29 +15,38 @@ from watchbot.model import PUBLIC
 from watchbot.store.published import PublishedReader
 from watchbot.web import api, archive, feeds, ops, pages
 from watchbot.web.answers import ANSWERS, KeptAnswers, kept_answers
-from watchbot.web.guard import guard
+from watchbot.web.guard import guard, json_error
+from watchbot.web.headers import ANSWER_HEADERS, SECURITY_HEADERS
 from watchbot.web.kept import Kept
 from watchbot.web.site import SITE, TAG_COUNTS, TAG_COUNTS_SECONDS, Site
 
-# Every answer, pages and errors alike: nothing loads but our own stylesheet (and images, were we
-# to serve any), no script runs, no form posts elsewhere, and no other site may frame the pages.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+__all__ = ["SECURITY_HEADERS", "build_app"]
+
+log = logging.getLogger(__name__)
+# The largest request body the app would read (aiohttp's client_max_size; 1 MiB by default). The
+# site only reads, so no route reads a body at all: this is the bound should one ever start to.
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+async def dress(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Every answer the app prepares: pages, data, redirects and errors alike."""
+    response.headers.update(ANSWER_HEADERS)
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler) -> web.StreamResponse:
+async def failures(request: web.Request, handler) -> web.StreamResponse:
+    """A handler that raises is our bug: logged once with its traceback, answered 500."""
     try:
-        response = await handler(request)
-    except web.HTTPException as error:  # aiohttp's own answers (404 of an unknown path, 405) too
-        error.headers.update(SECURITY_HEADERS)
+        return await handler(request)
+    except web.HTTPException:
         raise
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    except Exception:
+        # The path only: a query may hold a reader's search words.
+        log.exception("%s %s failed", request.method, request.path)
+        said = "The watch failed to answer this; its log says why."
+        if request.path.startswith("/api/"):
+            return json_error(500, said)
+        return web.Response(status=500, text=said + "\n")
 
 
 async def _stop_kept(app: web.Application) -> None:
@@ -42,9 +54,10 @@ async def _stop_kept(app: web.Application) -> None:
 
 
 def build_app(site: Site) -> web.Application:
-    # The headers first, so that the token's 401 carries them too; the token before the kept
-    # answers, so that a kept answer is only ever given to whoever may read it.
-    app = web.Application(middlewares=[security_headers, guard, kept_answers])
+    # Failures outermost, so that the token's 401 and the API's JSON errors pass through it; the
+    # token before the kept answers, so that a kept answer is only ever given to whoever may read it.
+    app = web.Application(middlewares=[failures, guard, kept_answers], client_max_size=MAX_REQUEST_BYTES)
+    app.on_response_prepare.append(dress)
     app[SITE] = site
     app[ANSWERS] = KeptAnswers(ticks=site.ticks)
     app[TAG_COUNTS] = Kept("tag counts", PublishedReader(site.pages, PUBLIC).tag_counts,

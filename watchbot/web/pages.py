@@ -12,12 +12,12 @@ from pathlib import Path
 from aiohttp import web
 
 from watchbot.digest.render import summary
-from watchbot.digest.schedule import current_period, week_bounds
+from watchbot.digest.schedule import current_period
 from watchbot.links import normalise_tag
 from watchbot.model import PUBLIC, Visibility
 from watchbot.store.published import PublishedReader
 from watchbot.store.rooms import RoomStore
-from watchbot.web import archive
+from watchbot.web import archive, parameters
 from watchbot.web.paging import page_number, page_of
 from watchbot.web.site import SITE, TAG_COUNTS
 from watchbot.web.templates import render
@@ -66,7 +66,7 @@ async def weeks(request: web.Request) -> web.Response:
 async def week(request: web.Request) -> web.Response:
     site = request.app[SITE]
     name = request.match_info["week"]
-    digests = await archive.week_digests(site, name) if week_bounds(name) else None
+    digests = await archive.week_digests(site, name) if parameters.iso_week(name) else None
     if digests is None:
         return _not_found(request, f"No digest was posted in week {name}.")
     return render(request, "week.html", title=f"Week {name}", week=name,
@@ -75,9 +75,8 @@ async def week(request: web.Request) -> web.Response:
 
 async def link(request: web.Request) -> web.Response:
     number = request.match_info["id"]
-    found = None
-    if number.isascii() and number.isdigit() and int(number) < 2**31:  # link ids fit both databases
-        found = await PublishedReader(request.app[SITE].pages, PUBLIC).link(int(number))
+    link_id = parameters.link_number(number)  # None: no link could have this number
+    found = None if link_id is None else await PublishedReader(request.app[SITE].pages, PUBLIC).link(link_id)
     if found is None:
         return _not_found(request, f"There is no link #{number}.")
     title = found.title or found.url

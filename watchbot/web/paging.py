@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from watchbot.commands.words import parse_number
+from watchbot.web.parameters import LINK_MAX, bounded_int
 
 T = TypeVar("T")
 
 
 def page_number(raw: str | None) -> int | None:
     """The page asked for (1 when none is); None when `raw` names no page ("0", "²", "-1", "x")."""
-    if raw is None:
-        return 1
-    number = parse_number(raw)
-    return number if number is not None and number >= 1 else None
+    return 1 if raw is None else bounded_int(raw, minimum=1, maximum=LINK_MAX)
 
 
 def page_of(items: Sequence[T], number: int, size: int) -> tuple[Sequence[T], bool]:

@@ -31,6 +31,10 @@ PAGE_READERS = 3
 # within a minute.
 TAG_COUNTS_SECONDS = 60.0
 
+# The server's own defences (connections.py, decision 32), as WebOptions' defaults:
+HEAD_TIMEOUT = 10.0  # seconds to send a request's head; a browser or a proxy sends it at once
+MAX_CONNECTIONS = 256  # held at once: well under the usual 1,024 open files
+
 
 @dataclass(frozen=True, slots=True)
 class WebOptions:
@@ -51,6 +55,12 @@ class WebOptions:
     api_token: str | None = field(default=None, repr=False)  # when set, the API and feeds ask for it
     tags_per_page: int = 200  # /tags and /api/tags: the whole list of a large watch is thousands
     networks: tuple[str, ...] = ()  # those configured ("matrix", "mastodon"): /healthz expects each
+    # Seconds a connection has to send a request's head, from its start or from its previous
+    # answer, before it is closed; an idle keep-alive connection is closed after as long.
+    head_timeout: float = HEAD_TIMEOUT
+    # Connections held at once; the next is answered 503 and closed. The process's open files
+    # (1,024 by default) are shared with the store, the feeds and the bot.
+    max_connections: int = MAX_CONNECTIONS
 
     @classmethod
     def from_settings(cls, settings) -> WebOptions:
