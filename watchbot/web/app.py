@@ -60,7 +60,7 @@ def build_app(site: Site) -> web.Application:
     app.on_response_prepare.append(dress)
     app[SITE] = site
     app[ANSWERS] = KeptAnswers(ticks=site.ticks)
-    app[TAG_COUNTS] = Kept("tag counts", PublishedReader(site.pages, PUBLIC).tag_counts,
+    app[TAG_COUNTS] = Kept("tag counts", lambda: PublishedReader(site.pages, PUBLIC).tag_counts(),
                            lifetime=TAG_COUNTS_SECONDS, clock=site.ticks)
     app.on_cleanup.append(_stop_kept)
     # Each part adds its own routes; see its module.
