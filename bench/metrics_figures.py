@@ -82,16 +82,18 @@ async def _open_and_close(path: Path) -> None:
     await store.close()
 
 
+TOKEN = "metrics-token-for-the-bench"  # /metrics is never open (web/guard.py)
+
 # -- GET /metrics --------------------------------------------------------------------------------
 
 async def _serve(path: Path):
     store = await Store.open(f"sqlite:///{path}", migrate=False)
-    runner = web.AppRunner(build_app(Site(store=store, options=WebOptions(base_url="http://127.0.0.1"),
-                                          clock=lambda: corpus.NOW)), access_log=None)
+    options = WebOptions(base_url="http://127.0.0.1", metrics_token=TOKEN)
+    runner = web.AppRunner(build_app(Site(store=store, options=options, clock=lambda: corpus.NOW)), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    session = aiohttp.ClientSession(f"http://127.0.0.1:{runner.addresses[0][1]}",
-                                    connector=aiohttp.TCPConnector(limit=1))
+    session = aiohttp.ClientSession(f"http://127.0.0.1:{runner.addresses[0][1]}", connector=aiohttp.TCPConnector(limit=1),
+                                    headers={"Authorization": f"Bearer {TOKEN}"})
     return store, runner, session
 
 

@@ -25,6 +25,7 @@ from watchbot.store.schema import digest_runs, failed_events, feeds, heartbeats,
 from watchbot.web.ops import exposition
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 def recount(conn: Connection) -> Counts:
@@ -155,8 +156,8 @@ async def test_every_path_that_changes_the_rows_keeps_the_counts_and_metrics_say
 
     # /metrics says what counting the rows says, to the byte.
     await HeartbeatStore(store).beat("matrix", NOW - timedelta(seconds=40))
-    async with serving(store) as client:
-        answer = await client.get("/metrics")
+    async with serving(store, metrics_token=METRICS_TOKEN) as client:
+        answer = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         assert answer.status == 200
         assert await answer.text() == exposition(await store.read(recount))
 

@@ -402,12 +402,16 @@ async def _write(store: Store, fmt: str, out: StringIO) -> None:
     write_export([record async for record in LinkStore(store).iter_records()], fmt, out, now=utcnow())
 
 
-def on_the_web(path: str, *, repeats: str | None = None) -> Read:
+METRICS_TOKEN = "metrics-token-for-the-matrix"
+
+
+def on_the_web(path: str, *, repeats: str | None = None, token: str | None = None) -> Read:
     """A web page, API answer or feed ({id}: the public link's number, {week}: a week whose digest
     went out), its status first. It repeats what was asked (`repeats`: a search's words, a
     feed's tag): that is not a leak."""
     async def run(scene: Scene) -> str:
-        answer = await scene.client.get(await scene.expand(path))
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        answer = await scene.client.get(await scene.expand(path), headers=headers)
         said = f"{answer.status} " + await answer.text()
         if repeats is not None:  # only where and as each route repeats it
             for echo in (f'"query": "{repeats}"', f"#{repeats}<", f"/tags/{repeats}.atom", f"/tags/{repeats}\"",
@@ -514,7 +518,7 @@ def public_surfaces(arrival: str) -> list[Surface]:
                   on_the_web(f"/feeds/tags/canarytag{kind.code}.atom", repeats=f"canarytag{kind.code}"), "200 <?xml")
           for kind in KINDS),
         Surface("web /feeds/digests.atom", on_the_web("/feeds/digests.atom"), PUBLIC_SHOWN),
-        Surface("web /metrics", on_the_web("/metrics"), 'visibility="public"'),
+        Surface("web /metrics", on_the_web("/metrics", token=METRICS_TOKEN), 'published="true"'),
     ]
 
 
@@ -592,7 +596,8 @@ async def test_no_canary_of_a_private_share_reaches_a_public_surface(
         arrival: str, store: Store, pages: PageServer, enricher: Enricher):
     await arrive(arrival, store, pages, enricher)
     schedule = schedule_since_two_days()
-    site = Site(store=store, options=WebOptions(base_url="https://watch.example", digest_schedule=schedule))
+    site = Site(store=store, options=WebOptions(base_url="https://watch.example", digest_schedule=schedule,
+                                                metrics_token=METRICS_TOKEN))
     leaks, missing, unshown = {}, {}, {}
     async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
         scene = Scene(store, gate_of(store), pages, client, schedule)

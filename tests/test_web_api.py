@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from watchbot.model import Source
@@ -158,19 +160,49 @@ async def test_search_is_the_bots_search_of_the_published_view(store: Store, pla
     assert body["query"] == "borrow" and [link["id"] for link in body["links"]] == [found]
 
 
-async def test_with_a_token_the_api_and_feeds_answer_only_its_bearer(store: Store):
+def basic(password: str, user: str = "reader") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_with_a_token_every_route_but_health_answers_only_its_bearer(store: Store):
     await share(store, "https://example.org/a #rust", hours_ago=3)
     async with serving(store, api_token=TOKEN) as client:
-        for path in ("/api/links", "/api/tags", "/feeds/links.atom", "/feeds/tags/rust.atom"):
-            for header in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"}):
+        for path in ("/api/links", "/api/tags", "/feeds/links.atom", "/feeds/tags/rust.atom", "/", "/tags/rust",
+                     "/links/1", "/search?q=rust", "/about", "/metrics"):
+            for header in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"},
+                           basic("wrong-token")):
                 refused = await client.get(path, headers=header)
                 assert refused.status == 401, path
-                assert refused.headers["WWW-Authenticate"] == 'Bearer realm="watchbot"'
+                assert refused.headers["Content-Security-Policy"]
                 assert TOKEN not in await refused.text()
             assert (await client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 200, path
+            assert (await client.get(path, headers=basic(TOKEN))).status == 200, path  # a browser, a feed reader
         said = await (await client.get("/api/links")).json()
         assert said["error"].startswith("This watch's API and feeds need a token")
-        assert (await client.get("/healthz")).status == 200  # operators' routes do not ask
+        page = await client.get("/")
+        assert page.headers["WWW-Authenticate"].startswith('Basic realm="watchbot"')  # the browser asks
+        assert "This watch is private" in await page.text()
+        assert (await client.get("/api/links")).headers["WWW-Authenticate"] == 'Bearer realm="watchbot"'
+        assert (await client.get("/healthz")).status == 200  # a load balancer's question needs no token
+
+
+async def test_public_pages_with_a_token_keep_the_data_private(store: Store):
+    await share(store, "https://example.org/a #rust", hours_ago=3)
+    async with serving(store, api_token=TOKEN, public_pages=True) as client:
+        assert [(await client.get(path)).status for path in ("/", "/tags/rust", "/links/1")] == [200] * 3
+        assert [(await client.get(path)).status for path in ("/api/links", "/feeds/links.atom", "/metrics")] == \
+            [401] * 3
+
+
+async def test_metrics_are_never_open_and_answer_their_own_token(store: Store):
+    metrics_token = "another-token-for-metrics"
+    async with serving(store) as client:  # no token set at all: nobody reads /metrics
+        closed = await client.get("/metrics", headers={"Authorization": "Bearer "})
+        assert closed.status == 401 and "WATCHBOT_WEB_METRICS_TOKEN" in await closed.text()
+        assert (await client.get("/api/links")).status == 200  # the rest stays public
+    async with serving(store, api_token=TOKEN, metrics_token=metrics_token) as client:
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).status == 401
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})).status == 200
 
 
 async def test_a_tags_listing_is_the_same_whether_its_links_are_near_the_top_or_far_down(

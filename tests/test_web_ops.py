@@ -16,6 +16,8 @@ from watchbot.store.outbox import OutboxStore
 from watchbot.store.pages import LinkPages
 from tests.web_serving import NOW, serving, share
 
+METRICS_TOKEN = "metrics-token-for-tests"
+
 BOTH = {"networks": ("matrix", "mastodon")}  # both configured
 
 
@@ -91,8 +93,8 @@ async def test_metrics_count_what_the_store_holds_and_name_nothing(store: Store)
                            backfill=0, added_by="admin", now=NOW)
     await feeds.failed(feed.id, reason="timed out", errors=1, next_poll_at=NOW)
     await DigestRuns(store).claim("matrix:!pub:x", Period(NOW - timedelta(days=7), NOW), "host:1")
-    async with serving(store) as client:
-        answer = await client.get("/metrics")
+    async with serving(store, metrics_token=METRICS_TOKEN) as client:
+        answer = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         body = await answer.text()
     assert answer.status == 200
     assert answer.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"

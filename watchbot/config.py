@@ -151,9 +151,12 @@ class Settings(BaseSettings):
     # Alert feeds post each new entry to the rooms at once; to the fediverse too when true.
     feeds_alerts_to_fediverse: bool = False
 
-    # The web's JSON API and Atom feeds (web/): when set, they answer only requests bearing
-    # "Authorization: Bearer <this>" (a private deployment); the pages, /healthz and /metrics do not ask.
+    # A private deployment (web/guard.py): when set, every route but /healthz answers only requests
+    # bearing it (Bearer, or Basic's password), the pages too unless web_public_pages.
     web_api_token: SecretStr | None = Field(default=None, min_length=16)
+    web_public_pages: bool = False
+    # /metrics answers only requests bearing this (else the API's token; with neither, nobody).
+    web_metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("feeds_every")
     @classmethod

@@ -52,7 +52,9 @@ class WebOptions:
     command_prefix: str = "!watch"  # the About page
     fediverse_instance: str | None = None  # the About page: where to mention the bot
     tag_aliases: Mapping[str, str] = field(default_factory=dict)  # a tag asked of the API or the feeds
-    api_token: str | None = field(default=None, repr=False)  # when set, the API and feeds ask for it
+    api_token: str | None = field(default=None, repr=False)  # when set, a private deployment (guard.py)
+    metrics_token: str | None = field(default=None, repr=False)  # /metrics' own; else the API's; else closed
+    public_pages: bool = False  # with the API's token: the HTML pages stay public all the same
     tags_per_page: int = 200  # /tags and /api/tags: the whole list of a large watch is thousands
     networks: tuple[str, ...] = ()  # those configured ("matrix", "mastodon"): /healthz expects each
     # Seconds a connection has to send a request's head, from its start or from its previous
@@ -66,13 +68,15 @@ class WebOptions:
     def from_settings(cls, settings) -> WebOptions:
         if settings.web_base_url is None:
             raise ValueError("the web pages need WATCHBOT_WEB_BASE_URL")
-        token = settings.web_api_token
+        token, metrics = settings.web_api_token, settings.web_metrics_token
         return cls(
             base_url=settings.web_base_url, host=settings.web_host, port=settings.web_port,
             timezone=settings.timezone, digest_schedule=settings.digest_schedule, digest_top=settings.digest_top,
             feeds_digest_cap=settings.feeds_digest_cap, command_prefix=settings.command_prefix,
             fediverse_instance=settings.fediverse_instance, tag_aliases=settings.tag_aliases,
             api_token=None if token is None else token.get_secret_value(),
+            metrics_token=None if metrics is None else metrics.get_secret_value(),
+            public_pages=settings.web_public_pages,
             networks=tuple(name for name, enabled in (("matrix", settings.matrix_enabled),
                                                       ("mastodon", settings.fediverse_enabled)) if enabled),
         )
