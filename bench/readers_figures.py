@@ -176,11 +176,11 @@ async def measure(server, scratch: Path, store_path: Path, *, quick: bool, log=p
 async def _with_and_without(running: Running, page: str, *, new_addresses: bool, quick: bool) -> list[Figure]:
     """The reaction and /healthz in blocks without and with readers looping on `page`."""
     readers = LoopingReaders(running.base + page, READERS, new_addresses=new_addresses)
-    who = f"{READERS} readers looping on {page}" + (" at new addresses (nothing kept serves them)"
-                                                     if new_addresses else "")
-    reaction = Figure(f"Matrix: a member's message to the bot's reaction (`watchbot run`, web on), with {who} "
-                      "vs without", "ms", base_name="no readers", target="≤ 1.2×", max_ratio=1.2)
-    health = Figure(f"GET /healthz p95 (`watchbot run`, web on), with {who} vs without", "ms",
+    kind = "at new addresses (nothing kept serves them)" if new_addresses else "at one address"
+    who = f"{READERS} readers looping on {page}"
+    reaction = Figure(f"readers {kind}: a member's Matrix message to the bot's reaction, with {who} vs without "
+                      "(`watchbot run`, web on)", "ms", base_name="no readers", target="≤ 1.2×", max_ratio=1.2)
+    health = Figure(f"readers {kind}: GET /healthz p95, with {who} vs without (`watchbot run`, web on)", "ms",
                     base_name="no readers", target="≤ 3× (p95)", max_ratio=3.0, compared=0.95)
     blocks, per_block = (2, 3) if quick else (8, 25)
     reaction.load_before = health.load_before = load()

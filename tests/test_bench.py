@@ -37,6 +37,10 @@ FIGURES = (
     "web: GET /tags/rust (a tag page)",
     "web: GET /search?q= a rare word (the search page)",
     "GET /metrics at",
+    "readers at one address: a member's Matrix message to the bot's reaction",
+    "readers at one address: GET /healthz p95",
+    "readers at new addresses (nothing kept serves them): a member's Matrix message to the bot's reaction",
+    "readers at new addresses (nothing kept serves them): GET /healthz p95",
 )
 # Figures the issue gives no target for: they are ratios to read, not to meet.
 WITHOUT_TARGET = ("filing, as above, vs plain sqlite3", "web: ")
