@@ -32,6 +32,7 @@ __all__ = [
     "keyed_links",
     "normalise_tag",
     "normalise_tags",
+    "prose",
     "published_url",
 ]
 
@@ -380,7 +381,7 @@ _TAG_JOINERS = "·"
 
 def extract_hashtags(text: str) -> list[str]:
     """Hashtag names (without "#") as written, in order, without exact duplicates."""
-    text = _blank_urls(_without_reply_fallback(text))
+    text = prose(text)
     names: list[str] = []
     for match in re.finditer("#", text):
         start = match.start()
@@ -391,6 +392,12 @@ def extract_hashtags(text: str) -> list[str]:
         if any(char.isalpha() for char in name):
             names.append(name)
     return _unique(names)
+
+
+def prose(text: str) -> str:
+    """What a message says in its own words: without the quote of the message it answers
+    (Matrix's reply fallback), and with its links blanked (their anchors are not hashtags)."""
+    return _blank_urls(_without_reply_fallback(text))
 
 
 def _blank_urls(text: str) -> str:
