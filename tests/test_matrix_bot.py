@@ -724,6 +724,20 @@ async def test_nobot_in_a_message_or_a_display_name_files_nothing_says_so_once_a
     assert alice.user_id.lower() in kept and "marker.example" in kept
 
 
+async def test_twelve_hashtags_keep_ten_and_the_reply_names_the_two_left_out(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client)
+        names = [f"tag{i:02d}" for i in range(12)]
+        shared = await say(alice_client, room_id, "https://many-tags.example/ " + " ".join(f"#{n}" for n in names)
+                           + " #" + "x" * 51)
+        reply = await wait_for_event(alice_client, room_id, is_thread_reply_to(shared))
+        assert reply.source["content"]["body"] == "Only 10 tags are kept per link: #tag10 #tag11 were left out."
+        await wait_for_event(alice_client, room_id, is_reaction_to(shared, NEW_LINK_REACTION))
+        [link] = await LinkStore(store).list_links()
+        assert link.tags == tuple(names[:10])  # the 51-character word is no tag at all
+
+
 def sqlite_text(database_url: str) -> str:
     """Every value of every table of an SQLite store (its own and SQLite's: FTS shadow tables,
     sqlite_sequence), as one lower-case text."""

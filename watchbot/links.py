@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
-MAX_TAG_LENGTH = 64
+MAX_TAG_LENGTH = 50  # a longer word is not a tag (a pasted sentence, a hash)
+MAX_TAGS_PER_SHARE = 10  # kept per share, in the order given: more is noise on every page that lists them
 
 
 class InvalidURL(ValueError):

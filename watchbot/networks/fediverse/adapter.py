@@ -384,7 +384,7 @@ class FediverseAdapter:
             await CursorStore(self.store).set(*cursor)
             return
         account = status.get("account") or {}
-        if opted_out(account) or status_left_alone(status):
+        if opted_out(account) or status_left_alone(status, max_chars=self.rules.max_post_chars):
             await self._leave_alone(status, account, cursor)
             return
         post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
@@ -422,7 +422,7 @@ class FediverseAdapter:
             if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
                 return []  # a burst past the limit (told once), or answered when it was filed
             # A favourite says "filed" as well as a reply would, unless there is more to say.
-            quiet = self.options.fediverse_acknowledge == "favourite" and not result.problems and all(
+            quiet = self.options.fediverse_acknowledge == "favourite" and not (result.problems or result.notes) and all(
                 r.outcome is Outcome.FILED for r in result.results)
             return answer([] if quiet else self._lines(result), filed=True)
 
@@ -469,7 +469,7 @@ class FediverseAdapter:
             return None
 
     def _lines(self, result: IntakeResult) -> list[str]:
-        return [describe(r, self.options.zone) for r in result.results] + list(result.problems)
+        return [describe(r, self.options.zone) for r in result.results] + list(result.problems) + list(result.notes)
 
     async def _command(self, status: dict[str, Any], post, role: Role) -> list[str]:
         command = parse_command(command_text(status, self.own_acct), addressed=True)

@@ -82,10 +82,13 @@ def opted_out(account: Mapping[str, Any]) -> bool:
     return bool(account.get("noindex")) or asks_to_be_left_alone(html_to_text(account.get("note") or ""))
 
 
-def status_left_alone(status: Mapping[str, Any]) -> bool:
-    """#nobot or #noindex in the status itself (its text as read, or its tags): this post only."""
+def status_left_alone(status: Mapping[str, Any], *, max_chars: int | None = None) -> bool:
+    """#nobot or #noindex in the status itself (its tags, or its text as read): this post only.
+    Content longer than `max_chars` is not read (as post_from_status does not): its tags say it."""
     names = {str(tag.get("name") or "").casefold() for tag in status.get("tags") or [] if isinstance(tag, Mapping)}
-    return bool(names & {"nobot", "noindex"}) or asks_to_be_left_alone(html_to_text(status.get("content") or ""))
+    content = status.get("content") or ""
+    readable = max_chars is None or len(content) <= max_chars
+    return bool(names & {"nobot", "noindex"}) or (readable and asks_to_be_left_alone(html_to_text(content)))
 
 
 def post_from_status(status: Mapping[str, Any], instance: str, *, max_chars: int | None = None) -> Post:

@@ -208,7 +208,7 @@ def acknowledgements(
         if wanted:
             outgoing.append(Outgoing("m.reaction", reaction_content(event_id, key), txn_id("react", event_id, key)))
     lines = [describe(r, zone) for r in result.results if r.outcome is Outcome.DUPLICATE]
-    lines += list(result.problems)
+    lines += list(result.problems) + list(result.notes)
     # A replay never repeats the reply: it was owed in the outbox with the filing the first time
     # (and is sent from there, once), and a second one would be a visible duplicate.
     replayed = bool(result.results) and all(r.outcome is Outcome.REPLAYED for r in result.results)
