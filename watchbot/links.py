@@ -18,9 +18,11 @@ from typing import NamedTuple
 from linkify_it import LinkifyIt
 from yarl import URL
 
+from watchbot.hosts import shown_in_punycode
 from watchbot.markup import END, START, Tag, tokens
 
 __all__ = [
+    "MAX_TAGS_PER_SHARE",
     "MAX_TAG_LENGTH",
     "MAX_URL_LENGTH",
     "InvalidURL",
@@ -125,7 +127,8 @@ def canonical_key(url: str) -> str:
 
 def published_url(url: str) -> str:
     """The link as it is published: the URL as posted, less what the dedupe key drops because it
-    never changes the page (tracking parameters, in-page anchors), by the key's own rules.
+    never changes the page (tracking parameters, in-page anchors), by the key's own rules, and
+    with a host that could pass for another in punycode (watchbot/hosts.py), as browsers show it.
     Everything else (host and path as spelled, meaningful parameters and their order) stays as
     the sharer wrote it. Raises InvalidURL, as `canonical_key` does, for what cannot be filed."""
     url = url.strip()
@@ -136,9 +139,23 @@ def published_url(url: str) -> str:
     # posted text is cut there rather than rebuilt: a rebuilt URL would be re-encoded.
     before_fragment = url.split("#", 1)[0]
     address, has_query, _ = before_fragment.partition("?")
-    query = _without_tracking(parsed.raw_query_string, _canonical_host(parsed), parsed.raw_path) if has_query else ""
+    host = _canonical_host(parsed)
+    if not address.isascii() and shown_in_punycode(parsed.host or ""):
+        address = _with_host(address, host)
+    query = _without_tracking(parsed.raw_query_string, host, parsed.raw_path) if has_query else ""
     fragment = _kept_fragment(parsed.raw_fragment)
     return address + (f"?{query}" if query else "") + (f"#{fragment}" if fragment is not None else "")
+
+
+def _with_host(address: str, host: str) -> str:
+    """`scheme://[userinfo@]host[:port][/path]` with another host (no query or fragment here)."""
+    scheme, separator, rest = address.partition("://")
+    if not separator:
+        return address
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host_and_port = authority.rpartition("@")
+    port = host_and_port.partition(":")[2]
+    return f"{scheme}://{userinfo}{at}{host}{':' + port if port else ''}{slash}{path}"
 
 
 def _check_scheme(url: str) -> None:
