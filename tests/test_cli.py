@@ -107,6 +107,19 @@ def test_import_reports_bad_rows_by_line_and_files_the_rest(run, tmp_path):
     assert "Imported 0 new link(s), 0 more share(s) of known links; 2 already there" in again.output
 
 
+def test_an_import_says_which_tags_past_ten_it_left_out(run, tmp_path):
+    rows = tmp_path / "links.csv"
+    rows.write_text("url,tags\nhttps://many.example/," + " ".join(f"t{i:02d}" for i in range(11)) + "\n")
+    result = run("import", str(rows), "--format", "csv")
+    assert f"{rows}:2: Only 10 tags are kept per link: #t10 was left out." in result.output
+    assert "Imported 1 new link(s)" in result.output and "0 skipped; 1 filed with tags left out" in result.output
+    [link] = json.loads(run("links", "list", "--json").output)
+    assert len(link["tags"]) == 10
+    refused = run("links", "add", "https://more.example/", *[f"--tag=t{i}" for i in range(11)], ok=False)
+    assert refused.exit_code == 2
+    assert "at most 10 are kept per link" in refused.output
+
+
 def test_atom_export_is_published_links_only(run, tmp_path):
     run("links", "add", "https://public.example/", "--tag", "rust")
     run("links", "add", "https://secret.example/", "--private")

@@ -96,6 +96,14 @@ async def test_tag_answers_with_the_tags_the_room_may_see(store: Store):
     assert "whispered" in (await LinkStore(store).get_link(1)).link.tags  # still there for the operator
 
 
+async def test_tag_keeps_ten_tags_a_share_and_says_which_were_left_out(store: Store):
+    await share(store, ALICE, "https://a.example/ " + " ".join(f"#t{i}" for i in range(9)), event="$1")
+    answer = await ask(store, ALICE, "!watch tag 1 +x +y +z -t0")
+    assert answer.splitlines()[1] == "Only 10 tags are kept per link: #z was left out."
+    assert len((await LinkStore(store).get_link(1)).link.tags) == 10
+    assert (await ask(store, ALICE, "!watch tag 1 +" + "w" * 51)).startswith("Usage: tag ID")
+
+
 @pytest.mark.parametrize("caller, allowed", [(ALICE, True), (MOD, True), (WATCH_MOD, True), (BOB, False),
                                               (OTHER_MOD, False)])
 async def test_only_the_sharer_or_a_moderator_of_its_room_may_tag(store: Store, caller: Caller, allowed: bool):

@@ -121,6 +121,22 @@ async def test_rendering_credits_by_name_escapes_and_never_pings(store: Store):
     assert "- [https://a.example/?q=b&x=1](https://a.example/?q=b&x=1) — Ali <script>" in render_markdown(digest, PARIS)
 
 
+async def test_a_look_alike_host_reads_in_punycode_in_every_rendering_and_a_plain_idn_as_written(store: Store):
+    from watchbot.digest.render import render_thread
+
+    await share(store, "Alice", "https://аррӏе.com/ #web", utc(2026, 11, 14), event="$1")
+    await share(store, "Bob", "https://gοοgle.com/ #web", utc(2026, 11, 14, 1), event="$2")  # Greek omicrons
+    await share(store, "Carol", "https://例え.jp/ #web", utc(2026, 11, 14, 2), event="$3")
+    assert (await PublishedReader(store).link(1)).url == "https://xn--80ak6aa92e.com/"
+    digest = build_digest(await PublishedReader(store).shared_between(WEEK.start, WEEK.end), WEEK)
+    matrix = render_matrix(digest, PARIS)
+    thread = "\n".join(render_thread(digest, PARIS))
+    for text in (matrix.text, matrix.html, render_markdown(digest, PARIS), thread):
+        assert "https://xn--80ak6aa92e.com/" in text and "https://xn--ggle-0nda.com/" in text
+        assert "аррӏе" not in text and "gοοgle" not in text
+        assert "https://例え.jp/" in text
+
+
 async def test_preview_of_the_week_so_far_and_an_empty_week(store: Store):
     now = utc(2026, 11, 22, 12)
     empty = await preview(store, FRIDAY_17, PARIS, top=20, now=now)

@@ -327,9 +327,14 @@ async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention
         first = await post(shy_client, f"@{scene.bot.username} https://shy.example/")
         second = await post(shy_client, f"@{scene.bot.username} https://shy.example/again")
         await post(alice_client, f"@{scene.bot.username} https://alice.example/ #rust")
+        quiet = await post(alice_client, f"@{scene.bot.username} not this one: https://quiet.example/ #NoBot")
         asked = await post(alice_client, f"@{scene.bot.username} search rust")
+        shy_asked = await post(shy_client, f"@{scene.bot.username} search rust")
         adapter.wake()
         [answer] = await until(replies_from(alice_client, asked["id"], scene.bot), "the search answer")
+        assert "https://alice.example/" in answer["content"]
+        # Opting out of filing is not opting out of talking to the bot: `forget me` must reach it.
+        [answer] = await until(replies_from(shy_client, shy_asked["id"], scene.bot), "the search answer to shy")
         assert "https://alice.example/" in answer["content"]
         assert [link.url for link in await LinkStore(store).list_links()] == ["https://alice.example/"]
         # Told once, politely, why nothing was filed; not again for the second mention.
@@ -337,10 +342,21 @@ async def test_an_author_who_opted_out_is_not_filed_and_commands_work_by_mention
         assert "asks bots to leave your posts alone" in told["content"]
         assert "I keep a keyed hash of your account" in told["content"]
         assert not await replies_from(shy_client, second["id"], scene.bot)()
+        # #nobot in a post leaves that post alone, whoever wrote it.
+        [told] = await until(replies_from(alice_client, quiet["id"], scene.bot), "the answer to #nobot in a post")
+        assert "You asked bots to leave this post alone" in told["content"]
+        await until(lambda: nothing_owed(store), "every answer sent")
         # What the answer says is what is kept: no row of the store names them or their mentions.
         kept = await everything_in(store)
-        assert shy.username.lower() not in kept and first["id"] not in kept and second["id"] not in kept
+        for secret in (shy.username, first["id"], second["id"], shy_asked["id"], quiet["id"], "quiet.example"):
+            assert str(secret).lower() not in kept, secret
         assert alice.username.lower() in kept
+
+
+async def nothing_owed(store: Store) -> bool:
+    from watchbot.store.outbox import OutboxStore
+
+    return not await OutboxStore(store).unsent()
 
 
 async def everything_in(store: Store) -> str:

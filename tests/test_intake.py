@@ -60,6 +60,28 @@ def test_links_over_the_limit_are_named_not_silently_dropped():
     assert reading.problems == ("This message has 5 links; I filed the first 3 (post the others separately).",)
 
 
+def test_tags_past_ten_are_left_out_and_said_in_one_line_and_a_51_character_tag_is_none():
+    long = "x" * 51
+    names = [f"t{i:02d}" for i in range(12)]
+    reading = read_post(matrix_post("https://example.com/ " + " ".join(f"#{n}" for n in names) + f" #{long}"), RULES)
+    assert reading.tags == tuple(names[:10])
+    assert reading.notes == ("Only 10 tags are kept per link: #t10 #t11 were left out.",)
+    assert reading.problems == ()
+    # Every way tags come in counts together: a source's own tags first, then the text's.
+    reading = read_post(matrix_post("https://example.com/ #t10", extra_tags=tuple(names[:10])), RULES)
+    assert reading.tags == tuple(names[:10]) and reading.notes == ("Only 10 tags are kept per link: #t10 was left out.",)
+    assert read_post(matrix_post(f"https://example.com/ #{'y' * 50}"), RULES).tags == ("y" * 50,)
+
+
+async def test_filing_tells_what_was_left_out_once(store: Store):
+    post = matrix_post("https://example.com/ " + " ".join(f"#t{i:02d}" for i in range(11)))
+    first = await file_post(store, post, RULES)
+    assert first.notes == ("Only 10 tags are kept per link: #t10 was left out.",) and first.problems == ()
+    [link] = await LinkStore(store).list_links()
+    assert len(link.tags) == 10 and "t10" not in link.tags
+    assert (await file_post(store, post, RULES)).notes == ()  # a replay: told the first time
+
+
 def test_a_link_the_source_names_that_is_not_fileable_is_reported():
     post = Post(source=Source.CLI, place="cli", author_id="cli:me", author_name="me", text="",
                 links=("ftp://files.example.com/x",))

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "formats")),
     ("store", ("store",)),
     ("pure", ("model", "published", "rooms", "policy", "links", "markup", "fetch", "waits", "logs", "processes",
-              "status_text", "durations", "network", "options", "accounts",
+              "status_text", "durations", "network", "options", "accounts", "consent", "hosts",
               "digest.build", "digest.render", "digest.schedule",  # the digest's pure functions
               "web.parameters")),  # reading a client's numbers and dates
 ]

@@ -475,8 +475,8 @@ def test_hashtags_in_text(text: str, tags: list[str]) -> None:
         ("l·l", "l·l"),
         ("हिन्दी", "हिन्दी"),
         ("2024", "2024"),
-        ("a" * 64, "a" * 64),
-        ("a" * 65, None),
+        ("a" * 50, "a" * 50),
+        ("a" * 51, None),  # MAX_TAG_LENGTH
         ("", None),
         ("#", None),
         ("-", None),
@@ -613,3 +613,44 @@ def test_hashtags_found_where_they_are_and_only_there(text, tags):
 
 def test_a_tag_keeps_its_leading_letters():
     assert normalise_tag("#Xmas") == "xmas"
+
+
+# --- Hosts that could pass for another are published in punycode (watchbot/hosts.py) ------------
+
+
+@pytest.mark.parametrize(
+    ("posted", "shown"),
+    [
+        ("https://аррӏе.com/", "https://xn--80ak6aa92e.com/"),  # whole-script Cyrillic "apple"
+        ("https://АРРӀЕ.com/a?utm_source=x&q=1", "https://xn--80ak6aa92e.com/a?q=1"),  # whatever its case
+        ("https://ѕсоре.com/", "https://xn--e1argc3h.com/"),
+        ("https://pаypal.com/login", "https://xn--pypal-4ve.com/login"),  # one Cyrillic "а" in Latin
+        ("https://gοοgle.com/", "https://xn--ggle-0nda.com/"),  # Greek omicrons in Latin
+        ("https://αικν.com/", "https://xn--mxaqdm.com/"),  # whole-script Greek look-alike
+        ("https://shop.аррӏе.com/", "https://shop.xn--80ak6aa92e.com/"),  # one unsafe label: the whole host
+        ("https://user@аррӏе.com:8443/x", "https://user@xn--80ak6aa92e.com:8443/x"),
+        ("https://tést日本.jp/", "https://xn--tst-bma6730kcvb.jp/"),  # non-ASCII Latin beside Han
+        ("https://☃.net/", "https://xn--n3h.net/"),  # a symbol, not a letter
+        # Readable: one script, or a combination a language writes.
+        ("https://bücher.de/", "https://bücher.de/"),
+        ("https://例え.jp/", "https://例え.jp/"),
+        ("https://日本-test.jp/", "https://日本-test.jp/"),
+        ("https://한국어.kr/", "https://한국어.kr/"),
+        ("https://пример.рф/", "https://пример.рф/"),
+        ("https://москва.com/", "https://москва.com/"),  # Cyrillic, but "м" and "в" look like no Latin letter
+        ("https://аррӏе.ru/", "https://аррӏе.ru/"),  # where Cyrillic is at home, as Chromium allows
+        ("https://ελλάδα.gr/", "https://ελλάδα.gr/"),
+        ("https://xn--80ak6aa92e.com/", "https://xn--80ak6aa92e.com/"),  # posted in punycode: as posted
+    ],
+)
+def test_a_host_that_could_pass_for_another_is_published_in_punycode(posted: str, shown: str) -> None:
+    assert published_url(posted) == shown
+    assert canonical_key(posted) == canonical_key(shown)  # the same link either way
+
+
+def test_the_host_rule_is_label_by_label_and_pure() -> None:
+    from watchbot.hosts import shown_in_punycode
+
+    assert shown_in_punycode("аррӏе.com") and not shown_in_punycode("example.com")
+    assert not shown_in_punycode("bücher.de") and shown_in_punycode("bücher.аррӏе.com")
+    assert shown_in_punycode("ᚠᚢᚦ.com")  # runes: not a script recommended for identifiers

@@ -676,3 +676,77 @@ async def test_a_gap_of_many_backfill_pages_is_filed_whole_oldest_first_and_answ
             answered = event["content"]["m.relates_to"]["event_id"]
             reactions[answered] = reactions.get(answered, 0) + 1
     assert [reactions.get(event_id) for event_id in said] == [1] * gap
+
+
+async def test_nobot_in_a_message_or_a_display_name_files_nothing_says_so_once_and_still_answers_commands(
+        scene: Scene):
+    from watchbot.networks.matrix.events import MESSAGE_OPTED_OUT, NAME_OPTED_OUT
+
+    alice, alice_client = await scene.person("alice")
+    sam, sam_client = await scene.person("sam")  # opts out one message at a time
+    shy, shy_client = await scene.person("shy")  # opts out in their display name
+    assert isinstance(await shy_client.set_displayname("Shy #nobot"), nio.ProfileSetDisplayNameResponse)
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client, sam_client, shy_client)
+        first = await say(sam_client, room_id, "https://nobot.example/a #nobot")
+        told = await wait_for_event(sam_client, room_id, is_thread_reply_to(first))
+        assert told.source["content"]["body"] == MESSAGE_OPTED_OUT
+        second = await say(sam_client, room_id, "Again: https://nobot.example/b #NoIndex")
+        named = await say(shy_client, room_id, "https://shy.example/")
+        told = await wait_for_event(shy_client, room_id, is_thread_reply_to(named))
+        assert told.source["content"]["body"] == NAME_OPTED_OUT
+        again = await say(shy_client, room_id, "https://shy.example/again #rust")
+        asked = await say(shy_client, room_id, "!watch help")
+        answer = await wait_for_event(shy_client, room_id, is_reply_to(asked))  # talking to the bot still works
+        assert "search" in answer.source["content"]["body"]
+
+        # Once nothing is owed, every answer is on the server; a marker answered after that shows
+        # alice all of them: nothing answered the second message of either, nothing reacted.
+        await until(lambda: nothing_owed(store), "nothing owed")
+        marker = await say(alice_client, room_id, "https://marker.example/ #linux")
+        await wait_for_event(alice_client, room_id, is_reaction_to(marker, NEW_LINK_REACTION))
+        quiet = (first, second, named, again)
+        for answered in (first, named):  # the one answer each, taken out of what alice saw
+            await wait_for_event(alice_client, room_id, is_thread_reply_to(answered), timeout=0)
+        with pytest.raises(TimeoutError):  # timeout=0: only what was seen
+            await wait_for_event(alice_client, room_id, lambda e: e.source.get("sender") == scene.bot.user_id and (
+                e.source.get("content", {}).get("m.relates_to", {}).get("event_id") in quiet
+                or any(is_thread_reply_to(event_id)(e) for event_id in quiet)), timeout=0)
+        assert [link.url for link in await LinkStore(store).list_links()] == ["https://marker.example/"]
+        assert await LinkStore(store).tag_counts() == [("linux", 1)]
+        await until(lambda: nothing_owed(store), "nothing owed")
+
+    # What the answers say is what is kept: no row of any table (full-text indexes included)
+    # names them or their messages.
+    kept = sqlite_text(scene.database_url)
+    for secret in (sam.user_id, shy.user_id, *quiet, asked, "nobot.example", "shy.example"):
+        assert secret.lower() not in kept, secret
+    assert alice.user_id.lower() in kept and "marker.example" in kept
+
+
+async def test_twelve_hashtags_keep_ten_and_the_reply_names_the_two_left_out(scene: Scene):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        room_id = await room_with_bot(scene, alice_client)
+        names = [f"tag{i:02d}" for i in range(12)]
+        shared = await say(alice_client, room_id, "https://many-tags.example/ " + " ".join(f"#{n}" for n in names)
+                           + " #" + "x" * 51)
+        reply = await wait_for_event(alice_client, room_id, is_thread_reply_to(shared))
+        assert reply.source["content"]["body"] == "Only 10 tags are kept per link: #tag10 #tag11 were left out."
+        await wait_for_event(alice_client, room_id, is_reaction_to(shared, NEW_LINK_REACTION))
+        [link] = await LinkStore(store).list_links()
+        assert link.tags == tuple(names[:10])  # the 51-character word is no tag at all
+
+
+def sqlite_text(database_url: str) -> str:
+    """Every value of every table of an SQLite store (its own and SQLite's: FTS shadow tables,
+    sqlite_sequence), as one lower-case text."""
+    import sqlite3
+
+    connection = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    try:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return "\n".join(str(value) for table in tables
+                         for row in connection.execute(f'SELECT * FROM "{table}"') for value in row).lower()
+    finally:
+        connection.close()

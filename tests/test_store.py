@@ -522,3 +522,39 @@ async def test_two_writers_filing_the_same_new_link_at_once_make_one_link_on_pos
         await store.close()
     assert not filed.new_link and filed.new_share
     assert filed.link.key == "https://example.com/a" and filed.link.share_count == 1
+
+
+async def test_upgrading_shows_the_look_alike_hosts_already_published_in_punycode(database_url: str):
+    """Migration 0018: a link published before with a look-alike host gets the ASCII host in its
+    published URL, its search text and its page's fetched URL (its title stays published); a
+    readable IDN is left as it was."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from watchbot.store.database import _alembic_config, create_engine
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0017")
+        conn.execute(text("INSERT INTO links (id, key, url, search_document, published_url, published_document, "
+                          "filed_at) VALUES (1, 'https://xn--80ak6aa92e.com', 'https://аррӏе.com/', '', "
+                          "'https://аррӏе.com/', 'https://аррӏе.com/ Apple login', :at), (2, "
+                          "'https://xn--bcher-kva.de', 'https://bücher.de/', '', 'https://bücher.de/', "
+                          "'https://bücher.de/ Bücher', :at)"), {"at": T0})
+        conn.execute(text("INSERT INTO shares (link_id, url, sharer_id, sharer_name, source, place, event_id, "
+                          "visibility, shared_at) VALUES (1, 'https://аррӏе.com/', '@a:x', 'A', 'matrix', '!r:x', "
+                          "'$1', 'public', :at), (2, 'https://bücher.de/', '@a:x', 'A', 'matrix', '!r:x', '$2', "
+                          "'public', :at)"), {"at": T0})
+        conn.execute(text("INSERT INTO link_pages (link_id, state, attempts, title, fetched_url) VALUES "
+                          "(1, 'ok', 1, 'Apple login', 'https://аррӏе.com/')"))
+    engine.dispose()
+
+    async with await Store.open(database_url) as store:
+        reader = PublishedReader(store)
+        first, second = await reader.link(1), await reader.link(2)
+        assert (first.url, first.title) == ("https://xn--80ak6aa92e.com/", "Apple login")
+        assert second.url == "https://bücher.de/"
+        assert [found.id for found in await reader.search("apple")] == [1]
+        document = await store.read(lambda conn: conn.execute(
+            text("SELECT published_document FROM links WHERE id = 1")).scalar_one())
+        assert document == "https://xn--80ak6aa92e.com/ Apple login"

@@ -388,3 +388,19 @@ def test_watchbot_web_says_in_one_line_when_its_port_is_taken(sqlite_url: str, t
     assert err.strip().splitlines()[-1].startswith(f"Error: the web pages cannot be served: cannot listen on "
                                                    f"127.0.0.1:{port} (")
     assert "Traceback" not in err
+
+
+async def test_a_look_alike_host_is_shown_in_punycode_on_every_surface_and_a_plain_idn_as_written(store: Store):
+    day = NOW - timedelta(days=1)
+    for text in ("https://аррӏе.com/login #security", "https://pаypal.com/ #security", "https://bücher.de/ #security"):
+        await file_post(store, post(text, day), Rules())
+    async with web_client(store) as client:
+        page = await (await client.get("/links/1")).text()
+        listing = await (await client.get("/tags/security")).text()
+        api = await (await client.get("/api/links")).json()
+        feed = await (await client.get("/feeds/links.atom")).text()
+    for shown in (page, listing, str(api), feed):
+        assert "xn--80ak6aa92e.com/login" in shown and "аррӏе" not in shown
+    for shown in (listing, str(api), feed):
+        assert "xn--pypal-4ve.com" in shown and "pаypal" not in shown
+        assert "https://bücher.de/" in shown  # one script: readable

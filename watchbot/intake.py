@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from watchbot.links import InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
+from watchbot.links import MAX_TAGS_PER_SHARE, InvalidURL, canonical_key, extract_hashtags, keyed_links, normalise_tags
 from watchbot.model import Audience, Filed, NewShare, Owed, Post, Source, utcnow
 from watchbot.published import clean_url
 from watchbot.policy import Role
@@ -48,6 +48,7 @@ class Reading:
     links: tuple[tuple[str, str], ...]  # (url as posted, canonical key), in order, no duplicates
     tags: tuple[str, ...]
     problems: tuple[str, ...]  # one sentence each, for the sharer
+    notes: tuple[str, ...] = ()  # what was left out of what is filed (tags past the bound), for the sharer
 
 
 def refused_for_length(post: Post, rules: Rules) -> str | None:
@@ -83,7 +84,15 @@ def read_post(post: Post, rules: Rules) -> Reading:
         links = links[: rules.max_links_per_post]
     raw_tags = [*post.extra_tags, *extract_hashtags(post.text)]
     tags = normalise_tags(raw_tags, rules.tag_aliases)
-    return Reading(tuple(links), tags, tuple(problems))
+    left_out = tags[MAX_TAGS_PER_SHARE:]
+    notes = (tags_left_out(left_out),) if left_out else ()
+    return Reading(tuple(links), tags[:MAX_TAGS_PER_SHARE], tuple(problems), notes)
+
+
+def tags_left_out(tags: Sequence[str]) -> str:
+    """The one line saying which tags past MAX_TAGS_PER_SHARE were not kept."""
+    return (f"Only {MAX_TAGS_PER_SHARE} tags are kept per link: {' '.join('#' + tag for tag in tags)} "
+            f"{'was' if len(tags) == 1 else 'were'} left out.")
 
 
 class Outcome(StrEnum):
@@ -106,6 +115,7 @@ class IntakeResult:
     problems: tuple[str, ...]
     held: int | None = None  # waits in the review queue as this id
     ignored: bool = False  # a banned author: nothing filed, nothing to answer
+    notes: tuple[str, ...] = ()  # filed, but with something left out (Reading.notes): said, not refused
 
     @property
     def filed_anything(self) -> bool:
@@ -236,7 +246,9 @@ def _new_shares(post: Post, reading: Reading) -> list[NewShare]:
 
 def _result(post: Post, reading: Reading, new_shares: list[NewShare], filed: list[Filed]) -> IntakeResult:
     results = tuple(LinkResult(new.url, _outcome(f), f) for new, f in zip(new_shares, filed, strict=True))
-    return IntakeResult(post, results, reading.problems)
+    # A replay (the same message filed before) was told then.
+    fresh = any(result.outcome is not Outcome.REPLAYED for result in results)
+    return IntakeResult(post, results, reading.problems, notes=reading.notes if fresh else ())
 
 
 def _outcome(filed: Filed) -> Outcome:

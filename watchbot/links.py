@@ -18,9 +18,11 @@ from typing import NamedTuple
 from linkify_it import LinkifyIt
 from yarl import URL
 
+from watchbot.hosts import shown_in_punycode
 from watchbot.markup import END, START, Tag, tokens
 
 __all__ = [
+    "MAX_TAGS_PER_SHARE",
     "MAX_TAG_LENGTH",
     "MAX_URL_LENGTH",
     "InvalidURL",
@@ -32,11 +34,13 @@ __all__ = [
     "keyed_links",
     "normalise_tag",
     "normalise_tags",
+    "prose",
     "published_url",
 ]
 
 MAX_URL_LENGTH = 2048
-MAX_TAG_LENGTH = 64
+MAX_TAG_LENGTH = 50  # a longer word is not a tag (a pasted sentence, a hash)
+MAX_TAGS_PER_SHARE = 10  # kept per share, in the order given: more is noise on every page that lists them
 
 
 class InvalidURL(ValueError):
@@ -123,7 +127,8 @@ def canonical_key(url: str) -> str:
 
 def published_url(url: str) -> str:
     """The link as it is published: the URL as posted, less what the dedupe key drops because it
-    never changes the page (tracking parameters, in-page anchors), by the key's own rules.
+    never changes the page (tracking parameters, in-page anchors), by the key's own rules, and
+    with a host that could pass for another in punycode (watchbot/hosts.py), as browsers show it.
     Everything else (host and path as spelled, meaningful parameters and their order) stays as
     the sharer wrote it. Raises InvalidURL, as `canonical_key` does, for what cannot be filed."""
     url = url.strip()
@@ -134,9 +139,23 @@ def published_url(url: str) -> str:
     # posted text is cut there rather than rebuilt: a rebuilt URL would be re-encoded.
     before_fragment = url.split("#", 1)[0]
     address, has_query, _ = before_fragment.partition("?")
-    query = _without_tracking(parsed.raw_query_string, _canonical_host(parsed), parsed.raw_path) if has_query else ""
+    host = _canonical_host(parsed)
+    if not address.isascii() and shown_in_punycode(parsed.host or ""):
+        address = _with_host(address, host)
+    query = _without_tracking(parsed.raw_query_string, host, parsed.raw_path) if has_query else ""
     fragment = _kept_fragment(parsed.raw_fragment)
     return address + (f"?{query}" if query else "") + (f"#{fragment}" if fragment is not None else "")
+
+
+def _with_host(address: str, host: str) -> str:
+    """`scheme://[userinfo@]host[:port][/path]` with another host (no query or fragment here)."""
+    scheme, separator, rest = address.partition("://")
+    if not separator:
+        return address
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host_and_port = authority.rpartition("@")
+    port = host_and_port.partition(":")[2]
+    return f"{scheme}://{userinfo}{at}{host}{':' + port if port else ''}{slash}{path}"
 
 
 def _check_scheme(url: str) -> None:
@@ -380,7 +399,7 @@ _TAG_JOINERS = "·"
 
 def extract_hashtags(text: str) -> list[str]:
     """Hashtag names (without "#") as written, in order, without exact duplicates."""
-    text = _blank_urls(_without_reply_fallback(text))
+    text = prose(text)
     names: list[str] = []
     for match in re.finditer("#", text):
         start = match.start()
@@ -391,6 +410,12 @@ def extract_hashtags(text: str) -> list[str]:
         if any(char.isalpha() for char in name):
             names.append(name)
     return _unique(names)
+
+
+def prose(text: str) -> str:
+    """What a message says in its own words: without the quote of the message it answers
+    (Matrix's reply fallback), and with its links blanked (their anchors are not hashtags)."""
+    return _blank_urls(_without_reply_fallback(text))
 
 
 def _blank_urls(text: str) -> str:

@@ -36,12 +36,17 @@ def decodable(ctx, param, value: str | None) -> str | None:
 def valid_tags(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     from watchbot.links import normalise_tag
 
+    from watchbot.links import MAX_TAG_LENGTH, MAX_TAGS_PER_SHARE
+
     for value in values:
         decodable(ctx, param, value)
         if normalise_tag(value) is None:
             raise click.BadParameter(
-                f"{value!r} is not a tag: letters, digits, - and _, at most 64 (such as rust or web-security)"
+                f"{value!r} is not a tag: letters, digits, - and _, at most {MAX_TAG_LENGTH} (such as rust or "
+                "web-security)"
             )
+    if len(values) > MAX_TAGS_PER_SHARE:
+        raise click.BadParameter(f"{len(values)} tags given: at most {MAX_TAGS_PER_SHARE} are kept per link")
     return values
 
 

@@ -52,6 +52,8 @@ async def links_add(ctx: Context, store: Store, url: str, tags, by, note, privat
     result = await file_post(store, post, Rules.from_settings(ctx.settings))
     for link_result in result.results:
         click.echo(describe(link_result, ctx.settings.zone))
+    for note in result.notes:
+        click.echo(note)
     if result.problems:
         raise click.ClickException(" ".join(result.problems))
 

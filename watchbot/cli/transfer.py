@@ -14,6 +14,7 @@ from watchbot.cli.context import Context, decodable, normalised_tag_option, with
 from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
 from watchbot.intake import Rules, file_post
+from watchbot.links import MAX_TAGS_PER_SHARE
 from watchbot.store import Store
 from watchbot.store.links import LinkStore
 
@@ -104,7 +105,7 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     rules = Rules.from_settings(ctx.settings)
-    counts = {"filed": 0, "duplicate": 0, "replayed": 0, "skipped": 0}
+    counts = {"filed": 0, "duplicate": 0, "replayed": 0, "skipped": 0, "cut": 0}
     total = count_rows(text, fmt)
     with click.progressbar(length=total, label=f"Importing {Path(file).name}", file=sys.stderr,
                            show_pos=True) as bar:
@@ -119,9 +120,14 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
             for problem in result.problems:
                 counts["skipped"] += 1
                 click.echo(f"\n{file}:{line}: {problem}; skipped.", err=True)
+            for note in result.notes:  # filed, less what is past a bound
+                counts["cut"] += 1
+                click.echo(f"\n{file}:{line}: {note}", err=True)
             for link_result in result.results:
                 counts[link_result.outcome.value] += 1
     click.echo(
         f"Imported {counts['filed']} new link(s), {counts['duplicate']} more share(s) of known links; "
-        f"{counts['replayed']} already there, {counts['skipped']} skipped."
+        f"{counts['replayed']} already there, {counts['skipped']} skipped"
+        + (f"; {counts['cut']} filed with tags left out (at most {MAX_TAGS_PER_SHARE} per link)." if counts["cut"]
+           else ".")
     )

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from watchbot.commands.desk import Context, Reply
 from watchbot.commands.registry import command, help_lines
 from watchbot.commands.words import parse_number
-from watchbot.links import normalise_tag
+from watchbot.intake import tags_left_out
+from watchbot.links import MAX_TAGS_PER_SHARE, normalise_tag
 from watchbot.model import Share, utcnow
 from watchbot.policy import Role, elsewhere, may_change, reaches_store
 from watchbot.published import LinkSummary, PublishedLink, view_of
@@ -116,13 +117,18 @@ async def tag(args: tuple[str, ...], context: Context) -> list[str]:
                        key=lambda share: (share.shared_at, share.id))
     record = await LinkStore(context.store).change_tags(link_id, add=add, remove=remove,
                                                         share_ids=[share.id for share in mine],
-                                                        add_to=seen_here[0].id if seen_here else None)
+                                                        add_to=seen_here[0].id if seen_here else None,
+                                                        at_most=MAX_TAGS_PER_SHARE)
     if record is None:
         return [f"There is no link #{link_id}."]  # removed meanwhile
+    mine_now = {share.id for share in mine}
+    kept = {tag for share in record.shares if share.id in mine_now for tag in share.tags}
+    left_out = [tag for tag in dict.fromkeys(add) if tag not in kept]
+    said = [tags_left_out(left_out)] if left_out else []
     seen = view_of(record, context.caller.audience)  # the tags this room may see, not every share's
     if seen is None:
-        return [f"Changed the tags of your share of #{link_id}."]
-    return [f"#{link_id} is now tagged: {', '.join(seen.tags) or 'nothing'}."]
+        return [f"Changed the tags of your share of #{link_id}.", *said]
+    return [f"#{link_id} is now tagged: {', '.join(seen.tags) or 'nothing'}.", *said]
 
 
 @command("rm", usage="rm ID", help="remove what you shared of a link (a room's moderators: what was shared there)")

@@ -120,7 +120,7 @@ async def _decide(name: str, args: tuple[str, ...], context: Context) -> list[st
     if not held.post.visibility.publishable:  # what it said stays where it was said
         return [f"Approved #{held_id} from {held.post.author_name}: filed as private."]
     return ([f"Approved #{held_id} from {held.post.author_name}:"]
-            + [describe(result, context.zone) for result in filed.results] + list(filed.problems))
+            + [describe(result, context.zone) for result in filed.results] + list(filed.problems) + list(filed.notes))
 
 
 @command("report", usage="report ID [reason]", help="tell the moderators about a link (or react ⚠️ to its message)", needs=Needs.MODERATION)

@@ -32,7 +32,7 @@ from watchbot.feeds.results import Checked, FiledEntry, Polled, Result
 from watchbot.fetch import Fetched, FetchFailed, FetchOptions, FetchRefused, GuardedClient
 from watchbot.intake import IntakeResult, Outcome, Rules, file_post
 from watchbot.isolation import Isolation
-from watchbot.links import normalise_tags
+from watchbot.links import MAX_TAGS_PER_SHARE, normalise_tags
 from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.policy import Role
@@ -133,8 +133,11 @@ class FeedPoller:
         """Follow the feed at `url`, polled at once: FeedError if it is not a feed that can be read
         (nothing is kept then), or if it is followed already."""
         every = every or self.every
+        tags = normalise_tags(tags, self.rules.tag_aliases)
         problem = interval_problem(every) or (
-            f"backfill takes 0 to {MAX_BACKFILL} entries" if not 0 <= backfill <= MAX_BACKFILL else None)
+            f"backfill takes 0 to {MAX_BACKFILL} entries" if not 0 <= backfill <= MAX_BACKFILL else None) or (
+            f"{len(tags)} tags given: at most {MAX_TAGS_PER_SHARE} are kept per link" if len(tags) > MAX_TAGS_PER_SHARE
+            else None)
         if problem:
             raise FeedError(problem)
         await self._refuse_if_followed(url)
@@ -143,7 +146,7 @@ class FeedPoller:
         await self._refuse_if_followed(url)
         try:
             subscription = await self.feeds.add(
-                url, tags=normalise_tags(tags, self.rules.tag_aliases), alert=alert, every=every,
+                url, tags=tags, alert=alert, every=every,
                 backfill=backfill, added_by=added_by, now=self.clock())
         except FeedAlreadyFollowed as error:
             raise FeedError(_followed(error.existing)) from None
@@ -422,3 +425,5 @@ def _oldest_first(entries) -> list[Entry]:
 def _log_problems(subscription: Subscription, result: IntakeResult) -> None:
     for problem in result.problems:
         log.warning("feed #%d %s: %s", subscription.id, subscription.url, problem)
+    for note in result.notes:  # filed, with some of its categories left out
+        log.info("feed #%d %s: %s", subscription.id, subscription.url, note)

@@ -235,10 +235,11 @@ class LinkStore:
 
     async def change_tags(
         self, link_id: int, *, add: Sequence[str], remove: Sequence[str], share_ids: Sequence[int],
-        add_to: int | None = None,
+        add_to: int | None = None, at_most: int | None = None,
     ) -> LinkRecord | None:
         """Add and remove tags on these shares of a link (None when none of them is left). Tags
-        added go on the share `add_to` when it is one of them, else on the earliest of them."""
+        added go on the share `add_to` when it is one of them, else on the earliest of them, in
+        the order given, while that share holds fewer than `at_most`."""
         wanted = list(share_ids)
 
         def change(conn: Connection) -> LinkRecord | None:
@@ -252,7 +253,9 @@ class LinkStore:
                                                       share_tags.c.tag.in_(list(remove))))
             target = add_to if add_to in ids else ids[0]
             present = set(conn.execute(select(share_tags.c.tag).where(share_tags.c.share_id == target)).scalars())
-            missing = [tag for tag in _unique_sorted(add) if tag not in present]
+            missing = [tag for tag in dict.fromkeys(add) if tag not in present]
+            if at_most is not None:
+                missing = missing[:max(0, at_most - len(present))]
             if missing:
                 _INSERT_TAGS.run_many(conn, [{"share_id": target, "tag": tag} for tag in missing])
             rebuild_search_document(conn, link_id)

@@ -114,11 +114,12 @@ class OutboxStore:
         return await self.store.read(lambda conn: conn.execute(
             select(func.count()).where(outbox.c.network == network, outbox.c.place == place, _PENDING)).scalar_one())
 
-    async def forget(self, item_id: int) -> None:
+    async def forget(self, item_id: int, *, place: str | None = None) -> None:
         """Empty a row's payload once it is sent (what it said need not be kept: an answer to
-        someone who asked bots to keep nothing of them)."""
-        await self.store.write(lambda conn: conn.execute(
-            update(outbox).where(outbox.c.id == item_id).values(payload="{}")))
+        someone who asked bots to keep nothing of them), and with `place`, put that word where
+        the row named where it was sent (a direct chat's room leads to its person)."""
+        values = {"payload": "{}"} | ({"place": place} if place is not None else {})
+        await self.store.write(lambda conn: conn.execute(update(outbox).where(outbox.c.id == item_id).values(**values)))
 
     async def due(self, network: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
         """What waits to be sent, oldest first, with every later item of a place whose older item

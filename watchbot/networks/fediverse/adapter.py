@@ -52,6 +52,7 @@ from mastodon import (
 
 from watchbot.accounts import canonical_account
 from watchbot.commands import Caller, Desk, parse_command
+from watchbot.consent import opted_out_mark
 from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
 from watchbot.isolation import Isolation, one_line
@@ -66,8 +67,8 @@ from watchbot.networks.fediverse.events import (
     command_text,
     mention_from_a_person,
     opted_out,
-    opted_out_mark,
     post_from_status,
+    status_left_alone,
 )
 from watchbot.networks.fediverse.pace import Clock, PollPace
 from watchbot.networks.fediverse.outlets import MastodonDigestOutlet
@@ -95,6 +96,11 @@ AUTHOR_OPTED_OUT = (
     "Your profile asks bots to leave your posts alone (#nobot or #noindex), so I file nothing of "
     "yours. To say this only once I keep a keyed hash of your account, which nobody can read your "
     "name from; nothing else of you or of this mention. I will not say this again."
+)
+POST_OPTED_OUT = (
+    "You asked bots to leave this post alone (#nobot or #noindex), so I filed nothing of it. To say "
+    "this only once I keep a keyed hash of your account, which nobody can read your name from; "
+    "nothing else of you or of this post. I will not say this again."
 )
 PARENT_OPTED_OUT = (
     "The post you answered is by someone who asked bots not to file their posts (#nobot or "
@@ -378,8 +384,8 @@ class FediverseAdapter:
             await CursorStore(self.store).set(*cursor)
             return
         account = status.get("account") or {}
-        if opted_out(account):
-            await self._tell_opted_out_once(status, account, cursor)
+        if opted_out(account) or status_left_alone(status, max_chars=self.rules.max_post_chars):
+            await self._leave_alone(status, account, cursor)
             return
         post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
         listed = {canonical_account(account) for account in self.options.fediverse_moderators}
@@ -416,7 +422,7 @@ class FediverseAdapter:
             if result.ignored or (result.results and all(r.outcome is Outcome.REPLAYED for r in result.results)):
                 return []  # a burst past the limit (told once), or answered when it was filed
             # A favourite says "filed" as well as a reply would, unless there is more to say.
-            quiet = self.options.fediverse_acknowledge == "favourite" and not result.problems and all(
+            quiet = self.options.fediverse_acknowledge == "favourite" and not (result.problems or result.notes) and all(
                 r.outcome is Outcome.FILED for r in result.results)
             return answer([] if quiet else self._lines(result), filed=True)
 
@@ -424,17 +430,33 @@ class FediverseAdapter:
                         answers=answers)
         self.sender.wake()
 
+    async def _leave_alone(self, status: dict[str, Any], account: dict[str, Any], cursor: tuple[str, str]) -> None:
+        """A mention from someone whose profile, or this post, asks bots to leave it alone: nothing
+        of it is filed. A command is still answered (opting out of filing is not opting out of
+        talking to the bot: `forget me` must reach it), by an answer forgotten once sent, as the
+        one notice is; anything else is told once why nothing was filed."""
+        post = post_from_status(status, self.instance, max_chars=self.rules.max_post_chars)
+        if post.links or status.get("in_reply_to_id") or refused_for_length(post, self.rules) is not None:
+            await self._tell_opted_out_once(status, account, cursor)
+            return
+        listed = {canonical_account(moderator) for moderator in self.options.fediverse_moderators}
+        role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
+        lines = await self._command(status, post, role) if role is not Role.STRANGER else []
+        # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
+        owed = [owing.opted_out_answer(status, "\n".join(lines))] if lines else []
+        await OutboxStore(self.store).owe(owed, cursor=cursor)
+        self.sender.wake()
+
     async def _tell_opted_out_once(self, status: dict[str, Any], account: dict[str, Any],
                                    cursor: tuple[str, str]) -> None:
-        """Someone whose profile asks bots to leave them be mentioned the bot: say why nothing was
-        filed, once per account (remembered in the store), never again after."""
+        """Say why nothing was filed, once per account (remembered in the store), never again after."""
         # Neither the log nor the store names them: only a keyed hash, to tell them once.
-        log.info("Mastodon: a mention from an account that opted out (#nobot/#noindex): not filed")
+        log.info("Mastodon: a mention that asked to be left alone (#nobot/#noindex): not filed")
         secret = self.options.fediverse_access_token.get_secret_value()
         told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
         if await CursorStore(self.store).get(told) is None:
-            # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
-            await OutboxStore(self.store).owe([owing.opted_out_answer(status, AUTHOR_OPTED_OUT)], cursor=(told, "told"))
+            text = AUTHOR_OPTED_OUT if opted_out(account) else POST_OPTED_OUT
+            await OutboxStore(self.store).owe([owing.opted_out_answer(status, text)], cursor=(told, "told"))
             self.sender.wake()
         await CursorStore(self.store).set(*cursor)
 
@@ -447,7 +469,7 @@ class FediverseAdapter:
             return None
 
     def _lines(self, result: IntakeResult) -> list[str]:
-        return [describe(r, self.options.zone) for r in result.results] + list(result.problems)
+        return [describe(r, self.options.zone) for r in result.results] + list(result.problems) + list(result.notes)
 
     async def _command(self, status: dict[str, Any], post, role: Role) -> list[str]:
         command = parse_command(command_text(status, self.own_acct), addressed=True)

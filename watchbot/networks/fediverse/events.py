@@ -7,12 +7,11 @@ Written against the Mastodon client API as documented, and kept to what other se
 from __future__ import annotations
 
 import hashlib
-import hmac
-import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from watchbot.consent import asks_to_be_left_alone
 from watchbot.links import extract_hrefs, is_quote_fallback
 from watchbot.markup import END, TEXT, Tag, tokens
 from watchbot.model import Post, Source, Visibility
@@ -26,8 +25,6 @@ VISIBILITY = {
 # How the bot answers: a public mention gets an unlisted reply (no noise on the public timelines);
 # followers-only and direct stay as private as they were.
 REPLY_VISIBILITY = {"public": "unlisted", "unlisted": "unlisted", "private": "private", "direct": "direct"}
-# An account saying so in its profile is never filed, published or credited.
-OPT_OUT = re.compile(r"(?<![\w#])#(nobot|noindex)\b", re.IGNORECASE)
 
 
 def status_links(status: Mapping[str, Any]) -> list[str]:
@@ -82,14 +79,16 @@ def account_id_of(account: Mapping[str, Any], instance: str) -> str:
 
 def opted_out(account: Mapping[str, Any]) -> bool:
     """#nobot or #noindex in the profile, or the account asked search engines not to index it."""
-    return bool(account.get("noindex")) or bool(OPT_OUT.search(html_to_text(account.get("note") or "")))
+    return bool(account.get("noindex")) or asks_to_be_left_alone(html_to_text(account.get("note") or ""))
 
 
-def opted_out_mark(account_id: str, secret: str) -> str:
-    """What the store keeps of an opted-out account that was told so once: a keyed hash of it.
-    The key is the bot's access token, which is not in the store, so a copy of the store can
-    neither list these accounts nor test a guess."""
-    return hmac.new(secret.encode(), account_id.casefold().encode(), hashlib.sha256).hexdigest()[:32]
+def status_left_alone(status: Mapping[str, Any], *, max_chars: int | None = None) -> bool:
+    """#nobot or #noindex in the status itself (its tags, or its text as read): this post only.
+    Content longer than `max_chars` is not read (as post_from_status does not): its tags say it."""
+    names = {str(tag.get("name") or "").casefold() for tag in status.get("tags") or [] if isinstance(tag, Mapping)}
+    content = status.get("content") or ""
+    readable = max_chars is None or len(content) <= max_chars
+    return bool(names & {"nobot", "noindex"}) or (readable and asks_to_be_left_alone(html_to_text(content)))
 
 
 def post_from_status(status: Mapping[str, Any], instance: str, *, max_chars: int | None = None) -> Post:

@@ -49,12 +49,14 @@ from watchbot.store.outbox import OutboxStore
 from watchbot.model import RoomRecord
 from watchbot.model import Treatment
 from watchbot.commands import Caller, Command, Desk, parse_command
-from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
+from watchbot.consent import asks_to_be_left_alone, opted_out_mark
+from watchbot.intake import Filing, Rules, file_post, file_posts, read_post, refile_post
 from watchbot.isolation import Isolation
-from watchbot.model import PUBLIC, Audience, Period, Source, Visibility, utcnow
+from watchbot.model import PUBLIC, Audience, Period, Post, Source, Visibility, utcnow
 from watchbot.policy import Power, Role, may_redact, power_of
 from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
 from watchbot.networks.matrix.events import (
+    OPTED_OUT,
     Outgoing,
     acknowledgements,
     addressed_text,
@@ -67,11 +69,13 @@ from watchbot.networks.matrix.events import (
     invited_as_direct,
     inviter_of,
     is_privileged_creator,
+    left_alone,
     owed_in,
     post_from_event,
     reaction_of,
     redacted_event_id,
     replacement_room,
+    thread_reply_content,
     txn_id,
 )
 from watchbot.health import Pulse
@@ -395,8 +399,8 @@ class MatrixAdapter:
         if edited_post(event, room_id, **context) is not None:
             return None
         post = post_from_event(event, room_id, **context)
-        if post is None or self._command_in(client, event, post.text) is not None:
-            return None
+        if post is None or self._command_in(client, event, post.text) is not None or left_alone(post) is not None:
+            return None  # a command, or a message to leave alone: handled alone (_handle_event)
         role = self.moderation.role_unread(sender, moderator=await self._moderator(room_id, room, sender))
         zone = self.options.zone
         return Filing(post, role, lambda result: owed_in(room_id, acknowledgements(result, event, zone)))
@@ -453,9 +457,13 @@ class MatrixAdapter:
         role = await self._role(room_id, room, sender)
         if role is Role.STRANGER:
             return  # banned: neither filed nor answered
+        why = left_alone(post)
         command = self._command_in(client, event, post.text)
-        if command is not None:
-            await self._answer_command(room_id, event, command, post.author_name, role)
+        if command is not None:  # answered even to someone who opted out: `forget me` must reach the bot
+            await self._answer_command(room_id, event, command, post.author_name, role, forget=why is not None)
+            return
+        if why is not None:
+            await self._leave_alone(room_id, event, post, why)
             return
         zone = self.options.zone
         await file_post(self.store, post, self.rules, gate=self.moderation, role=role,
@@ -489,7 +497,8 @@ class MatrixAdapter:
             # A reaction may name an event of any room: it counts only in the room of what it names.
             log.info("Matrix: %s reacted in %s to %s, a message of another room; ignored", sender, room_id, target)
             return
-        await ReactionStore(self.store).add(Source.MATRIX, target, sender)
+        if not self._name_left_alone(room, sender):  # a reaction counted is a name kept beside a message
+            await ReactionStore(self.store).add(Source.MATRIX, target, sender)
         if room_id == self.options.digest_review_room and key in APPROVE_REACTIONS and role >= Role.MODERATOR:
             period = await DigestRuns(self.store).approve_draft(target, sender)
             if period is not None:
@@ -524,9 +533,11 @@ class MatrixAdapter:
         return None
 
     async def _answer_command(self, room_id: str, event: dict[str, Any] | None, command: Command, name: str,
-                              role: Role) -> None:
+                              role: Role, *, forget: bool = False) -> None:
         """Run a command and answer it (in reply to `event`, or in the room when there is none).
-        Without an event (a reaction acting as a command), `name` is the caller's id."""
+        Without an event (a reaction acting as a command), `name` is the caller's id. `forget`:
+        the caller asked bots to leave them alone, so the answer is forgotten once sent (OPTED_OUT)
+        and its transaction id is a keyed hash."""
         sender = str((event or {}).get("sender") or name)
         caller = Caller(sender, name, self._power(room_id, role), await self._audience(room_id))
         replying = event is not None and "content" in event
@@ -538,7 +549,38 @@ class MatrixAdapter:
         else:
             content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
                        "formatted_body": reply.html}
+        if forget:
+            await self._owe(room_id, [Outgoing("m.room.message", content, self._keyed_txn_id("command", key))],
+                            kind=OPTED_OUT)
+            return
         await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
+
+    # -- people who asked bots to leave them alone (#nobot, #noindex) ----------------------------
+
+    def _name_left_alone(self, room, user_id: str) -> bool:
+        return room is not None and asks_to_be_left_alone(room.user_name(user_id))
+
+    def _keyed_txn_id(self, purpose: str, *parts: str) -> str:
+        """A transaction id that leads to nobody: a keyed hash (the access token, not in the store)."""
+        return f"watchbot.{purpose}.{opted_out_mark(chr(0).join(parts), self._secret())}"
+
+    def _secret(self) -> str:
+        return self.options.matrix_access_token.get_secret_value()
+
+    async def _leave_alone(self, room_id: str, event: dict[str, Any], post: Post, why: str) -> None:
+        """A message that asked bots to leave it alone, or whose author's display name does: nothing
+        of it is filed. Its author is told why once (the first time a message of theirs had a link
+        to file), remembered by a keyed hash of their account; the answer names the message only
+        until it is sent (OPTED_OUT), and the log names nobody."""
+        log.info("Matrix: a message that asked to be left alone (#nobot/#noindex): not filed")
+        if not read_post(post, self.rules).links:
+            return  # nothing it would have filed: nothing to say (the bot does not join every chat)
+        told = f"matrix.told_opted_out:{opted_out_mark(post.author_id, self._secret())}"
+        if await CursorStore(self.store).get(told) is not None:
+            return
+        reply = Outgoing("m.room.message", thread_reply_content(event, [why]),
+                         self._keyed_txn_id("opted-out", str(event["event_id"])))
+        await self._owe(room_id, [reply], kind=OPTED_OUT, cursor=(told, "told"))
 
     async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A notice for the moderators: in their room when one is set, else where it happened
@@ -616,6 +658,13 @@ class MatrixAdapter:
         if role is Role.STRANGER:
             return  # banned: their edits are ignored as their messages are
         original = {"event_id": original_id, "sender": post.author_id, "content": {}}
+        why = left_alone(post)
+        if why is not None:  # #nobot added by an edit: what the message filed goes, as for a redaction
+            removed = await LinkStore(self.store).remove_event_shares(Source.MATRIX, original_id)
+            await self._leave_alone(room_id, original, post, why)
+            if removed:
+                log.info("Matrix: an edit asked to leave a message alone; link(s) %s removed", removed)
+            return
         zone = self.options.zone
         _, removed = await refile_post(
             self.store, post, self.rules, gate=self.moderation, role=role,
@@ -629,9 +678,10 @@ class MatrixAdapter:
         response = await client.room_get_event(room_id, event_id)
         return getattr(getattr(response, "event", None), "sender", None)
 
-    async def _owe(self, room_id: str, outgoing: list[Outgoing], *, cursor: tuple[str, str] | None = None) -> None:
+    async def _owe(self, room_id: str, outgoing: list[Outgoing], *, cursor: tuple[str, str] | None = None,
+                   kind: str | None = None) -> None:
         """Answers that follow no filing (a command's, a notice): owed in the store, then sent."""
-        await OutboxStore(self.store).owe(owed_in(room_id, outgoing), cursor=cursor)
+        await OutboxStore(self.store).owe(owed_in(room_id, outgoing, kind=kind), cursor=cursor)
         self.sender.wake()
 
     async def _deliver(self, item: OutboxItem) -> str | None:
@@ -640,6 +690,8 @@ class MatrixAdapter:
         client = self._client
         if client is None or not self.ready.is_set():
             raise TryLater("the rooms are not known yet")
+        if item.kind == OPTED_OUT and not item.payload:
+            return None  # sent, and forgotten, just before a crash
         try:
             # The bot trusts the devices in its rooms as it finds them: nobody verifies a bot by hand.
             response = await client.room_send(item.place, item.payload["type"], item.payload["content"],
@@ -650,6 +702,9 @@ class MatrixAdapter:
             raise TryLater(str(error)) from None
         if isinstance(response, RoomSendError):
             return _send_refused(response, item)
+        if item.kind == OPTED_OUT:  # nothing kept that leads to them: not what it said, where, nor its id
+            await OutboxStore(self.store).forget(item.id, place=OPTED_OUT)
+            return None
         return response.event_id
 
     async def _answer_invites(self, client: AsyncClient, response: SyncResponse) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watchbot.consent import asks_to_be_left_alone
 from watchbot.intake import IntakeResult, Outcome, describe
 from watchbot.model import Owed, Post, Source, Visibility
 
@@ -23,6 +24,19 @@ ALREADY_SHARED_REACTION = "🔁"
 
 HTML_FORMAT = "org.matrix.custom.html"
 FILED_MSGTYPES = ("m.text", "m.emote")
+# The outbox's kind for an answer to someone who asked bots to leave them alone (#nobot,
+# #noindex): sent as an m.room.message, then forgotten (payload emptied, no event id kept).
+OPTED_OUT = "opted-out"
+MESSAGE_OPTED_OUT = (
+    "You asked bots to leave this message alone (#nobot or #noindex), so I filed nothing of it. To "
+    "say this only once I keep a keyed hash of your account, which nobody can read your name from; "
+    "nothing else of you or of this message. I will not say this again."
+)
+NAME_OPTED_OUT = (
+    "Your display name asks bots to leave your messages alone (#nobot or #noindex), so I file "
+    "nothing of yours; commands still work. To say this only once I keep a keyed hash of your "
+    "account, which nobody can read your name from. I will not say this again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +208,7 @@ def acknowledgements(
         if wanted:
             outgoing.append(Outgoing("m.reaction", reaction_content(event_id, key), txn_id("react", event_id, key)))
     lines = [describe(r, zone) for r in result.results if r.outcome is Outcome.DUPLICATE]
-    lines += list(result.problems)
+    lines += list(result.problems) + list(result.notes)
     # A replay never repeats the reply: it was owed in the outbox with the filing the first time
     # (and is sent from there, once), and a second one would be a visible duplicate.
     replayed = bool(result.results) and all(r.outcome is Outcome.REPLAYED for r in result.results)
@@ -204,10 +218,22 @@ def acknowledgements(
     return outgoing
 
 
-def owed_in(room_id: str, outgoing: list[Outgoing]) -> list[Owed]:
-    """Events to send in a room, as the outbox keeps them: the transaction id is the key."""
-    return [Owed("matrix", room_id, item.event_type, {"type": item.event_type, "content": item.content},
+def owed_in(room_id: str, outgoing: list[Outgoing], *, kind: str | None = None) -> list[Owed]:
+    """Events to send in a room, as the outbox keeps them: the transaction id is the key; the
+    kind is the event's type unless given (OPTED_OUT: forgotten once sent)."""
+    return [Owed("matrix", room_id, kind or item.event_type, {"type": item.event_type, "content": item.content},
                  item.txn_id) for item in outgoing]
+
+
+def left_alone(post: Post) -> str | None:
+    """Why nothing of this message may be filed, as the one answer says it, or None: #nobot or
+    #noindex in the message's own words (MESSAGE_OPTED_OUT) or in its author's display name
+    (NAME_OPTED_OUT)."""
+    if asks_to_be_left_alone(post.author_name):
+        return NAME_OPTED_OUT
+    if asks_to_be_left_alone(post.text):
+        return MESSAGE_OPTED_OUT
+    return None
 
 
 def reaction_content(event_id: str, key: str) -> dict[str, Any]:
