@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from watchbot.commands import Caller, parse_command, run_command
-from watchbot.intake import Rules, file_post
+from watchbot.intake import Rules, file_post, refile_post
 from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility, rewritten
 from watchbot.policy import Power, Role
 from watchbot.rooms import RoomState, digest_here, has_moderators, join_notice, treatment_of
@@ -108,6 +108,20 @@ async def test_setting_a_room_public_with_the_past_makes_its_earlier_shares_publ
     assert (later.shares, later.room.visibility) == (0, PRIVATE)
     assert "one.example" in (await run_command(store, parse_command("!watch recent"), member, timezone.utc)).text
     assert await rooms.set_override("!unknown:x", PUBLIC, by="cli:op", at=AT, past=True) is None
+
+
+async def test_an_edit_of_a_direct_message_stays_direct_however_its_room_is_taken_now(store: Store):
+    await file_post(store, shared("https://first.example/", DIRECT, "$d"), Rules())
+    # The room taken for a public one now (a store that lost what it knew): the edit adds a link.
+    result, _ = await refile_post(store, shared("https://first.example/ https://added.example/", PUBLIC, "$d"),
+                                  Rules())
+    assert [r.filed.share.visibility for r in result.results] == [DIRECT, DIRECT]
+    assert await PublishedReader(store).recent() == []
+    # A message that was not direct takes the room's treatment, as before.
+    await file_post(store, shared("https://other.example/", PRIVATE, "$p"), Rules())
+    result, _ = await refile_post(store, shared("https://other.example/ https://more.example/", PUBLIC, "$p"),
+                                  Rules())
+    assert [r.filed.share.visibility for r in result.results] == [PRIVATE, PUBLIC]
 
 
 async def test_a_room_set_private_with_the_past_leaves_the_digest_and_marks_posted_ones_to_edit(store: Store):
