@@ -42,6 +42,11 @@ class RoomStore:
         query = select(rooms).where(rooms.c.joined).order_by(rooms.c.room_id)
         return await self.store.read(lambda conn: [_record(row) for row in conn.execute(query)])
 
+    async def direct_chats(self) -> set[str]:
+        """The rooms recorded as direct chats, joined or not."""
+        query = select(rooms.c.room_id).where(rooms.c.state_visibility == Visibility.DIRECT.value)
+        return await self.store.read(lambda conn: set(conn.execute(query).scalars()))
+
     async def record(self, room_id: str, name: str | None, state: Treatment, *, at: datetime) -> RoomRecord | None:
         """The bot is in `room_id`, whose state says `state`: keep it, and return the room as it
         was before (None: never recorded)."""
