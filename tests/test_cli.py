@@ -418,10 +418,10 @@ def test_rooms_lists_how_each_room_is_treated_and_set_changes_it_from_now_on_or_
         rooms = RoomStore(store)
         await rooms.record("!lab:x", "Lab", Treatment(Visibility.PRIVATE, "only people let in may join"), at=at)
         await rooms.record("!dm:x", None, Treatment(Visibility.DIRECT, "a direct chat"), at=at)
-        for n in range(3):
+        for n, visibility in enumerate([Visibility.PRIVATE] * 3 + [Visibility.DIRECT]):
             await file_post(store, Post(source=Source.MATRIX, place="!lab:x", author_id="@a:x", author_name="a",
                                         text=f"https://lab.example/{n}", event_id=f"${n}",
-                                        visibility=Visibility.PRIVATE, at=at), Rules())
+                                        visibility=visibility, at=at), Rules())
         await store.close()
 
     asyncio.run(the_bot_was_there())
@@ -441,7 +441,10 @@ def test_rooms_lists_how_each_room_is_treated_and_set_changes_it_from_now_on_or_
 
     said = run("rooms", "set", "!lab:x", "public", "--past").output
     assert "3 share(s) in !lab:x are now public (3 link(s))." in said
+    # A direct share filed there (a direct chat the store took for a room) stays direct (decision 35).
+    assert "1 direct share was left private: direct chats are never published." in said
     assert private_shares() == 0
+    assert '"visibility": "direct"' in run("links", "show", "4", "--json").output
 
     refused = run("rooms", "set", "!dm:x", "public", ok=False)
     assert (refused.exit_code, refused.output) == (1, "Error: !dm:x is a direct chat: what is said there is never "

@@ -46,6 +46,8 @@ def make_share(
     at: datetime = T0,
     note: str | None = None,
     tags: tuple[str, ...] = (),
+    title: str | None = None,
+    description: str | None = None,
 ) -> Share:
     return Share(
         id=share_id,
@@ -60,6 +62,8 @@ def make_share(
         shared_at=at,
         note=note,
         tags=tags,
+        title=title,
+        description=description,
     )
 
 
@@ -94,8 +98,10 @@ def _fields(share: Share) -> dict:
     return {name: getattr(share, name) for name in Share.__slots__}
 
 
-def expected_post(record: LinkRecord, share: Share) -> Post:
-    """What importing a backup row must give back: the share, as the Post that made it."""
+def expected_post(record: LinkRecord, share: Share, fmt: str = "csv") -> Post:
+    """What importing a backup row must give back: the share, as the Post that made it (with the
+    title and description it gave itself from JSON; the link's, which each CSV row repeats, from CSV)."""
+    given = share if fmt == "json" else record.link
     return Post(
         source=share.source,
         place=share.place,
@@ -108,8 +114,8 @@ def expected_post(record: LinkRecord, share: Share) -> Post:
         note=share.note,
         extra_tags=share.tags,
         links=(share.url,),
-        title=record.link.title,
-        description=record.link.description,
+        title=given.title,
+        description=given.description,
     )
 
 
@@ -149,6 +155,7 @@ def sample_records() -> list[LinkRecord]:
                     at=T0 + timedelta(days=3),
                     note="secret remark",
                     tags=("internal",),
+                    title="Carol's own title",
                 ),
             ],
             title="Async Python, “déjà vu” — 非同期",
@@ -166,6 +173,8 @@ def sample_records() -> list[LinkRecord]:
                     visibility=Visibility.DIRECT,
                     at=T0 + timedelta(hours=5),
                     tags=("hidden",),
+                    title="Only shared privately",
+                    description="Said in a direct chat",
                 ),
             ],
             title="Only shared privately",
@@ -224,8 +233,22 @@ def test_backup_round_trip_gives_back_every_share(fmt):
     records = sample_records()
     text, count = export(records, fmt)
     assert count == 3
-    expected = [expected_post(record, share) for record in records for share in record.shares]
+    expected = [expected_post(record, share, fmt) for record in records for share in record.shares]
     assert posts_of(imported(text, fmt)) == expected
+
+
+def test_a_json_export_from_before_shares_kept_their_titles_gives_a_link_shared_both_ways_no_public_title():
+    document = json.loads(export(sample_records(), "json")[0])
+    for link in document["links"]:
+        for share in link["shares"]:
+            del share["title"], share["description"]
+    posts = posts_of(imported(json.dumps(document), "json"))
+    # The first link was shared publicly and privately: its title may be a private share's, so only
+    # the private share gets it. A link shared one way only gives its title to every share.
+    assert [(post.visibility.value, post.title) for post in posts] == [
+        ("public", None), ("unlisted", None), ("private", "Async Python, “déjà vu” — 非同期"),
+        ("direct", "Only shared privately"), ("public", None)]
+    assert [post.description for post in posts][2:4] == ['A guide, with commas, and "quotes".', None]
 
 
 FORMULAS = ['=HYPERLINK("https://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tx", "\rx",
@@ -276,7 +299,7 @@ def test_json_document_shape():
     assert list(link) == ["url", "key", "title", "description", "tags", "shares"]
     assert list(link["shares"][0]) == [
         "url", "sharer_id", "sharer_name", "shared_at", "source", "place",
-        "event_id", "visibility", "note", "tags",
+        "event_id", "visibility", "note", "tags", "title", "description",
     ]  # fmt: skip
     assert document["links"][2]["shares"][0]["event_id"] is None
     assert "非同期" in text and "🚀" in text  # UTF-8 kept, not \u-escaped

@@ -18,6 +18,7 @@ from watchbot.networks.matrix.events import (
     events_after_own_join,
     inviter_of,
     post_from_event,
+    with_direct_room,
 )
 from watchbot.store import Store
 
@@ -70,6 +71,17 @@ def test_a_message_is_filed_as_its_room_is_treated_and_a_direct_chat_is_known_by
     assert not invited_as_direct([{**invite[0], "state_key": "@someone:b"}], BOT)
     assert direct_rooms({"@a:b": ["!one:b", "!two:b"], "@c:d": ["!three:d", 7], "@e:f": "junk"}) == {
         "!one:b", "!two:b", "!three:d"}
+
+
+def test_the_bot_adds_a_direct_chat_to_its_m_direct_and_keeps_everything_else_in_it():
+    before = {"@a:b": ["!one:b"], "@e:f": "junk", "@g:h": ["!two:h"]}
+    assert with_direct_room(before, "@a:b", "!new:b") == {"@a:b": ["!one:b", "!new:b"], "@e:f": "junk",
+                                                          "@g:h": ["!two:h"]}
+    assert with_direct_room(before, "@c:d", "!new:b") == {**before, "@c:d": ["!new:b"]}
+    assert with_direct_room(before, "@e:f", "!new:b")["@e:f"] == ["!new:b"]  # junk under that name: replaced
+    assert with_direct_room(before, "@c:d", "!two:h") is None  # listed already, under anyone: nothing to write
+    assert with_direct_room({}, "@a:b", "!new:b") == {"@a:b": ["!new:b"]}
+    assert before == {"@a:b": ["!one:b"], "@e:f": "junk", "@g:h": ["!two:h"]}  # read, never changed
 
 
 async def test_answers_new_link_then_duplicate_then_replay(store: Store):

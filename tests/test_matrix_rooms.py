@@ -4,10 +4,12 @@ what the people in the room see (the bot's notice, `recent`, the digest) and wha
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import nio
 from click.testing import CliRunner
+from nio.responses import EmptyResponse
 
 from tests.matrix_helpers import wait_for_event
 from tests.test_matrix_bot import (
@@ -179,3 +181,48 @@ async def test_a_room_opened_to_the_public_by_its_admin_is_public_from_then_on_a
         await share(bob_client, room_id, "https://once-open.example/")
         assert await visibilities(store) == {"https://while-closed.example/": Visibility.PRIVATE,
                                              "https://once-open.example/": Visibility.PUBLIC}
+
+
+async def recorded(store: Store, room_id: str) -> Visibility | None:
+    room = await RoomStore(store).get(room_id)
+    return room and room.visibility
+
+
+async def bots_m_direct(scene: Scene, *, write: dict | None = None) -> dict:
+    """The bot's own m.direct account data, read with its token ({} when it has none); with
+    `write`, written first."""
+    client = nio.AsyncClient(scene.server.url, scene.bot.user_id)
+    client.restore_login(scene.bot.user_id, scene.bot.device_id, scene.bot.access_token)
+    try:
+        if write is not None:
+            path = nio.Api._build_path(["user", scene.bot.user_id, "account_data", "m.direct"])
+            assert isinstance(await client._send(EmptyResponse, "PUT", path, json.dumps(write)), EmptyResponse)
+        listed = await client.list_direct_rooms()
+    finally:
+        await client.close()
+    return listed.rooms if isinstance(listed, nio.DirectRoomsResponse) else {}
+
+
+async def test_a_direct_chat_is_marked_in_the_bots_m_direct_and_a_new_store_knows_it_from_there(
+        scene: Scene, tmp_path: Path):
+    alice, alice_client = await scene.person("alice")
+    async with scene.running_bot(allowed=[alice.user_id]) as store:
+        dm_id = await direct_chat_with_bot(scene, alice_client)
+        # The spec's shape: the person the chat is with, and the room, in the bot's own account data.
+        assert await until(lambda: bots_m_direct(scene), "the bot's m.direct") == {alice.user_id: [dm_id]}
+        assert await until(lambda: recorded(store, dm_id), "the chat to be recorded") is Visibility.DIRECT
+
+    # A store that knows the chat, on an account that does not (a deployment from before): marked at start.
+    assert await bots_m_direct(scene, write={}) == {}
+    async with scene.running_bot(allowed=[alice.user_id]):
+        assert await until(lambda: bots_m_direct(scene), "the bot's m.direct again") == {alice.user_id: [dm_id]}
+
+    # A new store (a move by export and import, or a store that missed the invite): the account says it.
+    scene.database_url = f"sqlite:///{tmp_path / 'new.db'}"
+    async with scene.running(scene.settings([alice.user_id])) as (adapter, store):
+        await until(lambda: adapter.ready.is_set(), "the bot to know its rooms")
+        assert (await RoomStore(store).get(dm_id)).visibility is Visibility.DIRECT
+        await share(alice_client, dm_id, "https://direct-in-a-new-store.example/")
+        assert await visibilities(store) == {"https://direct-in-a-new-store.example/": Visibility.DIRECT}
+        assert dm_id not in [outlet.room_id for outlet in adapter.digest_outlets()]
+    assert await bots_m_direct(scene) == {alice.user_id: [dm_id]}  # listed once, as it was

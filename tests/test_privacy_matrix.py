@@ -20,8 +20,10 @@ a failure names each surface, the kind that leaked and what.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -700,3 +702,122 @@ async def test_no_published_url_carries_a_tracking_parameter(store: Store):
     out = StringIO()
     await _write(store, "csv", out)
     assert all(url in out.getvalue() for url, _ in tracked_urls())
+
+
+# -- a direct share moved by export and import (decision 35) ---------------------------------------
+
+
+@pytest.fixture
+def watchbot_cli(tmp_path, monkeypatch):
+    """`watchbot ARGS` on the store at `url`, as a person runs it from the shell (no stray .env,
+    no WATCHBOT_ variable but the database's): its output. Call it in a thread from a test."""
+    from click.testing import CliRunner
+
+    from watchbot.cli import cli
+
+    for name in list(os.environ):
+        if name.startswith("WATCHBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+    def run(url: str, *args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), env={"WATCHBOT_DATABASE_URL": url}, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run
+
+
+def the_direct_chats_canaries(said: str) -> list[str]:
+    return [canary for canary in DM.canaries if canary.lower() in said.lower()]
+
+
+async def test_a_direct_share_moved_by_export_and_import_is_never_made_public_by_rooms_set(
+        database_url: str, pages: PageServer, watchbot_cli, tmp_path):
+    # The old store: a direct chat's share (with its canaries) and a public share of the same page.
+    old_url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = await Store.open(old_url)
+    await record_rooms(old)
+    await file_post(old, await private_post(DM, old, pages, 5), Rules())
+    await file_post(old, await public_post(old, pages, 4), Rules())
+    await old.close()
+    backup = tmp_path / "all.json"
+    await asyncio.to_thread(watchbot_cli, old_url, "export", "--format", "json", "-o", str(backup))
+    said = await asyncio.to_thread(watchbot_cli, database_url, "import", str(backup))
+    assert "Imported 2 new link(s), 1 more share(s) of known links" in said
+
+    # The JSON backup round-trips exactly, `direct` included.
+    def links_of(url: str) -> list:
+        return json.loads(watchbot_cli(url, "export", "--format", "json"))["links"]
+
+    moved = await asyncio.to_thread(links_of, database_url)
+    assert moved == await asyncio.to_thread(links_of, old_url)
+    assert {share["visibility"] for link in moved for share in link["shares"] if share["place"] == DIRECT_CHAT} == {
+        "direct"}
+
+    # The new store missed the invite: the bot records the chat by its join rule, and the operator
+    # sets it public for the past too. The direct shares are left as they are, and the answer says so.
+    store = await Store.open(database_url)
+    try:
+        await RoomStore(store).record(PUBLIC_ROOM, "Public room", treatment_of(RoomState(join_rule="public")),
+                                      at=utcnow())
+        await RoomStore(store).record(DIRECT_CHAT, DM.room_name, treatment_of(RoomState(join_rule="invite")),
+                                      at=utcnow())
+        listed = await asyncio.to_thread(watchbot_cli, database_url, "rooms")
+        assert f"{DIRECT_CHAT} “{DM.room_name}”: private (only people let in may join (join rule invite))" in listed
+        said = await asyncio.to_thread(watchbot_cli, database_url, "rooms", "set", DIRECT_CHAT, "public", "--past")
+        assert f"0 share(s) in {DIRECT_CHAT} are now public (0 link(s))." in said
+        assert "2 direct shares were left private: direct chats are never published." in said
+        # A backup edited to say otherwise changes nothing either: those shares are there already.
+        edited = backup.read_text().replace('"visibility": "direct"', '"visibility": "public"')
+        assert edited != backup.read_text()
+        backup.write_text(edited)
+        said = await asyncio.to_thread(watchbot_cli, database_url, "import", str(backup))
+        assert "Imported 0 new link(s), 0 more share(s) of known links; 3 already there" in said
+
+        # Nothing of the direct share on any public surface; the public share on each.
+        surfaces = {"export atom": await asyncio.to_thread(watchbot_cli, database_url, "export", "--format", "atom")}
+        digest = await the_digest(store)
+        surfaces["digest"] = render_markdown(digest, UTC) + json.dumps(render_json(digest), ensure_ascii=False)
+        surfaces["search"] = repr(await PublishedReader(store).search("public")) + "".join(
+            [repr(await PublishedReader(store).search(f"{word}{DM.code}")) for word in SEARCHED])
+        surfaces["!watch search"] = await command(BOB, "!watch search public")(scene_of(store))
+        site = Site(store=store, options=WebOptions(base_url="https://watch.example"))
+        async with TestClient(TestServer(build_app(site), host="127.0.0.1")) as client:
+            for path in ("/api/links", "/api/search?q=public", "/feeds/links.atom"):
+                surfaces[path] = await (await client.get(path)).text()
+        leaks = {name: the_direct_chats_canaries(said) for name, said in surfaces.items()
+                 if the_direct_chats_canaries(said)}
+        assert not leaks, leaks
+        assert [name for name, said in surfaces.items() if PUBLIC_SHOWN not in said] == []
+        assert [share.visibility for record in [record async for record in LinkStore(store).iter_records()]
+                for share in record.shares if share.place == DIRECT_CHAT] == [Visibility.DIRECT] * 2
+    finally:
+        await store.close()
+
+
+def scene_of(store: Store) -> Scene:
+    """Enough of a Scene for a command (no web client, no pages)."""
+    return Scene(store, gate_of(store), None, None, schedule_since_two_days())
+
+
+async def test_an_import_into_a_store_that_knows_the_direct_chat_files_its_shares_as_direct(
+        database_url: str, pages: PageServer, watchbot_cli, tmp_path):
+    backup = tmp_path / "edited.json"
+    old = await Store.open(f"sqlite:///{tmp_path / 'old.db'}")
+    await record_rooms(old)
+    await file_post(old, await private_post(DM, old, pages, 5), Rules())
+    out = StringIO()
+    await _write(old, "json", out)
+    await old.close()
+    backup.write_text(out.getvalue().replace('"visibility": "direct"', '"visibility": "public"'))
+    store = await Store.open(database_url)
+    try:
+        await record_rooms(store)  # this store's bot knows the chat (its invite, or its m.direct)
+        said = await asyncio.to_thread(watchbot_cli, database_url, "import", str(backup))
+        assert "Imported 2 new link(s)" in said
+        assert [share.visibility for record in [record async for record in LinkStore(store).iter_records()]
+                for share in record.shares] == [Visibility.DIRECT] * 2
+        assert await PublishedReader(store).recent() == []
+    finally:
+        await store.close()

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from watchbot.commands import Caller, parse_command, run_command
-from watchbot.intake import Rules, file_post
-from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility
+from watchbot.intake import Rules, file_post, refile_post
+from watchbot.model import Post, RoomRecord, Source, Treatment, Visibility, rewritten
 from watchbot.policy import Power, Role
 from watchbot.rooms import RoomState, digest_here, has_moderators, join_notice, treatment_of
 from watchbot.store import Store
@@ -38,6 +38,13 @@ def test_a_rooms_state_decides_how_its_links_are_filed_never_its_head_count(join
     treatment = treatment_of(RoomState(join_rule, history, direct))
     assert treatment.visibility is treated
     assert treatment.reason
+
+
+@pytest.mark.parametrize("asked", list(Visibility))
+def test_a_direct_share_stays_direct_whatever_asks_to_rewrite_it_and_others_become_what_is_asked(asked):
+    assert rewritten(DIRECT, asked) is DIRECT
+    assert rewritten(PRIVATE, asked) is asked and rewritten(PUBLIC, asked) is asked
+    assert rewritten(Visibility.UNLISTED, asked) is asked
 
 
 def record(state: Visibility, override: Visibility | None = None) -> RoomRecord:
@@ -78,25 +85,43 @@ async def test_setting_a_room_public_with_the_past_makes_its_earlier_shares_publ
     assert await rooms.record("!r:x", "Lab", Treatment(PRIVATE, "join rule invite"), at=AT) is None
     await file_post(store, shared("https://one.example/ #canary", PRIVATE, "$1"), Rules())
     await file_post(store, shared("https://two.example/", DIRECT, "$2"), Rules())  # filed by a head count once
+    await file_post(store, shared("https://three.example/", PUBLIC, "$4"), Rules())
     await file_post(store, shared("https://elsewhere.example/", PRIVATE, "$3", place="!other:x"), Rules())
     member = Caller("@bob:x", "bob", Power(Role.MEMBER, "!r:x"))
     assert "one.example" not in (await run_command(store, parse_command("!watch recent"), member, timezone.utc)).text
 
     done = await rooms.set_override("!r:x", PUBLIC, by="cli:op", at=AT + timedelta(days=1), past=True)
-    assert (done.shares, done.links, done.room.visibility, done.room.why) == (
-        2, 2, PUBLIC, "set public by cli:op on 2026-11-21")
+    # A direct share stays direct (decision 35), whoever filed it so: it is counted, not changed.
+    assert (done.shares, done.links, done.direct, done.room.visibility, done.room.why) == (
+        1, 1, 1, PUBLIC, "set public by cli:op on 2026-11-21")
     answer = (await run_command(store, parse_command("!watch recent"), member, timezone.utc)).text
-    assert "one.example" in answer and "two.example" in answer and "elsewhere.example" not in answer
+    assert "one.example" in answer and "three.example" in answer
+    assert "two.example" not in answer and "elsewhere.example" not in answer
     found = await run_command(store, parse_command("!watch search canary"), member, timezone.utc)
     assert "one.example" in found.text  # the search document was rebuilt with the share public
     [entry] = await store.read(lambda conn: list(conn.exec_driver_sql(
         "SELECT actor, action, target, reason FROM moderation_log")))
-    assert tuple(entry) == ("cli:op", "room-public", "!r:x", "and 2 share(s) filed there before")
+    assert tuple(entry) == ("cli:op", "room-public", "!r:x",
+                            "and 1 share(s) filed there before (1 direct share(s) left as they were)")
 
     later = await rooms.set_override("!r:x", PRIVATE, by="cli:op", at=AT + timedelta(days=2), past=False)
     assert (later.shares, later.room.visibility) == (0, PRIVATE)
     assert "one.example" in (await run_command(store, parse_command("!watch recent"), member, timezone.utc)).text
     assert await rooms.set_override("!unknown:x", PUBLIC, by="cli:op", at=AT, past=True) is None
+
+
+async def test_an_edit_of_a_direct_message_stays_direct_however_its_room_is_taken_now(store: Store):
+    await file_post(store, shared("https://first.example/", DIRECT, "$d"), Rules())
+    # The room taken for a public one now (a store that lost what it knew): the edit adds a link.
+    result, _ = await refile_post(store, shared("https://first.example/ https://added.example/", PUBLIC, "$d"),
+                                  Rules())
+    assert [r.filed.share.visibility for r in result.results] == [DIRECT, DIRECT]
+    assert await PublishedReader(store).recent() == []
+    # A message that was not direct takes the room's treatment, as before.
+    await file_post(store, shared("https://other.example/", PRIVATE, "$p"), Rules())
+    result, _ = await refile_post(store, shared("https://other.example/ https://more.example/", PUBLIC, "$p"),
+                                  Rules())
+    assert [r.filed.share.visibility for r in result.results] == [PRIVATE, PUBLIC]
 
 
 async def test_a_room_set_private_with_the_past_leaves_the_digest_and_marks_posted_ones_to_edit(store: Store):

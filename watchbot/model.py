@@ -26,6 +26,15 @@ class Visibility(StrEnum):
         return self in (Visibility.PUBLIC, Visibility.UNLISTED)
 
 
+def rewritten(kept: Visibility, asked: Visibility) -> Visibility:
+    """What a share's visibility becomes when something asks to rewrite it (an operator's `rooms
+    set --past`, an edit of the message, an import into a store that knows its room): `asked`,
+    unless what is kept is direct. A direct share is a fact of the share: a conversation with the
+    bot, never published, whatever happens to its room, the store or a backup. Every path that
+    rewrites a share's visibility asks this (decision 35)."""
+    return Visibility.DIRECT if kept is Visibility.DIRECT else asked
+
+
 class Source(StrEnum):
     MATRIX = "matrix"
     MASTODON = "mastodon"

@@ -72,3 +72,9 @@ async def rooms_set(ctx: Context, store: Store, room: str, treatment: str, past:
         click.echo(f"{done.shares} share(s) in {room} are now {treatment} ({done.links} link(s)).")
         if done.shares and not visibility.publishable:
             click.echo("Digests already posted that showed them are edited by the running bot.")
+    if done.direct and visibility.publishable:
+        click.echo(f"{_direct_left(done.direct)} private: direct chats are never published.")
+
+
+def _direct_left(count: int) -> str:
+    return "1 direct share was left" if count == 1 else f"{count} direct shares were left"

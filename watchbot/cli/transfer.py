@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,10 +16,19 @@ from watchbot.formats.export import FORMATS, write_export
 from watchbot.formats.imports import IMPORT_FORMATS, ImportProblem, count_rows, detect_format, read_import
 from watchbot.intake import Rules, file_post
 from watchbot.links import MAX_TAGS_PER_SHARE
+from watchbot.model import Post, Source, Visibility, rewritten
 from watchbot.store import Store
 from watchbot.store.links import LinkStore
+from watchbot.store.rooms import RoomStore
 
 MAX_IMPORT_BYTES = 1 << 30
+
+
+def _as_kept(post: Post, direct_chats: set[str]) -> Post:
+    """A share of a room this store knows as a direct chat is direct, whatever the file says."""
+    if post.source is Source.MATRIX and post.place in direct_chats:
+        return replace(post, visibility=rewritten(Visibility.DIRECT, post.visibility))
+    return post
 
 
 @click.command("export")
@@ -105,6 +115,7 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     rules = Rules.from_settings(ctx.settings)
+    direct_chats = await RoomStore(store).direct_chats()
     counts = {"filed": 0, "duplicate": 0, "replayed": 0, "skipped": 0, "cut": 0}
     total = count_rows(text, fmt)
     with click.progressbar(length=total, label=f"Importing {Path(file).name}", file=sys.stderr,
@@ -116,7 +127,7 @@ async def import_command(ctx: Context, store: Store, file: str, fmt, by) -> None
                 click.echo(f"\n{file}:{item.line}: {item.message}; skipped.", err=True)
                 continue
             line, post = item
-            result = await file_post(store, post, rules)
+            result = await file_post(store, _as_kept(post, direct_chats), rules)
             for problem in result.problems:
                 counts["skipped"] += 1
                 click.echo(f"\n{file}:{line}: {problem}; skipped.", err=True)

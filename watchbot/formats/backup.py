@@ -103,4 +103,8 @@ def _json_share(share: Share) -> dict[str, Any]:
         "visibility": share.visibility.value,
         "note": share.note,
         "tags": list(share.tags),
+        # What this share itself said of the page: a title only a private share gave is never given
+        # to the public shares of an import (the link's title above is the operator's view).
+        "title": share.title,
+        "description": share.description,
     }

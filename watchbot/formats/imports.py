@@ -407,20 +407,34 @@ def _json_link(
     if not isinstance(shares, list) or not shares:
         yield ImportProblem(link.line, f"Link {number} has no list of shares")
         return
+    mixed = len({_publishable(share) for share in shares}) > 1
     for share_number, share in enumerate(shares, start=1):
         where = f"Share {share_number} of link {number}"
         if not isinstance(share, LocatedDict):
             yield ImportProblem(link.line, f"{where} is not an object")
             continue
-        # A share without its own url was posted as the link's url; title and description are
-        # the link's.
+        # A share without its own url was posted as the link's url.
         fields = {"url": link.get("url"), **share}
-        fields["title"] = link.get("title")
-        fields["description"] = link.get("description")
+        if "title" not in share and "description" not in share:
+            # An export from before shares kept their own: the link's title and description, which
+            # a private share may have given, go to its public shares only if it has no other.
+            given = not mixed or not _publishable(share)
+            fields["title"] = link.get("title") if given else None
+            fields["description"] = link.get("description") if given else None
         try:
             yield share.line, _share_post(fields, defaults)
         except _BadRow as bad:
             yield ImportProblem(share.line, f"{where} {bad}")
+
+
+def _publishable(share: Any) -> bool:
+    """Whether a share of the file may be published, as far as its visibility can be read (what
+    cannot be read is left to _share_post to report)."""
+    visibility = share.get("visibility") if isinstance(share, Mapping) else None
+    try:
+        return Visibility(visibility.strip().lower()).publishable if isinstance(visibility, str) else visibility is None
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from watchbot.model import (
     Share,
     Source,
     Visibility,
+    rewritten,
     utcnow,
 )
 from watchbot.published import view_of
@@ -324,19 +325,23 @@ def replace_event_shares_in(conn: Connection, source: Source, event_id: str,
                             new_shares: Sequence[NewShare]) -> tuple[list[Filed], list[int]]:
     """An edited message's shares become `new_shares`, inside a transaction of the caller's:
     what was filed, and the ids of links that no longer exist."""
-    new_shares = list(new_shares)
     before = conn.execute(
-        select(shares.c.id, shares.c.link_id).where(shares.c.source == source.value, shares.c.event_id == event_id)
+        select(shares.c.id, shares.c.link_id, shares.c.visibility)
+        .where(shares.c.source == source.value, shares.c.event_id == event_id)
     ).all()
+    # A direct message stays direct when edited, however its room is taken now (model.rewritten).
+    kept = [Visibility(row.visibility) for row in before]
+    new_shares = [replace(new, visibility=rewritten(Visibility.DIRECT, new.visibility))
+                  if Visibility.DIRECT in kept else new for new in new_shares]
     filed = [_file_one(conn, new) for new in new_shares]
     for new, done in zip(new_shares, filed, strict=True):
         if not done.new_share:  # a link the message had already: take the edited tags and note
             conn.execute(delete(share_tags).where(share_tags.c.share_id == done.share.id))
             _INSERT_TAGS.run_many(conn, [{"share_id": done.share.id, "tag": t} for t in _unique_sorted(new.tags)])
             conn.execute(update(shares).where(shares.c.id == done.share.id).values(note=new.note))
-    kept = {done.link.id for done in filed}
-    removed = delete_shares(conn, [share_id for share_id, link_id in before if link_id not in kept])
-    for link_id in kept:
+    kept_links = {done.link.id for done in filed}
+    removed = delete_shares(conn, [row.id for row in before if row.link_id not in kept_links])
+    for link_id in kept_links:
         rebuild_search_document(conn, link_id)
     refreshed = [_filed(conn, d.link.id, d.share.id, new_link=d.new_link, new_share=d.new_share) for d in filed]
     return refreshed, removed

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.model import RoomRecord, Source, Treatment, Visibility
+from watchbot.model import RoomRecord, Source, Treatment, Visibility, rewritten
 from watchbot.store.links import rebuild_search_document
 from watchbot.store.modlog import log_action
 from watchbot.store.schema import digest_runs, rooms, shares
@@ -25,6 +25,7 @@ class Reclassified:
     room: RoomRecord
     shares: int  # shares filed there before whose visibility changed (with `past`)
     links: int  # the links those shares are of
+    direct: int = 0  # direct shares filed there, left as they are: never published (model.rewritten)
 
 
 class RoomStore:
@@ -40,6 +41,11 @@ class RoomStore:
         """Every room the bot is in, by id."""
         query = select(rooms).where(rooms.c.joined).order_by(rooms.c.room_id)
         return await self.store.read(lambda conn: [_record(row) for row in conn.execute(query)])
+
+    async def direct_chats(self) -> set[str]:
+        """The rooms recorded as direct chats, joined or not."""
+        query = select(rooms.c.room_id).where(rooms.c.state_visibility == Visibility.DIRECT.value)
+        return await self.store.read(lambda conn: set(conn.execute(query).scalars()))
 
     async def record(self, room_id: str, name: str | None, state: Treatment, *, at: datetime) -> RoomRecord | None:
         """The bot is in `room_id`, whose state says `state`: keep it, and return the room as it
@@ -65,17 +71,22 @@ class RoomStore:
     async def set_override(self, room_id: str, visibility: Visibility, *, by: str, at: datetime,
                            past: bool) -> Reclassified | None:
         """An operator's choice for a room, from now on; with `past`, also for every share filed
-        there before, in the same transaction. None: the room was never recorded (their links' search and published view rebuilt, and
-        posted digests that showed a share now private marked to be edited)."""
+        there before, in the same transaction (their links' search and published view rebuilt, and
+        posted digests that showed a share now private marked to be edited), but a direct share,
+        which stays direct (model.rewritten): `direct` counts them. None: the room was never
+        recorded."""
 
         def set_override(conn: Connection) -> Reclassified | None:
             if conn.execute(select(rooms.c.room_id).where(rooms.c.room_id == room_id)).first() is None:
                 return None
             conn.execute(update(rooms).where(rooms.c.room_id == room_id).values(
                 override=visibility.value, overridden_by=by, overridden_at=at, updated_at=at))
-            changed = conn.execute(select(shares.c.id, shares.c.link_id, shares.c.shared_at, shares.c.visibility).where(
+            others = conn.execute(select(shares.c.id, shares.c.link_id, shares.c.shared_at, shares.c.visibility).where(
                 shares.c.source == Source.MATRIX.value, shares.c.place == room_id,
-                shares.c.visibility != visibility.value)).all() if past else []
+                shares.c.visibility != visibility.value)).all()
+            direct = sum(Visibility(row.visibility) is Visibility.DIRECT for row in others)
+            changed = [row for row in others
+                       if rewritten(Visibility(row.visibility), visibility) is not Visibility(row.visibility)] if past else []
             if changed:
                 conn.execute(update(shares).where(shares.c.id.in_([row.id for row in changed]))
                              .values(visibility=visibility.value))
@@ -87,10 +98,11 @@ class RoomStore:
             touched = sorted({row.link_id for row in changed})
             for link_id in touched:
                 rebuild_search_document(conn, link_id)
+            left = f" ({direct} direct share(s) left as they were)" if past and direct else ""
             log_action(conn, by, f"room-{visibility.value}", room_id,
-                 f"and {len(changed)} share(s) filed there before" if past else "from now on")
+                       f"and {len(changed)} share(s) filed there before{left}" if past else "from now on")
             row = conn.execute(select(rooms).where(rooms.c.room_id == room_id)).one()
-            return Reclassified(_record(row), len(changed), len(touched))
+            return Reclassified(_record(row), len(changed), len(touched), direct)
 
         return await self.store.write(set_override)
 

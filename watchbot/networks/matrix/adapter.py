@@ -30,8 +30,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import ClientError
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
+    DirectRoomsResponse,
     InviteMemberEvent,
     JoinError,
     LocalProtocolError,
@@ -42,6 +44,7 @@ from nio import (
     SyncError,
     SyncResponse,
 )
+from nio.responses import EmptyResponse
 
 from watchbot.store.cursors import CursorStore
 from watchbot.store.links import LinkStore
@@ -77,6 +80,7 @@ from watchbot.networks.matrix.events import (
     replacement_room,
     thread_reply_content,
     txn_id,
+    with_direct_room,
 )
 from watchbot.health import Pulse
 from watchbot.options import named_in
@@ -173,6 +177,7 @@ class MatrixAdapter:
         self._create_events: dict[str, dict[str, Any] | None] = {}
         self.rooms = RoomStore(store)
         self._direct: set[str] = set()  # direct chats: from invites, m.direct, and the store
+        self._marked: set[str] = set()  # the direct chats the bot's own m.direct lists, as last read
         self._room_states: dict[str, Treatment] = {}  # what each room's state says, as last recorded
         self._told: dict[str, Visibility] = {}  # how each room was last told its links are filed
         self._client: AsyncClient | None = None
@@ -715,13 +720,16 @@ class MatrixAdapter:
             invite_state = [_stripped_state(e) for e in info.invite_state]
             inviter = inviter_of(invite_state, self.user_id)
             if invite_allowed(inviter, room_id, self.options.matrix_allowed_inviters):
-                if invited_as_direct(invite_state, self.user_id):
+                direct = invited_as_direct(invite_state, self.user_id)
+                if direct:
                     self._direct.add(room_id)  # known before the first message: recorded on joining
                 answer = await client.join(room_id)
                 if isinstance(answer, JoinError):
                     log.warning("Matrix: could not join %s (invited by %s): %s", room_id, inviter, answer)
                 else:
                     log.info("Matrix: joined %s, invited by %s", room_id, inviter)
+                    if direct:  # the account says so from now on, whatever becomes of the store
+                        await self._mark_direct(client, room_id, inviter or self.user_id)
             else:
                 answer = await client.room_leave(room_id)  # declines the invite
                 log.info(
@@ -732,9 +740,45 @@ class MatrixAdapter:
     # -- how each room's links are filed (watchbot/rooms.py) ------------------------------------
 
     def _learn_direct_chats(self, response: SyncResponse) -> None:
+        """The bot's own m.direct, as a sync brings it (whole, when it changed; a first sync has it):
+        every room it lists is a direct chat, whatever the store says or has forgotten."""
         for event in response.account_data_events:
             if getattr(event, "type", None) == "m.direct" and isinstance(getattr(event, "content", None), dict):
-                self._direct |= direct_rooms(event.content)
+                listed = direct_rooms(event.content)
+                self._marked |= listed
+                self._direct |= listed
+
+    async def _mark_direct(self, client: AsyncClient, room_id: str, person: str) -> None:
+        """List a direct chat in the bot's own m.direct account data ({user id: [room ids]}, as
+        the Matrix spec has it; read, added to, written back), so that a store which never saw
+        the invite (a new one, after an export and import) knows it from the account. A failure
+        is logged; it is tried again when the room is next first seen (the next start)."""
+        if room_id in self._marked:
+            return
+        try:
+            listed = await client.list_direct_rooms()
+            if isinstance(listed, DirectRoomsResponse):
+                content = listed.rooms
+            elif getattr(listed, "status_code", None) == "M_NOT_FOUND":
+                content = {}  # the account never had any
+            else:
+                log.warning("Matrix: could not read the bot's m.direct (%s); %s is not marked as a direct chat "
+                            "in it yet", listed, room_id)
+                return
+            marked = with_direct_room(content, person, room_id)
+            if marked is not None:
+                path = Api._build_path(["user", self.user_id, "account_data", "m.direct"])
+                answer = await client._send(EmptyResponse, "PUT", path, json.dumps(marked))
+                if not isinstance(answer, EmptyResponse):
+                    log.warning("Matrix: could not mark %s as a direct chat in the bot's m.direct (%s)", room_id, answer)
+                    return
+                content = marked
+                log.info("Matrix: %s marked as a direct chat with %s in the bot's m.direct", room_id, person)
+        except (ClientError, TimeoutError) as error:
+            log.warning("Matrix: could not mark %s as a direct chat in the bot's m.direct (%s)", room_id,
+                        type(error).__name__)
+            return
+        self._marked |= direct_rooms(content)
 
     def _treated_as(self, room_id: str) -> Visibility:
         """Direct chat or not, from what is known in memory (an operator cannot change that)."""
@@ -751,15 +795,19 @@ class MatrixAdapter:
             if room is None:
                 continue
             try:
-                await self._keep_room(room_id, room)
+                await self._keep_room(client, room_id, room)
             except Exception:  # noqa: BLE001 -- one room never stops the others; tried again at its next sync
                 log.exception("Matrix: could not record how %s is treated", room_id)
 
-    async def _keep_room(self, room_id: str, room) -> None:
+    async def _keep_room(self, client: AsyncClient, room_id: str, room) -> None:
         if room_id not in self._room_states:
             known = await self.rooms.get(room_id)
             if known is not None and known.state.visibility is Visibility.DIRECT:
                 self._direct.add(room_id)  # a direct chat stays one: its invite is long gone
+            if room_id in self._direct and room_id not in self._marked:
+                # Known from the store (or an invite whose marking failed): the account learns it too.
+                others = sorted(user for user in room.users if user != self.user_id)
+                await self._mark_direct(client, room_id, others[0] if others else self.user_id)
         state = treatment_of(RoomState(room.join_rule, room.history_visibility, direct=room_id in self._direct))
         if self._room_states.get(room_id) == state:
             return

@@ -311,6 +311,16 @@ def direct_rooms(m_direct: Mapping[str, Any]) -> set[str]:
     return {room for rooms in m_direct.values() if isinstance(rooms, list) for room in rooms if isinstance(room, str)}
 
 
+def with_direct_room(m_direct: Mapping[str, Any], person: str, room_id: str) -> dict[str, Any] | None:
+    """The m.direct account data with `room_id` listed as a direct chat with `person` (the Matrix
+    spec's shape: {user id: [room ids]}), everything else in it kept as it was; None when the room
+    is listed already (nothing to write)."""
+    if room_id in direct_rooms(m_direct):
+        return None
+    listed = m_direct.get(person)
+    return {**m_direct, person: [*(listed if isinstance(listed, list) else []), room_id]}
+
+
 def invite_allowed(inviter: str | None, room_id: str, allowed: list[str]) -> bool:
     """Allowed entries are user ids (@alice:example.org), servers (example.org or :example.org),
     or room ids (!abc:example.org)."""
