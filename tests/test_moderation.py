@@ -225,7 +225,7 @@ async def test_after_forget_me_the_log_keeps_each_action_under_a_pseudonym_and_n
     assert before.count("@alice:x") >= 4
 
     said = (await ask(store, gate, MEMBER, "!watch forget me")).text
-    assert "the moderation log keeps what was done under a pseudonym" in said
+    assert "Kept: what was done, in the moderation log, under a pseudonym." in said
     log = (await ask(store, gate, MOD, "!watch modlog")).text
     dump = await store.read(lambda conn: [tuple(row) for row in conn.execute(moderation_log.select())])
     assert not any("alice:x" in str(value).lower().replace("alice:x.org", "") for row in dump for value in row)
