@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from watchbot.isolation import one_line
 from watchbot.model import utcnow
 from watchbot.store import Store
-from watchbot.store.outbox import OutboxItem, OutboxStore
+from watchbot.store.outbox import EMPTIED_WHEN_SENT, OutboxItem, OutboxStore
 from watchbot.waits import event_or_timeout
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class Sender:
             log.exception("%s: a bug while sending the %s for %s", self.network.capitalize(), item.kind, item.place)
             await self._give_up(item, f"{type(error).__name__}: {one_line(str(error), 300)}")
             return True
-        await self.outbox.sent(item.id, self.clock(), remote_id)
+        await self.outbox.sent(item.id, self.clock(), remote_id, emptied=bool(item.payload.get(EMPTIED_WHEN_SENT)))
         return True
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:

@@ -48,10 +48,15 @@ class Backlog:
     oldest_waiting_at: datetime | None
 
 
+# A payload's mark: once sent, keep the row without what it said (Owed.kept is False).
+EMPTIED_WHEN_SENT = "emptied_when_sent"
+
+
 def add_in(conn: Connection, owed: Iterable[Owed], at: datetime) -> None:
     """Owe these answers, in the caller's transaction; an answer already owed is left as it is."""
     rows = [{"network": o.network, "place": o.place, "kind": o.kind, "key": o.key,
-             "payload": json.dumps(dict(o.payload), ensure_ascii=False, separators=(",", ":")),
+             "payload": json.dumps(dict(o.payload) | ({} if o.kept else {EMPTIED_WHEN_SENT: True}),
+                                   ensure_ascii=False, separators=(",", ":")),
              "created_at": at, "next_attempt_at": at} for o in owed]
     _ADD[conn.dialect.name].run_many(conn, rows)
 
@@ -146,8 +151,10 @@ class OutboxStore:
         return await self.store.read(lambda conn: conn.execute(
             select(func.min(outbox.c.next_attempt_at)).where(outbox.c.network == network, _PENDING)).scalar())
 
-    async def sent(self, item_id: int, at: datetime, remote_id: str | None = None) -> None:
-        await self._update(item_id, sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1)
+    async def sent(self, item_id: int, at: datetime, remote_id: str | None = None, *, emptied: bool = False) -> None:
+        """Mark a row sent; `emptied`: without what it said from now on (EMPTIED_WHEN_SENT)."""
+        await self._update(item_id, sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1,
+                           **({"payload": "{}"} if emptied else {}))
 
     async def retry_later(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
         await self._update(item_id, last_error=error, next_attempt_at=next_attempt_at,

@@ -52,7 +52,7 @@ from watchbot.commands import Caller, Command, Desk, parse_command
 from watchbot.intake import Filing, Rules, file_post, file_posts, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Period, Source, Visibility, utcnow
-from watchbot.policy import Power, Role, may_redact, power_of
+from watchbot.policy import Power, Role, heard, may_redact, power_of
 from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
 from watchbot.networks.matrix.events import (
     Outgoing,
@@ -451,9 +451,9 @@ class MatrixAdapter:
         if post is None:
             return
         role = await self._role(room_id, room, sender)
-        if role is Role.STRANGER:
-            return  # banned: neither filed nor answered
         command = self._command_in(client, event, post.text)
+        if not heard(role, command and command.name, command.args if command else ()):
+            return  # banned: neither filed nor answered (but for `forget me`)
         if command is not None:
             await self._answer_command(room_id, event, command, post.author_name, role)
             return
@@ -538,7 +538,7 @@ class MatrixAdapter:
         else:
             content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
                        "formatted_body": reply.html}
-        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
+        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key), reply.kept)])
 
     async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A notice for the moderators: in their room when one is set, else where it happened

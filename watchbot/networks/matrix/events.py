@@ -33,6 +33,7 @@ class Outgoing:
     event_type: str
     content: dict[str, Any]
     txn_id: str
+    kept: bool = True  # False: once sent, the outbox keeps the row without it (Owed.kept)
 
 
 def post_from_event(
@@ -207,7 +208,7 @@ def acknowledgements(
 def owed_in(room_id: str, outgoing: list[Outgoing]) -> list[Owed]:
     """Events to send in a room, as the outbox keeps them: the transaction id is the key."""
     return [Owed("matrix", room_id, item.event_type, {"type": item.event_type, "content": item.content},
-                 item.txn_id) for item in outgoing]
+                 item.txn_id, item.kept) for item in outgoing]
 
 
 def reaction_content(event_id: str, key: str) -> dict[str, Any]:
