@@ -1,5 +1,6 @@
 """How a person's account is spelt, one way: a pure rule that moderation, the gate and the store
-share (bans and blocks are kept under this spelling)."""
+share (bans and blocks are kept under this spelling); where a text names a person, and what a ban
+keeps of someone forgotten (store/forget.py)."""
 
 from __future__ import annotations
 
