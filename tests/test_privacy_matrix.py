@@ -759,7 +759,7 @@ async def found_anywhere(store: Store, database_url: str) -> dict[str, list[str]
 
 async def test_forget_me_leaves_nothing_of_them_in_any_table_nor_in_the_files(store: Store, database_url: str):
     """A member shares with notes under two display names, is answered (sent and waiting), has a
-    failed event, a post held, a reaction, a direct chat named after them, reports a link and is
+    failed event (and is named in another's), a post held, a reaction, a direct chat named after them, reports a link and is
     named in moderation reasons; then says `forget me`. Their account, both names and the words
     of their notes are then in no table (PostgreSQL: every text column) and nowhere in the SQLite
     file, the full-text index's segments and the free pages included."""
@@ -779,6 +779,9 @@ async def test_forget_me_leaves_nothing_of_them_in_any_table_nor_in_the_files(st
     await FailureStore(store).record("matrix", PUBLIC_ROOM, "$gonefailed", "ValueError: cannot read it", json.dumps(
         {"event_id": "$gonefailed", "sender": GONE, "type": "m.room.message",
          "content": {"body": f"https://failed.example/ {GONE_WORDS[2]}"}}))
+    await FailureStore(store).record("matrix", PUBLIC_ROOM, "$bobfailed", "ValueError: cannot read it", json.dumps(
+        {"event_id": "$bobfailed", "sender": BOB.user_id, "type": "m.room.message",
+         "content": {"body": f"thanks, {GONE_NAMES[1]}!"}}))  # another's event, naming them
     await gate.records.hold(_post(PUBLIC_ROOM, later, f"https://held.example/ {GONE_WORDS[2]}", Visibility.PUBLIC, 2))
     [both] = [link for link in await LinkStore(store).list_links() if "both.example" in link.url]
     [bobs] = [share for share in (await LinkStore(store).get_link(both.id)).shares if share.sharer_id == BOB.user_id]
@@ -796,6 +799,8 @@ async def test_forget_me_leaves_nothing_of_them_in_any_table_nor_in_the_files(st
     assert all(part in said for part in ("1 event(s) I had kept", "1 post(s) in the review queue", "1 report(s)",
                                          "1 reaction(s)", "Kept: what was done, in the moderation log"))
     assert not await found_anywhere(store, database_url)
+    [failed] = await FailureStore(store).list()  # Bob's, without the event that named them
+    assert (failed.event_id, failed.payload) == ("$bobfailed", None)
     # What stays: Bob's share (under the URL he posted), and what was done, under a pseudonym.
     [left] = await LinkStore(store).list_links()
     assert left.url == "https://both.example/post" and left.first_sharer_name == "Bob"

@@ -64,7 +64,7 @@ class Forgotten:
     shares: int  # theirs, merge records' included
     links: int  # links that went with them: nobody else shared them
     answers: int  # the bot's answers naming them or answering them: unsent dropped, sent emptied
-    failed_events: int  # theirs deleted; another's that named them kept without its event
+    failed_events: int  # theirs, deleted (another's that names them is kept without its event)
     held: int  # their posts in the review queue (waiting, or decided)
     reports: int  # reports they made
     reactions: int
@@ -228,7 +228,7 @@ def _scrub_failed_events(conn: Connection, theirs: list[int], named: re.Pattern[
                          pseudonym: str) -> int:
     """Their failed events go (a retry would replay them as them); another's that names them
     keeps its row without the event (it cannot be retried: `watchbot failed forget` closes it).
-    A reason naming them names the pseudonym."""
+    A reason naming them names the pseudonym. How many of theirs went."""
     count = conn.execute(delete(failed_events).where(failed_events.c.id.in_(theirs))).rowcount
     for row in conn.execute(select(failed_events.c.id, failed_events.c.payload, failed_events.c.reason)).all():
         changes: dict[str, Any] = {}
@@ -236,7 +236,6 @@ def _scrub_failed_events(conn: Connection, theirs: list[int], named: re.Pattern[
             payload = _json(row.payload)
             if _concerns(row.payload if payload is None else payload, named, events):
                 changes["payload"] = None
-                count += 1
         reason = named.sub(pseudonym, row.reason)
         if reason != row.reason:
             changes["reason"] = reason
