@@ -1,7 +1,7 @@
 """Moderation on both networks: who is a moderator where (a room's moderators on that room; admins
-and the moderators' room everywhere), what a banned person gets (nothing), reports and approvals
-by reaction, limits by mention. A real Synapse; on the fediverse, mastodon_mock as the stand-in
-for Mastodon (none can run here)."""
+and the moderators' room everywhere), what a banned person gets (nothing but the answer to
+`forget me`), reports and approvals by reaction, limits by mention. A real Synapse; on the
+fediverse, mastodon_mock as the stand-in for Mastodon (none can run here)."""
 
 from __future__ import annotations
 
