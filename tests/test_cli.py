@@ -340,6 +340,32 @@ def test_moderation_from_the_shell_is_logged_as_the_local_user(run):
     assert run("mod", "unban", "troll@social.example").output == "troll@social.example may share again.\n"
 
 
+def test_an_operator_forgets_someone_who_asked_by_email_and_the_log_names_the_operator(run, tmp_path):
+    import asyncio
+    import getpass
+    import re
+
+    from watchbot.intake import Rules, file_post
+    from watchbot.model import Post, Source
+    from watchbot.store import Store
+
+    async def share() -> None:
+        async with await Store.open(f"sqlite:///{tmp_path / 'watchbot.db'}") as store:
+            for who, url in (("@gone:x", "https://theirs.example/"), ("@bob:x", "https://bobs.example/")):
+                await file_post(store, Post(source=Source.MATRIX, place="!room:x", author_id=who,
+                                            author_name=who[1:4], text=url, event_id=f"$event-of-{who}"), Rules())
+
+    asyncio.run(share())
+    said = run("mod", "forget", "@gone:x").output
+    assert said.startswith("Done: 1 share(s) of @gone:x removed (1 link(s) nobody else shared went with them).")
+    assert "Kept: what was done, in the moderation log, under a pseudonym." in said
+    assert "theirs.example" not in run("links", "list").output and "bobs.example" in run("links", "list").output
+    [line] = run("modlog").output.splitlines()
+    assert re.search(rf" cli:{re.escape(getpass.getuser())} forget forgotten-[0-9a-f]{{8}} \(1 share\(s\)\)$", line)
+    assert "@gone:x" not in line
+    assert run("mod", "forget", ok=False).exit_code == 2  # whom, it says
+
+
 def keep_failures(tmp_path: Path, *failures: tuple) -> None:
     """Failed events in the store the `run` fixture uses, as the bot would have kept them."""
     import asyncio

@@ -145,7 +145,8 @@ async def test_every_path_that_changes_the_rows_keeps_the_counts_and_metrics_say
     await assert_kept(store, "a link removed by a moderator")
 
     # Forget: everything Alice shared goes, and the links nobody else shared.
-    assert await ModerationStore(store).forget(alice[0]) == (2, 1)  # one more in the merge record
+    forgotten = await ModerationStore(store).forget(alice[0])
+    assert (forgotten.shares, forgotten.links) == (2, 1)  # one more in the merge record
     await assert_kept(store, "forget")
 
     # A link deleted by hand (an operator's SQL): its shares and page go by cascade, and are counted.

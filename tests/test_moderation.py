@@ -18,10 +18,10 @@ from watchbot.intake import Rules, file_post
 from watchbot.model import Post, Source, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.network import Networks, Offers
-from watchbot.policy import Power, Role, elsewhere, not_a_moderator
+from watchbot.policy import Power, Role, elsewhere, heard, not_a_moderator
 from watchbot.store import Store
 from watchbot.store.links import LinkStore
-from watchbot.store.schema import moderation_log, reports, review_queue
+from watchbot.store.schema import bans, moderation_log, reports, review_queue
 
 UTC = ZoneInfo("UTC")
 ADMIN = Caller("@root:x", "root", Power(Role.ADMIN, "!other:x", store_wide=True))
@@ -225,7 +225,7 @@ async def test_after_forget_me_the_log_keeps_each_action_under_a_pseudonym_and_n
     assert before.count("@alice:x") >= 4
 
     said = (await ask(store, gate, MEMBER, "!watch forget me")).text
-    assert "the moderation log keeps what was done under a pseudonym" in said
+    assert "Kept: what was done, in the moderation log, under a pseudonym." in said
     log = (await ask(store, gate, MOD, "!watch modlog")).text
     dump = await store.read(lambda conn: [tuple(row) for row in conn.execute(moderation_log.select())])
     assert not any("alice:x" in str(value).lower().replace("alice:x.org", "") for row in dump for value in row)
@@ -238,6 +238,40 @@ async def test_after_forget_me_the_log_keeps_each_action_under_a_pseudonym_and_n
     assert f"@mod:x block spam.example: {pseudonym} asked" in log
     # The other person whose id only begins alike keeps theirs.
     assert f"@mod:x ban @alice:x.org: spam from {pseudonym}" in log
+
+
+def test_a_banned_person_is_heard_for_forget_me_and_nothing_else():
+    assert heard(Role.STRANGER, "forget", ("me",))
+    assert not any(heard(Role.STRANGER, *said) for said in (("forget", ("bob",)), ("forget", ()), ("help", ()),
+                                                            ("report", ("1",)), (None, ())))
+    assert all(heard(role, "help") and heard(role, None) for role in (Role.MEMBER, Role.MODERATOR, Role.ADMIN))
+
+
+async def test_a_banned_person_is_forgotten_and_stays_banned_under_a_hash_of_their_account(store: Store):
+    gate = moderation(store)
+    await share(store, gate, "https://before.example/", "@troll:x")
+    await ask(store, gate, MOD, "!watch ban @troll:x flooding, as @troll:x said")
+    troll = Caller("@troll:x", "troll", Power(Role.STRANGER, "!room:x"))
+    said = (await ask(store, gate, troll, "!watch forget me")).text
+    assert said.startswith("Done: 1 share(s) of yours removed")
+    assert "Kept: what was done, in the moderation log, under a pseudonym, and the ban, under a hash" in said
+    assert await gate.records.is_banned("@troll:x") and await gate.role("@troll:x") is Role.STRANGER
+    assert (await share(store, gate, "https://after.example/", "@troll:x")).ignored
+    kept = [value for table in (bans, moderation_log) for row in await rows(store, table) for value in row]
+    assert not any("troll" in str(value) for value in kept)
+    assert "was banned already" in (await ask(store, gate, MOD, "!watch ban @troll:x again")).text
+    assert "may share again" in (await ask(store, gate, MOD, "!watch unban @troll:x")).text
+    assert not await gate.records.is_banned("@troll:x") and await rows(store, bans) == []
+
+
+async def test_a_fediverse_account_is_forgotten_however_its_server_spelt_it(store: Store):
+    gate = moderation(store)
+    await file_post(store, Post(source=Source.MASTODON, place="social.example", author_id="Gargron@Social.Example",
+                                author_name="Eugen", text="", links=("https://spelt.example/",),
+                                event_id="https://social.example/users/Gargron/statuses/1"), Rules(), gate=gate)
+    forgotten = await gate.records.forget("@gargron@social.example", actor="cli:operator")
+    assert (forgotten.shares, forgotten.links) == (1, 1) and await LinkStore(store).count_links() == 0
+    assert (await logged(gate))[-1] == f"cli:operator forget {forgotten.pseudonym}"
 
 
 # -- the permission matrix -------------------------------------------------------------------------

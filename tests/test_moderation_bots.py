@@ -1,7 +1,7 @@
 """Moderation on both networks: who is a moderator where (a room's moderators on that room; admins
-and the moderators' room everywhere), what a banned person gets (nothing), reports and approvals
-by reaction, limits by mention. A real Synapse; on the fediverse, mastodon_mock as the stand-in
-for Mastodon (none can run here)."""
+and the moderators' room everywhere), what a banned person gets (nothing but the answer to
+`forget me`), reports and approvals by reaction, limits by mention. A real Synapse; on the
+fediverse, mastodon_mock as the stand-in for Mastodon (none can run here)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from watchbot.policy import elsewhere
 from watchbot.store.links import LinkStore
 from watchbot.store.moderation import ModerationStore
 from watchbot.store.reactions import ReactionStore
+from watchbot.store.replies import ReplyStore
+from watchbot.store.schema import outbox
 
 
 def body(event) -> str:
@@ -36,6 +38,7 @@ async def react(client: nio.AsyncClient, room_id: str, event_id: str, key: str) 
 
 async def test_in_the_moderators_room_moderators_ban_and_block_members_cannot_and_a_banned_person_gets_nothing(
         scene: Scene):
+    """... but the answer to `forget me`: forgetting is everyone's, and they still cannot file."""
     owner, owner_client = await scene.person("owner")  # creates the room: power level 100
     member, member_client = await scene.person("member")
     admin, admin_client = await scene.person("admin")  # power level 0 in the room, admin by the settings
@@ -55,20 +58,31 @@ async def test_in_the_moderators_room_moderators_ban_and_block_members_cannot_an
         answer = await wait_for_event(member_client, room_id, is_reply_to(shared))
         assert "www.spam.example is blocked here" in body(answer)
 
+        before = await say(member_client, room_id, "https://before-the-ban.example/ #mine")
+        await wait_for_event(member_client, room_id, is_reaction_to(before))
         asked = await say(admin_client, room_id, f"!watch ban {member.user_id} flooding")
         assert body(await wait_for_event(admin_client, room_id, is_reply_to(asked))).startswith("Banned")
         ignored = await say(member_client, room_id, "https://member.example/ and !watch help")
         ignored_command = await say(member_client, room_id, "!watch help")
+        forget = await say(member_client, room_id, "!watch forget me")
+        forgotten = body(await wait_for_event(member_client, room_id, is_reply_to(forget)))
+        assert forgotten.startswith("Done: 1 share(s) of yours removed (1 link(s)")
+        assert "and the ban, under a hash of the account (it still applies to you)" in forgotten
+        ignored_after = await say(member_client, room_id, "https://after-forgetting.example/")
         marker = await say(owner_client, room_id, "https://marker.example/")
         await wait_for_event(owner_client, room_id, is_reaction_to(marker))
         # Once nothing is owed, whatever the bot said is in the room before the next message.
         await until_done(lambda: nothing_owed(store), "nothing owed")
         end = await say(owner_client, room_id, "end")
         await wait_for_event(owner_client, room_id, lambda e: e.event_id == end)
-        with pytest.raises(TimeoutError):  # neither the link nor the command got anything (timeout=0: what was seen)
+        with pytest.raises(TimeoutError):  # neither the links nor the command got anything (timeout=0: what was seen)
             await wait_for_event(owner_client, room_id, lambda e: is_reaction_to(ignored)(e)
-                                 or is_reply_to(ignored_command)(e), timeout=0)
+                                 or is_reply_to(ignored_command)(e) or is_reaction_to(ignored_after)(e), timeout=0)
         assert [link.url for link in await LinkStore(store).list_links()] == ["https://marker.example/"]
+        # The answers that named them or answered them (forget me's own too, once sent) are kept
+        # without what they said.
+        kept = await store.read(lambda conn: [row.payload for row in conn.execute(outbox.select())])
+        assert "{}" in kept and not [payload for payload in kept if member.user_id in payload or before in payload]
 
 
 async def test_a_warning_reaction_reports_and_a_moderators_check_approves_a_newcomer(scene: Scene):
@@ -145,6 +159,15 @@ async def test_a_banned_account_gets_no_answer_and_a_report_reaches_the_moderato
         await until(replies_from(member_client, shared["id"], fediverse.bot), "the member's reply")
         assert not await replies_from(troll_client, ignored["id"], fediverse.bot)()
         assert [link.url for link in await LinkStore(store).list_links()] == ["https://fine.example/"]
+        # `forget me` is the one thing a banned person is answered; the answer is kept without its text.
+        forget = await post(troll_client, f"{bot} forget me")
+        adapter.wake()
+        [done] = await until(replies_from(troll_client, forget["id"], fediverse.bot), "the answer to forget me")
+        assert "Done: 0 share(s) of yours removed" in done["content"] and "the ban, under a hash" in done["content"]
+        await until_done(lambda: nothing_owed(store), "nothing owed")
+        kept = await store.read(lambda conn: [row.payload for row in conn.execute(outbox.select())])
+        assert not [payload for payload in kept if troll.username in payload or forget["uri"] in payload]
+        assert await ReplyStore(store).answered_id_of("mastodon", forget["uri"]) is None
 
         reported = await post(member_client, f"{bot} report 1 spam")
         adapter.wake()

@@ -171,3 +171,63 @@ async def test_a_reaction_that_must_wait_holds_its_places_later_answers(store: S
     clock.now = T0 + backoff(1)
     await sender.send_due()
     assert server.received[2:] == [("!a", "r0"), ("!a", "reply")]
+
+
+# -- what is kept once sent ---------------------------------------------------------------------
+
+
+async def keys_kept(store: Store) -> list[str]:
+    from watchbot.store.schema import outbox
+
+    return await store.read(lambda conn: [row.key for row in conn.execute(outbox.select().order_by(outbox.c.id))])
+
+
+async def test_sent_answers_are_pruned_a_week_after_the_last_send_and_nothing_unsent_is(store: Store):
+    """Kept for exactly-once only (a replayed batch, a retried event): SENT_KEPT counted back from
+    the network's last send, so a bot stopped for a month still has the answers of its last days;
+    what is waiting or failed is never pruned; pieces of a digest part stay while a run is posted."""
+    from watchbot.outbox import PRUNE_EVERY
+    from watchbot.store.digests import DigestRuns
+    from watchbot.store.outbox import DIGEST_PIECE, SENT_KEPT
+    from watchbot.model import Period
+
+    outbox, server, clock = OutboxStore(store), Server(), Clock()
+    sender = Sender(store, "matrix", server.deliver, clock=clock)
+    await outbox.add([owed("!a", "old"), owed("!gone", "failed"), owed("!b", "waiting")], T0)
+    server.answers["failed"] = [CannotSend("M_FORBIDDEN")]
+    server.answers["waiting"] = [TryLater("502")] * 10
+    await sender.send_due()
+    piece = Owed("mastodon", "", DIGEST_PIECE, {"text": "part 1, piece 1"}, "run-1-0-0")
+    await outbox.record_sent(piece, "109", T0)
+    run = await DigestRuns(store).claim("mastodon:x", Period(T0 - timedelta(days=7), T0), "test")
+    clock.now = T0 + SENT_KEPT + timedelta(days=1)
+    await outbox.add([owed("!a", "new")], clock.now)
+    await sender.send_due()
+    assert await sender.prune() == 1  # "old": sent 8 days before the last send
+    assert await keys_kept(store) == ["k-!gone-failed", "k-!b-waiting", "run-1-0-0", "k-!a-new"]
+    assert await outbox.prune_sent("mastodon", clock.now) == 0  # a digest run is being posted
+    await DigestRuns(store).finish(run.run_id)
+    await outbox.record_sent(Owed("mastodon", "1", "reply", {"text": "Filed"}, "reply-1"), "110", clock.now)
+    assert await outbox.prune_sent("mastodon", clock.now) == 1
+    # A month later, nothing sent since: the last days' answers stay (a replayed batch finds them).
+    clock.now += timedelta(days=30)
+    assert await sender.prune() == 0 and "k-!a-new" in await keys_kept(store)
+    clock.now += PRUNE_EVERY
+    await outbox.add([owed("!a", "after the month")], clock.now)
+    await sender.send_due()
+    assert await sender.prune() == 1
+    assert await keys_kept(store) == ["k-!gone-failed", "k-!b-waiting", "reply-1", "k-!a-after the month"]
+
+
+async def test_an_answer_not_to_be_kept_is_sent_whole_and_kept_without_what_it_said(store: Store):
+    from dataclasses import replace
+
+    from watchbot.store.schema import outbox as table
+
+    server = Server()
+    await OutboxStore(store).add([replace(owed("!a", "Done: forgotten, @gone:x"), kept=False)], T0)
+    await Sender(store, "matrix", server.deliver, clock=Clock()).send_due()
+    assert server.received == [("!a", "Done: forgotten, @gone:x")]
+    [(payload, sent_at)] = await store.read(lambda conn: conn.execute(
+        table.select().with_only_columns(table.c.payload, table.c.sent_at)).all())
+    assert payload == "{}" and sent_at is not None

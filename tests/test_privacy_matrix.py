@@ -24,16 +24,20 @@ import asyncio
 import html
 import json
 import os
+import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from io import StringIO
 from itertools import count
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text as sql_text
 
 from tests.page_server import PageServer, serving_pages
 from watchbot.commands import Caller, DigestOptions, parse_command, run_command
@@ -51,15 +55,19 @@ from watchbot.model import Audience, Period, Post, Source, Visibility, utcnow
 from watchbot.moderation import Moderation, ModerationOptions
 from watchbot.networks.fediverse.events import post_from_status
 from watchbot.networks.fediverse.outlets import MastodonDigestOutlet
+from watchbot.networks.matrix.events import acknowledgements, owed_in
 from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
+from watchbot.outbox import Sender
 from watchbot.policy import Power, Role
 from watchbot.rooms import RoomState, treatment_of
 from watchbot.status_text import StatusLimits
 from watchbot.store import Store
 from watchbot.store.digests import DigestRuns
+from watchbot.store.failures import FailureStore
 from watchbot.store.links import LinkStore
 from watchbot.store.pages import LinkPages
 from watchbot.store.published import PublishedReader
+from watchbot.store.reactions import ReactionStore
 from watchbot.store.rooms import RoomStore
 from watchbot.web.app import build_app
 from watchbot.web.site import Site, WebOptions
@@ -821,3 +829,103 @@ async def test_an_import_into_a_store_that_knows_the_direct_chat_files_its_share
         assert await PublishedReader(store).recent() == []
     finally:
         await store.close()
+
+
+# -- forget me: nothing of them stays, in any table or in the files -------------------------------
+
+GONE = "@canaryidgone:x"
+GONE_NAMES = ("Canarynamegonefirst", "Canarynamegonelater")  # one display name, then another
+GONE_WORDS = ("quetzalgonenote", "vorpalgonenote", "zephyrgonenote")  # in their notes and messages
+GONE_NEEDLES = ("canaryidgone", *GONE_NAMES, *GONE_WORDS, "GONEREF")  # GONEREF: in the URL they posted
+
+
+async def file_answered(store: Store, gate: Moderation, post: Post) -> None:
+    """A message filed as the Matrix adapter files it: its answers owed in the outbox."""
+    event = {"event_id": post.event_id, "sender": post.author_id, "content": {"body": post.text}}
+    await file_post(store, post, Rules(), gate=gate, role=Role.MEMBER,
+                    answers=lambda result: owed_in(post.place, acknowledgements(result, event, UTC)))
+
+
+async def sqlite_file(store: Store, database_url: str) -> bytes:
+    """The main database file, every write in it (the WAL checkpointed and emptied), lower-cased."""
+    path = Path(database_url.removeprefix("sqlite:///"))
+    connection = sqlite3.connect(path)
+    try:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        connection.close()
+    assert busy == 0 and Path(f"{path}-wal").stat().st_size == 0
+    return path.read_bytes().lower()
+
+
+async def postgres_hits(store: Store, needle: str) -> list[str]:
+    """Every text column of every table holding `needle` (any case), as table.column."""
+    def read(conn) -> list[str]:
+        columns = conn.execute(sql_text(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND data_type IN ('text', 'character varying', 'json', 'jsonb')")).all()
+        return [f"{table}.{column}" for table, column in columns if conn.execute(sql_text(
+            f'SELECT count(*) FROM "{table}" WHERE lower("{column}"::text) LIKE :needle'),
+            {"needle": f"%{needle.lower()}%"}).scalar_one()]
+    return await store.read(read)
+
+
+async def found_anywhere(store: Store, database_url: str) -> dict[str, list[str]]:
+    if database_url.startswith("sqlite"):
+        data = await sqlite_file(store, database_url)
+        return {needle: ["the file"] for needle in GONE_NEEDLES if needle.lower().encode() in data}
+    return {needle: hits for needle in GONE_NEEDLES if (hits := await postgres_hits(store, needle))}
+
+
+async def test_forget_me_leaves_nothing_of_them_in_any_table_nor_in_the_files(store: Store, database_url: str):
+    """A member shares with notes under two display names, is answered (sent and waiting), has a
+    failed event (and is named in another's), a post held, a reaction, a direct chat named after them, reports a link and is
+    named in moderation reasons; then says `forget me`. Their account, both names and the words
+    of their notes are then in no table (PostgreSQL: every text column) and nowhere in the SQLite
+    file, the full-text index's segments and the free pages included."""
+    gate = gate_of(store)
+    await record_rooms(store)
+    first, later = (Caller(GONE, name, Power(Role.MEMBER, PUBLIC_ROOM)) for name in GONE_NAMES)
+    await file_answered(store, gate, _post(PUBLIC_ROOM, first, "https://only-theirs.example/ #gonetag",
+                                           Visibility.PUBLIC, 6, note=GONE_WORDS[0]))
+    await file_answered(store, gate, _post(PUBLIC_ROOM, later, "https://both.example/post?utm_source=GONEREF",
+                                           Visibility.PUBLIC, 5, note=GONE_WORDS[1]))
+    await file_answered(store, gate, _post(PUBLIC_ROOM, later, "https://only-theirs.example/", Visibility.PUBLIC, 4.5))
+    await file_answered(store, gate, _post(PUBLIC_ROOM, BOB, "https://both.example/post", Visibility.PUBLIC, 4))
+    sent = await Sender(store, "matrix", lambda item: asyncio.sleep(0, f"$sent{item.id}")).send_due()
+    assert sent == 6  # four reactions, and replies to their repeat and to Bob's ("Already shared by" them)
+    await file_answered(store, gate, _post(PUBLIC_ROOM, ("@carol:x", "Carol"), "https://both.example/post",
+                                           Visibility.PUBLIC, 3))  # its answer, naming them, waits
+    await FailureStore(store).record("matrix", PUBLIC_ROOM, "$gonefailed", "ValueError: cannot read it", json.dumps(
+        {"event_id": "$gonefailed", "sender": GONE, "type": "m.room.message",
+         "content": {"body": f"https://failed.example/ {GONE_WORDS[2]}"}}))
+    await FailureStore(store).record("matrix", PUBLIC_ROOM, "$bobfailed", "ValueError: cannot read it", json.dumps(
+        {"event_id": "$bobfailed", "sender": BOB.user_id, "type": "m.room.message",
+         "content": {"body": f"thanks, {GONE_NAMES[1]}!"}}))  # another's event, naming them
+    await gate.records.hold(_post(PUBLIC_ROOM, later, f"https://held.example/ {GONE_WORDS[2]}", Visibility.PUBLIC, 2))
+    [both] = [link for link in await LinkStore(store).list_links() if "both.example" in link.url]
+    [bobs] = [share for share in (await LinkStore(store).get_link(both.id)).shares if share.sharer_id == BOB.user_id]
+    assert await ReactionStore(store).add(Source.MATRIX, bobs.event_id, GONE)
+    await RoomStore(store).record("!gonedm:x", GONE_NAMES[1], treatment_of(RoomState(direct=True)), at=utcnow())
+    for caller, said in ((later, f"!watch report {both.id} spam"),
+                         (WATCH_MOD, f"!watch block spam.example per {GONE_NAMES[0]}'s own words"),
+                         (WATCH_MOD, f"!watch ban @troll:x {GONE} asked, as {GONE_NAMES[1].lower()}")):
+        await command(caller, said)(Scene(store, gate, None, None, ""))
+    assert set(await found_anywhere(store, database_url)) == set(GONE_NEEDLES)  # all there, before
+
+    said = await command(later, "!watch forget me")(Scene(store, gate, None, None, ""))
+    assert said.startswith("Done: 3 share(s) of yours removed (1 link(s) nobody else shared went with them); "
+                           "removed with them: ")
+    assert all(part in said for part in ("1 event(s) I had kept", "1 post(s) in the review queue", "1 report(s)",
+                                         "1 reaction(s)", "Kept: what was done, in the moderation log"))
+    assert not await found_anywhere(store, database_url)
+    [failed] = await FailureStore(store).list()  # Bob's, without the event that named them
+    assert (failed.event_id, failed.payload) == ("$bobfailed", None)
+    # What stays: Bob's share (under the URL he posted), and what was done, under a pseudonym.
+    [left] = await LinkStore(store).list_links()
+    assert left.url == "https://both.example/post" and left.first_sharer_name == "Bob"
+    log = await command(WATCH_MOD, "!watch modlog")(Scene(store, gate, None, None, ""))
+    [pseudonym] = set(re.findall(r"forgotten-[0-9a-f]{8}", log))
+    assert f"{pseudonym} forget {pseudonym}: 3 share(s)" in log and f"per {pseudonym}'s own words" in log
+    if database_url.startswith("sqlite"):  # what is deleted is overwritten, whatever the build's default
+        assert await store.read(lambda conn: conn.exec_driver_sql("PRAGMA secure_delete").scalar()) == 1

@@ -114,6 +114,9 @@ class Owed:
     kind: str
     payload: Mapping[str, Any]
     key: str
+    # False: what it says names someone who asked to be forgotten (`forget me`'s own answer): once
+    # sent, the outbox keeps the row without it (store/outbox.py).
+    kept: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from watchbot.isolation import one_line
 from watchbot.model import utcnow
 from watchbot.store import Store
-from watchbot.store.outbox import OutboxItem, OutboxStore
+from watchbot.store.outbox import EMPTIED_WHEN_SENT, SENT_KEPT, OutboxItem, OutboxStore
 from watchbot.waits import event_or_timeout
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ MAX_ATTEMPTS = 12  # with the backoff below: about six hours of trying
 FIRST_WAIT = timedelta(seconds=2)
 LONGEST_WAIT = timedelta(hours=1)
 IDLE_CHECK = 60.0  # seconds: even unwoken, the sender looks again (an item due later)
+PRUNE_EVERY = timedelta(hours=1)  # sent answers older than SENT_KEPT go at this pace
 
 
 class TryLater(Exception):
@@ -60,6 +61,7 @@ class Sender:
         self.unordered = unordered
         self.window = max(1, window)
         self._wake = asyncio.Event()
+        self._pruned_at: datetime | None = None
 
     def wake(self) -> None:
         """Something was owed: look now rather than at the next check."""
@@ -69,6 +71,7 @@ class Sender:
         while True:
             self._wake.clear()
             await self.send_due()
+            await self.prune()
             await self._sleep_until_due()
 
     async def send_due(self) -> int:
@@ -96,6 +99,19 @@ class Sender:
             sent += await self._send_wave(wave, stalled)
             if stalled:
                 return sent
+
+    async def prune(self) -> int:
+        """Delete the answers sent long enough ago (OutboxStore.prune_sent), at most once per
+        PRUNE_EVERY of the sender's clock: how many."""
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return 0
+        self._pruned_at = now
+        pruned = await self.outbox.prune_sent(self.network, now)
+        if pruned:
+            log.info("%s: %d answer(s) sent more than %d days ago deleted", self.network.capitalize(), pruned,
+                     SENT_KEPT.days)
+        return pruned
 
     async def _send_wave(self, wave: list[OutboxItem], stalled: set[str]) -> int:
         """Send these items at once (each marked sent on its own); a place with one that must
@@ -127,7 +143,7 @@ class Sender:
             log.exception("%s: a bug while sending the %s for %s", self.network.capitalize(), item.kind, item.place)
             await self._give_up(item, f"{type(error).__name__}: {one_line(str(error), 300)}")
             return True
-        await self.outbox.sent(item.id, self.clock(), remote_id)
+        await self.outbox.sent(item.id, self.clock(), remote_id, emptied=bool(item.payload.get(EMPTIED_WHEN_SENT)))
         return True
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:

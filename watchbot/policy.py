@@ -1,6 +1,6 @@
 """Who may do what, and which links may be filed. Pure functions of their inputs.
 
-Roles: a stranger (banned: the bot ignores them) < a member (anyone else who can reach the bot)
+Roles: a stranger (banned: the bot ignores them, but for `forget me`: `heard`) < a member (anyone else who can reach the bot)
 < a moderator (a Matrix room's moderators by power level, listed accounts on the fediverse) < an
 admin (listed in the settings, a moderator everywhere).
 
@@ -78,6 +78,13 @@ def elsewhere(verb: str, what: str, *, held: bool = False) -> str:
     done = "posted" if held else "shared"
     return (f"Only the moderators of the room it was {done} in, the moderators' room or an admin may {verb} "
             f"{what}: it was {done} in another room.")
+
+
+def heard(role: Role, command: str | None, args: tuple[str, ...] = ()) -> bool:
+    """Does the bot hear what someone said (a command's name and words; None for anything else)?
+    Everyone but a banned person; a banned person only for `forget me`: forgetting is everyone's
+    right, and the bot answers them that once (decision 36)."""
+    return role > Role.STRANGER or (command == "forget" and tuple(args) == ("me",))
 
 
 def role_of(account: str, *, admins: Iterable[str], moderator: bool, banned: bool) -> Role:

@@ -16,7 +16,7 @@ from watchbot.store import Store
 
 @click.group("mod")
 def mod() -> None:
-    """Moderate from the shell: ban, block, the review queue (as the chat's moderators do)."""
+    """Moderate from the shell: ban, block, the review queue (as the chat's moderators do), forget someone."""
 
 
 async def _run(ctx: Context, store: Store, name: str, *args: str) -> None:
@@ -53,3 +53,6 @@ _command("unblock", "File links to DOMAIN again.", "DOMAIN")
 _command("queue", "What newcomers shared that waits for review.")
 _command("approve", "File a post waiting for review (ID from: watchbot mod queue).", "ID")
 _command("reject", "Drop a post waiting for review.", "ID")
+_command("forget", "Forget ACCOUNT as `forget me` does, for someone who asked otherwise (an email): everything "
+         "they shared and their name leave the store; the log keeps the action under a pseudonym, and your name.",
+         "ACCOUNT")

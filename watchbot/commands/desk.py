@@ -55,6 +55,9 @@ class Reply:
     text: str
     html: str
     for_moderators: str | None = None  # what the moderators' room should be told (a report)
+    # False: it names someone who asked to be forgotten (`forget me`'s own answer): once sent, the
+    # outbox keeps its row without what it said.
+    kept: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from watchbot.commands.words import parse_number
 from watchbot.intake import describe, file_post
 from watchbot.model import Post
 from watchbot.policy import Role, elsewhere, may_moderate, normalise_pattern, reaches_store, role_of
+from watchbot.store.forget import Forgotten
 from watchbot.store.published import PublishedReader
 
 
@@ -141,13 +142,36 @@ async def report(args: tuple[str, ...], context: Context) -> Reply | list[str]:
 
 @command("forget", usage="forget me", help="remove everything you shared, and your name with it",
          needs=Needs.MODERATION)
-async def forget(args: tuple[str, ...], context: Context) -> list[str]:
-    if args[:1] != ("me",):
-        return ["Usage: forget me — everything you shared leaves the store, and your name with it."]
-    shares, links = await context.moderation.records.forget(context.caller.user_id)
-    return [f"Done: {shares} share(s) of yours removed ({links} link(s) nobody else shared went with "
-            "them). Digests from now on will not name you, and the moderation log keeps what was "
-            "done under a pseudonym."]
+async def forget(args: tuple[str, ...], context: Context) -> Reply:
+    """`forget me`: anyone, banned people too (the gate lets this command through for them). At
+    the shell, an operator forgets ACCOUNT for someone who asked otherwise (`watchbot mod forget`)."""
+    caller = context.caller
+    at_the_shell = caller.power.place is None and reaches_store(caller.power)
+    if args == ("me",):
+        forgotten = await context.moderation.records.forget(caller.user_id)
+        return replace(lines([said_forgotten(forgotten, "you")]), kept=False)
+    if at_the_shell and len(args) == 1:
+        account = _account(args[0], caller.user_id)
+        forgotten = await context.moderation.records.forget(account, actor=caller.user_id)
+        return lines([said_forgotten(forgotten, account)])
+    return lines(["Usage: forget me — everything you shared leaves the store, and your name with it."])
+
+
+def said_forgotten(forgotten: Forgotten, who: str) -> str:
+    """What forgetting removed and what it kept, in one paragraph; `who`: "you", or the account."""
+    yours, them = ("of yours", "you") if who == "you" else (f"of {who}", "them")
+    also = [f"{count} {what}" for count, what in (
+        (forgotten.answers, f"answer(s) of mine naming {them} or answering {them}"),
+        (forgotten.failed_events, "event(s) I had kept after failing on them"),
+        (forgotten.held, "post(s) in the review queue"),
+        (forgotten.reports, "report(s)"),
+        (forgotten.reactions, "reaction(s)")) if count]
+    kept = "what was done, in the moderation log, under a pseudonym"
+    if forgotten.banned:
+        kept += f", and the ban, under a hash of the account (it still applies to {them})"
+    return (f"Done: {forgotten.shares} share(s) {yours} removed ({forgotten.links} link(s) nobody else shared "
+            f"went with them)" + (f"; removed with them: {', '.join(also)}" if also else "")
+            + f". Digests from now on will not name {them}, and posted ones are edited. Kept: {kept}.")
 
 
 def _log_line(entry, zone: ZoneInfo, *, shown: bool) -> str:

@@ -11,7 +11,7 @@ it must refuse):
 
 | `Who`          | may run it                                                           | others get    |
 |----------------|----------------------------------------------------------------------|---------------|
-| MEMBER         | anyone the bot hears (a banned person is not heard at all)           | -             |
+| MEMBER         | anyone the bot hears (a banned person only for `forget me`)          | -             |
 | ROOM_MODERATOR | a room's moderators in their room; admins and the moderators' room  | `not_a_moderator` |
 | STORE_WIDE     | admins, listed fediverse moderators, the moderators' room            | the spec's `refusal` |
 """

@@ -4,31 +4,27 @@ every action writes to (who, what, when, why), in the same transaction as the ac
 from __future__ import annotations
 
 import json
-import re
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, delete, func, insert, literal_column, or_, select, true, update
+from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from watchbot.accounts import canonical_account
-from watchbot.model import Post, Source, Visibility, post_from_json, post_to_json, utcnow
+from watchbot.accounts import canonical_account, hashed_account
+from watchbot.model import Post, Source, post_from_json, post_to_json, utcnow
 from watchbot.store.schema import (
     UTCDateTime,
     bans,
     blocked_domains,
-    digest_runs,
-    link_merges,
     moderation_log,
-    reactions,
     reports,
     review_queue,
     shares,
 )
 from watchbot.store.cursors import set_cursor_in
-from watchbot.store.links import delete_shares
+from watchbot.store.forget import Forgotten, forget_in
 from watchbot.store.modlog import log_action
 from watchbot.store.prepared import Prepared
 from watchbot.store.store import Store
@@ -76,18 +72,21 @@ class ModerationStore:
     async def ban(self, account: str, *, actor: str, reason: str | None) -> bool:
         """False when the account was banned already."""
         account = canonical_account(account)
-        return await self._add(bans, {"account": account}, "ban", account, actor, reason)
+        return await self._add(bans, {"account": account}, "ban", account, actor, reason,
+                               unless=lambda conn: self.is_banned_in(conn, account))
 
     async def unban(self, account: str, *, actor: str) -> bool:
         account = canonical_account(account)
-        return await self._remove(bans, bans.c.account == account, "unban", account, actor)
+        return await self._remove(bans, bans.c.account.in_([account, hashed_account(account)]), "unban", account,
+                                  actor)
 
     async def is_banned(self, account: str) -> bool:
         return await self.store.read(lambda conn: self.is_banned_in(conn, account))
 
     def is_banned_in(self, conn: Connection, account: str) -> bool:
         """The same, inside a transaction of the caller's (the gate, in a filing's)."""
-        return conn.execute(_BANNED, {"account": canonical_account(account)}).first() is not None
+        return conn.execute(_BANNED, {"account": canonical_account(account),
+                                      "hashed": hashed_account(account)}).first() is not None
 
     async def block(self, pattern: str, *, actor: str, reason: str | None) -> bool:
         return await self._add(blocked_domains, {"pattern": pattern}, "block", pattern, actor, reason)
@@ -110,7 +109,7 @@ class ModerationStore:
         """The same, inside a transaction of the caller's (the gate, in a filing's)."""
         statement = _FACTS_AND_EVER if seen else _FACTS
         banned, blocked, shared_hour, shared_day, held_hour, held_day, *ever = statement.first(conn, {
-            "who": sharer_id, "account": canonical_account(sharer_id),
+            "who": sharer_id, "account": canonical_account(sharer_id), "hashed": hashed_account(sharer_id),
             "hour": now - timedelta(hours=1), "day": now - timedelta(days=1),
         })
         return Facts(
@@ -190,31 +189,10 @@ class ModerationStore:
 
     # -- forgetting ---------------------------------------------------------------------------
 
-    async def forget(self, account: str) -> tuple[int, int]:
-        """Everything `account` shared, and every credit of it, leaves the store: (shares
-        removed, links removed because nobody else shared them). Posted digests of the periods
-        they shared in are marked to be edited. The log keeps what was done, but every row that
-        named them names a pseudonym instead (see _scrub_log)."""
-
-        def forget(conn: Connection) -> tuple[int, int]:
-            rows = conn.execute(select(shares.c.id, shares.c.shared_at, shares.c.visibility)
-                                .where(shares.c.sharer_id == account)).all()
-            ids = [row.id for row in rows]
-            # Digests already posted that may name them are edited by the scheduler.
-            for moment in {row.shared_at for row in rows if Visibility(row.visibility).publishable}:
-                conn.execute(update(digest_runs).where(
-                    digest_runs.c.status == "posted", digest_runs.c.period_start <= moment,
-                    digest_runs.c.period_end > moment).values(status="amend"))
-            removed = delete_shares(conn, ids)
-            kept_in_merges = _forget_in_merges(conn, account)
-            conn.execute(delete(reactions).where(reactions.c.reactor == account))
-            conn.execute(delete(review_queue).where(review_queue.c.author_id == account))
-            conn.execute(delete(reports).where(reports.c.reporter == account))
-            pseudonym = _scrub_log(conn, account)
-            log_action(conn, pseudonym, "forget", pseudonym, f"{len(ids) + kept_in_merges} share(s)")
-            return len(ids) + kept_in_merges, len(removed)
-
-        return await self.store.write(forget)
+    async def forget(self, account: str, *, actor: str | None = None) -> Forgotten:
+        """Everything of `account` leaves the store (store/forget.py says what, and what is kept
+        instead): one transaction. `actor`: who asked, when not the person themself."""
+        return await self.store.write(lambda conn: forget_in(conn, account, actor=actor))
 
     # -- the log ------------------------------------------------------------------------------
 
@@ -227,8 +205,11 @@ class ModerationStore:
             LogEntry(row.id, row.at, row.actor, row.action, row.target, row.reason, row.private_target)
             for row in conn.execute(query)])
 
-    async def _add(self, table, key: dict, action: str, target: str, actor: str, reason: str | None) -> bool:
+    async def _add(self, table, key: dict, action: str, target: str, actor: str, reason: str | None, *,
+                   unless: Callable[[Connection], bool] | None = None) -> bool:
         def add(conn: Connection) -> bool:
+            if unless is not None and unless(conn):
+                return False
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             added = conn.execute(dialect_insert(table).values(
                 **key, reason=reason, actor=actor, at=utcnow()).on_conflict_do_nothing()).rowcount
@@ -248,45 +229,9 @@ class ModerationStore:
         return await self.store.write(remove)
 
 
-def _forget_in_merges(conn: Connection, account: str) -> int:
-    """Shares of `account` kept whole in merge records (to be put back by an unmerge) go too."""
-    forgotten = 0
-    for merge in conn.execute(select(link_merges.c.id, link_merges.c.details)).all():
-        details = json.loads(merge.details)
-        dropped = [share for share in details["dropped"] if share.get("sharer_id") != account]
-        if len(dropped) != len(details["dropped"]):
-            forgotten += len(details["dropped"]) - len(dropped)
-            details["dropped"] = dropped
-            conn.execute(update(link_merges).where(link_merges.c.id == merge.id).values(details=json.dumps(details)))
-    return forgotten
-
-
-def _scrub_log(conn: Connection, account: str) -> str:
-    """Every log row naming `account` (as who acted, in what was acted on, in a reason) names a
-    pseudonym instead, and the pseudonym is returned. It is random, kept nowhere beside the log:
-    nothing leads from it back to the account, while one person's rows still read as one
-    person's (a hash of the account could be recomputed from a guess)."""
-    pseudonym = f"forgotten-{secrets.token_hex(4)}"
-    # The account as a whole word: "@al:x" must not take "@al:x.org", nor "al@x" "val@x".
-    named = re.compile(rf"(?<![\w.-]){re.escape(account)}(?![\w-]|[.:]\w)", re.IGNORECASE)
-    needle = account.lower()
-    # The columns it needs, named: migration 0014 runs this before later columns exist.
-    rows = conn.execute(select(moderation_log.c.id, moderation_log.c.actor, moderation_log.c.target,
-                               moderation_log.c.reason).where(or_(
-        moderation_log.c.actor == account,
-        func.lower(moderation_log.c.target).contains(needle, autoescape=True),
-        func.lower(moderation_log.c.reason).contains(needle, autoescape=True)))).all()
-    for row in rows:
-        changed = {"actor": pseudonym if row.actor == account else named.sub(pseudonym, row.actor),
-                   "target": named.sub(pseudonym, row.target),
-                   "reason": named.sub(pseudonym, row.reason) if row.reason is not None else None}
-        if changed != {"actor": row.actor, "target": row.target, "reason": row.reason}:
-            conn.execute(update(moderation_log).where(moderation_log.c.id == row.id).values(**changed))
-    return pseudonym
-
-
 # The gate's statements, built once: building one per message cost more than running it.
-_BANNED = select(bans.c.account).where(bans.c.account == bindparam("account"))
+# A ban is kept under the account, or under its hash once they asked to be forgotten (forget.py).
+_BANNED = select(bans.c.account).where(bans.c.account.in_([bindparam("account"), bindparam("hashed")]))
 
 
 def _counted(table, *where):
@@ -312,7 +257,7 @@ def _facts_statement(*, seen: bool):
     shared = _lately(shares.c.shared_at, shares.c.sharer_id == who)
     held = _lately(review_queue.c.at, review_queue.c.author_id == who, review_queue.c.state == "held")
     columns = [
-        _counted(bans, bans.c.account == account).label("banned"),  # 0 or 1: the account is its key
+        _counted(bans, bans.c.account.in_([account, bindparam("hashed")])).label("banned"),  # under either key
         _blocked_patterns().label("blocked"),
         shared.c.hour, shared.c.day, held.c.hour, held.c.day,
     ]

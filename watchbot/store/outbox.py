@@ -5,6 +5,11 @@ is filed (and the sync position moves); the same answer written twice (a replaye
 same key) is one row. `OutboxStore.owe` owes answers with a cursor, for a message that filed
 nothing (a refusal, a held post). The sender (watchbot/outbox.py) reads what is due, in order, and marks each
 row sent, to retry later, or failed (kept for the operator, never retried by itself).
+
+A sent row is kept for exactly-once only: while the same answer may be owed again (a sync batch
+replayed after a crash, a failed event retried) its key keeps it from being sent twice, and a
+digest resumed among the pieces of a part goes on after the last one posted. `prune_sent` deletes
+what was sent more than SENT_KEPT before the network's last send (decision 36).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
@@ -22,7 +27,7 @@ from sqlalchemy.engine import Connection
 from watchbot.model import Owed, utcnow
 from watchbot.store.cursors import set_cursor_in
 from watchbot.store.prepared import Prepared
-from watchbot.store.schema import outbox
+from watchbot.store.schema import digest_runs, outbox
 from watchbot.store.store import Store
 
 
@@ -48,10 +53,21 @@ class Backlog:
     oldest_waiting_at: datetime | None
 
 
+# How long a sent answer is kept, counted back from the network's last send (a bot that was
+# stopped for a month still has its last answers when a replayed batch asks for them again).
+SENT_KEPT = timedelta(days=7)
+# A payload's mark: once sent, keep the row without what it said (Owed.kept is False).
+EMPTIED_WHEN_SENT = "emptied_when_sent"
+# A piece of a digest's part posted on its own (networks/fediverse/outlets.py): kept while any
+# digest run is still being posted, which may resume among them.
+DIGEST_PIECE = "digest-piece"
+
+
 def add_in(conn: Connection, owed: Iterable[Owed], at: datetime) -> None:
     """Owe these answers, in the caller's transaction; an answer already owed is left as it is."""
     rows = [{"network": o.network, "place": o.place, "kind": o.kind, "key": o.key,
-             "payload": json.dumps(dict(o.payload), ensure_ascii=False, separators=(",", ":")),
+             "payload": json.dumps(dict(o.payload) | ({} if o.kept else {EMPTIED_WHEN_SENT: True}),
+                                   ensure_ascii=False, separators=(",", ":")),
              "created_at": at, "next_attempt_at": at} for o in owed]
     _ADD[conn.dialect.name].run_many(conn, rows)
 
@@ -147,8 +163,26 @@ class OutboxStore:
         return await self.store.read(lambda conn: conn.execute(
             select(func.min(outbox.c.next_attempt_at)).where(outbox.c.network == network, _PENDING)).scalar())
 
-    async def sent(self, item_id: int, at: datetime, remote_id: str | None = None) -> None:
-        await self._update(item_id, sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1)
+    async def sent(self, item_id: int, at: datetime, remote_id: str | None = None, *, emptied: bool = False) -> None:
+        """Mark a row sent; `emptied`: without what it said from now on (EMPTIED_WHEN_SENT)."""
+        await self._update(item_id, sent_at=at, remote_id=remote_id, attempts=outbox.c.attempts + 1,
+                           **({"payload": "{}"} if emptied else {}))
+
+    async def prune_sent(self, network: str, now: datetime, *, kept: timedelta = SENT_KEPT) -> int:
+        """Delete this network's answers sent more than `kept` before its last send (or before
+        `now`, when that is earlier): how many. Pieces of digest parts stay while a digest run
+        is being posted (it may resume among them)."""
+
+        def prune(conn: Connection) -> int:
+            last = conn.execute(select(func.max(outbox.c.sent_at)).where(outbox.c.network == network)).scalar()
+            if last is None:
+                return 0
+            which = [outbox.c.network == network, outbox.c.sent_at < min(now, last) - kept]
+            if conn.execute(select(digest_runs.c.id).where(digest_runs.c.status == "posting").limit(1)).first():
+                which.append(outbox.c.kind != DIGEST_PIECE)
+            return conn.execute(delete(outbox).where(*which)).rowcount
+
+        return await self.store.write(prune)
 
     async def retry_later(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
         await self._update(item_id, last_error=error, next_attempt_at=next_attempt_at,

@@ -51,7 +51,7 @@ from mastodon import (
 )
 
 from watchbot.accounts import canonical_account
-from watchbot.commands import Caller, Desk, parse_command
+from watchbot.commands import Caller, Desk, Reply, parse_command
 from watchbot.consent import opted_out_mark
 from watchbot.health import Pulse
 from watchbot.intake import IntakeResult, Outcome, Rules, describe, file_post, refused_for_length
@@ -77,7 +77,7 @@ from watchbot.networks.fediverse.watchdog import StreamWatchdog
 from watchbot.networks.fediverse.outbox import Delivery
 from watchbot.status_text import StatusLimits, limits_from_instance
 from watchbot.outbox import Sender
-from watchbot.policy import Role, power_of
+from watchbot.policy import Role, heard, power_of
 from watchbot.store import Store
 from watchbot.model import Owed
 from watchbot.store.cursors import CursorStore
@@ -391,8 +391,10 @@ class FediverseAdapter:
         listed = {canonical_account(account) for account in self.options.fediverse_moderators}
         role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
         if role is Role.STRANGER:
-            await CursorStore(self.store).set(*cursor)  # banned: neither filed nor answered
-            return
+            command = None if post.links else parse_command(command_text(status, self.own_acct), addressed=True)
+            if command is None or not heard(role, command.name, command.args):
+                await CursorStore(self.store).set(*cursor)  # banned: neither filed nor answered
+                return
         too_long = refused_for_length(post, self.rules)
         if too_long is not None:  # nothing of it was read: not its links, nor a command
             await self._answer(status, [too_long], cursor=cursor)
@@ -414,7 +416,9 @@ class FediverseAdapter:
         if not post.links:
             # The command runs first, its answer owed with the cursor: a crash in between runs it
             # again (commands say where things stand), never answers it twice.
-            await self._answer(status, await self._command(status, post, role), cursor=cursor)
+            reply = await self._command(status, post, role)
+            await self._answer(status, reply.text.splitlines() if reply else [], cursor=cursor,
+                               kept=reply is None or reply.kept)
             return
         answer = await self._answering(status)
 
@@ -471,14 +475,13 @@ class FediverseAdapter:
     def _lines(self, result: IntakeResult) -> list[str]:
         return [describe(r, self.options.zone) for r in result.results] + list(result.problems) + list(result.notes)
 
-    async def _command(self, status: dict[str, Any], post, role: Role) -> list[str]:
+    async def _command(self, status: dict[str, Any], post, role: Role) -> Reply | None:
         command = parse_command(command_text(status, self.own_acct), addressed=True)
         if command is None:
-            return []
+            return None
         # Fediverse moderators are listed in the settings: their power reaches the whole store.
         caller = Caller(post.author_id, post.author_name, power_of(role, post.place, moderators_place=True))
-        reply = await self.desk.answer(command, caller, key=str(status["id"]))
-        return reply.text.splitlines()
+        return await self.desk.answer(command, caller, key=str(status["id"]))
 
     async def tell_moderators(self, text: str, *, place: str | None, key: str) -> None:
         """A direct message to the fediverse's moderators and admins (a report made here), owed."""
@@ -504,19 +507,21 @@ class FediverseAdapter:
         made += await self.outbox.waiting_in(SOURCE, thread)
         under_cap = made < self.options.fediverse_replies_per_thread
 
-        def answer(lines: list[str], *, filed: bool = False) -> list[Owed]:
+        def answer(lines: list[str], *, filed: bool = False, kept: bool = True) -> list[Owed]:
             if answered or not (lines or filed):
                 return []
             if lines and under_cap:
-                return [owing.reply(status, lines, thread)]
+                return [owing.reply(status, lines, thread, kept=kept)]
             return [owing.favourite(status, thread)] if filed else []
 
         return answer
 
-    async def _answer(self, status: dict[str, Any], lines: list[str], *, cursor: tuple[str, str]) -> None:
-        """Owe the answer to a status that filed nothing, and move the cursor past it, at once."""
+    async def _answer(self, status: dict[str, Any], lines: list[str], *, cursor: tuple[str, str],
+                      kept: bool = True) -> None:
+        """Owe the answer to a status that filed nothing, and move the cursor past it, at once
+        (`kept` False: kept without what it said once sent)."""
         answer = await self._answering(status)
-        await OutboxStore(self.store).owe(answer(lines), cursor=cursor)
+        await OutboxStore(self.store).owe(answer(lines, kept=kept), cursor=cursor)
         self.sender.wake()
 
     # -- calling the server -----------------------------------------------------------------

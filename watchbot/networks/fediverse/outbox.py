@@ -54,14 +54,16 @@ MODERATORS = "moderators"  # the place of direct messages to them
 ANNOUNCEMENTS = "announcements"  # the place of alerts
 
 
-def reply(status: dict[str, Any], lines: list[str], thread: str) -> Owed:
-    """A reply to `status` saying `lines`, mentioning only its author."""
+def reply(status: dict[str, Any], lines: list[str], thread: str, *, kept: bool = True) -> Owed:
+    """A reply to `status` saying `lines`, mentioning only its author. `kept` False: once sent,
+    neither its text nor the status's URI (which names its author) is kept (`forget me`)."""
     status_id = str(status["id"])
     acct = str((status.get("account") or {}).get("acct") or "")
     return Owed(SOURCE, thread, REPLY, {
-        "status_id": status_id, "text": reply_text(acct, lines), "thread": thread, "uri": status_uri(status),
+        "status_id": status_id, "text": reply_text(acct, lines), "thread": thread,
+        "uri": status_uri(status) if kept else None,
         "visibility": REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
-    }, idempotency_key("reply", status_id))
+    }, idempotency_key("reply", status_id), kept)
 
 
 def favourite(status: dict[str, Any], thread: str) -> Owed:

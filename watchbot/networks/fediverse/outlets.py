@@ -18,7 +18,7 @@ from watchbot.network import DigestSendError, Part
 from watchbot.networks.fediverse.outbox import refused_as_too_long
 from watchbot.status_text import StatusLimits, fit, split_lines
 from watchbot.store import Store
-from watchbot.store.outbox import OutboxStore
+from watchbot.store.outbox import DIGEST_PIECE, OutboxStore
 
 log = logging.getLogger(__name__)
 SOURCE = "mastodon"
@@ -58,7 +58,7 @@ class MastodonDigestOutlet:
             for number, piece in enumerate(split_lines(part.text, stricter)):
                 # Each piece is kept as posted: a run resumed among them goes on after the last
                 # one, on servers that ignore Idempotency-Key too (digest_parts keeps the part's last).
-                owed = Owed(SOURCE, reply_to or "", "digest-piece", {"text": piece}, f"{key}-{number}")
+                owed = Owed(SOURCE, reply_to or "", DIGEST_PIECE, {"text": piece}, f"{key}-{number}")
                 done = await posted.sent_id(SOURCE, owed.key)
                 if done is None:
                     done = await self._post(piece, reply_to, owed.key)

@@ -56,7 +56,7 @@ from watchbot.consent import asks_to_be_left_alone, opted_out_mark
 from watchbot.intake import Filing, Rules, file_post, file_posts, read_post, refile_post
 from watchbot.isolation import Isolation
 from watchbot.model import PUBLIC, Audience, Period, Post, Source, Visibility, utcnow
-from watchbot.policy import Power, Role, may_redact, power_of
+from watchbot.policy import Power, Role, heard, may_redact, power_of
 from watchbot.networks.matrix.outlets import MatrixDigestOutlet, MatrixDraftOutlet
 from watchbot.networks.matrix.events import (
     OPTED_OUT,
@@ -460,10 +460,10 @@ class MatrixAdapter:
         if post is None:
             return
         role = await self._role(room_id, room, sender)
-        if role is Role.STRANGER:
-            return  # banned: neither filed nor answered
-        why = left_alone(post)
         command = self._command_in(client, event, post.text)
+        if not heard(role, command and command.name, command.args if command else ()):
+            return  # banned: neither filed nor answered (but for `forget me`)
+        why = left_alone(post)
         if command is not None:  # answered even to someone who opted out: `forget me` must reach the bot
             await self._answer_command(room_id, event, command, post.author_name, role, forget=why is not None)
             return
@@ -555,10 +555,10 @@ class MatrixAdapter:
             content = {"msgtype": "m.notice", "body": reply.text, "format": "org.matrix.custom.html",
                        "formatted_body": reply.html}
         if forget:
-            await self._owe(room_id, [Outgoing("m.room.message", content, self._keyed_txn_id("command", key))],
-                            kind=OPTED_OUT)
+            await self._owe(room_id, [Outgoing("m.room.message", content, self._keyed_txn_id("command", key),
+                                               reply.kept)], kind=OPTED_OUT)
             return
-        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key))])
+        await self._owe(room_id, [Outgoing("m.room.message", content, txn_id("command", key), reply.kept)])
 
     # -- people who asked bots to leave them alone (#nobot, #noindex) ----------------------------
 

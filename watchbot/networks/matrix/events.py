@@ -47,6 +47,7 @@ class Outgoing:
     event_type: str
     content: dict[str, Any]
     txn_id: str
+    kept: bool = True  # False: once sent, the outbox keeps the row without it (Owed.kept)
 
 
 def post_from_event(
@@ -222,7 +223,7 @@ def owed_in(room_id: str, outgoing: list[Outgoing], *, kind: str | None = None) 
     """Events to send in a room, as the outbox keeps them: the transaction id is the key; the
     kind is the event's type unless given (OPTED_OUT: forgotten once sent)."""
     return [Owed("matrix", room_id, kind or item.event_type, {"type": item.event_type, "content": item.content},
-                 item.txn_id) for item in outgoing]
+                 item.txn_id, item.kept) for item in outgoing]
 
 
 def left_alone(post: Post) -> str | None:

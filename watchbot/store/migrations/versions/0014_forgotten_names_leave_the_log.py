@@ -8,7 +8,7 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
-from watchbot.store.moderation import _scrub_log
+from watchbot.store.forget import _scrub_log
 
 revision = "0014"
 down_revision = "0013"
