@@ -9,7 +9,9 @@ from watchbot.networks.fediverse.events import (
     REPLY_VISIBILITY,
     command_text,
     html_to_text,
+    LEGACY_KEY,
     idempotency_key,
+    legacy_idempotency_key,
     mention_from_a_person,
     opted_out,
     post_from_status,
@@ -80,7 +82,24 @@ def test_commands_and_replies_mention_only_who_asked():
                                               'href="https://bots.example/@watch">@<span>watch</span></a></span> '
                                               "search rust</p>"}, "watch") == "search rust"
     assert reply_text("bob@other.example", ["Filed #1."]) == "@bob@other.example Filed #1."
-    assert idempotency_key("reply", "1") == idempotency_key("reply", "1") != idempotency_key("reply", "2")
+    assert idempotency_key("reply", "1", "t") == idempotency_key("reply", "1", "t") != idempotency_key("reply", "2", "t")
+
+
+def test_keys_are_keyed_with_the_token_and_not_found_by_hashing_ids():
+    import hashlib
+    import hmac
+
+    status_id = "113456789012345678"  # Snowflake-like: close to a clock, so easy to guess
+    one, other = idempotency_key("reply", status_id, "token-one"), idempotency_key("reply", status_id, "token-two")
+    assert one != other  # the token keys it: another token, another key
+    assert one == "watchbot-reply-k" + hmac.new(b"token-one", status_id.encode(), hashlib.sha256).hexdigest()[:32]
+    # Hashing the id, as the older unkeyed keys did, does not find it.
+    unkeyed = hashlib.sha256(status_id.encode()).hexdigest()
+    assert unkeyed[:32] not in one and legacy_idempotency_key("reply", status_id) != one
+    assert idempotency_key("favourite", status_id, "token-one") != one
+    # The upgrade tells the two forms apart by their shape.
+    assert LEGACY_KEY.fullmatch(legacy_idempotency_key("reply", status_id))
+    assert not LEGACY_KEY.fullmatch(one)
 
 
 def test_only_mentions_from_people_are_read_even_from_servers_that_ignore_the_types_filter():

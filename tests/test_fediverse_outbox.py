@@ -126,3 +126,96 @@ def _far_future():
     from datetime import datetime, timezone
 
     return datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+async def test_nothing_keeps_the_status_ids_of_someone_who_opted_out_and_every_key_is_keyed(scene: Scene, monkeypatch):
+    """Decision 33, "Keys keyed": after an opted-out person's mentions (told once, a command
+    answered, a mention whose handling fails, an answer the server refuses) and a member's "save
+    this" on her post, no value of any table holds one of her status ids, in clear or as the
+    unkeyed hash older versions keyed the outbox with; every key is the HMAC under the token."""
+    import hashlib
+    import hmac
+
+    from tests.test_fediverse_bot import everything_in, replies_from
+    from watchbot.store.failures import FailureStore
+
+    shy, shy_client = scene.person("shy", note="Bots, please leave me be: #nobot")
+    asker, asker_client = scene.person("asker")
+    async with scene.running_bot() as (adapter, store):
+        outbox = OutboxStore(store)
+        first = await post(shy_client, f"@{scene.bot.username} https://shy.example/")
+        asked = await post(shy_client, f"@{scene.bot.username} help")
+        own = await post(shy_client, "mine: https://shy.example/own")
+        saved = await post(asker_client, f"@{scene.bot.username} save this", in_reply_to_id=own["id"])
+        adapter.wake()
+        await until(replies_from(shy_client, first["id"], scene.bot), "the one notice")
+        await until(replies_from(shy_client, asked["id"], scene.bot), "the answer to her command")
+        await until(replies_from(asker_client, saved["id"], scene.bot), "the answer to save this")
+        # An answer to her that cannot be sent (her status gone, as the server says) is kept
+        # failed, without her status id.
+        scene.server.inject_fault("status", status=404, path="/api/v1/statuses/*", methods=["GET"], times=1)
+        refused = await post(shy_client, f"@{scene.bot.username} help")
+        adapter.wake()
+        [failed] = await until(lambda: outbox.failed("mastodon"), "the refused answer to be kept failed")
+        assert (failed.kind, failed.place, failed.payload) == ("opted-out", "opted-out", {})
+        # A mention of hers whose handling raises is kept without the notification.
+        async def raising(*args, **kwargs):
+            raise RuntimeError("a bug met a message it did not expect")
+
+        monkeypatch.setattr(adapter, "_leave_alone", raising)
+        broken = await post(shy_client, f"@{scene.bot.username} https://shy.example/broken")
+        adapter.wake()
+        [failure] = await until(lambda: FailureStore(store).list(), "her mention to be kept as failed")
+        assert failure.payload is None
+        async def nothing_waits():
+            return (await outbox.backlog("mastodon")).waiting == 0
+
+        await until(nothing_waits, "every answer sent or given up")
+        keys = {item.key for item in await outbox.failed("mastodon")} | set(await store.read(lambda conn: [
+            row.key for row in conn.exec_driver_sql("SELECT key FROM outbox WHERE network = 'mastodon'")]))
+        kept = await everything_in(store)
+
+    theirs = [str(status["id"]) for status in (first, asked, own, refused, broken)]
+    token = scene.bot.access_token.encode()
+    for status_id in theirs:
+        assert status_id not in kept, status_id
+        assert hashlib.sha256(status_id.encode()).hexdigest()[:32] not in kept, status_id
+    # The answers to her are kept under the HMAC of her status id under the token, and nothing
+    # else: an unkeyed hash of a guessed id finds none of them.
+    assert {f"watchbot-reply-k{hmac.new(token, i.encode(), hashlib.sha256).hexdigest()[:32]}"
+            for i in (str(first["id"]), str(asked["id"]), str(refused["id"]))} <= keys
+    assert all(key.startswith(("watchbot-reply-k", "watchbot-favourite-k")) for key in keys), keys
+    # The member's own mention is hers to keep: answered, recorded, its thread named by a mark.
+    assert str(saved["id"]) in kept
+
+
+async def test_rows_owed_under_the_unkeyed_keys_of_older_versions_are_keyed_once_not_owed_twice(tmp_path):
+    """The upgrade (decision 33, "Keys keyed"): a row owed with an unkeyed key gets the keyed one,
+    so the same answer owed again after it is the same row; a sent row emptied of its status id
+    is deleted with its reversible key; a direct message keeps its key, found by the adapter."""
+    from watchbot.model import Owed, utcnow
+    from watchbot.networks.fediverse import outbox as owing
+    from watchbot.networks.fediverse.events import idempotency_key, legacy_idempotency_key
+
+    store = await Store.open(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        outbox = OutboxStore(store)
+        status = {"id": "113456789012345678", "visibility": "public", "account": {"acct": "bob"}}
+        waiting = Owed("mastodon", "t1", "reply", {"status_id": status["id"], "text": "@bob Filed", "thread": "t1",
+                                                  "uri": None, "visibility": "unlisted"},
+                       legacy_idempotency_key("reply", status["id"]))
+        emptied = Owed("mastodon", "opted-out", "opted-out", {}, legacy_idempotency_key("reply", "113456789012345600"))
+        direct = Owed("mastodon", "moderators", "direct", {"text": "@mod report"},
+                      legacy_idempotency_key("moderators", "113456789012345601"))
+        await outbox.add([waiting, emptied, direct], utcnow())
+        assert await owing.rekey(store, "token") == 2
+        assert await owing.rekey(store, "token") == 0  # once
+        keyed = idempotency_key("reply", status["id"], "token")
+        assert [(item.kind, item.key) for item in await outbox.unsent()] == [
+            ("reply", keyed), ("direct", direct.key)]
+        # Owed again after the upgrade (a replay): the same row, not a second answer.
+        await outbox.add([owing.reply(status, ["Filed"], "t1", "token")], utcnow())
+        assert [item.kind for item in await outbox.unsent()] == ["reply", "direct"]
+        assert await outbox.holds("mastodon", legacy_idempotency_key("moderators", "113456789012345601"))
+    finally:
+        await store.close()

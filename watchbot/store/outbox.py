@@ -15,7 +15,7 @@ what was sent more than SENT_KEPT before the network's last send (decision 36).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,6 +136,36 @@ class OutboxStore:
         the row named where it was sent (a direct chat's room leads to its person)."""
         values = {"payload": "{}"} | ({"place": place} if place is not None else {})
         await self.store.write(lambda conn: conn.execute(update(outbox).where(outbox.c.id == item_id).values(**values)))
+
+    async def holds(self, network: str, key: str) -> bool:
+        """Whether a row, sent or not, is kept under this key."""
+        return await self.store.read(lambda conn: conn.execute(
+            select(outbox.c.id).where(outbox.c.network == network, outbox.c.key == key)).first() is not None)
+
+    async def rekey(self, network: str, kinds: list[str],
+                    keyed: Callable[[str, str, dict[str, Any]], str | None]) -> int:
+        """Give this network's rows of these kinds the key `keyed(kind, key, payload)` says, in one
+        transaction: the same key leaves a row, None deletes it, and a row whose new key is taken
+        already is deleted (the same answer, owed again). How many rows changed."""
+
+        def write(conn: Connection) -> int:
+            changed = 0
+            rows = conn.execute(select(outbox.c.id, outbox.c.kind, outbox.c.key, outbox.c.payload).where(
+                outbox.c.network == network, outbox.c.kind.in_(kinds)).order_by(outbox.c.id)).all()
+            for row in rows:
+                key = keyed(row.kind, row.key, json.loads(row.payload or "{}"))
+                if key == row.key:
+                    continue
+                taken = key is not None and conn.execute(select(outbox.c.id).where(
+                    outbox.c.network == network, outbox.c.key == key)).first() is not None
+                if key is None or taken:
+                    conn.execute(delete(outbox).where(outbox.c.id == row.id))
+                else:
+                    conn.execute(update(outbox).where(outbox.c.id == row.id).values(key=key))
+                changed += 1
+            return changed
+
+        return await self.store.write(write)
 
     async def due(self, network: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
         """What waits to be sent, oldest first, with every later item of a place whose older item

@@ -68,6 +68,7 @@ from watchbot.networks.fediverse.events import (
     mention_from_a_person,
     opted_out,
     post_from_status,
+    legacy_idempotency_key,
     status_left_alone,
 )
 from watchbot.networks.fediverse.pace import Clock, PollPace
@@ -233,6 +234,9 @@ class FediverseAdapter:
         )
         me = await self._api("account_verify_credentials")
         self.own_id, self.own_acct = str(me["id"]), str(me["acct"])
+        # Rows owed by a version whose keys were unkeyed get keyed ones (decision 33, "Keys keyed").
+        if rekeyed := await owing.rekey(self.store, self._secret()):
+            log.info("Mastodon: %d owed or sent answer(s) now kept under keyed keys", rekeyed)
         await self._learn_the_server()
         self.instance = account_domain(self.server_described.get("instance_v2"),
                                        self.server_described.get("instance_v1"), self.own_acct, self.api_host)
@@ -277,7 +281,10 @@ class FediverseAdapter:
         if not (public and self.options.feeds_alerts_to_fediverse):
             return
         # Owed, not posted: sent once connected (cut to the server's length then), kept if refused.
-        await OutboxStore(self.store).owe([owing.announcement(text, self.options.digest_language, key)])
+        if await self.outbox.holds(SOURCE, legacy_idempotency_key("announce", key)):
+            return  # owed before the upgrade, under its unkeyed key
+        await OutboxStore(self.store).owe([owing.announcement(text, self.options.digest_language, key,
+                                                              self._secret())])
         self.sender.wake()
 
     async def recheck(self, uri: str) -> tuple[bool, int]:
@@ -352,7 +359,10 @@ class FediverseAdapter:
                 except Exception as error:  # noqa: BLE001 -- one mention never stops the bot: kept, and on
                     # Kept and the cursor moved past it in one transaction: it is not read again.
                     number = notification.get("id")
-                    await self.isolation.failed(error, place=self.instance, event_id=number, payload=notification,
+                    # Not kept whole when it is someone's who asked bots to leave them be: it
+                    # holds their status and account (kept without it, it cannot be retried).
+                    kept = None if _left_alone(notification, self.rules.max_post_chars) else notification
+                    await self.isolation.failed(error, place=self.instance, event_id=number, payload=kept,
                                                 cursor=(CURSOR, str(number)) if number is not None else None)
             if len(page) < PAGE:
                 return found
@@ -403,7 +413,10 @@ class FediverseAdapter:
             # "@watch save this" in reply to a post: file that post's links, shared by the asker.
             parent = await self._parent(status)
             if parent is not None and opted_out(parent.get("account") or {}):
-                await self._answer(status, [PARENT_OPTED_OUT], cursor=cursor)
+                # Its thread is named by a keyed hash of the parent's id: no table keeps the id
+                # of a post whose author opted out (decision 33, "Keys keyed").
+                mark = f"opted-out:{opted_out_mark(str(parent['id']), self._secret())}"
+                await self._answer(status, [PARENT_OPTED_OUT], cursor=cursor, parent=mark)
                 return
             found = (post_from_status(parent, self.instance, max_chars=self.rules.max_post_chars)
                      if parent is not None else None)
@@ -445,9 +458,9 @@ class FediverseAdapter:
             return
         listed = {canonical_account(moderator) for moderator in self.options.fediverse_moderators}
         role = await self.moderation.role(post.author_id, moderator=canonical_account(post.author_id) in listed)
-        lines = await self._command(status, post, role) if role is not Role.STRANGER else []
+        reply = await self._command(status, post, role) if role is not Role.STRANGER else None
         # Not through _answer: a reply is recorded in its thread, whose ids lead to them.
-        owed = [owing.opted_out_answer(status, "\n".join(lines))] if lines else []
+        owed = [owing.opted_out_answer(status, reply.text, self._secret())] if reply and reply.text else []
         await OutboxStore(self.store).owe(owed, cursor=cursor)
         self.sender.wake()
 
@@ -456,11 +469,11 @@ class FediverseAdapter:
         """Say why nothing was filed, once per account (remembered in the store), never again after."""
         # Neither the log nor the store names them: only a keyed hash, to tell them once.
         log.info("Mastodon: a mention that asked to be left alone (#nobot/#noindex): not filed")
-        secret = self.options.fediverse_access_token.get_secret_value()
-        told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), secret)}"
+        told = f"mastodon.told_opted_out:{opted_out_mark(account_id_of(account, self.instance), self._secret())}"
         if await CursorStore(self.store).get(told) is None:
             text = AUTHOR_OPTED_OUT if opted_out(account) else POST_OPTED_OUT
-            await OutboxStore(self.store).owe([owing.opted_out_answer(status, text)], cursor=(told, "told"))
+            await OutboxStore(self.store).owe([owing.opted_out_answer(status, text, self._secret())],
+                                              cursor=(told, "told"))
             self.sender.wake()
         await CursorStore(self.store).set(*cursor)
 
@@ -491,18 +504,21 @@ class FediverseAdapter:
             return
         # Local accounts are mentioned by their name alone, as the server knows them.
         mentions = " ".join(f"@{account.removesuffix('@' + self.instance)}" for account in dict.fromkeys(accounts))
-        await OutboxStore(self.store).owe([owing.to_moderators(mentions, text, key)])
+        if await self.outbox.holds(SOURCE, legacy_idempotency_key("moderators", key)):
+            return  # owed before the upgrade, under its unkeyed key
+        await OutboxStore(self.store).owe([owing.to_moderators(mentions, text, key, self._secret())])
         self.sender.wake()
 
     # -- answering --------------------------------------------------------------------------
 
-    async def _answering(self, status: dict[str, Any]) -> Callable[..., list[Owed]]:
+    async def _answering(self, status: dict[str, Any], parent: str | None = None) -> Callable[..., list[Owed]]:
         """How `status` is to be answered, from what the store knows now; the function returned is
         pure, so it can run inside the filing's transaction. A reply while its thread is under its
         cap (answers still waiting to be sent count as made), else for filed links a favourite;
-        nothing for a status answered before."""
+        nothing for a status answered before. `parent`: what stands for the status it answers
+        (a keyed mark, for a post whose author opted out)."""
         status_id = str(status["id"])
-        parent = status.get("in_reply_to_id")
+        parent = parent or status.get("in_reply_to_id")
         thread, made, answered = await ReplyStore(self.store).thread(SOURCE, status_id, parent and str(parent))
         made += await self.outbox.waiting_in(SOURCE, thread)
         under_cap = made < self.options.fediverse_replies_per_thread
@@ -511,18 +527,22 @@ class FediverseAdapter:
             if answered or not (lines or filed):
                 return []
             if lines and under_cap:
-                return [owing.reply(status, lines, thread, kept=kept)]
-            return [owing.favourite(status, thread)] if filed else []
+                return [owing.reply(status, lines, thread, self._secret(), kept=kept)]
+            return [owing.favourite(status, thread, self._secret())] if filed else []
 
         return answer
 
     async def _answer(self, status: dict[str, Any], lines: list[str], *, cursor: tuple[str, str],
-                      kept: bool = True) -> None:
+                      kept: bool = True, parent: str | None = None) -> None:
         """Owe the answer to a status that filed nothing, and move the cursor past it, at once
         (`kept` False: kept without what it said once sent)."""
-        answer = await self._answering(status)
+        answer = await self._answering(status, parent)
         await OutboxStore(self.store).owe(answer(lines, kept=kept), cursor=cursor)
         self.sender.wake()
+
+    def _secret(self) -> str:
+        """What keys the keys and marks this network keeps: the access token, not in the store."""
+        return self.options.fediverse_access_token.get_secret_value()
 
     # -- calling the server -----------------------------------------------------------------
 
@@ -568,3 +588,13 @@ class FediverseAdapter:
                 log.warning("Mastodon: %s answered %s (%s); trying again in %.0f s", where, status, method, backoff)
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _left_alone(notification: dict[str, Any], max_chars: int | None) -> bool:
+    """Whether a notification's status is by someone whose profile, or is one that, asks bots to
+    leave it alone (what `_handle` answers with `_leave_alone`)."""
+    status = notification.get("status")
+    account = status.get("account") if isinstance(status, dict) else None
+    if not isinstance(account, dict):
+        return False  # not a status as the API sends one: kept, for the operator to read
+    return opted_out(account) or status_left_alone(status, max_chars=max_chars)

@@ -7,6 +7,8 @@ Written against the Mastodon client API as documented, and kept to what other se
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -132,9 +134,21 @@ def reply_text(acct: str, lines: list[str]) -> str:
     return f"@{acct} " + "\n".join(lines)
 
 
-def idempotency_key(purpose: str, status_id: str) -> str:
-    """The same key every time the bot answers the same status: a retry never posts twice."""
+def idempotency_key(purpose: str, status_id: str, secret: str) -> str:
+    """The same key every time the bot answers the same status: a retry never posts twice. Keyed
+    (an HMAC with `secret`, the bot's access token, which the store does not hold): status ids
+    are close to a clock, so a plain hash of one is found again by trying the ids around a time.
+    The `k` tells it from the unkeyed form of older versions (`legacy_idempotency_key`)."""
+    return f"watchbot-{purpose}-k" + hmac.new(secret.encode(), status_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def legacy_idempotency_key(purpose: str, status_id: str) -> str:
+    """The unkeyed key of versions before decision 33's "Keys keyed": only to know rows owed
+    before the upgrade again (outbox.rekey); never made for a new row."""
     return f"watchbot-{purpose}-" + hashlib.sha256(status_id.encode()).hexdigest()[:32]
+
+
+LEGACY_KEY = re.compile(r"watchbot-([a-z]+)-([0-9a-f]{32})")
 
 
 def html_to_text(content: str) -> str:

@@ -35,8 +35,15 @@ from mastodon import (
 
 from watchbot.isolation import one_line
 from watchbot.model import Owed, utcnow
-from watchbot.networks.fediverse.events import REPLY_VISIBILITY, idempotency_key, reply_text, status_uri
-from watchbot.outbox import CannotSend, TryLater
+from watchbot.networks.fediverse.events import (
+    LEGACY_KEY,
+    REPLY_VISIBILITY,
+    idempotency_key,
+    legacy_idempotency_key,
+    reply_text,
+    status_uri,
+)
+from watchbot.outbox import MAX_ATTEMPTS, CannotSend, TryLater
 from watchbot.status_text import StatusLimits, fit, minimal_reply
 from watchbot.store import Store
 from watchbot.store.outbox import OutboxItem, OutboxStore
@@ -54,41 +61,71 @@ MODERATORS = "moderators"  # the place of direct messages to them
 ANNOUNCEMENTS = "announcements"  # the place of alerts
 
 
-def reply(status: dict[str, Any], lines: list[str], thread: str, *, kept: bool = True) -> Owed:
+def reply(status: dict[str, Any], lines: list[str], thread: str, secret: str, *, kept: bool = True) -> Owed:
     """A reply to `status` saying `lines`, mentioning only its author. `kept` False: once sent,
-    neither its text nor the status's URI (which names its author) is kept (`forget me`)."""
+    neither its text nor the status's URI (which names its author) is kept (`forget me`).
+    `secret` (the access token) keys every key made here (events.idempotency_key)."""
     status_id = str(status["id"])
     acct = str((status.get("account") or {}).get("acct") or "")
     return Owed(SOURCE, thread, REPLY, {
         "status_id": status_id, "text": reply_text(acct, lines), "thread": thread,
         "uri": status_uri(status) if kept else None,
         "visibility": REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
-    }, idempotency_key("reply", status_id), kept)
+    }, idempotency_key("reply", status_id, secret), kept)
 
 
-def favourite(status: dict[str, Any], thread: str) -> Owed:
+def favourite(status: dict[str, Any], thread: str, secret: str) -> Owed:
     status_id = str(status["id"])
     return Owed(SOURCE, thread, FAVOURITE, {"status_id": status_id, "thread": thread, "uri": status_uri(status)},
-                idempotency_key("favourite", status_id))
+                idempotency_key("favourite", status_id, secret))
 
 
-def opted_out_answer(status: dict[str, Any], text: str) -> Owed:
-    """Only the status's id and how it was posted, until sent (then forgotten): its author's name
-    is read when sending, so the store never names someone who asked bots to leave them be."""
+def opted_out_answer(status: dict[str, Any], text: str, secret: str) -> Owed:
+    """Only the status's id and how it was posted, until sent or given up (then forgotten, the
+    keyed key kept): its author's name is read when sending, so the store never names someone who
+    asked bots to leave them be."""
     status_id = str(status["id"])
     return Owed(SOURCE, OPTED_OUT, OPTED_OUT, {
         "status_id": status_id, "text": text,
         "visibility": REPLY_VISIBILITY.get(str(status.get("visibility")), "direct"),
-    }, idempotency_key("reply", status_id))
+    }, idempotency_key("reply", status_id, secret))
 
 
-def to_moderators(mentions: str, text: str, key: str) -> Owed:
-    return Owed(SOURCE, MODERATORS, DIRECT, {"text": f"{mentions} {text}"}, idempotency_key("moderators", key))
+def to_moderators(mentions: str, text: str, key: str, secret: str) -> Owed:
+    """`key` is the command's status id: keyed as every other."""
+    return Owed(SOURCE, MODERATORS, DIRECT, {"text": f"{mentions} {text}"},
+                idempotency_key("moderators", key, secret))
 
 
-def announcement(text: str, language: str | None, key: str) -> Owed:
+def announcement(text: str, language: str | None, key: str, secret: str) -> Owed:
     return Owed(SOURCE, ANNOUNCEMENTS, ANNOUNCE, {"text": text, "language": language},
-                idempotency_key("announce", key))
+                idempotency_key("announce", key, secret))
+
+
+# Which kinds of row carry the status id their key was made of, and the purpose it was made for.
+_PURPOSE_OF = {REPLY: "reply", FAVOURITE: "favourite", OPTED_OUT: "reply"}
+
+
+async def rekey(store: Store, secret: str) -> int:
+    """Upgrade the rows owed under the unkeyed keys of older versions (decision 33, "Keys keyed"),
+    in one transaction; how many were changed. A row whose payload still holds its status id (a
+    reply or favourite waiting, failed, or sent and kept; an opted-out answer not sent) gets the
+    keyed key of that id, so the same answer owed again after the upgrade is the same row, not a
+    second post. A sent row emptied of its id cannot be keyed again: a reply or favourite is kept
+    from repeating by `replies` (the Delivery does not post to an answered status) and an opted-out
+    answer by the cursor and the told mark, so such a row is deleted, and its reversible key with it.
+    Direct messages and alerts (keys of what the payload does not hold) keep their key until
+    pruned; the adapter looks their old key up before owing the same message again."""
+
+    def keyed(kind: str, key: str, payload: dict[str, Any]) -> str | None:
+        if LEGACY_KEY.fullmatch(key) is None:
+            return key  # keyed already, or not made of a status id
+        purpose, status_id = _PURPOSE_OF[kind], str(payload.get("status_id") or "")
+        if status_id and legacy_idempotency_key(purpose, status_id) == key:
+            return idempotency_key(purpose, status_id, secret)
+        return None  # emptied: sent (an opted-out answer is emptied just before it is marked sent)
+
+    return await OutboxStore(store).rekey(SOURCE, list(_PURPOSE_OF), keyed)
 
 
 Call = Callable[..., Awaitable[Any]]  # one API call, on the adapter's worker, not retried
@@ -109,6 +146,16 @@ class Delivery:
         self.started = clock()
 
     async def __call__(self, item: OutboxItem) -> str | None:
+        try:
+            return await self._delivered(item)
+        except Exception as error:
+            if item.kind == OPTED_OUT and not (isinstance(error, TryLater) and item.attempts + 1 < MAX_ATTEMPTS):
+                # Given up (the Sender keeps it as failed): without the status id, which leads to
+                # someone who opted out; the keyed key stays, so it is not owed again.
+                await OutboxStore(self.store).forget(item.id)
+            raise
+
+    async def _delivered(self, item: OutboxItem) -> str | None:
         try:
             return await self._send(item)
         except MastodonRatelimitError as error:
