@@ -611,3 +611,28 @@ async def test_a_prepared_statement_renders_the_in_lists_it_holds_and_refuses_wh
                     Prepared(select(shares.c.id).where(shares.c.id.in_(bindparam("ids", expanding=True))))):
         with pytest.raises(ValueError):
             await store.read(lambda conn, refused=refused: refused.all(conn, {"ids": [1]}))
+
+
+async def test_the_periods_read_leaves_no_transaction_open(store: Store):
+    """The read runs on the driver's cursor, outside a SQLAlchemy transaction: the connection
+    goes back to the pool with none open (PostgreSQL: psycopg's own is rolled back on return)."""
+    from sqlalchemy import event
+
+    await LinkStore(store).file_shares([share()])
+    open_at_checkin = []
+
+    def checked_in(dbapi_connection, _record) -> None:
+        if store.dialect == "postgresql":
+            import psycopg
+
+            open_at_checkin.append(dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        else:
+            open_at_checkin.append(dbapi_connection.in_transaction)
+
+    event.listen(store.engine, "checkin", checked_in)
+    try:
+        [link] = await PublishedReader(store).shared_between(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    finally:
+        event.remove(store.engine, "checkin", checked_in)
+    assert link.url == "https://example.com/a"
+    assert open_at_checkin == [False]
