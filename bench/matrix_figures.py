@@ -4,10 +4,12 @@ A throwaway Synapse (the test suite's, on 127.0.0.1) holds two rooms of three me
 same sender: one with watchbot (`MatrixAdapter(...).run()` in this process, SQLite store), one
 with a plain reactor: a bare nio client with no store and no intake, which syncs the same way
 (30 s long-poll from its last position), fills a gap after downtime the same way (`/messages`
-back to its last position, pages of 100, as many requests as the adapter's `_fill_gap`), and answers every message
-from someone else with an `m.reaction`, sent one at a time by a sender task of its own (as the
-adapter's outbox). The third member never syncs: a room of two is a private conversation to the
-bot. The gate's limits are raised so that neither side refuses anything.
+forwards from its last position, oldest first, pages of 100, the next page read while this one is
+handled, as the adapter's `_fill_gap`), and answers every message from someone else with an
+`m.reaction`, sent by a sender task of its own as the adapter's outbox sends them: in waves of up to
+SEND_WINDOW (8) at once, each wave started when the one before is done. The third member never
+syncs: a room of two is a private conversation to the bot. The gate's limits are raised so that
+neither side refuses anything.
 
 - Reaction: the sender posts one link, the next only once the reaction to the previous one
   arrived; the time from just before `room_send` to the sync response of the sender's own client
@@ -15,7 +17,10 @@ bot. The gate's limits are raised so that neither side refuses anything.
 - Catch-up: the reader (the bot, or the plain client) is stopped; the sender posts N messages
   with one link each; the reader starts again, and two times are taken from its start: every
   message filed (the bot: its store holds N new shares; the plain client: it has read N
-  messages), and every reaction seen by the sender. Rounds alternate between the sides.
+  messages), and every reaction seen by the sender. Rounds alternate which side goes first, in
+  the harness's mirrored order (bare, bot, bot, bare, ...): which side ran first on the same
+  Synapse moved the ratio (2.34× one way, 0.96× the other), so each order's rounds are also
+  given as figures of their own.
 - Memory: `watchbot run` as an operator starts it (Matrix on this Synapse, an SQLite store
   already made, as at any start but the first), its resident memory (VmRSS from /proc) once its first sync is done and it has been idle
   for a few seconds; beside a bare nio client process, syncing the same account type idle.
@@ -39,6 +44,7 @@ from watchbot.config import Settings
 from watchbot.devserver import running_synapse
 from watchbot.intake import Rules
 from watchbot.networks.matrix import BACKFILL_PAGE, SYNC_TIMEOUT_MS, MatrixAdapter
+from watchbot.networks.matrix.adapter import SEND_WINDOW
 from watchbot.processes import stop
 from watchbot.store import Store
 
@@ -102,36 +108,60 @@ class PlainReactor:
                     await asyncio.sleep(1)
                     continue
                 for room_id, info in response.rooms.join.items():
-                    events = [e.source for e in info.timeline.events]
                     if info.timeline.limited:
-                        events = await self._backfill(room_id, info.timeline.prev_batch) + events
-                    for event in events:
-                        if event.get("type") == "m.room.message" and event.get("sender") != self.client.user_id:
-                            self.read += 1
-                            self._outbox.put_nowait((room_id, event["event_id"]))
+                        await self._fill_gap(room_id, info.timeline.prev_batch)
+                    self._take(room_id, [e.source for e in info.timeline.events])
                 self.since = response.next_batch
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
 
-    async def _backfill(self, room_id: str, token: str | None) -> list[dict]:
-        gathered: list[dict] = []
-        while token:
-            page = await self.client.room_messages(room_id, start=token, end=self.since,
-                                                   direction=nio.MessageDirection.back, limit=BACKFILL_PAGE)
-            if not isinstance(page, nio.RoomMessagesResponse):
-                break
-            gathered += [event.source for event in page.chunk]
-            if not page.chunk or not page.end or page.end == token:
-                break
-            token = page.end
-        return list(reversed(gathered))
+    def _take(self, room_id: str, events: list[dict]) -> None:
+        """Count the messages from others and owe each a reaction."""
+        for event in events:
+            if event.get("type") == "m.room.message" and event.get("sender") != self.client.user_id:
+                self.read += 1
+                self._outbox.put_nowait((room_id, event["event_id"]))
+
+    async def _fill_gap(self, room_id: str, prev_batch: str | None) -> None:
+        """As the adapter's `_fill_gap`: oldest first, page by page, the next page read while
+        this one is handled (here: counted, and its reactions owed at once)."""
+        if not (self.since and prev_batch):
+            return
+
+        def read(token: str) -> asyncio.Task:
+            return asyncio.create_task(self.client.room_messages(
+                room_id, start=token, end=prev_batch, direction=nio.MessageDirection.front, limit=BACKFILL_PAGE))
+
+        token = self.since
+        ahead = read(token)
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if not isinstance(page, nio.RoomMessagesResponse):
+                    break
+                if page.chunk and page.end and page.end != token:
+                    token = page.end
+                    ahead = read(token)
+                self._take(room_id, [event.source for event in page.chunk])
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
 
     async def _send_forever(self) -> None:
+        """As the adapter's outbox sends reactions: what is owed, up to SEND_WINDOW at once, a wave
+        at a time."""
         while True:
-            room_id, event_id = await self._outbox.get()
-            content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": PLAIN_KEY}}
-            await self.client.room_send(room_id, "m.reaction", content)
+            wave = [await self._outbox.get()]
+            while len(wave) < SEND_WINDOW and not self._outbox.empty():
+                wave.append(self._outbox.get_nowait())
+            await asyncio.gather(*(self._react(room_id, event_id) for room_id, event_id in wave))
+
+    async def _react(self, room_id: str, event_id: str) -> None:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": PLAIN_KEY}}
+        await self.client.room_send(room_id, "m.reaction", content)
 
 
 async def logged_in(url: str, user) -> nio.AsyncClient:
@@ -289,11 +319,14 @@ async def in_process_figures(server, scratch: Path, *, quick: bool) -> list[Figu
 
 
 async def catch_up_figures(bench: Bench, count: int, *, rounds: int) -> list[Figure]:
-    """The catch-up rows: a gap of `count` messages, each side `rounds` times in turn."""
+    """The catch-up rows: a gap of `count` messages, each side `rounds` times, in the harness's
+    mirrored order (round 0: bare then bot, round 1: bot then bare, ...); then the same rows
+    for the rounds where the bot ran first and for those where the bare client did."""
     filed = Figure(f"Matrix catch-up of {count:,} messages after downtime: all filed vs a bare nio client "
                    "reading them", "s", base_name="bare nio", target="≤ 1.5×", max_ratio=1.5)
     reacted = Figure(f"Matrix catch-up of {count:,} messages after downtime: all reactions seen vs a bare nio "
-                     "client reacting to them", "s", base_name="bare nio", target="≤ 1.5×", max_ratio=1.5)
+                     "client reacting to them, both up to 8 at once", "s", base_name="bare nio", target="≤ 1.5×",
+                     max_ratio=1.5)
     results: dict[str, list[float]] = {}
 
     async def side(name: str, i: int) -> float:
@@ -304,7 +337,20 @@ async def catch_up_figures(bench: Bench, count: int, *, rounds: int) -> list[Fig
     await interleave(filed, lambda i: side("watchbot", i), lambda i: side("plain", i), repeat=rounds)
     reacted.ours, reacted.base = results["watchbot"], results["plain"]
     reacted.load_before, reacted.load_after = filed.load_before, filed.load_after
-    return [filed, reacted]
+    return [filed, reacted, *by_order(filed, "all filed"), *by_order(reacted, "all reactions seen")]
+
+
+def by_order(figure: Figure, what: str) -> list[Figure]:
+    """`figure`'s rounds split by which side ran first (harness.interleave: the baseline in even
+    rounds), each a figure of its own without a target: they show how much the order weighs."""
+    split = []
+    for first, parity in (("the bot", 1), ("the bare client", 0)):
+        part = Figure(f"Matrix catch-up, {what}, rounds where {first} ran first", figure.unit,
+                      base_name=figure.base_name, target="–",
+                      ours=figure.ours[parity::2], base=figure.base[parity::2])
+        part.load_before, part.load_after = figure.load_before, figure.load_after
+        split.append(part)
+    return split
 
 
 # -- memory of `watchbot run`, in a process of its own -------------------------------------------
@@ -395,3 +441,45 @@ def figures(*, quick: bool, log=print) -> list[Figure]:
         found = asyncio.run(in_process_figures(server, Path(scratch), quick=quick))
         found.append(memory_figure(server, Path(scratch), quick=quick))
     return found
+
+
+def catch_up_only(gap: int, rounds: int) -> list[Figure]:
+    """The catch-up rows alone, on a throwaway Synapse (no reaction or memory rows)."""
+    async def run(server, scratch: Path) -> list[Figure]:
+        bench = Bench(server, scratch)
+        await bench.start()
+        try:
+            return await catch_up_figures(bench, gap, rounds=rounds)
+        finally:
+            await bench.close()
+
+    with tempfile.TemporaryDirectory(prefix="bench-matrix-") as scratch, \
+            running_synapse(Path(scratch) / "synapse") as server:
+        return asyncio.run(run(server, Path(scratch)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.matrix_figures --gap 2000 --rounds 4`: the catch-up rows alone."""
+    import argparse
+    from datetime import datetime, timezone
+
+    from bench import harness
+
+    parser = argparse.ArgumentParser(prog="python -m bench.matrix_figures", description=catch_up_only.__doc__)
+    parser.add_argument("--gap", type=int, default=CATCH_UP_GAP, help="messages sent while the reader is down")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of each side, in the mirrored order")
+    args = parser.parse_args(argv)
+    before = harness.machine()
+    began = datetime.now(timezone.utc)
+    found = catch_up_only(args.gap, args.rounds)
+    print(f"`python -m bench.matrix_figures --gap {args.gap} --rounds {args.rounds}`, {began:%Y-%m-%d %H:%M}–"
+          f"{datetime.now(timezone.utc):%H:%M} UTC\n")
+    print(f"Before: {before}  \nAfter: {harness.machine()}\n")
+    print(harness.table(found))
+    for figure in found[:2]:
+        print(f"\n{figure.name}: per round, ours / base (s): "
+              + ", ".join(f"{a:.1f} / {b:.1f}" for a, b in zip(figure.ours, figure.base, strict=False)))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,14 +9,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import sqlite
 
-from watchbot.model import NewShare, PageState, Source, Visibility
+from watchbot.model import Audience, NewShare, PageState, Source, Visibility
 from watchbot.store import Store
 from watchbot.store.cursors import CursorStore
 from watchbot.store.links import LinkStore
-from watchbot.store.published import PublishedReader
+from watchbot.store.prepared import Prepared
+from watchbot.store.published import PublishedReader, _period_links, period_query
 from watchbot.store.replies import ReplyStore
-from watchbot.store.schema import metadata
+from watchbot.store.schema import UTCDateTime, metadata, shares
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -558,3 +563,112 @@ async def test_upgrading_shows_the_look_alike_hosts_already_published_in_punycod
         document = await store.read(lambda conn: conn.execute(
             text("SELECT published_document FROM links WHERE id = 1")).scalar_one())
         assert document == "https://xn--80ak6aa92e.com/ Apple login"
+
+
+async def test_the_periods_read_on_the_drivers_cursor_gives_what_sqlalchemy_gives(store: Store):
+    """`shared_between` runs its statement on the driver's cursor and makes `shared_at` itself
+    (UTCDateTime.reader): the same links, shares and moments, time zone included, as the same
+    statement through `Connection.execute`, for each audience."""
+    private = {"visibility": Visibility.PRIVATE, "place": "!dm:example.org", "sharer_id": "@bob:example.org"}
+    await LinkStore(store).file_shares([
+        share("https://example.com/a", event_id="$1", shared_at=T0 + timedelta(microseconds=123456)),
+        share("https://example.com/a", event_id="$2", shared_at=T0 + timedelta(days=1), sharer_id="@carol:x",
+              tags=()),
+        share("https://example.com/b", event_id="$3", shared_at=T0 - timedelta(days=30), tags=("go", "rust")),
+        share("https://example.com/b", event_id="$4", shared_at=T0 + timedelta(hours=2), tags=("rust", "go")),
+        share("https://example.com/c?utm_source=x", event_id="$5", shared_at=T0 + timedelta(hours=3), **private),
+        share("https://example.com/d", event_id="$6", shared_at=T0 + timedelta(days=9)),
+    ])
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=7)
+    for audience in (Audience(), Audience("!dm:example.org"), Audience("!dm:example.org", "@someone:x")):
+        query = period_query(audience)
+
+        def through_sqlalchemy(conn, query=query):
+            return _period_links(conn.execute(query.statement, {"start": start, "end": end}), lambda moment: moment)
+
+        expected = await store.read(through_sqlalchemy)
+        got = await PublishedReader(store, audience).shared_between(start, end)
+        assert got == expected and repr(got) == repr(expected), audience
+        assert all(s.shared_at.tzinfo is timezone.utc for link in got for s in link.shares)
+    assert [link.url for link in got] == ["https://example.com/a", "https://example.com/b"]
+    assert got[0].shares[0].shared_at == T0 + timedelta(microseconds=123456)
+    assert got[1].shares[0].tags == ("go", "rust") and got[0].shares[1].tags == ()
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-20 16:05:02.248876", "2026-11-20 16:05:02", "2026-11-20 16:05", "2026-11-20", "2026-11-20T16:05:02",
+    "2026-11-20 16:05:02.248876+00:00", "2026-11-20 16:05:02+02:00", "2026-11-20T16:05:02Z", "2026-11-20 16",
+    "0001-01-01 00:00:00.000000", "9999-12-31 23:59:59.999999",
+])
+def test_a_moment_read_from_sqlites_text_is_the_one_sqlalchemy_reads(text: str):
+    dialect = sqlite.dialect()
+    exact = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    fast = UTCDateTime.reader(dialect)
+    assert fast(text) == exact(text) and repr(fast(text)) == repr(exact(text))
+    assert fast(None) is None
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+                    timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(timedelta(hours=-8))])))
+def test_every_moment_sqlalchemy_writes_on_sqlite_is_read_back_as_it_reads_it(moment: datetime):
+    dialect = sqlite.dialect()
+    text = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)(moment)
+    exact = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(text)
+    read = UTCDateTime.reader(dialect)(text)
+    assert read == exact == moment and repr(read) == repr(exact)
+
+
+@pytest.mark.parametrize("text", ["2026-11-20 16:05:02.2488761", "20261120", "not a date", ""])
+def test_text_sqlalchemy_cannot_read_as_a_moment_fails_alike(text: str):
+    dialect = sqlite.dialect()
+    exact = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    try:
+        expected = exact(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            UTCDateTime.reader(dialect)(text)
+    else:
+        assert UTCDateTime.reader(dialect)(text) == expected
+
+
+async def test_a_prepared_statement_renders_the_in_lists_it_holds_and_refuses_what_it_would_get_wrong(store: Store):
+    await LinkStore(store).file_shares([share(), share("https://example.com/b", event_id="$2",
+                                                       visibility=Visibility.PRIVATE)])
+    public = Prepared(select(shares.c.url).where(shares.c.visibility.in_(["public", "unlisted"]),
+                                                 shares.c.shared_at >= bindparam("since", type_=UTCDateTime)))
+    assert await store.read(lambda conn: public.all(conn, {"since": T0})) == [("https://example.com/a",)]
+    assert await store.read(lambda conn: public.all(conn, {"since": T0 + timedelta(seconds=1)})) == []
+    raw = Prepared(select(shares.c.shared_at), raw=("shared_at",))
+    [(moment,)] = await store.read(lambda conn: raw.all(conn)[:1])
+    assert UTCDateTime.reader(store.engine.dialect)(moment) == T0
+    for refused in (Prepared(select(shares.c.shared_at)),  # a column to convert, not named raw
+                    Prepared(select(shares.c.id), raw=("shared_at",)),  # raw names a column it has not
+                    Prepared(select(shares.c.id).where(shares.c.id.in_(bindparam("ids", expanding=True))))):
+        with pytest.raises(ValueError):
+            await store.read(lambda conn, refused=refused: refused.all(conn, {"ids": [1]}))
+
+
+async def test_the_periods_read_leaves_no_transaction_open(store: Store):
+    """The read runs on the driver's cursor, outside a SQLAlchemy transaction: the connection
+    goes back to the pool with none open (PostgreSQL: psycopg's own is rolled back on return)."""
+    from sqlalchemy import event
+
+    await LinkStore(store).file_shares([share()])
+    open_at_checkin = []
+
+    def checked_in(dbapi_connection, _record) -> None:
+        if store.dialect == "postgresql":
+            import psycopg
+
+            open_at_checkin.append(dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        else:
+            open_at_checkin.append(dbapi_connection.in_transaction)
+
+    event.listen(store.engine, "checkin", checked_in)
+    try:
+        [link] = await PublishedReader(store).shared_between(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    finally:
+        event.remove(store.engine, "checkin", checked_in)
+    assert link.url == "https://example.com/a"
+    assert open_at_checkin == [False]

@@ -14,6 +14,7 @@ import functools
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from watchbot.links import InvalidURL, published_url
 from watchbot.model import PUBLIC, Audience, LinkRecord, Share, Source
@@ -70,9 +71,10 @@ class PublishedLink:
                                       *(share.note for share in self.shares), *self.tags]))
 
 
-@dataclass(frozen=True, slots=True)
-class SharedThen:
-    """One visible share as the digest reads it: who, where, when, with which tags."""
+class SharedThen(NamedTuple):
+    """One visible share as the digest reads it: who, where, when, with which tags. A named tuple,
+    as `PeriodLink`: a week is thousands of them, and a frozen dataclass costs three times a
+    tuple to make (decision 24)."""
 
     sharer_id: str
     sharer_name: str | None
@@ -83,8 +85,7 @@ class SharedThen:
     tags: tuple[str, ...]  # sorted, each once
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodLink:
+class PeriodLink(NamedTuple):
     """A link of a period as the digest reads it (`PublishedReader(...).shared_between`): the
     view's URL and title, and its visible shares, oldest first. The same rules as `view_of`, read
     in one query, without what the digest never shows (notes, descriptions, share URLs)."""

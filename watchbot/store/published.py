@@ -16,9 +16,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, column, func, or_, select, text
+from sqlalchemy import and_, bindparam, column, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from watchbot.model import PUBLIC, Audience, Source, Visibility
@@ -34,7 +36,8 @@ from watchbot.published import (
 )
 from watchbot.store.links import load_records
 from watchbot.store.search import FULL, PUBLISHED, TAG_SEPARATOR, parameters, ranked, search_tokens, split_tags
-from watchbot.store.schema import link_pages, links, share_tags, shares
+from watchbot.store.prepared import Prepared
+from watchbot.store.schema import UTCDateTime, link_pages, links, share_tags, shares
 from watchbot.store.store import Readers, Store
 
 PUBLISHABLE = tuple(v.value for v in Visibility if v.publishable)
@@ -115,15 +118,14 @@ class PublishedReader:
 
     async def shared_between(self, start: datetime, end: datetime) -> list[PeriodLink]:
         """Every link with a visible share in [start, end) (a digest's links), with all its
-        visible shares (earlier ones too: the URL shown is the first's), in one query."""
-        period = (select(shares.c.link_id).distinct()
-                  .where(shares.c.shared_at >= start, shares.c.shared_at < end, self._visible()).subquery())
-        query = (select(*_PERIOD_COLUMNS)
-                 .select_from(period.join(shares, shares.c.link_id == period.c.link_id)
-                              .join(links, links.c.id == shares.c.link_id)
-                              .outerjoin(link_pages, link_pages.c.link_id == shares.c.link_id))
-                 .where(self._visible()).order_by(shares.c.link_id, shares.c.shared_at, shares.c.id))
-        return await self._store.read(lambda conn: _period_links(conn.execute(query)))
+        visible shares (earlier ones too: the URL shown is the first's), in one query, run on the
+        driver's cursor (`period_query`)."""
+        query = period_query(self.audience)
+
+        def read(conn: Connection) -> list[PeriodLink]:
+            return _period_links(query.all(conn, {"start": start, "end": end}), UTCDateTime.reader(conn.dialect))
+
+        return await self._store.read(read)
 
     async def tag_counts(self) -> list[tuple[str, int]]:
         """Each tag of a visible share, with the number of links carrying it, the most used first."""
@@ -274,33 +276,53 @@ _PERIOD_COLUMNS = (
 )
 
 
-def _period_links(rows) -> list[PeriodLink]:
+@functools.lru_cache(maxsize=256)  # a statement per audience, compiled once per dialect
+def period_query(audience: Audience) -> Prepared:
+    """The rows of `shared_between` for `audience`: each visible share of the links with one in
+    [:start, :end). A week is thousands of rows: they are read on the driver's cursor, without
+    SQLAlchemy's result objects, and `shared_at` comes back raw for `UTCDateTime.reader`
+    (decision 24; the benchmark: bench/store_figures.py)."""
+    visible = _visible_on(shares, audience)
+    period = (select(shares.c.link_id).distinct()
+              .where(shares.c.shared_at >= bindparam("start", type_=UTCDateTime),
+                     shares.c.shared_at < bindparam("end", type_=UTCDateTime), visible).subquery())
+    return Prepared(select(*_PERIOD_COLUMNS)
+                    .select_from(period.join(shares, shares.c.link_id == period.c.link_id)
+                                 .join(links, links.c.id == shares.c.link_id)
+                                 .outerjoin(link_pages, link_pages.c.link_id == shares.c.link_id))
+                    .where(visible).order_by(shares.c.link_id, shares.c.shared_at, shares.c.id),
+                    raw=("shared_at",))
+
+
+def _period_links(rows, moment: Callable[[Any], datetime]) -> list[PeriodLink]:
     """The rows of `shared_between` (one per visible share, by link, oldest first), as `view_of`
     would read them: the URL is the first visible share's, the title a visible share's own, else
-    the page's when it was fetched from that URL. Rows are unpacked by position: a digest's week
-    is thousands of them (benchmarks: bench/store_figures.py)."""
+    the page's when it was fetched from that URL. A week is thousands of rows (benchmarks:
+    bench/store_figures.py): they are unpacked by position, each distinct text of tags is split
+    once, and `moment` makes `shared_at` a datetime (`UTCDateTime.reader`)."""
     found: list[PeriodLink] = []
+    tags_of: dict[str | None, tuple[str, ...]] = {}
     current, link_shares, title, page_title, fetched_url, url = None, [], None, None, None, ""
-
-    def finish() -> None:
-        shown = title or (page_title if fetched_url == url else None) or None
-        found.append(PeriodLink(current, url, shown, tuple(link_shares)))
-
     for (link_id, share_url, visibility, sharer_id, sharer_name, source, place, event_id, shared_at, share_title,
          tags, published_url, row_page_title, row_fetched_url) in rows:
         if link_id != current:
             if current is not None:
-                finish()
+                shown = title or (page_title if fetched_url == url else None) or None
+                found.append(PeriodLink(current, url, shown, tuple(link_shares)))
             current, link_shares, title = link_id, [], None
             page_title, fetched_url = row_page_title, row_fetched_url
             # links.published_url is the public view's URL, kept by the store: the first public
             # share's, cleaned. Only a private place's own share, first, makes another.
             url = published_url if visibility in PUBLISHABLE and published_url else clean_url(share_url)
         title = title or share_title
-        link_shares.append(SharedThen(sharer_id, sharer_name, _SOURCES[source], place, event_id, shared_at,
-                                      split_tags(tags)))
+        split = tags_of.get(tags)
+        if split is None:
+            split = tags_of[tags] = split_tags(tags)
+        link_shares.append(SharedThen(sharer_id, sharer_name, _SOURCES[source], place, event_id, moment(shared_at),
+                                      split))
     if current is not None:
-        finish()
+        shown = title or (page_title if fetched_url == url else None) or None
+        found.append(PeriodLink(current, url, shown, tuple(link_shares)))
     return found
 
 

@@ -6,7 +6,9 @@ migrated database and this metadata agree, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -50,6 +52,32 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+    @classmethod
+    def reader(cls, dialect) -> Callable[[Any], datetime | None]:
+        """What a statement run on the driver's cursor (store/prepared.py) calls on each raw
+        value of such a column: the same moment `Connection.execute` would give, faster.
+
+        SQLAlchemy's way on SQLite, `fromisoformat` then `replace(tzinfo=utc)`, spends most of its
+        time in `replace` (a keyword call: 1 µs, the parsing 0.1 µs). Text as SQLAlchemy writes
+        it here (naive UTC, "2026-11-20 16:05:02.248876") is parsed aware in one call instead; any
+        other value (an offset, a date alone, a number) goes SQLAlchemy's own way."""
+        exact = cls().dialect_impl(dialect).result_processor(dialect, None) or (lambda value: value)
+        if dialect.name != "sqlite":
+            return exact
+        parse, utc = datetime.fromisoformat, timezone.utc
+
+        def read(value: Any) -> datetime | None:
+            if value.__class__ is str:
+                try:
+                    moment = parse(value + "+00:00")
+                except ValueError:
+                    return exact(value)
+                if moment.tzinfo is utc:  # else "+00:00" was read as the time of a date alone
+                    return moment
+            return exact(value)
+
+        return read
 
 
 metadata = MetaData(
