@@ -319,7 +319,8 @@ def test_watchbot_web_refuses_in_one_line_what_it_cannot_serve(tmp_path: Path):
         assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
 
 
-async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_sigterm(scene, tmp_path: Path):
+async def bot_with_pages(scene, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """`watchbot run` on the scene's Synapse with its pages on a free port: the process, the port."""
     from tests.test_matrix_bot import bot_env
 
     alice, _ = await scene.person("alice")
@@ -327,6 +328,11 @@ async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_si
     env = {**bot_env(scene, alice.user_id), "WATCHBOT_WEB_PORT": str(port), "WATCHBOT_WEB_BASE_URL": BASE_URL}
     bot = subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return bot, port
+
+
+async def test_watchbot_run_serves_the_pages_beside_the_bot_and_stops_them_on_sigterm(scene, tmp_path: Path):
+    bot, port = await bot_with_pages(scene, tmp_path)
     try:
         status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/about")
         assert status == 200 and "How to take part" in body
@@ -347,13 +353,7 @@ def _pages_process(bot: int) -> int:
 
 
 async def test_the_pages_process_is_started_again_when_it_dies_and_ends_with_the_bot(scene, tmp_path: Path):
-    from tests.test_matrix_bot import bot_env
-
-    alice, _ = await scene.person("alice")
-    port = free_port()
-    env = {**bot_env(scene, alice.user_id), "WATCHBOT_WEB_PORT": str(port), "WATCHBOT_WEB_BASE_URL": BASE_URL}
-    bot = subprocess.Popen([sys.executable, "-m", "watchbot", "run"], env=env, cwd=tmp_path,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    bot, port = await bot_with_pages(scene, tmp_path)
     try:
         assert (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/about"))[0] == 200
         pages = _pages_process(bot.pid)

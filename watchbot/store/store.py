@@ -58,6 +58,16 @@ class StoreNotReady(RuntimeError):
         self.head = head
 
 
+def _reading(engine: Engine, function: Callable[[Connection], T]) -> Callable[[], T]:
+    """`function(connection)` in a transaction that reads, for whichever thread runs it."""
+
+    def work() -> T:
+        with engine.connect() as conn:
+            return function(conn)
+
+    return work
+
+
 class Readers:
     """A lane of reads apart from the bot's thread: `threads` threads, each with a connection of
     its own from the engine's pool, in transactions that only read. It has `read` and `dialect`,
@@ -74,13 +84,8 @@ class Readers:
 
     async def read(self, function: Callable[[Connection], T]) -> T:
         """Run `function(connection)` on one of this lane's threads, in a transaction that reads."""
-
-        def work() -> T:
-            with self._engine.connect() as conn:
-                return function(conn)
-
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, work)
+        return await loop.run_in_executor(self._threads, _reading(self._engine, function))
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
@@ -170,12 +175,7 @@ class Store:
 
     async def read(self, function: Callable[[Connection], T]) -> T:
         """Run `function(connection)` on the worker thread, in a transaction that reads."""
-
-        def work() -> T:
-            with self._engine.connect() as conn:
-                return function(conn)
-
-        return await self.run(work)
+        return await self.run(_reading(self._engine, function))
 
     async def write(self, function: Callable[[Connection], T]) -> T:
         """Run `function(connection)` in one write transaction on the worker thread."""
